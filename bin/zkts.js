@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// Entry point of the `zkts` command; the compiled CLI lives in dist/.
+import { main } from '../dist/src/cli/main.js';
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    if (typeof code === 'number') process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`zkts: ${err && err.message ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
