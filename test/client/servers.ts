@@ -1,0 +1,324 @@
+// Test helpers: start a real server (Apache ZooKeeper 3.8 or zkts) on a free port with a
+// temporary dataDir, a TCP proxy that can cut, stall or blackhole connections, and waiting
+// on conditions with deadlines.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type Target = 'zookeeper' | 'zkts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Targets from ZKTS_CLIENT_TARGETS (default: both). */
+export function targets(): Target[] {
+  const raw = process.env['ZKTS_CLIENT_TARGETS'] ?? 'zookeeper,zkts';
+  const out: Target[] = [];
+  for (const t of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (t !== 'zookeeper' && t !== 'zkts') throw new Error(`unknown ZKTS_CLIENT_TARGETS entry '${t}'`);
+    out.push(t);
+  }
+  return out;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `probe` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 10_000, intervalMs = 20): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value as NonNullable<T>;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Sends a four-letter word and returns the server's text ('' when it closes at once). */
+export function fourLetterWord(port: number, word: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`${word}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.on('connect', () => socket.write(word));
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+  });
+}
+
+export interface ServerOptions {
+  tickTime?: number;
+  /** Extra zoo.cfg lines, key=value. */
+  config?: Record<string, string | number>;
+}
+
+export interface TestServer {
+  readonly target: Target;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly connectString: string;
+  /** Kills the process (SIGKILL: nothing is flushed beyond what the server already synced). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port with the same dataDir. */
+  restart(): Promise<void>;
+  /** Kills it and removes its files. */
+  stop(): Promise<void>;
+  output(): string;
+}
+
+export async function startServer(target: Target, options: ServerOptions = {}): Promise<TestServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), `zkts-client-${target}-`));
+  const dataDir = path.join(dir, 'data');
+  mkdirSync(dataDir, { recursive: true });
+  const cfgPath = path.join(dir, 'zoo.cfg');
+  const cfg: Record<string, string | number> = {
+    tickTime: options.tickTime ?? 500,
+    dataDir,
+    clientPort: port,
+    clientPortAddress: '127.0.0.1',
+    'admin.enableServer': 'false',
+    '4lw.commands.whitelist': '*',
+    ...options.config,
+  };
+  writeFileSync(cfgPath, Object.entries(cfg).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+
+  let child: ChildProcess | null = null;
+  let out = '';
+  const launch = async (): Promise<void> => {
+    child = spawnServer(target, cfgPath);
+    const proc = child;
+    proc.stdout?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+    proc.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+    let exited = false;
+    proc.once('exit', () => (exited = true));
+    await waitFor(
+      async () => {
+        if (exited) throw new Error(`${target} server exited during start-up:\n${out}`);
+        return (await fourLetterWord(port, 'ruok', 1000).catch(() => '')) === 'imok';
+      },
+      `${target} on port ${port} to answer ruok`,
+      30_000,
+      50,
+    ).catch((err: Error) => {
+      proc.kill('SIGKILL');
+      throw new Error(`${err.message}\n--- server output ---\n${out}`);
+    });
+  };
+  const kill = async (): Promise<void> => {
+    const proc = child;
+    child = null;
+    if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGKILL');
+    });
+  };
+  await launch();
+  return {
+    target,
+    port,
+    dataDir,
+    connectString: `127.0.0.1:${port}`,
+    kill,
+    restart: async () => {
+      await kill();
+      await launch();
+    },
+    stop: async () => {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    output: () => out,
+  };
+}
+
+function spawnServer(target: Target, cfgPath: string): ChildProcess {
+  if (target === 'zookeeper') {
+    return spawn(
+      'java',
+      [
+        '-Xmx256m',
+        '-XX:+UseSerialGC',
+        '-XX:TieredStopAtLevel=1',
+        '-Dzookeeper.extendedTypesEnabled=true',
+        '-Dzookeeper.4lw.commands.whitelist=*',
+        '-Dzookeeper.admin.enableServer=false',
+        '-cp',
+        '/usr/share/java/*:/etc/zookeeper/conf',
+        'org.apache.zookeeper.server.ZooKeeperServerMain',
+        cfgPath,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+  }
+  const bin = path.join(repoRoot, 'bin', 'zkts.js');
+  if (!existsSync(path.join(repoRoot, 'dist', 'src', 'cli', 'main.js'))) {
+    throw new Error('zkts target needs a build: run `npx tsc -p tsconfig.json` in the repo first');
+  }
+  return spawn(process.execPath, [bin, 'server', cfgPath], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ZOOKEEPER_EXTENDED_TYPES: 'true' },
+  });
+}
+
+export type ProxyMode = 'forward' | 'stall' | 'blackhole';
+
+interface ProxiedPair {
+  client: net.Socket;
+  upstream: net.Socket | null;
+  /** Bytes held while stalled, per direction. */
+  toUpstream: Buffer[];
+  toClient: Buffer[];
+}
+
+/**
+ * A TCP proxy in front of a server. forward: pass bytes; stall: hold them (delivered on
+ * resume, like a network that stopped); blackhole: swallow them and never connect upstream.
+ * cut() resets every current connection.
+ */
+export class TcpProxy {
+  private server: net.Server | null = null;
+  private readonly pairs = new Set<ProxiedPair>();
+  mode: ProxyMode = 'forward';
+  port = 0;
+  /** Connections accepted so far. */
+  accepted = 0;
+
+  constructor(private targetPort: number, private readonly targetHost = '127.0.0.1') {}
+
+  get connectString(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get openConnections(): number {
+    return this.pairs.size;
+  }
+
+  retarget(port: number): void {
+    this.targetPort = port;
+  }
+
+  async start(port = 0): Promise<this> {
+    this.server = net.createServer((socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, '127.0.0.1', () => resolve());
+    });
+    this.port = (this.server.address() as net.AddressInfo).port;
+    return this;
+  }
+
+  private accept(client: net.Socket): void {
+    this.accepted++;
+    const pair: ProxiedPair = { client, upstream: null, toUpstream: [], toClient: [] };
+    this.pairs.add(pair);
+    const end = (): void => {
+      this.pairs.delete(pair);
+      client.destroy();
+      pair.upstream?.destroy();
+    };
+    client.on('error', end);
+    client.on('close', end);
+    client.on('data', (chunk: Buffer) => {
+      if (this.mode === 'blackhole') return;
+      if (this.mode === 'stall' || pair.upstream === null || pair.upstream.connecting) pair.toUpstream.push(chunk);
+      else pair.upstream.write(chunk);
+    });
+    if (this.mode !== 'blackhole') this.connectUpstream(pair, end);
+  }
+
+  private connectUpstream(pair: ProxiedPair, end: () => void): void {
+    const upstream = net.connect({ host: this.targetHost, port: this.targetPort });
+    pair.upstream = upstream;
+    upstream.on('error', end);
+    upstream.on('close', end);
+    upstream.on('connect', () => this.flush(pair));
+    upstream.on('data', (chunk: Buffer) => {
+      if (this.mode === 'blackhole') return;
+      if (this.mode === 'stall') pair.toClient.push(chunk);
+      else pair.client.write(chunk);
+    });
+  }
+
+  private flush(pair: ProxiedPair): void {
+    if (this.mode !== 'forward' || pair.upstream === null || pair.upstream.connecting) return;
+    for (const c of pair.toUpstream.splice(0)) pair.upstream.write(c);
+    for (const c of pair.toClient.splice(0)) pair.client.write(c);
+  }
+
+  /** Stops forwarding in both directions; new connections are accepted but stalled too. */
+  stall(): void {
+    this.mode = 'stall';
+  }
+
+  /** Swallows everything from now on; new connections never reach the server. */
+  blackhole(): void {
+    this.mode = 'blackhole';
+    for (const pair of this.pairs) {
+      pair.toUpstream.length = 0;
+      pair.toClient.length = 0;
+    }
+  }
+
+  /** Back to forwarding; held bytes are delivered. */
+  resume(): void {
+    this.mode = 'forward';
+    for (const pair of this.pairs) {
+      if (pair.upstream === null) {
+        const end = (): void => {
+          this.pairs.delete(pair);
+          pair.client.destroy();
+          pair.upstream?.destroy();
+        };
+        this.connectUpstream(pair, end);
+      } else this.flush(pair);
+    }
+  }
+
+  /** Resets every open connection (both sides see the connection drop). */
+  cut(): void {
+    for (const pair of [...this.pairs]) {
+      this.pairs.delete(pair);
+      pair.client.resetAndDestroy();
+      pair.upstream?.resetAndDestroy();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    if (this.server === null) return;
+    const server = this.server;
+    this.server = null;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
