@@ -1,0 +1,25 @@
+import { runServer } from './server.js';
+
+const usage = `usage: zkts <command> [args]
+
+commands:
+  server <zoo.cfg>          run one server (standalone, or an ensemble member)
+`;
+
+/** The `zkts` command's dispatcher: argv and env are read here and nowhere deeper. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'server':
+      return runServer(rest, env);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(usage);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`zkts: unknown command '${command}'\n${usage}`);
+      return 2;
+  }
+}

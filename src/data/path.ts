@@ -1,0 +1,45 @@
+import { ZkError } from '../errors.js';
+import { ErrorCode } from '../protocol/constants.js';
+
+/** Why a path is not a valid znode path, or null when it is (PROTOCOL.md 12.1). */
+export function pathProblem(path: string): string | null {
+  if (path.length === 0) return 'path must not be empty';
+  if (path[0] !== '/') return 'path must start with /';
+  if (path.length === 1) return null;
+  if (path.endsWith('/')) return 'path must not end with /';
+  const segments = path.split('/');
+  for (let i = 1; i < segments.length; i++) {
+    const s = segments[i]!;
+    if (s.length === 0) return `empty segment at index ${i}`;
+    if (s === '.' || s === '..') return `relative segment '${s}' at index ${i}`;
+  }
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 0) return `null character at index ${i}`;
+    if ((c > 0 && c < 0x20) || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xf8ff) || c >= 0xfff0) {
+      return `invalid character U+${c.toString(16).padStart(4, '0')} at index ${i}`;
+    }
+  }
+  return null;
+}
+
+export function validatePath(path: string): void {
+  const problem = pathProblem(path);
+  if (problem !== null) throw new ZkError(ErrorCode.BADARGUMENTS, `invalid path '${path}': ${problem}`);
+}
+
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+export function joinPath(parent: string, child: string): string {
+  return parent === '/' ? `/${child}` : `${parent}/${child}`;
+}
+
+/** The four nodes every server has, which no client may delete. */
+export const builtInPaths: ReadonlySet<string> = new Set(['/', '/zookeeper', '/zookeeper/quota', '/zookeeper/config']);

@@ -1,0 +1,331 @@
+import type { Socket } from 'node:net';
+import { ProtocolError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { Xid } from '../protocol/constants.js';
+import { FrameDecoder } from '../protocol/framing.js';
+import { JuteWriter, JuteReader } from '../protocol/jute.js';
+import {
+  ConnectRequestCodec,
+  ConnectResponseCodec,
+  ReplyHeaderCodec,
+  RequestHeaderCodec,
+  WatcherEventCodec,
+  type ConnectRequest,
+  type ConnectResponse,
+  type Id,
+  type RequestHeader,
+  type WatcherEvent,
+} from '../protocol/records.js';
+import type { Watcher } from '../data/watch-manager.js';
+
+/** What a request turns into: a reply frame now, or later, and whether to close after it. */
+export interface Outcome {
+  frame: Buffer | null;
+  close?: string;
+}
+
+export interface Job {
+  /** Writes may start while earlier requests are pending; reads wait for everything before them. */
+  write: boolean;
+  start(): Outcome | Promise<Outcome>;
+}
+
+/** The server side a connection talks to. */
+export interface ConnectionHost {
+  readonly log: Logger;
+  readonly frameBytesMax: number;
+  readonly connectTimeoutMs: number;
+  fourLetterWord(word: string, conn: ServerConnection): string | null;
+  handshake(conn: ServerConnection, request: ConnectRequest): Promise<ConnectResponse | null>;
+  request(conn: ServerConnection, header: RequestHeader, body: JuteReader): Job;
+  closed(conn: ServerConnection, reason: string): void;
+  countReceived(): void;
+  countSent(latencyMs: number | null): void;
+}
+
+interface Entry {
+  job: Job;
+  started: boolean;
+  outcome: Outcome | null;
+  receivedAt: number;
+}
+
+/** Requests one connection may have queued before we stop reading from it. */
+export const connectionQueueMax = 1000;
+
+const fourLetterCodes = new Map<number, string>();
+for (const w of ['ruok', 'srvr', 'stat', 'conf', 'cons', 'envi', 'mntr', 'wchs', 'wchc', 'wchp', 'dump', 'isro', 'dirs', 'srst', 'crst', 'gtmk', 'stmk', 'hash']) {
+  fourLetterCodes.set(Buffer.from(w, 'latin1').readInt32BE(0), w);
+}
+fourLetterCodes.set(0xfff4fffd | 0, 'telnet close');
+
+let connectionCounter = 0;
+
+/**
+ * One client connection: frames, the handshake, per-connection FIFO of replies,
+ * notifications. It knows the wire, not what the requests mean.
+ */
+export class ServerConnection implements Watcher {
+  readonly id = ++connectionCounter;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly log: Logger;
+  readonly established = Date.now();
+  sessionId = 0n;
+  sessionTimeout = 0;
+  /** The ids this connection holds: its ip, plus what auth packets added. */
+  readonly authIds: Id[] = [];
+  /** Whether the client sent the optional readOnly byte (we mirror it). */
+  private decoder: FrameDecoder;
+  private state: 'new' | 'handshake' | 'open' | 'closed' = 'new';
+  private backlog: Buffer[] = [];
+  private queue: Entry[] = [];
+  private connectTimer: NodeJS.Timeout | null;
+  lastCxid = -1;
+  lastZxid = 0n;
+  packetsReceived = 0;
+  packetsSent = 0;
+  lastOp = 'NA';
+  lastLatencyMs = 0;
+  minLatencyMs = Number.MAX_SAFE_INTEGER;
+  maxLatencyMs = 0;
+  totalLatencyMs = 0;
+  lastResponseAt = 0;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly host: ConnectionHost,
+  ) {
+    this.remoteAddress = normalizeAddress(socket.remoteAddress ?? 'unknown');
+    this.remotePort = socket.remotePort ?? 0;
+    this.log = host.log.child({ conn: this.id, peer: `${this.remoteAddress}:${this.remotePort}` });
+    this.authIds.push({ scheme: 'ip', id: this.remoteAddress });
+    this.decoder = new FrameDecoder(host.frameBytesMax);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.close(`socket error: ${err.message}`));
+    socket.on('close', () => this.close('closed by peer'));
+    this.connectTimer = setTimeout(() => this.close('no ConnectRequest in time'), host.connectTimeoutMs);
+    this.connectTimer.unref();
+  }
+
+  get isOpen(): boolean {
+    return this.state !== 'closed';
+  }
+
+  get queuedRequests(): number {
+    return this.queue.length;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closed') return;
+    try {
+      if (this.state === 'new' && this.decoder.pendingBytes === 0 && chunk.length >= 4 && this.tryFourLetterWord(chunk)) return;
+      for (const frame of this.decoder.push(chunk)) this.onFrame(frame);
+    } catch (err) {
+      this.refuse(err);
+    }
+  }
+
+  /** Bad bytes from the network: log why and close this one connection. */
+  private refuse(err: unknown): void {
+    const reason = err instanceof ProtocolError ? err.message : `internal error: ${(err as Error).message}`;
+    if (!(err instanceof ProtocolError)) this.log.error({ err }, 'request handling failed');
+    this.log.warn({ reason }, 'closing connection after bad input');
+    this.close(reason);
+  }
+
+  private tryFourLetterWord(chunk: Buffer): boolean {
+    const word = fourLetterCodes.get(chunk.readInt32BE(0));
+    if (word === undefined) return false;
+    this.state = 'closed';
+    this.clearConnectTimer();
+    const text = this.host.fourLetterWord(word, this);
+    this.log.debug({ word }, 'four-letter word');
+    if (text === null) this.socket.destroy();
+    else this.socket.end(text);
+    this.host.closed(this, `four-letter word ${word}`);
+    return true;
+  }
+
+  private onFrame(frame: Buffer): void {
+    if (this.state === 'new') {
+      this.state = 'handshake';
+      this.clearConnectTimer();
+      void this.handshake(frame);
+      return;
+    }
+    if (this.state === 'handshake') {
+      this.backlog.push(frame);
+      return;
+    }
+    if (this.state === 'open') this.onRequestFrame(frame);
+  }
+
+  private clearConnectTimer(): void {
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+  }
+
+  private async handshake(frame: Buffer): Promise<void> {
+    // Stop reading until the session is ready; bytes already sent wait in the backlog.
+    this.socket.pause();
+    let request: ConnectRequest;
+    try {
+      request = ConnectRequestCodec.read(new JuteReader(frame, 0, this.host.frameBytesMax));
+    } catch (err) {
+      this.refuse(err);
+      return;
+    }
+    let response: ConnectResponse | null;
+    try {
+      response = await this.host.handshake(this, request);
+    } catch (err) {
+      this.refuse(err);
+      return;
+    }
+    if (this.state === 'closed') return;
+    if (response === null) {
+      this.close('connection refused during handshake');
+      return;
+    }
+    const w = new JuteWriter(64);
+    ConnectResponseCodec.write(w, response);
+    this.socket.write(w.frame());
+    if (response.timeOut <= 0) {
+      this.close('invalid session');
+      return;
+    }
+    this.state = 'open';
+    const backlog = this.backlog;
+    this.backlog = [];
+    try {
+      for (const f of backlog) this.onRequestFrame(f);
+    } catch (err) {
+      this.refuse(err);
+      return;
+    }
+    this.socket.resume();
+  }
+
+  private onRequestFrame(frame: Buffer): void {
+    if (this.state !== 'open') return;
+    this.host.countReceived();
+    this.packetsReceived++;
+    const reader = new JuteReader(frame, 0, this.host.frameBytesMax * 2);
+    const header = RequestHeaderCodec.read(reader);
+    if (header.xid !== Xid.ping && header.xid !== Xid.auth) this.lastCxid = header.xid;
+    const job = this.host.request(this, header, reader);
+    this.queue.push({ job, started: false, outcome: null, receivedAt: Date.now() });
+    if (this.queue.length >= connectionQueueMax) this.socket.pause();
+    this.pump();
+  }
+
+  /** Starts what may start, then sends every finished reply at the head, in order. */
+  private pump(): void {
+    let blocked = false;
+    for (let i = 0; i < this.queue.length && !blocked; i++) {
+      const entry = this.queue[i]!;
+      if (entry.started) continue;
+      if (!entry.job.write && i > 0 && !this.queue.slice(0, i).every((e) => e.outcome !== null)) {
+        blocked = true;
+        break;
+      }
+      this.startEntry(entry);
+    }
+    this.flush();
+  }
+
+  private startEntry(entry: Entry): void {
+    entry.started = true;
+    let result: Outcome | Promise<Outcome>;
+    try {
+      result = entry.job.start();
+    } catch (err) {
+      this.refuse(err);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (outcome) => {
+          entry.outcome = outcome;
+          this.pump();
+        },
+        (err) => this.refuse(err),
+      );
+    } else {
+      entry.outcome = result;
+    }
+  }
+
+  private flush(): void {
+    if (this.state === 'closed') return;
+    this.socket.cork();
+    while (this.queue.length > 0 && this.queue[0]!.outcome !== null) {
+      const entry = this.queue.shift()!;
+      const outcome = entry.outcome!;
+      if (outcome.frame !== null) {
+        this.socket.write(outcome.frame);
+        const latency = Date.now() - entry.receivedAt;
+        this.recordLatency(latency);
+      }
+      if (outcome.close !== undefined) {
+        this.socket.uncork();
+        this.close(outcome.close, true);
+        return;
+      }
+    }
+    this.socket.uncork();
+    if (this.queue.length < connectionQueueMax && this.socket.isPaused() && this.state === 'open') this.socket.resume();
+    // A read queued behind a write that just finished may start now.
+    if (this.queue.length > 0 && !this.queue[0]!.started) this.pump();
+  }
+
+  private recordLatency(latency: number): void {
+    this.packetsSent++;
+    this.lastLatencyMs = latency;
+    this.totalLatencyMs += latency;
+    if (latency < this.minLatencyMs) this.minLatencyMs = latency;
+    if (latency > this.maxLatencyMs) this.maxLatencyMs = latency;
+    this.lastResponseAt = Date.now();
+    this.host.countSent(latency);
+  }
+
+  /** Sends a watch notification (xid -1, zxid -1, as ZooKeeper 3.8 does). */
+  notify(event: WatcherEvent): void {
+    if (this.state !== 'open') return;
+    const w = new JuteWriter(64);
+    ReplyHeaderCodec.write(w, { xid: Xid.notification, zxid: -1n, err: 0 });
+    WatcherEventCodec.write(w, event);
+    this.socket.write(w.frame());
+    this.packetsSent++;
+    this.host.countSent(null);
+  }
+
+  /** Closes the socket; graceful lets queued bytes drain first. */
+  close(reason: string, graceful = false): void {
+    if (this.state === 'closed') {
+      return;
+    }
+    this.state = 'closed';
+    this.clearConnectTimer();
+    this.queue = [];
+    this.backlog = [];
+    if (graceful) this.socket.end();
+    else this.socket.destroy();
+    this.log.debug({ reason, session: this.sessionId === 0n ? undefined : '0x' + this.sessionId.toString(16) }, 'connection closed');
+    this.host.closed(this, reason);
+  }
+}
+
+function normalizeAddress(addr: string): string {
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}
+
+/** One reply frame: header, then the body when err is 0. */
+export function replyFrame(xid: number, zxid: bigint, err: number, body?: (w: JuteWriter) => void): Buffer {
+  const w = new JuteWriter(128);
+  ReplyHeaderCodec.write(w, { xid, zxid, err });
+  if (err === 0 && body !== undefined) body(w);
+  return w.frame();
+}

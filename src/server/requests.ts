@@ -1,0 +1,391 @@
+import { digestId, aclPermits } from '../data/acl.js';
+import type { DataTree, ZNode } from '../data/data-tree.js';
+
+import type { TxnOp } from '../data/txn.js';
+import type { WatchManager } from '../data/watch-manager.js';
+import { ProtocolError } from '../errors.js';
+import { ErrorCode, EventType, KeeperState, OpCode, Perms, Xid, opName } from '../protocol/constants.js';
+import type { JuteReader, JuteWriter } from '../protocol/jute.js';
+import {
+  AuthPacketCodec,
+  Children2ResponseCodec,
+  ChildrenResponseCodec,
+  CountResponseCodec,
+  CreateRequestCodec,
+  CreateTTLRequestCodec,
+  GetACLResponseCodec,
+  GetDataResponseCodec,
+  PathRequestCodec,
+  PathStatResponseCodec,
+  PathTypeRequestCodec,
+  PathVersionRequestCodec,
+  PathWatchRequestCodec,
+  SetACLRequestCodec,
+  SetDataRequestCodec,
+  SetWatches2Codec,
+  SetWatchesCodec,
+  StatCodec,
+  WhoAmIResponseCodec,
+  readMultiRequest,
+  writeMultiResponse,
+  type ACL,
+  type MultiResult,
+  type RequestHeader,
+  type SetWatches,
+} from '../protocol/records.js';
+import type { Committed, Committer } from './committer.js';
+import { replyFrame, type Job, type Outcome, type ServerConnection } from './connection.js';
+
+/** What request handling needs from the server around it. */
+export interface RequestContext {
+  readonly tree: DataTree;
+  readonly watches: WatchManager;
+  readonly committer: Committer;
+  readonly superDigest: string | null;
+  /** Called for every packet of an established session (pings included). */
+  touchSession(conn: ServerConnection): void;
+  /** True while the session may still issue requests. */
+  sessionIsLive(sessionId: bigint): boolean;
+  /** Waits until this server has applied everything the leader committed before now. */
+  sync(): Promise<void>;
+}
+
+type Handler = (ctx: RequestContext, conn: ServerConnection, header: RequestHeader, body: JuteReader) => Job;
+
+const read = (start: () => Outcome): Job => ({ write: false, start });
+
+function reply(ctx: RequestContext, header: RequestHeader, err: number, body?: (w: JuteWriter) => void): Outcome {
+  return { frame: replyFrame(header.xid, ctx.tree.lastZxid, err, body) };
+}
+
+/** Decodes a request record; a record that does not decode closes the connection. */
+function decode<T>(codec: { read(r: JuteReader): T }, body: JuteReader, header: RequestHeader): T {
+  try {
+    return codec.read(body);
+  } catch (err) {
+    throw new ProtocolError(`cannot decode ${opName(header.type)} request (xid ${header.xid}): ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function canRead(node: ZNode, conn: ServerConnection): boolean {
+  return aclPermits(node.acl, Perms.READ, conn.authIds);
+}
+
+// ---- reads ------------------------------------------------------------------------------
+
+const exists: Handler = (ctx, conn, header, body) => {
+  const req = decode(PathWatchRequestCodec, body, header);
+  return read(() => {
+    if (req.path.includes('\u0000')) return reply(ctx, header, ErrorCode.BADARGUMENTS);
+    if (req.watch) ctx.watches.addDataWatch(req.path, conn);
+    const node = ctx.tree.getNode(req.path);
+    if (node === undefined) return reply(ctx, header, ErrorCode.NONODE);
+    const stat = ctx.tree.statOf(node);
+    return reply(ctx, header, 0, (w) => StatCodec.write(w, stat));
+  });
+};
+
+const getData: Handler = (ctx, conn, header, body) => {
+  const req = decode(PathWatchRequestCodec, body, header);
+  return read(() => {
+    const node = ctx.tree.getNode(req.path);
+    if (node === undefined) return reply(ctx, header, ErrorCode.NONODE);
+    if (!canRead(node, conn)) return reply(ctx, header, ErrorCode.NOAUTH);
+    if (req.watch) ctx.watches.addDataWatch(req.path, conn);
+    const res = { data: node.data, stat: ctx.tree.statOf(node) };
+    return reply(ctx, header, 0, (w) => GetDataResponseCodec.write(w, res));
+  });
+};
+
+function childrenHandler(withStat: boolean): Handler {
+  return (ctx, conn, header, body) => {
+    const req = decode(PathWatchRequestCodec, body, header);
+    return read(() => {
+      const node = ctx.tree.getNode(req.path);
+      if (node === undefined) return reply(ctx, header, ErrorCode.NONODE);
+      if (!canRead(node, conn)) return reply(ctx, header, ErrorCode.NOAUTH);
+      if (req.watch) ctx.watches.addChildWatch(req.path, conn);
+      const children = node.children === null ? [] : [...node.children];
+      if (!withStat) return reply(ctx, header, 0, (w) => ChildrenResponseCodec.write(w, { children }));
+      const stat = ctx.tree.statOf(node);
+      return reply(ctx, header, 0, (w) => Children2ResponseCodec.write(w, { children, stat }));
+    });
+  };
+}
+
+/** Digest ids are shown as user:x to a caller without ADMIN (ZOOKEEPER-1392). */
+function maskDigests(acl: readonly ACL[]): ACL[] {
+  return acl.map((a) => (a.id.scheme === 'digest' ? { perms: a.perms, id: { scheme: 'digest', id: a.id.id.split(':')[0] + ':x' } } : a));
+}
+
+const getAcl: Handler = (ctx, conn, header, body) => {
+  const req = decode(PathRequestCodec, body, header);
+  return read(() => {
+    const node = ctx.tree.getNode(req.path);
+    if (node === undefined) return reply(ctx, header, ErrorCode.NONODE);
+    if (!aclPermits(node.acl, Perms.READ | Perms.ADMIN, conn.authIds)) return reply(ctx, header, ErrorCode.NOAUTH);
+    const admin = aclPermits(node.acl, Perms.ADMIN, conn.authIds);
+    const acl = admin ? [...node.acl] : maskDigests(node.acl);
+    const stat = ctx.tree.statOf(node);
+    return reply(ctx, header, 0, (w) => GetACLResponseCodec.write(w, { acl, stat }));
+  });
+};
+
+const getAllChildrenNumber: Handler = (ctx, conn, header, body) => {
+  const req = decode(PathRequestCodec, body, header);
+  return read(() => {
+    const node = ctx.tree.getNode(req.path);
+    if (node === undefined) return reply(ctx, header, ErrorCode.NONODE);
+    if (!canRead(node, conn)) return reply(ctx, header, ErrorCode.NOAUTH);
+    const totalNumber = ctx.tree.countDescendants(req.path);
+    return reply(ctx, header, 0, (w) => CountResponseCodec.write(w, { totalNumber }));
+  });
+};
+
+const getEphemerals: Handler = (ctx, conn, header, body) => {
+  const req = decode(PathRequestCodec, body, header);
+  return read(() => {
+    const children = ctx.tree.ephemeralsOf(conn.sessionId, req.path);
+    return reply(ctx, header, 0, (w) => ChildrenResponseCodec.write(w, { children }));
+  });
+};
+
+const whoAmI: Handler = (ctx, conn, header) =>
+  read(() => {
+    const clientInfo = conn.authIds.map((id) => ({
+      authScheme: id.scheme,
+      user: id.scheme === 'digest' ? id.id.split(':')[0]! : id.id,
+    }));
+    return reply(ctx, header, 0, (w) => WhoAmIResponseCodec.write(w, { clientInfo }));
+  });
+
+const sync: Handler = (ctx, _conn, header, body) => {
+  const req = decode(PathRequestCodec, body, header);
+  return {
+    write: true,
+    start: async () => {
+      await ctx.sync();
+      return reply(ctx, header, 0, (w) => w.string(req.path));
+    },
+  };
+};
+
+const checkWatches: Handler = (ctx, conn, header, body) => {
+  const req = decode(PathTypeRequestCodec, body, header);
+  return read(() => reply(ctx, header, ctx.watches.hasWatch(req.path, req.type, conn) ? 0 : ErrorCode.NOWATCHER));
+};
+
+const removeWatches: Handler = (ctx, conn, header, body) => {
+  const req = decode(PathTypeRequestCodec, body, header);
+  return read(() => reply(ctx, header, ctx.watches.removeWatch(req.path, req.type, conn) ? 0 : ErrorCode.NOWATCHER));
+};
+
+const addWatch: Handler = (ctx, conn, header, body) => {
+  const req = decode(PathTypeRequestCodec, body, header);
+  return read(() => {
+    if (req.type !== 0 && req.type !== 1) return reply(ctx, header, ErrorCode.BADARGUMENTS);
+    ctx.watches.addPersistentWatch(req.path, conn, req.type === 1);
+    return reply(ctx, header, 0, (w) => w.int(0));
+  });
+};
+
+/**
+ * Re-registers a reconnecting client's watches; what changed since relativeZxid fires at
+ * once (before the reply), as ZooKeeper does.
+ */
+function setWatchesHandler(v2: boolean): Handler {
+  return (ctx, conn, header, body) => {
+    const req = decode(v2 ? SetWatches2Codec : SetWatchesCodec, body, header);
+    return read(() => {
+      registerWatches(ctx, conn, req);
+      return reply(ctx, header, 0);
+    });
+  };
+}
+
+function registerWatches(ctx: RequestContext, conn: ServerConnection, req: SetWatches): void {
+  const fire = (type: number, path: string) => conn.notify({ type, state: KeeperState.SyncConnected, path });
+  for (const path of req.dataWatches) {
+    const node = ctx.tree.getNode(path);
+    if (node === undefined) fire(EventType.NodeDeleted, path);
+    else if (node.mzxid > req.relativeZxid) fire(EventType.NodeDataChanged, path);
+    else ctx.watches.addDataWatch(path, conn);
+  }
+  for (const path of req.existWatches) {
+    if (ctx.tree.getNode(path) !== undefined) fire(EventType.NodeCreated, path);
+    else ctx.watches.addDataWatch(path, conn);
+  }
+  for (const path of req.childWatches) {
+    const node = ctx.tree.getNode(path);
+    if (node === undefined) fire(EventType.NodeDeleted, path);
+    else if (node.pzxid > req.relativeZxid) fire(EventType.NodeChildrenChanged, path);
+    else ctx.watches.addChildWatch(path, conn);
+  }
+  for (const path of req.persistentWatches) ctx.watches.addPersistentWatch(path, conn, false);
+  for (const path of req.persistentRecursiveWatches) ctx.watches.addPersistentWatch(path, conn, true);
+}
+
+const multiRead: Handler = (ctx, conn, header, body) => {
+  const ops = (() => {
+    try {
+      return readMultiRequest(body, 'read');
+    } catch (err) {
+      throw new ProtocolError(`cannot decode multiRead request (xid ${header.xid}): ${(err as Error).message}`, { cause: err });
+    }
+  })();
+  return read(() => {
+    const results: MultiResult[] = ops.map((op) => {
+      const node = ctx.tree.getNode(op.request.path);
+      if (node === undefined) return { type: OpCode.error, err: ErrorCode.NONODE };
+      if (!canRead(node, conn)) return { type: OpCode.error, err: ErrorCode.NOAUTH };
+      if (op.type === OpCode.getData) {
+        if ((op.request as { watch: boolean }).watch) ctx.watches.addDataWatch(op.request.path, conn);
+        return { type: OpCode.getData, data: node.data, stat: ctx.tree.statOf(node) };
+      }
+      if ((op.request as { watch: boolean }).watch) ctx.watches.addChildWatch(op.request.path, conn);
+      return { type: OpCode.getChildren, children: node.children === null ? [] : [...node.children] };
+    });
+    return reply(ctx, header, 0, (w) => writeMultiResponse(w, results));
+  });
+};
+
+const ping: Handler = (ctx, _conn, _header) => read(() => ({ frame: replyFrame(Xid.ping, ctx.tree.lastZxid, 0) }));
+
+const auth = (ctx: RequestContext, conn: ServerConnection, header: RequestHeader, body: JuteReader): Job => {
+  const req = decode(AuthPacketCodec, body, header);
+  return read(() => {
+    const fail = (): Outcome => ({ frame: replyFrame(Xid.auth, 0n, ErrorCode.AUTHFAILED), close: `auth failed for scheme ${req.scheme}` });
+    if (req.scheme === 'digest') {
+      const text = req.auth?.toString('utf8') ?? '';
+      if (!text.includes(':')) return fail();
+      const id = digestId(text);
+      if (!conn.authIds.some((a) => a.scheme === 'digest' && a.id === id)) conn.authIds.push({ scheme: 'digest', id });
+      if (ctx.superDigest !== null && id === ctx.superDigest && !conn.authIds.some((a) => a.scheme === 'super')) {
+        conn.authIds.push({ scheme: 'super', id: '' });
+      }
+    } else if (req.scheme === 'ip') {
+      // The connection already holds its ip id; ZooKeeper's ip provider adds nothing more.
+    } else {
+      return fail();
+    }
+    return { frame: replyFrame(Xid.auth, 0n, 0) };
+  });
+};
+
+// ---- writes ------------------------------------------------------------------------------
+
+function writeReplyBody(type: number, response: any): ((w: JuteWriter) => void) | undefined {
+  switch (type) {
+    case OpCode.create:
+      return (w) => w.string(response.path);
+    case OpCode.create2:
+    case OpCode.createContainer:
+    case OpCode.createTTL:
+      return (w) => PathStatResponseCodec.write(w, response);
+    case OpCode.setData:
+    case OpCode.setACL:
+      return (w) => StatCodec.write(w, response.stat);
+    case OpCode.multi:
+      return (w) => writeMultiResponse(w, response);
+    default:
+      return undefined;
+  }
+}
+
+function decodeWrite(header: RequestHeader, body: JuteReader): TxnOp {
+  switch (header.type) {
+    case OpCode.create:
+    case OpCode.create2:
+    case OpCode.createContainer:
+      return { type: header.type, request: decode(CreateRequestCodec, body, header) };
+    case OpCode.createTTL:
+      return { type: header.type, request: decode(CreateTTLRequestCodec, body, header) };
+    case OpCode.delete:
+      return { type: header.type, request: decode(PathVersionRequestCodec, body, header) };
+    case OpCode.deleteContainer:
+      return { type: header.type, request: decode(PathRequestCodec, body, header) };
+    case OpCode.setData:
+      return { type: header.type, request: decode(SetDataRequestCodec, body, header) };
+    case OpCode.setACL:
+      return { type: header.type, request: decode(SetACLRequestCodec, body, header) };
+    case OpCode.multi:
+      try {
+        return { type: OpCode.multi, ops: readMultiRequest(body, 'write') };
+      } catch (err) {
+        throw new ProtocolError(`cannot decode multi request (xid ${header.xid}): ${(err as Error).message}`, { cause: err });
+      }
+    default:
+      throw new ProtocolError(`opcode ${header.type} is not a write`);
+  }
+}
+
+const write: Handler = (ctx, conn, header, body) => {
+  const op = decodeWrite(header, body);
+  const authIds = conn.authIds.slice();
+  return {
+    write: true,
+    start: () => {
+      if (!ctx.sessionIsLive(conn.sessionId)) return { frame: replyFrame(header.xid, ctx.tree.lastZxid, ErrorCode.SESSIONEXPIRED) };
+      return ctx.committer.submit({ sessionId: conn.sessionId, cxid: header.xid, authIds, op }).then(({ txn, result }: Committed) => ({
+        frame: replyFrame(header.xid, txn.zxid, result.err, writeReplyBody(header.type, result.response)),
+      }));
+    },
+  };
+};
+
+const closeSession: Handler = (ctx, conn, header) => ({
+  write: true,
+  start: () =>
+    ctx.committer
+      .submit({ sessionId: conn.sessionId, cxid: header.xid, authIds: [], op: { type: OpCode.closeSession } })
+      .then(({ txn }) => ({ frame: replyFrame(header.xid, txn.zxid, 0), close: 'session closed by client' })),
+});
+
+const reconfig: Handler = (ctx, _conn, header) => read(() => reply(ctx, header, ErrorCode.RECONFIGDISABLED));
+
+const handlers = new Map<number, Handler>([
+  [OpCode.exists, exists],
+  [OpCode.getData, getData],
+  [OpCode.getChildren, childrenHandler(false)],
+  [OpCode.getChildren2, childrenHandler(true)],
+  [OpCode.getACL, getAcl],
+  [OpCode.getAllChildrenNumber, getAllChildrenNumber],
+  [OpCode.getEphemerals, getEphemerals],
+  [OpCode.whoAmI, whoAmI],
+  [OpCode.sync, sync],
+  [OpCode.checkWatches, checkWatches],
+  [OpCode.removeWatches, removeWatches],
+  [OpCode.addWatch, addWatch],
+  [OpCode.setWatches, setWatchesHandler(false)],
+  [OpCode.setWatches2, setWatchesHandler(true)],
+  [OpCode.multiRead, multiRead],
+  [OpCode.ping, ping],
+  [OpCode.auth, auth],
+  [OpCode.create, write],
+  [OpCode.create2, write],
+  [OpCode.createContainer, write],
+  [OpCode.createTTL, write],
+  [OpCode.delete, write],
+  [OpCode.deleteContainer, write],
+  [OpCode.setData, write],
+  [OpCode.setACL, write],
+  [OpCode.multi, write],
+  [OpCode.closeSession, closeSession],
+  [OpCode.reconfig, reconfig],
+]);
+
+/** Turns one decoded request header and body into a job for the connection's queue. */
+export function handleRequest(ctx: RequestContext, conn: ServerConnection, header: RequestHeader, body: JuteReader): Job {
+  ctx.touchSession(conn);
+  conn.lastOp = opName(header.type);
+  const handler = handlers.get(header.type);
+  if (handler === undefined) {
+    // check alone, sasl and unknown opcodes: UNIMPLEMENTED, then the connection closes.
+    return read(() => ({
+      frame: replyFrame(header.xid, ctx.tree.lastZxid, ErrorCode.UNIMPLEMENTED),
+      close: `unimplemented opcode ${header.type}`,
+    }));
+  }
+  return handler(ctx, conn, header, body);
+}
+
