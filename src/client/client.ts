@@ -390,11 +390,29 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   }
 
   /** Asks the server whether this connection holds such a watch (NOWATCHER if not). */
-  checkWatches(path: string, type: WatcherTypeName): Promise<void> {
+  async checkWatches(path: string, type: WatcherTypeName): Promise<void> {
     validatePath(path);
-    return this.request(OpCode.checkWatches, (w) => PathTypeRequestCodec.write(w, { path: this.server(path), type: WatcherType[type] }), (h) => {
-      this.check(h, path);
-    });
+    await this.watchRequest(OpCode.checkWatches, path, type, true);
+  }
+
+  /**
+   * checkWatches / removeWatches. Servers before 3.9 (ZOOKEEPER-4472) refuse the persistent
+   * watcher types with MARSHALLINGERROR; for them the request is re-sent as type Any when
+   * `anyIsSafe` (nothing else of ours on the path would be dropped with it).
+   */
+  private async watchRequest(opcode: number, path: string, type: WatcherTypeName, anyIsSafe: boolean): Promise<void> {
+    const send = (t: WatcherTypeName): Promise<void> =>
+      this.request(opcode, (w) => PathTypeRequestCodec.write(w, { path: this.server(path), type: WatcherType[t] }), (h) => {
+        this.check(h, path);
+      });
+    try {
+      await send(type);
+    } catch (err) {
+      const persistent = type === 'Persistent' || type === 'PersistentRecursive';
+      if (!persistent || (err as ZooKeeperError).code !== ErrorCode.MARSHALLINGERROR) throw err;
+      if (anyIsSafe) await send('Any');
+      else this.logger.warn({ path, type }, 'server cannot remove one persistent watch type; dropped locally only');
+    }
   }
 
   /**
@@ -411,9 +429,8 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     // Other listeners of these kinds still need the server's registration.
     const othersLeft = listener !== undefined && kinds.some((k) => this.watches.count(k, path) > (this.watches.has(k, path, listener) ? 1 : 0));
     if (options.local !== true && !othersLeft) {
-      await this.request(OpCode.removeWatches, (w) => PathTypeRequestCodec.write(w, { path: this.server(path), type: WatcherType[type] }), (h) => {
-        this.check(h, path);
-      });
+      const otherKinds = kindsOf('Any').filter((k) => !kinds.includes(k) && this.watches.has(k, path));
+      await this.watchRequest(OpCode.removeWatches, path, type, otherKinds.length === 0);
     }
     for (const kind of kinds) {
       const event = localEvent(removedEventType(kind), path);
