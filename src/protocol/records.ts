@@ -12,6 +12,7 @@ export interface Codec<T> {
 
 export interface Id {
   scheme: string;
+  /** Clients may send null here (kazoo does for the `auth` scheme); the codec keeps it. */
   id: string;
 }
 
@@ -36,7 +37,7 @@ export interface Stat {
 
 export const IdCodec: Codec<Id> = {
   write: (w, v) => void w.string(v.scheme).string(v.id),
-  read: (r) => ({ scheme: r.string(), id: r.string() }),
+  read: (r) => ({ scheme: r.stringOrNull() as string, id: r.stringOrNull() as string }),
 };
 
 export const AclCodec: Codec<ACL> = {
