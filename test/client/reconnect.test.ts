@@ -189,7 +189,7 @@ describe('server restart on the same port and dataDir (zookeeper, two servers)',
       shuffleHosts: false,
       reconnectDelay: { min: 20, max: 200 },
     });
-    expect(zk.currentServer).toBe(a.connectString);
+    expect(zk.currentServer, JSON.stringify(pool.states.get(zk), (k, v) => (typeof v === 'bigint' ? String(v) : v))).toBe(a.connectString);
     const session = zk.sessionId;
     for (let i = 0; i < 5; i++) await zk.create(`/restart${i}`, 'x');
     await zk.create('/restart-eph', '', { mode: 'EPHEMERAL' });

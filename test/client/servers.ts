@@ -123,9 +123,13 @@ export async function startServer(target: Target, options: ServerOptions = {}): 
     await waitFor(
       async () => {
         if (exited) throw new Error(`${target} server exited during start-up:\n${out}`);
-        return (await fourLetterWord(port, 'ruok', 1000).catch(() => '')) === 'imok';
+        if ((await fourLetterWord(port, 'ruok', 1000).catch(() => '')) !== 'imok') return false;
+        // ZooKeeper answers ruok before it serves sessions (a ConnectRequest is then closed);
+        // srvr says so until it is really up.
+        const srvr = await fourLetterWord(port, 'srvr', 1000).catch(() => 'not currently serving');
+        return !srvr.includes('not currently serving');
       },
-      `${target} on port ${port} to answer ruok`,
+      `${target} on port ${port} to answer ruok and serve`,
       30_000,
       50,
     ).catch((err: Error) => {
