@@ -1,0 +1,61 @@
+import type { LogEntry } from './journal.js';
+import type { Origin, PeerMessage, RejectReason } from './messages.js';
+import type { Zxid } from './zxid.js';
+
+export const Role = {
+  looking: 'looking',
+  leading: 'leading',
+  following: 'following',
+  observing: 'observing',
+} as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+/**
+ * What the shell must do, in the order given. Effects marked "barrier" must be durable
+ * before the shell performs any later effect (they are rare: epochs, truncation, snapshot
+ * install). `persistTxns` is asynchronous: the shell appends, group-commits, and reports
+ * with a `durable` event. ACKs are withheld by the core until that event, so no send can
+ * overtake the fsync it depends on.
+ */
+export type QuorumEffect =
+  | { readonly kind: 'send'; readonly to: number; readonly msg: PeerMessage }
+  /** Close the connection to `peer` (we abandoned it); in-flight messages may be dropped. */
+  | { readonly kind: 'disconnect'; readonly peer: number }
+  /** Append txns to the log; report a `durable` event once fsynced. */
+  | { readonly kind: 'persistTxns'; readonly entries: readonly LogEntry[] }
+  /** Barrier: remove every logged txn above `zxid`. */
+  | { readonly kind: 'truncateLog'; readonly zxid: Zxid }
+  /** Barrier: write the acceptedEpoch file. */
+  | { readonly kind: 'persistAcceptedEpoch'; readonly epoch: bigint }
+  /** Barrier: write the currentEpoch file. */
+  | { readonly kind: 'persistCurrentEpoch'; readonly epoch: bigint }
+  /** Barrier: persist the snapshot, drop the whole log, and reset the state machine to it. */
+  | { readonly kind: 'installSnapshot'; readonly zxid: Zxid; readonly data: Uint8Array }
+  /** Apply a committed txn to the state machine; strictly increasing zxids. */
+  | { readonly kind: 'apply'; readonly zxid: Zxid; readonly payload: Uint8Array; readonly origin: Origin | null }
+  /** Serialize the state machine as of every `apply` emitted so far; answer with `snapshotTaken`. */
+  | { readonly kind: 'takeSnapshot' }
+  /** A client sync on this server is complete (every earlier commit is applied). */
+  | { readonly kind: 'syncDone'; readonly requestId: number }
+  /** A local client request failed without being proposed (its outcome is known: not applied). */
+  | { readonly kind: 'requestRejected'; readonly requestId: number; readonly reason: RejectReason }
+  /** Role or readiness changed; on leaving a role the shell fails pending client requests as
+   * "connection loss" (their outcome is unknown, as in ZooKeeper). */
+  | {
+      readonly kind: 'roleChanged';
+      readonly role: Role;
+      readonly leader: number | null;
+      readonly epoch: bigint;
+      readonly serving: boolean;
+    }
+  /** Leader only: session-touch records a learner piggybacked on a PING reply. */
+  | { readonly kind: 'sessionTouches'; readonly from: number; readonly touches: readonly Uint8Array[] }
+  /** Leader only: a learner asks about a session; answer with `revalidateAnswer`. */
+  | { readonly kind: 'revalidateRequest'; readonly from: number; readonly sessionId: bigint; readonly timeoutMs: number }
+  /** Learner only: the leader's verdict on a session. */
+  | { readonly kind: 'sessionRevalidated'; readonly sessionId: bigint; readonly valid: boolean };
+
+export type QuorumEffectKind = QuorumEffect['kind'];
+
+/** Effects accumulate in call order; handlers push onto the one sink of the current step. */
+export type EffectSink = QuorumEffect[];

@@ -1,0 +1,13 @@
+export * from './zxid.js';
+export * from './limits.js';
+export * from './quorum-view.js';
+export * from './vote.js';
+export * from './messages.js';
+export * from './events.js';
+export * from './effects.js';
+export * from './journal.js';
+export * from './state-machine.js';
+export { Election, decidedNotification, type ElectionEffect, type ElectionConfig, type ElectionBasis } from './election.js';
+export { LeaderRole, LeaderPhase, LearnerPhase } from './leader.js';
+export { LearnerRole, LearnerRolePhase } from './learner.js';
+export { QuorumPeer, emptyRecoveredState, type QuorumPeerConfig, type RecoveredState } from './peer.js';

@@ -1,0 +1,302 @@
+import type { LogEntry } from './journal.js';
+import {
+  ackEpochMessage,
+  ackMessage,
+  ackNewLeaderMessage,
+  durableZxid,
+  followerInfoMessage,
+  makeOrigin,
+  observerInfoMessage,
+  pingReplyMessage,
+  requestMessage,
+  revalidateMessage,
+  syncRequestMessage,
+  type CommitMessage,
+  type InformMessage,
+  type LeaderInfoMessage,
+  type LeaderToLearnerMessage,
+  type NewLeaderMessage,
+  type PeerMessage,
+  type ProposalMessage,
+  type RequestRejectedMessage,
+  type RevalidateReplyMessage,
+  type SnapMessage,
+  type SyncMessage,
+  type TruncMessage,
+} from './messages.js';
+import { emit, persistAcceptedEpoch, persistCurrentEpoch, type RoleHost } from './role-host.js';
+import { zxidCounter, zxidEpoch, zxidEpochStart, zxidToHex, type Zxid } from './zxid.js';
+
+export const LearnerRolePhase = {
+  /** FOLLOWERINFO sent, waiting for LEADERINFO. */
+  discovery: 'discovery',
+  /** ACKEPOCH sent: receiving DIFF/TRUNC/SNAP, history, NEWLEADER. */
+  synchronization: 'synchronization',
+  /** UPTODATE received: applying commits and serving clients. */
+  broadcast: 'broadcast',
+} as const;
+export type LearnerRolePhase = (typeof LearnerRolePhase)[keyof typeof LearnerRolePhase];
+
+/**
+ * A follower (or, with `observer`, an observer) of one leader. It logs what the leader
+ * sends, ACKs only what the disk made durable, and applies only what is committed.
+ * Everything it applies is committed, so a later TRUNC can never undo an applied txn.
+ */
+export class LearnerRole {
+  private phase: LearnerRolePhase = LearnerRolePhase.discovery;
+  private epoch = -1n;
+  private now = 0;
+  private lastHeard = 0;
+  /** Highest zxid the leader told us is committed (COMMIT, INFORM, or UPTODATE's implication). */
+  private commitMark: Zxid = 0n;
+  private newLeaderPending = false;
+  private newLeaderAcked = false;
+  private lastAckSent: Zxid = 0n;
+  private touches: Uint8Array[] = [];
+
+  constructor(
+    private readonly host: RoleHost,
+    readonly leader: number,
+    readonly observer: boolean,
+  ) {
+    const accepted = host.epochs.acceptedEpoch;
+    this.send(observer ? observerInfoMessage(accepted) : followerInfoMessage(accepted));
+  }
+
+  get currentPhase(): LearnerRolePhase { return this.phase; }
+  get currentEpoch(): bigint { return this.epoch; }
+  get isServing(): boolean { return this.phase === LearnerRolePhase.broadcast; }
+
+  // ---- events ------------------------------------------------------------------------------
+
+  receive(from: number, msg: LeaderToLearnerMessage): void {
+    // Only our leader's link matters; anything else is a stale or misdirected packet.
+    if (from !== this.leader) return;
+    this.lastHeard = this.now;
+    if (this.phase === LearnerRolePhase.discovery && msg.type !== 'leaderInfo') {
+      // Left over from an earlier link to this leader: the new one starts with LEADERINFO.
+      return;
+    }
+    this.dispatch(msg);
+  }
+
+  private dispatch(msg: LeaderToLearnerMessage): void {
+    switch (msg.type) {
+      case 'leaderInfo': return this.followerProcessLeaderInfo(msg);
+      case 'diff': return this.followerProcessDiff();
+      case 'trunc': return this.followerProcessTrunc(msg);
+      case 'snap': return this.followerProcessSnap(msg);
+      case 'proposal': return this.followerProcessProposal(msg);
+      case 'commit': return this.followerProcessCommit(msg);
+      case 'inform': return this.observerProcessInform(msg);
+      case 'newLeader': return this.followerProcessNewLeader(msg);
+      case 'upToDate': return this.followerProcessUpToDate();
+      case 'ping': return this.followerProcessPing();
+      case 'sync': return this.followerProcessSync(msg);
+      case 'requestRejected': return this.followerProcessRequestRejected(msg);
+      case 'revalidateReply': return this.followerProcessRevalidateReply(msg);
+    }
+  }
+
+  tick(): void {
+    this.now++;
+    const limit = this.phase === LearnerRolePhase.broadcast ? this.host.limits.syncLimitTicks : this.host.limits.initLimitTicks;
+    if (this.now - this.lastHeard > limit) this.abandon(`leader ${this.leader} silent for ${limit} ticks`);
+  }
+
+  disconnected(peer: number): void {
+    if (peer === this.leader) this.host.stepDown(`lost the link to leader ${this.leader}`);
+  }
+
+  onDurable(): void {
+    this.tryAckNewLeader();
+    this.sendAcks();
+  }
+
+  clientWrite(requestId: number, payload: Uint8Array): void {
+    if (!this.isServing) return emit(this.host, { kind: 'requestRejected', requestId, reason: 'notReady' });
+    this.send(requestMessage(makeOrigin(this.host.self, requestId), payload));
+  }
+
+  clientSync(requestId: number): void {
+    if (!this.isServing) return emit(this.host, { kind: 'requestRejected', requestId, reason: 'notReady' });
+    this.send(syncRequestMessage(makeOrigin(this.host.self, requestId)));
+  }
+
+  sessionTouch(data: Uint8Array): void {
+    this.touches.push(data);
+  }
+
+  revalidateSession(sessionId: bigint, timeoutMs: number): void {
+    if (this.isServing) this.send(revalidateMessage(sessionId, timeoutMs));
+    else emit(this.host, { kind: 'sessionRevalidated', sessionId, valid: false });
+  }
+
+  /** Closes our side of the link; the peer then goes LOOKING. */
+  shutdown(): void {
+    emit(this.host, { kind: 'disconnect', peer: this.leader });
+  }
+
+  // ---- discovery -----------------------------------------------------------------------------
+
+  /** Accept the leader's epoch only if it is not below one we already promised to. */
+  private followerProcessLeaderInfo(msg: LeaderInfoMessage): void {
+    if (this.phase !== LearnerRolePhase.discovery) return this.abandon('LEADERINFO out of order');
+    const accepted = this.host.epochs.acceptedEpoch;
+    if (msg.newEpoch < accepted) return this.abandon(`leader epoch ${msg.newEpoch} below accepted ${accepted}`);
+    const acceptedNow = msg.newEpoch > accepted;
+    if (acceptedNow) persistAcceptedEpoch(this.host, msg.newEpoch);
+    this.epoch = msg.newEpoch;
+    this.phase = LearnerRolePhase.synchronization;
+    this.send(ackEpochMessage(this.host.journal.lastLoggedZxid, this.host.epochs.currentEpoch, acceptedNow));
+  }
+
+  // ---- synchronization -----------------------------------------------------------------------
+
+  private followerProcessDiff(): void {
+    if (this.phase !== LearnerRolePhase.synchronization) this.abandon('DIFF outside synchronization');
+  }
+
+  /** Our uncommitted tail diverges from the leader's history: drop it. */
+  private followerProcessTrunc(msg: TruncMessage): void {
+    if (this.phase !== LearnerRolePhase.synchronization) return this.abandon('TRUNC outside synchronization');
+    if (!this.host.journal.contains(msg.zxid)) return this.abandon(`TRUNC to unknown ${zxidToHex(msg.zxid)}`);
+    this.host.journal.truncate(msg.zxid);
+    emit(this.host, { kind: 'truncateLog', zxid: msg.zxid });
+  }
+
+  /** Too far behind for a DIFF: replace everything with the leader's snapshot. */
+  private followerProcessSnap(msg: SnapMessage): void {
+    if (this.phase !== LearnerRolePhase.synchronization) return this.abandon('SNAP outside synchronization');
+    this.host.journal.resetToSnapshot(msg.zxid);
+    if (this.commitMark < msg.zxid) this.commitMark = msg.zxid;
+    emit(this.host, { kind: 'installSnapshot', zxid: msg.zxid, data: msg.snapshot });
+  }
+
+  private followerProcessNewLeader(msg: NewLeaderMessage): void {
+    if (this.phase !== LearnerRolePhase.synchronization || msg.zxid !== zxidEpochStart(this.epoch)) {
+      return this.abandon('NEWLEADER out of order');
+    }
+    this.newLeaderPending = true;
+    this.tryAckNewLeader();
+  }
+
+  /**
+   * NEWLEADER is acked only once the synced history is durable, and currentEpoch is stored
+   * before the ack: a server claiming the new epoch in a later election must really hold
+   * the history it claims (the ZOOKEEPER-3911 class of bugs).
+   */
+  private tryAckNewLeader(): void {
+    const journal = this.host.journal;
+    if (!this.newLeaderPending || journal.durableZxid < journal.lastLoggedZxid) return;
+    this.newLeaderPending = false;
+    persistCurrentEpoch(this.host, this.epoch);
+    this.send(ackNewLeaderMessage(durableZxid(zxidEpochStart(this.epoch))));
+    this.newLeaderAcked = true;
+    this.sendAcks();
+  }
+
+  /** The leader is established: every pre-epoch txn we hold is committed; apply and serve. */
+  private followerProcessUpToDate(): void {
+    if (this.phase !== LearnerRolePhase.synchronization || !this.newLeaderAcked) {
+      return this.abandon('UPTODATE before NEWLEADER was acked');
+    }
+    this.phase = LearnerRolePhase.broadcast;
+    const lastPreEpoch = this.host.journal.floor(zxidEpochStart(this.epoch) - 1n);
+    if (lastPreEpoch > this.commitMark) this.commitMark = lastPreEpoch;
+    this.applyCommitted();
+    emit(this.host, {
+      kind: 'roleChanged',
+      role: this.observer ? 'observing' : 'following',
+      leader: this.leader,
+      epoch: this.epoch,
+      serving: true,
+    });
+  }
+
+  // ---- broadcast -----------------------------------------------------------------------------
+
+  private followerProcessProposal(msg: ProposalMessage): void {
+    if (this.observer) return this.abandon('observers take no proposals');
+    if (!this.isNextZxid(msg.zxid)) return this.abandon(`proposal ${zxidToHex(msg.zxid)} breaks the log order`);
+    this.logEntry({ zxid: msg.zxid, payload: msg.payload, origin: msg.origin });
+  }
+
+  private followerProcessCommit(msg: CommitMessage): void {
+    if (msg.zxid > this.host.journal.lastLoggedZxid) return this.abandon(`COMMIT of unlogged ${zxidToHex(msg.zxid)}`);
+    if (msg.zxid > this.commitMark) this.commitMark = msg.zxid;
+    if (this.isServing) this.applyCommitted();
+  }
+
+  /** An observer logs and applies committed txns only; it never ACKs. */
+  private observerProcessInform(msg: InformMessage): void {
+    if (!this.observer) return this.abandon('INFORM sent to a follower');
+    if (!this.isNextZxid(msg.zxid)) return this.abandon(`INFORM ${zxidToHex(msg.zxid)} breaks the log order`);
+    this.logEntry({ zxid: msg.zxid, payload: msg.payload, origin: msg.origin });
+    this.commitMark = msg.zxid;
+    if (this.isServing) this.applyCommitted();
+  }
+
+  private followerProcessPing(): void {
+    this.send(pingReplyMessage(this.touches));
+    this.touches = [];
+  }
+
+  /** Every commit before SYNC on this FIFO link is applied already, so the sync is done. */
+  private followerProcessSync(msg: SyncMessage): void {
+    if (msg.origin.sid === this.host.self) emit(this.host, { kind: 'syncDone', requestId: msg.origin.requestId });
+  }
+
+  private followerProcessRequestRejected(msg: RequestRejectedMessage): void {
+    if (msg.origin.sid !== this.host.self) return;
+    emit(this.host, { kind: 'requestRejected', requestId: msg.origin.requestId, reason: msg.reason });
+  }
+
+  private followerProcessRevalidateReply(msg: RevalidateReplyMessage): void {
+    emit(this.host, { kind: 'sessionRevalidated', sessionId: msg.sessionId, valid: msg.valid });
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  /**
+   * During synchronization any increasing zxid is fine (history spans epochs); once in our
+   * epoch, counters must be contiguous, so a gap means the link lost packets.
+   */
+  private isNextZxid(zxid: Zxid): boolean {
+    const last = this.host.journal.lastLoggedZxid;
+    if (zxid <= last) return false;
+    if (zxidEpoch(zxid) !== this.epoch) return this.phase === LearnerRolePhase.synchronization && zxidEpoch(zxid) < this.epoch;
+    if (zxidEpoch(last) === this.epoch) return zxid === last + 1n;
+    return zxidCounter(zxid) === 1n;
+  }
+
+  private logEntry(entry: LogEntry): void {
+    this.host.journal.append(entry);
+    emit(this.host, { kind: 'persistTxns', entries: [entry] });
+  }
+
+  private applyCommitted(): void {
+    const journal = this.host.journal;
+    const upTo = this.commitMark < journal.lastLoggedZxid ? this.commitMark : journal.lastLoggedZxid;
+    for (const entry of journal.applyUpTo(upTo)) {
+      emit(this.host, { kind: 'apply', zxid: entry.zxid, payload: entry.payload, origin: entry.origin });
+    }
+  }
+
+  /** Cumulative ACK of our epoch's proposals, sent only for what the disk made durable. */
+  private sendAcks(): void {
+    if (this.observer || !this.newLeaderAcked) return;
+    const durable = this.host.journal.durableZxid;
+    if (durable <= this.lastAckSent || zxidEpoch(durable) !== this.epoch) return;
+    this.lastAckSent = durable;
+    this.send(ackMessage(durableZxid(durable)));
+  }
+
+  private abandon(reason: string): void {
+    this.host.stepDown(reason);
+  }
+
+  private send(msg: PeerMessage): void {
+    emit(this.host, { kind: 'send', to: this.leader, msg });
+  }
+}

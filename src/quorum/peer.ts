@@ -1,0 +1,267 @@
+import { invariant } from '../errors.js';
+import type { QuorumEffect, Role } from './effects.js';
+import { Election, decidedNotification, type ElectionEffect } from './election.js';
+import type { QuorumEvent } from './events.js';
+import { Journal, type LogEntry } from './journal.js';
+import { LeaderRole } from './leader.js';
+import { LearnerRole } from './learner.js';
+import { validateQuorumLimits, type QuorumLimits } from './limits.js';
+import {
+  isElectionMessage,
+  isLeaderToLearner,
+  isLearnerToLeader,
+  type NotificationMessage,
+  type PeerMessage,
+} from './messages.js';
+import { isMember, isVoter, type QuorumView } from './quorum-view.js';
+import type { PersistentEpochs, RoleHost } from './role-host.js';
+import { ServerState, type Vote } from './vote.js';
+import type { Zxid } from './zxid.js';
+
+export interface QuorumPeerConfig {
+  readonly self: number;
+  readonly view: QuorumView;
+  readonly limits: QuorumLimits;
+}
+
+/** What the shell recovered from disk at start-up: the core rebuilds every role from this. */
+export interface RecoveredState {
+  readonly acceptedEpoch: bigint;
+  readonly currentEpoch: bigint;
+  /** Zxid of the snapshot the state machine was restored from (0n when none). */
+  readonly snapshotZxid: Zxid;
+  /** Logged txns after the snapshot, in zxid order; all durable. */
+  readonly log: readonly LogEntry[];
+}
+
+export const emptyRecoveredState: RecoveredState = Object.freeze({
+  acceptedEpoch: 0n,
+  currentEpoch: 0n,
+  snapshotZxid: 0n,
+  log: Object.freeze([]) as readonly LogEntry[],
+});
+
+/** Step-downs chained within one event; more means roles are fighting, which is a bug. */
+const stepDownRoundsMax = 8;
+
+type ActiveRole =
+  | { readonly kind: 'looking'; readonly election: Election }
+  | { readonly kind: 'leading'; readonly leader: LeaderRole; readonly vote: Vote }
+  | { readonly kind: 'learning'; readonly learner: LearnerRole; readonly vote: Vote };
+
+/**
+ * One server's consensus core: `step(event)` returns the effects to perform, in order.
+ * It owns the election and the current ZAB role and swaps them on decisions and step-downs;
+ * it reads no clock and does no I/O.
+ */
+export class QuorumPeer {
+  private readonly journal: Journal;
+  private readonly epochs: PersistentEpochs;
+  private readonly limits: QuorumLimits;
+  private role: ActiveRole;
+  private electionEpoch = 0n;
+  private out: QuorumEffect[] = [];
+  private stepDownReason: string | null = null;
+  private readonly host: RoleHost;
+  private started = false;
+
+  constructor(
+    readonly config: QuorumPeerConfig,
+    recovered: RecoveredState = emptyRecoveredState,
+  ) {
+    invariant(isMember(config.view, config.self), `sid ${config.self} is not in the quorum view`);
+    invariant(recovered.currentEpoch <= recovered.acceptedEpoch, 'currentEpoch above acceptedEpoch');
+    this.limits = validateQuorumLimits(config.limits);
+    this.journal = new Journal(this.limits.committedLogWindowMax, recovered.snapshotZxid, recovered.log);
+    this.epochs = { acceptedEpoch: recovered.acceptedEpoch, currentEpoch: recovered.currentEpoch };
+    const peer = this;
+    this.host = {
+      self: config.self,
+      view: config.view,
+      limits: this.limits,
+      journal: this.journal,
+      epochs: this.epochs,
+      get out() { return peer.out; },
+      stepDown(reason: string) { if (peer.stepDownReason === null) peer.stepDownReason = reason; },
+    };
+    this.role = { kind: 'looking', election: this.newElection() };
+  }
+
+  // ---- introspection (for the shell's logs, the 4lw `stat`, and the simulator) ----------------
+
+  get self(): number { return this.config.self; }
+  get roleName(): Role {
+    if (this.role.kind === 'looking') return 'looking';
+    if (this.role.kind === 'leading') return 'leading';
+    return this.role.learner.observer ? 'observing' : 'following';
+  }
+  get isServing(): boolean {
+    if (this.role.kind === 'leading') return this.role.leader.isServing;
+    if (this.role.kind === 'learning') return this.role.learner.isServing;
+    return false;
+  }
+  get leaderSid(): number | null { return this.role.kind === 'looking' ? null : this.role.vote.leader; }
+  get epoch(): bigint {
+    if (this.role.kind === 'leading') return this.role.leader.currentEpoch;
+    if (this.role.kind === 'learning') return this.role.learner.currentEpoch;
+    return -1n;
+  }
+  get acceptedEpoch(): bigint { return this.epochs.acceptedEpoch; }
+  get currentEpoch(): bigint { return this.epochs.currentEpoch; }
+  get lastLoggedZxid(): Zxid { return this.journal.lastLoggedZxid; }
+  get durableZxid(): Zxid { return this.journal.durableZxid; }
+  get appliedZxid(): Zxid { return this.journal.appliedZxid; }
+  get leaderRole(): LeaderRole | null { return this.role.kind === 'leading' ? this.role.leader : null; }
+  get learnerRole(): LearnerRole | null { return this.role.kind === 'learning' ? this.role.learner : null; }
+  get lastStepDownReason(): string | null { return this.lastReason; }
+  private lastReason: string | null = null;
+
+  // ---- the one entry point ------------------------------------------------------------------
+
+  step(event: QuorumEvent): QuorumEffect[] {
+    this.out = [];
+    this.stepDownReason = null;
+    this.dispatch(event);
+    // A new role may give up at once (say, a learner refused by a non-leader); loop, boundedly.
+    for (let rounds = 0; this.stepDownReason !== null; rounds++) {
+      invariant(rounds < stepDownRoundsMax, 'roles keep stepping down within one event');
+      const reason = this.stepDownReason;
+      this.stepDownReason = null;
+      this.goLooking(reason);
+    }
+    const effects = this.out;
+    this.out = [];
+    return effects;
+  }
+
+  private dispatch(event: QuorumEvent): void {
+    switch (event.kind) {
+      case 'start': return this.onStart();
+      case 'tick': return this.onTick();
+      case 'message': return this.onMessage(event.from, event.msg);
+      case 'disconnected': return this.onDisconnected(event.peer);
+      case 'durable': return this.onDurable(event.zxid);
+      case 'snapshotTaken': return this.role.kind === 'leading' ? this.role.leader.onSnapshotTaken(event.zxid, event.data) : undefined;
+      case 'clientWrite': return this.onClientWrite(event.requestId, event.payload);
+      case 'clientSync': return this.onClientSync(event.requestId);
+      case 'sessionTouch': return this.role.kind === 'learning' ? this.role.learner.sessionTouch(event.data) : undefined;
+      case 'revalidateSession': return this.onRevalidateSession(event.sessionId, event.timeoutMs);
+      case 'revalidateAnswer': return this.role.kind === 'leading' ? this.role.leader.revalidateAnswer(event.to, event.sessionId, event.valid) : undefined;
+    }
+  }
+
+  private onStart(): void {
+    invariant(!this.started, 'start delivered twice');
+    this.started = true;
+    if (this.role.kind === 'looking') this.runElection(this.role.election.start());
+  }
+
+  private onTick(): void {
+    if (!this.started) return;
+    switch (this.role.kind) {
+      case 'looking': return this.runElection(this.role.election.tick());
+      case 'leading': return this.role.leader.tick();
+      case 'learning': return this.role.learner.tick();
+    }
+  }
+
+  private onMessage(from: number, msg: PeerMessage): void {
+    // Bad input from the network is dropped, never trusted: unknown senders and our own sid.
+    if (!this.started || from === this.self || !isMember(this.config.view, from)) return;
+    if (isElectionMessage(msg)) return this.onNotification(from, msg);
+    if (this.role.kind === 'leading' && isLearnerToLeader(msg)) return this.role.leader.receive(from, msg);
+    if (this.role.kind === 'learning' && isLeaderToLearner(msg)) return this.role.learner.receive(from, msg);
+    if (msg.type === 'followerInfo' || msg.type === 'observerInfo') {
+      // We do not lead: refuse the link so the learner looks again instead of waiting initLimit.
+      this.out.push({ kind: 'disconnect', peer: from });
+    }
+  }
+
+  private onNotification(from: number, msg: NotificationMessage): void {
+    if (this.role.kind === 'looking') return this.runElection(this.role.election.receive(from, msg));
+    // Decided servers answer LOOKING peers with their vote so they can join us.
+    if (msg.state !== ServerState.looking) return;
+    const state = this.role.kind === 'leading'
+      ? ServerState.leading
+      : this.role.learner.observer ? ServerState.observing : ServerState.following;
+    const reply = decidedNotification(state, this.role.vote, this.electionEpoch);
+    this.out.push({ kind: 'send', to: from, msg: reply });
+  }
+
+  private onDisconnected(peer: number): void {
+    if (this.role.kind === 'leading') this.role.leader.disconnected(peer);
+    else if (this.role.kind === 'learning') this.role.learner.disconnected(peer);
+  }
+
+  /** Durability is tracked in every role: a LOOKING server's fsyncs still complete. */
+  private onDurable(zxid: Zxid): void {
+    this.journal.markDurable(zxid);
+    if (this.role.kind === 'leading') this.role.leader.onDurable();
+    else if (this.role.kind === 'learning') this.role.learner.onDurable();
+  }
+
+  private onClientWrite(requestId: number, payload: Uint8Array): void {
+    if (this.role.kind === 'leading') return this.role.leader.clientWrite(requestId, payload);
+    if (this.role.kind === 'learning') return this.role.learner.clientWrite(requestId, payload);
+    this.out.push({ kind: 'requestRejected', requestId, reason: 'notReady' });
+  }
+
+  private onClientSync(requestId: number): void {
+    if (this.role.kind === 'leading') return this.role.leader.clientSync(requestId);
+    if (this.role.kind === 'learning') return this.role.learner.clientSync(requestId);
+    this.out.push({ kind: 'requestRejected', requestId, reason: 'notReady' });
+  }
+
+  private onRevalidateSession(sessionId: bigint, timeoutMs: number): void {
+    if (this.role.kind === 'learning') return this.role.learner.revalidateSession(sessionId, timeoutMs);
+    if (this.role.kind === 'leading') {
+      this.out.push({ kind: 'revalidateRequest', from: this.self, sessionId, timeoutMs });
+      return;
+    }
+    this.out.push({ kind: 'sessionRevalidated', sessionId, valid: false });
+  }
+
+  // ---- role transitions ---------------------------------------------------------------------
+
+  private newElection(): Election {
+    return new Election(
+      { self: this.self, view: this.config.view, limits: this.limits },
+      { lastLoggedZxid: this.journal.lastLoggedZxid, currentEpoch: this.epochs.currentEpoch },
+      this.electionEpoch,
+    );
+  }
+
+  private runElection(effects: ElectionEffect[]): void {
+    for (const effect of effects) {
+      if (effect.kind === 'sendNotification') {
+        this.out.push({ kind: 'send', to: effect.to, msg: effect.msg });
+      } else {
+        this.electionEpoch = effect.electionEpoch;
+        this.becomeDecided(effect.role, effect.vote);
+      }
+    }
+    if (this.role.kind === 'looking') this.electionEpoch = this.role.election.electionEpoch;
+  }
+
+  private becomeDecided(role: 'leading' | 'following' | 'observing', vote: Vote): void {
+    // Announce first: the new role may already emit effects (even its own serving change).
+    this.out.push({ kind: 'roleChanged', role, leader: vote.leader, epoch: -1n, serving: false });
+    if (role === 'leading') {
+      invariant(isVoter(this.config.view, this.self), 'an observer cannot lead');
+      this.role = { kind: 'leading', leader: new LeaderRole(this.host), vote };
+    } else {
+      this.role = { kind: 'learning', learner: new LearnerRole(this.host, vote.leader, role === 'observing'), vote };
+    }
+  }
+
+  private goLooking(reason: string): void {
+    this.lastReason = reason;
+    if (this.role.kind === 'leading') this.role.leader.shutdown();
+    else if (this.role.kind === 'learning') this.role.learner.shutdown();
+    else return;
+    this.out.push({ kind: 'roleChanged', role: 'looking', leader: null, epoch: -1n, serving: false });
+    const election = this.newElection();
+    this.role = { kind: 'looking', election };
+    this.runElection(election.start());
+  }
+}

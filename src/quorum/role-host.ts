@@ -1,0 +1,39 @@
+import type { QuorumEffect } from './effects.js';
+import type { Journal } from './journal.js';
+import type { QuorumLimits } from './limits.js';
+import type { QuorumView } from './quorum-view.js';
+
+/** acceptedEpoch and currentEpoch as last persisted (ZooKeeper's two epoch files). */
+export interface PersistentEpochs {
+  acceptedEpoch: bigint;
+  currentEpoch: bigint;
+}
+
+/**
+ * What a role may touch: the server's identity and limits, the shared journal and epochs,
+ * the effect sink of the current step, and a way to give up and go LOOKING. A role never
+ * swaps itself; the peer does that after the handler returns.
+ */
+export interface RoleHost {
+  readonly self: number;
+  readonly view: QuorumView;
+  readonly limits: QuorumLimits;
+  readonly journal: Journal;
+  readonly epochs: PersistentEpochs;
+  readonly out: QuorumEffect[];
+  stepDown(reason: string): void;
+}
+
+export function emit(host: RoleHost, effect: QuorumEffect): void {
+  host.out.push(effect);
+}
+
+export function persistAcceptedEpoch(host: RoleHost, epoch: bigint): void {
+  host.epochs.acceptedEpoch = epoch;
+  host.out.push({ kind: 'persistAcceptedEpoch', epoch });
+}
+
+export function persistCurrentEpoch(host: RoleHost, epoch: bigint): void {
+  host.epochs.currentEpoch = epoch;
+  host.out.push({ kind: 'persistCurrentEpoch', epoch });
+}

@@ -1,0 +1,19 @@
+import type { Origin } from './messages.js';
+import type { Zxid } from './zxid.js';
+
+/**
+ * The replicated state machine the server plugs in (the DataTree in production, a hash
+ * chain in the simulator). The shell drives it from effects: `apply` in zxid order,
+ * `takeSnapshot` → `snapshot()`, `installSnapshot` → `restore()`. It must be deterministic:
+ * the same txns in the same order yield the same state on every server.
+ */
+export interface ReplicatedStateMachine {
+  /** Applies one committed txn; `origin` names the local request it answers, if any. */
+  apply(zxid: Zxid, payload: Uint8Array, origin: Origin | null): void;
+  /** The zxid of the last applied txn. */
+  lastAppliedZxid(): Zxid;
+  /** Serializes the whole state as of the last applied txn. */
+  snapshot(): { zxid: Zxid; data: Uint8Array };
+  /** Replaces the whole state with a snapshot taken by `snapshot()` on some server. */
+  restore(zxid: Zxid, data: Uint8Array): void;
+}
