@@ -172,6 +172,67 @@ export async function fourLetterWord(port: number, word: string, timeoutMs = 5_0
   return data.toString('utf8');
 }
 
+/**
+ * A TCP proxy in front of the server that can cut every connection and refuse
+ * new ones: to the server, the client behind it simply stops talking (no
+ * closeSession), like a crashed or partitioned client.
+ */
+export class TcpProxy {
+  private readonly sockets = new Set<net.Socket>();
+  private listener: net.Server | undefined;
+  port = 0;
+
+  private constructor(private readonly targetPort: number) {}
+
+  static async start(targetPort: number): Promise<TcpProxy> {
+    const proxy = new TcpProxy(targetPort);
+    await proxy.listen();
+    return proxy;
+  }
+
+  get connectString(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  private listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const listener = net.createServer((client) => {
+        const upstream = net.connect(this.targetPort, '127.0.0.1');
+        for (const socket of [client, upstream]) {
+          this.sockets.add(socket);
+          socket.on('close', () => this.sockets.delete(socket));
+          socket.on('error', () => undefined);
+        }
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.on('close', () => upstream.destroy());
+        upstream.on('close', () => client.destroy());
+      });
+      listener.on('error', reject);
+      listener.listen(this.port, '127.0.0.1', () => {
+        const address = listener.address();
+        if (address !== null && typeof address !== 'string') this.port = address.port;
+        this.listener = listener;
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting and destroys every proxied connection. */
+  async cut(): Promise<void> {
+    const listener = this.listener;
+    this.listener = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    if (listener !== undefined) await new Promise<void>((resolve) => listener.close(() => resolve()));
+  }
+
+  /** Listens again on the same port. */
+  restore(): Promise<void> {
+    return this.listen();
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Server lifecycle
 
