@@ -100,14 +100,14 @@ export function fixupAcl(acl: readonly ACL[] | null, authIds: readonly Id[]): AC
     out.push({ perms: entry.perms, id: { scheme: entry.id.scheme, id: entry.id.id } });
   };
   for (const entry of acl) {
-    if (entry.id === null || entry.id.scheme === null || entry.id.id === null) throw new ZkError(ErrorCode.INVALIDACL);
+    if (entry.id === null || entry.id.scheme === null) throw new ZkError(ErrorCode.INVALIDACL);
     if (entry.id.scheme === 'auth') {
       const authenticated = authIds.filter((id) => id.scheme !== 'ip' && id.scheme !== 'world' && id.scheme !== 'super');
       if (authenticated.length === 0) throw new ZkError(ErrorCode.INVALIDACL, 'auth scheme used without an authenticated id');
       for (const id of authenticated) push({ perms: entry.perms, id });
       continue;
     }
-    if (!validId(entry.id)) throw new ZkError(ErrorCode.INVALIDACL, `invalid ACL id ${entry.id.scheme}:${entry.id.id}`);
+    if (entry.id.id === null || !validId(entry.id)) throw new ZkError(ErrorCode.INVALIDACL, `invalid ACL id ${entry.id.scheme}:${entry.id.id}`);
     push(entry);
   }
   return out;

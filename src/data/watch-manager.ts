@@ -100,9 +100,9 @@ export class WatchManager {
     const c = this.child.get(path)?.get(watcher) ?? 0;
     switch (type) {
       case WatcherType.Children:
-        return (c & standardBit) !== 0;
+        return c !== 0;
       case WatcherType.Data:
-        return (d & standardBit) !== 0;
+        return d !== 0;
       case WatcherType.Any:
         return d !== 0 || c !== 0;
       case WatcherType.Persistent:
@@ -119,11 +119,12 @@ export class WatchManager {
     const hadRecursive = ((this.data.get(path)?.get(watcher) ?? 0) & recursiveBit) !== 0;
     let removed = false;
     switch (type) {
+      // As in ZooKeeper 3.8: Children and Data clear that table's entry whatever its mode.
       case WatcherType.Children:
-        removed = clearBits(this.child, path, watcher, standardBit);
+        removed = clearBits(this.child, path, watcher, 0xff);
         break;
       case WatcherType.Data:
-        removed = clearBits(this.data, path, watcher, standardBit);
+        removed = clearBits(this.data, path, watcher, 0xff);
         break;
       case WatcherType.Any: {
         const d = clearBits(this.data, path, watcher, 0xff);
