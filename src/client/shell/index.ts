@@ -1,0 +1,1 @@
+export { runShell, type ShellIO } from './shell.js';
