@@ -436,6 +436,22 @@ export class DataTree {
     return { err: 0, changes };
   }
 
+  /**
+   * Puts a node recovered from a snapshot in place, replacing a built-in one of the same
+   * path. Parents come first in snapshots, so the parent is always there.
+   */
+  restoreNode(path: string, node: ZNode): void {
+    const existing = this.nodes.get(path);
+    if (existing !== undefined) node.children = existing.children;
+    this.nodes.set(path, node);
+    if (path !== '/') {
+      const parent = this.nodes.get(parentOf(path));
+      invariant(parent !== undefined, `snapshot node ${path} comes before its parent`);
+      (parent.children ??= new Set()).add(baseName(path));
+    }
+    this.track(path, node.ephemeralOwner);
+  }
+
   // ---- reads (no zxid, no change) ----------------------------------------------------
 
   /** Number of descendants of path (not counting path itself). */

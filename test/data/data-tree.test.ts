@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { DataTree } from '../../src/data/data-tree.js';
+import { decodeTreeSnapshot, encodeTreeSnapshot } from '../../src/data/tree-snapshot.js';
+import { decodeTxn, encodeTxn } from '../../src/data/txn-codec.js';
+import type { Txn, TxnOp } from '../../src/data/txn.js';
+import { CreateMode, ErrorCode, OpCode } from '../../src/protocol/constants.js';
+
+const open = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
+const session = 0x0100000000000001n;
+
+function harness() {
+  const tree = new DataTree({ extendedTypesEnabled: true });
+  let zxid = 0n;
+  const apply = (op: TxnOp, sessionId = session) => tree.apply({ zxid: ++zxid, time: 1000 + Number(zxid), sessionId, cxid: 1, authIds: [], op });
+  apply({ type: OpCode.createSession, timeout: 4000 });
+  const create = (path: string, flags: number = CreateMode.PERSISTENT, data: string | null = 'x') =>
+    apply({ type: OpCode.create2, request: { path, data: data === null ? null : Buffer.from(data), acl: open, flags } });
+  return { tree, apply, create };
+}
+
+describe('DataTree', () => {
+  it('shows ZooKeeper cversions on a fresh tree', () => {
+    const { tree } = harness();
+    expect(tree.statOf(tree.getNode('/')!).cversion).toBe(-1);
+    expect(tree.statOf(tree.getNode('/zookeeper')!).cversion).toBe(-2);
+    expect(tree.getNode('/zookeeper/config')!.aversion).toBe(-1);
+  });
+
+  it('names sequential children from the create-only counter, across deletes', () => {
+    const { create, apply } = harness();
+    create('/q');
+    expect((create('/q/n-', CreateMode.PERSISTENT_SEQUENTIAL).response as any).path).toBe('/q/n-0000000000');
+    expect((create('/q/n-', CreateMode.PERSISTENT_SEQUENTIAL).response as any).path).toBe('/q/n-0000000001');
+    apply({ type: OpCode.delete, request: { path: '/q/n-0000000000', version: -1 } });
+    expect((create('/q/n-', CreateMode.PERSISTENT_SEQUENTIAL).response as any).path).toBe('/q/n-0000000002');
+  });
+
+  it('answers each write error with ZooKeeper codes', () => {
+    const { create, apply } = harness();
+    create('/a');
+    expect(create('/a').err).toBe(ErrorCode.NODEEXISTS);
+    expect(create('/missing/b').err).toBe(ErrorCode.NONODE);
+    create('/a/b');
+    expect(apply({ type: OpCode.delete, request: { path: '/a', version: -1 } }).err).toBe(ErrorCode.NOTEMPTY);
+    expect(apply({ type: OpCode.setData, request: { path: '/a', data: null, version: 7 } }).err).toBe(ErrorCode.BADVERSION);
+    create('/e', CreateMode.EPHEMERAL);
+    expect(create('/e/child').err).toBe(ErrorCode.NOCHILDRENFOREPHEMERALS);
+    expect(create('/bad/').err).toBe(ErrorCode.NONODE);
+    expect(apply({ type: OpCode.delete, request: { path: '/zookeeper', version: -1 } }).err).toBe(ErrorCode.BADARGUMENTS);
+    expect(create('/t', CreateMode.PERSISTENT_WITH_TTL).err).toBe(ErrorCode.BADARGUMENTS);
+  });
+
+  it('applies a multi all or nothing, with per-op results', () => {
+    const { tree, create, apply } = harness();
+    create('/m');
+    const before = tree.statOf(tree.getNode('/m')!);
+    const r = apply({
+      type: OpCode.multi,
+      ops: [
+        { type: OpCode.create, request: { path: '/m/a', data: null, acl: open, flags: 0 } },
+        { type: OpCode.setData, request: { path: '/m', data: Buffer.from('y'), version: -1 } },
+        { type: OpCode.check, request: { path: '/m', version: 99 } },
+        { type: OpCode.delete, request: { path: '/m/a', version: -1 } },
+      ],
+    });
+    expect(r.err).toBe(0);
+    expect((r.response as any[]).map((x) => [x.type, x.err])).toEqual([[-1, 0], [-1, 0], [-1, ErrorCode.BADVERSION], [-1, ErrorCode.RUNTIMEINCONSISTENCY]]);
+    expect(tree.getNode('/m/a')).toBeUndefined();
+    expect(tree.statOf(tree.getNode('/m')!)).toEqual(before);
+    expect(tree.getNode('/m')!.data!.toString()).toBe('x');
+  });
+
+  it('removes a closed session\'s ephemerals', () => {
+    const { tree, create, apply } = harness();
+    create('/p');
+    create('/p/e1', CreateMode.EPHEMERAL);
+    create('/p/e2', CreateMode.EPHEMERAL_SEQUENTIAL);
+    expect(tree.ephemeralsOf(session, '/')).toHaveLength(2);
+    const r = apply({ type: OpCode.closeSession });
+    expect(r.changes.filter((c) => c.type === 2).map((c) => c.path).sort()).toEqual(['/p/e1', '/p/e20000000001']);
+    expect(tree.getNode('/p')!.numChildren).toBe(0);
+    expect(tree.sessions.has(session)).toBe(false);
+    expect(create('/p/late', CreateMode.EPHEMERAL).err).toBe(ErrorCode.SESSIONEXPIRED);
+  });
+
+  it('round-trips through a snapshot: same nodes, stats, ACLs, sessions and ephemerals', () => {
+    const { tree, create } = harness();
+    create('/s');
+    create('/s/n', CreateMode.PERSISTENT, null);
+    create('/s/e', CreateMode.EPHEMERAL);
+    create('/c', CreateMode.CONTAINER);
+    const copy = decodeTreeSnapshot(encodeTreeSnapshot(tree), { extendedTypesEnabled: true });
+    expect(copy.lastZxid).toBe(tree.lastZxid);
+    expect([...copy.nodes.keys()]).toEqual([...tree.nodes.keys()]);
+    for (const [path, node] of tree.nodes) expect(copy.statOf(copy.getNode(path)!), path).toEqual(tree.statOf(node));
+    expect(copy.getNode('/s/n')!.data).toBeNull();
+    expect(copy.ephemeralsOf(session, '')).toEqual(['/s/e']);
+    expect([...copy.containers]).toEqual(['/c']);
+    expect(copy.sessions.get(session)).toEqual({ timeout: 4000 });
+  });
+
+  it('keeps txn bigints and buffers exact through the txn codec', () => {
+    const txn: Txn = {
+      zxid: 0x7fffffff_fffffff0n,
+      time: 1795313943533,
+      sessionId: -0x7f00000000000001n,
+      cxid: -8,
+      authIds: [{ scheme: 'digest', id: 'u:abc' }],
+      op: { type: OpCode.setData, request: { path: '/x', data: Buffer.from([0, 1, 255]), version: -1 } },
+    };
+    const back = decodeTxn(encodeTxn(txn));
+    expect(back).toEqual(txn);
+    expect(Buffer.isBuffer((back.op as any).request.data)).toBe(true);
+    expect(() => decodeTxn(Buffer.from([0xc1]))).toThrow(/txn payload/);
+    expect(() => decodeTxn(Buffer.from([0x93, 1, 2, 3]))).toThrow(/not a txn record/);
+  });
+});
