@@ -276,7 +276,8 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     const serverPrefix = this.chroot === '' ? prefix : toServerPath(this.chroot, prefix);
     return this.request(OpCode.getEphemerals, (w) => PathRequestCodec.write(w, { path: serverPrefix }), (h, r) => {
       this.check(h, prefix);
-      return ChildrenResponseCodec.read(r).children.map((p) => toClientPath(this.chroot, p));
+      const inside = (p: string): boolean => this.chroot === '' || p === this.chroot || p.startsWith(`${this.chroot}/`);
+      return ChildrenResponseCodec.read(r).children.filter(inside).map((p) => toClientPath(this.chroot, p));
     });
   }
 

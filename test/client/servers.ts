@@ -107,6 +107,9 @@ export async function startServer(target: Target, options: ServerOptions = {}): 
     clientPortAddress: '127.0.0.1',
     'admin.enableServer': 'false',
     '4lw.commands.whitelist': '*',
+    // ZooKeeper turns unknown zoo.cfg keys into zookeeper.* system properties, so this
+    // enables TTL nodes on both servers (the JVM also gets -Dzookeeper.extendedTypesEnabled).
+    extendedTypesEnabled: 'true',
     ...options.config,
   };
   writeFileSync(cfgPath, Object.entries(cfg).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
@@ -191,7 +194,6 @@ function spawnServer(target: Target, cfgPath: string): ChildProcess {
   return spawn(process.execPath, [bin, 'server', cfgPath], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ZOOKEEPER_EXTENDED_TYPES: 'true' },
   });
 }
 
