@@ -1,3 +1,7 @@
+// zkts's TypeScript ZooKeeper client. Start with createClient(connectString, options), then
+// connect(); every operation returns a promise and fails with a ZooKeeperError (a ZkError:
+// err.code is the ZooKeeper code, err.codeName its name). The `zkts shell` logic lives in
+// ./shell/index.js (runShell) so that library users do not load readline.
 export {
   createClient,
   ZooKeeperClient,

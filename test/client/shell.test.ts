@@ -64,6 +64,11 @@ describe.each(targets())('zkts shell against %s', (target) => {
     expect((await once(cs, 'set', '/sh/nodata', 'x')).err).toBe('Insufficient permission: /sh/nodata\n');
     expect((await once(cs, 'sync', '/sh')).out).toBe('Sync is OK\n');
     expect((await once(cs, 'getAllChildrenNumber', '/sh')).out).toBe('4\n');
+    // An ephemeral lives as long as the one-shot session.
+    expect((await once(cs, 'create', '-e', '/sh/eph', 'e')).out).toBe('Created /sh/eph\n');
+    expect((await once(cs, 'get', '/sh/eph')).code).toBe(1);
+    expect(await once(cs, 'delete', '/sh/ttl')).toEqual({ code: 0, out: '', err: '' });
+    expect((await once(cs, 'delete', '/sh/ttl')).err).toBe('Node does not exist: /sh/ttl\n');
     expect(await once(cs, 'deleteall', '/sh')).toMatchObject({ code: 0 });
     expect((await once(cs, 'get', '/sh')).code).toBe(1);
   });
