@@ -1,9 +1,11 @@
+import { runCluster } from './cluster.js';
 import { runServer } from './server.js';
 
 const usage = `usage: zkts <command> [args]
 
 commands:
   server <zoo.cfg>          run one server (standalone, or an ensemble member)
+  cluster [zoo.cfg ...]     run an ensemble on this machine (default: conf/ensemble/zoo{1,2,3}.cfg)
 `;
 
 /** The `zkts` command's dispatcher: argv and env are read here and nowhere deeper. */
@@ -12,6 +14,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   switch (command) {
     case 'server':
       return runServer(rest, env);
+    case 'cluster':
+      return runCluster(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -73,6 +73,8 @@ export class ServerConnection implements Watcher {
   readonly established = Date.now();
   sessionId = 0n;
   sessionTimeout = 0;
+  /** Set when the client sent closeSession: its own reply closes it, not the apply. */
+  closeRequested = false;
   /** The ids this connection holds: its ip, plus what auth packets added. */
   readonly authIds: Id[] = [];
   /** Whether the client sent the optional readOnly byte (we mirror it). */

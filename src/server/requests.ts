@@ -163,10 +163,11 @@ const sync: Handler = (ctx, _conn, header, body) => {
   const req = decode(PathRequestCodec, body, header);
   return {
     write: true,
-    start: async () => {
-      await ctx.sync();
-      return reply(ctx, header, 0, (w) => w.string(req.path));
-    },
+    start: () =>
+      ctx.sync().then(
+        () => reply(ctx, header, 0, (w) => w.string(req.path)),
+        lostWrite,
+      ),
   };
 };
 
@@ -326,20 +327,33 @@ const write: Handler = (ctx, conn, header, body) => {
     write: true,
     start: () => {
       if (!ctx.sessionIsLive(conn.sessionId)) return { frame: replyFrame(header.xid, ctx.tree.lastZxid, ErrorCode.SESSIONEXPIRED) };
-      return ctx.committer.submit({ sessionId: conn.sessionId, cxid: header.xid, authIds, op }).then(({ txn, result }: Committed) => ({
-        frame: replyFrame(header.xid, txn.zxid, result.err, writeReplyBody(header.type, result.response)),
-      }));
+      return ctx.committer.submit({ sessionId: conn.sessionId, cxid: header.xid, authIds, op }).then(
+        ({ txn, result }: Committed): Outcome => ({
+          frame: replyFrame(header.xid, txn.zxid, result.err, writeReplyBody(header.type, result.response)),
+        }),
+        lostWrite,
+      );
     },
   };
 };
 
 const closeSession: Handler = (ctx, conn, header) => ({
   write: true,
-  start: () =>
-    ctx.committer
+  start: () => {
+    conn.closeRequested = true;
+    return ctx.committer
       .submit({ sessionId: conn.sessionId, cxid: header.xid, authIds: [], op: { type: OpCode.closeSession } })
-      .then(({ txn }) => ({ frame: replyFrame(header.xid, txn.zxid, 0), close: 'session closed by client' })),
+      .then(
+        ({ txn }): Outcome => ({ frame: replyFrame(header.xid, txn.zxid, 0), close: 'session closed by client' }),
+        (err): Outcome => lostWrite(err),
+      );
+  },
 });
+
+/** A write whose fate we cannot report (the leader went away): the client sees ConnectionLoss. */
+function lostWrite(err: unknown): Outcome {
+  return { frame: null, close: `write not completed: ${(err as Error).message}` };
+}
 
 const reconfig: Handler = (ctx, _conn, header) => read(() => reply(ctx, header, ErrorCode.RECONFIGDISABLED));
 

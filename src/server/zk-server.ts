@@ -44,23 +44,23 @@ export const containerCheckIntervalMsDefault = 60_000;
 export class ZkServer implements ConnectionHost, RequestContext, ServerView {
   readonly config: ServerConfig;
   readonly log: Logger;
-  readonly tree: DataTree;
+  tree: DataTree;
   readonly watches = new WatchManager();
   readonly stats = new ServerStats();
   readonly connections = new Set<ServerConnection>();
-  readonly committer: Committer;
+  committer: Committer;
   readonly serverId: number;
   readonly frameBytesMax: number;
   readonly connectTimeoutMs: number;
-  private readonly now: () => number;
-  private readonly tracker: SessionTracker;
+  protected readonly now: () => number;
+  protected readonly tracker: SessionTracker;
   private readonly ids: SessionIdGenerator;
-  private readonly sessionConnections = new Map<bigint, ServerConnection>();
-  private readonly expiring = new Set<bigint>();
+  protected readonly sessionConnections = new Map<bigint, ServerConnection>();
   private readonly perIp = new Map<string, number>();
   private readonly syncWaiters: { zxid: bigint; resolve: () => void }[] = [];
   private server: Server | null = null;
-  private timers: NodeJS.Timeout[] = [];
+  protected timers: NodeJS.Timeout[] = [];
+  /** Whether this server answers clients (standalone: once started; ensemble: while in a serving role). */
   serving = false;
 
   constructor(options: ZkServerOptions) {
@@ -100,11 +100,21 @@ export class ZkServer implements ConnectionHost, RequestContext, ServerView {
       });
     });
     server.on('error', (err) => this.log.error({ err }, 'client port error'));
-    this.serving = true;
+    this.serving = this.servesOnStart();
     this.timers.push(setInterval(() => this.expireSessions(), this.config.tickTime));
     this.timers.push(setInterval(() => this.reap(), this.containerCheckIntervalMs));
     for (const t of this.timers) t.unref();
     this.log.info({ port: this.port, address: this.config.clientPortAddress, zxid: hex(this.tree.lastZxid) }, 'serving clients');
+  }
+
+  /** Standalone serves as soon as it listens; an ensemble member once its role is ready. */
+  protected servesOnStart(): boolean {
+    return true;
+  }
+
+  /** Closes every client connection (this server stopped serving; clients go elsewhere). */
+  closeAllConnections(reason: string): void {
+    for (const c of [...this.connections]) c.close(reason);
   }
 
   async stop(): Promise<void> {
@@ -178,20 +188,31 @@ export class ZkServer implements ConnectionHost, RequestContext, ServerView {
       conn.log.info({ session: hex(request.sessionId) }, 'wrong password for session');
       return this.invalidSession(request);
     }
-    if (!this.tree.sessions.has(request.sessionId) || this.tracker.isClosing(request.sessionId)) {
+    if (!(await this.revalidate(request.sessionId, timeOut)) || !conn.isOpen) {
       conn.log.info({ session: hex(request.sessionId) }, 'session expired or unknown');
       return this.invalidSession(request);
     }
     this.bind(conn, request.sessionId, timeOut);
-    this.tracker.add(request.sessionId, timeOut, this.now());
     conn.log.debug({ session: hex(request.sessionId), timeOut }, 'session resumed');
     return { protocolVersion: 0, timeOut, sessionId: request.sessionId, passwd: sessionPassword(request.sessionId), readOnly };
+  }
+
+  /** Is the session alive? Standalone: ask our own tracker (and touch it). */
+  protected async revalidate(sessionId: bigint, timeOut: number): Promise<boolean> {
+    if (!this.tree.sessions.has(sessionId) || this.tracker.isClosing(sessionId)) return false;
+    this.tracker.add(sessionId, timeOut, this.now());
+    return true;
   }
 
   private async createSession(conn: ServerConnection, timeOut: number, readOnly: boolean | undefined): Promise<ConnectResponse | null> {
     const sessionId = this.ids.nextId();
     this.tracker.add(sessionId, timeOut, this.now());
-    await this.committer.submit({ sessionId, cxid: 0, authIds: [], op: { type: OpCode.createSession, timeout: timeOut } });
+    try {
+      await this.committer.submit({ sessionId, cxid: 0, authIds: [], op: { type: OpCode.createSession, timeout: timeOut } });
+    } catch (err) {
+      conn.log.info({ reason: (err as Error).message }, 'session could not be created');
+      return null;
+    }
     if (!conn.isOpen) return null;
     this.bind(conn, sessionId, timeOut);
     conn.log.debug({ session: hex(sessionId), timeOut }, 'session created');
@@ -218,6 +239,11 @@ export class ZkServer implements ConnectionHost, RequestContext, ServerView {
     this.tracker.touch(conn.sessionId, this.now());
   }
 
+  /** Whether this server decides session expiry (standalone, or the leader). */
+  protected tracksExpiry(): boolean {
+    return true;
+  }
+
   sessionIsLive(sessionId: bigint): boolean {
     return this.tree.sessions.has(sessionId) && !this.tracker.isClosing(sessionId);
   }
@@ -234,6 +260,7 @@ export class ZkServer implements ConnectionHost, RequestContext, ServerView {
   applyTxn(txn: Txn): ApplyResult {
     const result = this.tree.apply(txn);
     for (const change of result.changes) this.watches.trigger(change);
+    if (txn.op.type === OpCode.createSession) this.tracker.add(txn.sessionId, txn.op.timeout, this.now());
     if (txn.op.type === OpCode.closeSession) this.sessionClosed(txn.sessionId);
     for (let i = 0; i < this.syncWaiters.length; ) {
       if (this.syncWaiters[i]!.zxid <= txn.zxid) this.syncWaiters.splice(i, 1)[0]!.resolve();
@@ -242,22 +269,23 @@ export class ZkServer implements ConnectionHost, RequestContext, ServerView {
     return result;
   }
 
+  /** The session is gone everywhere: its connection here closes, unless it asked for this. */
   private sessionClosed(sessionId: bigint): void {
     this.tracker.remove(sessionId);
-    if (!this.expiring.delete(sessionId)) return;
     const conn = this.sessionConnections.get(sessionId);
+    if (conn === undefined || conn.closeRequested) return;
     this.sessionConnections.delete(sessionId);
-    conn?.close('session expired');
+    conn.close('session expired');
   }
 
   private expireSessions(): void {
+    if (!this.tracksExpiry() || !this.serving) return;
     for (const sessionId of this.tracker.expire(this.now())) {
       if (!this.tree.sessions.has(sessionId)) {
         this.tracker.remove(sessionId);
         continue;
       }
       this.log.info({ session: hex(sessionId) }, 'session expired');
-      this.expiring.add(sessionId);
       void this.committer.submit({ sessionId, cxid: 0, authIds: [], op: { type: OpCode.closeSession } }).catch((err) => {
         this.log.error({ err, session: hex(sessionId) }, 'closing an expired session failed');
       });
@@ -265,6 +293,7 @@ export class ZkServer implements ConnectionHost, RequestContext, ServerView {
   }
 
   private reap(): void {
+    if (!this.tracksExpiry() || !this.serving) return;
     const due = this.tree.reapCandidates(this.now(), (node) => node.cversion > 0);
     for (const path of due) {
       void this.committer
