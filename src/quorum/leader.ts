@@ -337,6 +337,8 @@ export class LeaderRole {
   }
 
   private finishSync(h: LearnerHandle): void {
+    // Txns the learner already held are not resent; this tells it which of them are committed.
+    if (!h.observer && this.committed > 0n) this.send(h.sid, commitMessage(this.committed));
     h.phase = LearnerPhase.synced;
     this.send(h.sid, newLeaderMessage(zxidEpochStart(this.epoch)));
   }

@@ -1,0 +1,87 @@
+import type { Origin } from '../messages.js';
+import type { ReplicatedStateMachine } from '../state-machine.js';
+import type { Zxid } from '../zxid.js';
+
+/** A simulator write: a unique id, a key and a value, packed in 9 bytes. */
+export interface SimWrite {
+  readonly writeId: number;
+  readonly key: number;
+  readonly value: number;
+}
+
+export const simPayloadBytes = 9;
+
+export function encodeSimWrite(write: SimWrite): Uint8Array {
+  const bytes = new Uint8Array(simPayloadBytes);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, write.writeId);
+  view.setUint8(4, write.key);
+  view.setUint32(5, write.value);
+  return bytes;
+}
+
+export function decodeSimWrite(payload: Uint8Array): SimWrite {
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  return { writeId: view.getUint32(0), key: view.getUint8(4), value: view.getUint32(5) };
+}
+
+/** FNV-1a over the zxid's 8 bytes and the payload, chained from the previous state. */
+export function chainHash(previous: number, zxid: Zxid, payload: Uint8Array): number {
+  let h = (previous ^ 0x811c9dc5) >>> 0;
+  let z = zxid;
+  for (let i = 0; i < 8; i++) {
+    h = Math.imul(h ^ Number(z & 0xffn), 0x01000193) >>> 0;
+    z >>= 8n;
+  }
+  for (const byte of payload) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  return h;
+}
+
+/**
+ * The simulator's deterministic state machine: a hash chain over every applied txn (so
+ * two servers agree on state iff they applied the same txns in the same order) plus a
+ * small key-value map for reads.
+ */
+export class HashChainMachine implements ReplicatedStateMachine {
+  count = 0;
+  hash = 0;
+  zxid: Zxid = 0n;
+  readonly kv = new Map<number, number>();
+
+  apply(zxid: Zxid, payload: Uint8Array, _origin: Origin | null): void {
+    const write = decodeSimWrite(payload);
+    this.hash = chainHash(this.hash, zxid, payload);
+    this.count++;
+    this.zxid = zxid;
+    this.kv.set(write.key, write.value);
+  }
+
+  lastAppliedZxid(): Zxid {
+    return this.zxid;
+  }
+
+  snapshot(): { zxid: Zxid; data: Uint8Array } {
+    const data = new Uint8Array(12 + this.kv.size * 5);
+    const view = new DataView(data.buffer);
+    view.setUint32(0, this.count);
+    view.setUint32(4, this.hash);
+    view.setUint32(8, this.kv.size);
+    let offset = 12;
+    for (const [key, value] of [...this.kv.entries()].sort((a, b) => a[0] - b[0])) {
+      view.setUint8(offset, key);
+      view.setUint32(offset + 1, value);
+      offset += 5;
+    }
+    return { zxid: this.zxid, data };
+  }
+
+  restore(zxid: Zxid, data: Uint8Array): void {
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    this.count = view.getUint32(0);
+    this.hash = view.getUint32(4);
+    this.zxid = zxid;
+    this.kv.clear();
+    const size = view.getUint32(8);
+    for (let i = 0, offset = 12; i < size; i++, offset += 5) this.kv.set(view.getUint8(offset), view.getUint32(offset + 1));
+  }
+}
