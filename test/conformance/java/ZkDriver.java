@@ -484,9 +484,17 @@ public final class ZkDriver {
 
     // Phase 4: a watch set by the writing connection itself fires before the
     // write's reply returns.
+    // The async callback runs on the same event thread as watchers, in arrival
+    // order, so it sees the watch event only if its frame came first.
     writer.getData(base + "/d", new Recorder("self"), null);
-    writer.setData(base + "/d", b("3"), -1);
-    emit(obj("ev", "mark", "mark", "selfReplied", "eventsSeen", events.stream().filter(e -> "self".equals(e.get("w"))).count()));
+    CountDownLatch replied = new CountDownLatch(1);
+    long[] seenAtReply = { -1 };
+    writer.setData(base + "/d", b("3"), -1, (rc, path, ctx, st) -> {
+      seenAtReply[0] = count(e -> "self".equals(e.get("w")));
+      replied.countDown();
+    }, null);
+    if (!replied.await(WAIT_MS, TimeUnit.MILLISECONDS)) fail("setData reply");
+    emit(obj("ev", "mark", "mark", "selfReplied", "eventsSeen", seenAtReply[0]));
     fence(watching, writer, base);
 
     // Phase 5: setACL and sync fire nothing; children of root fire on "/".
@@ -542,8 +550,8 @@ public final class ZkDriver {
     step("addRecursiveBase", () -> { watching.addWatch(base, deep, AddWatchMode.PERSISTENT_RECURSIVE); return null; });
     writer.create(base + "/r/after/deeper", b(""), OPEN, CreateMode.EPHEMERAL);
     writer.delete(base + "/r/after/deeper", -1);
-    emit(obj("ev", "mark", "mark", "deep"));
     fence(watching, writer, base);
+    emit(obj("ev", "mark", "mark", "deep"));
     watching.close();
     writer.close();
   }
