@@ -196,7 +196,7 @@ describe('server restart on the same port and dataDir (zookeeper, two servers)',
     const log = new EventLog();
     await zk.getData('/restart0', { watch: log.listener });
     await a.restart();
-    await waitFor(() => zk.state === 'SYNC_CONNECTED' && pool.stateNames(zk).includes('DISCONNECTED'), 'reconnect after restart', 20_000);
+    await waitFor(() => zk.state === 'SYNC_CONNECTED' && pool.stateNames(zk).includes('DISCONNECTED'), `reconnect after restart (states ${JSON.stringify(pool.states.get(zk)!.map((c) => [c.state, c.server, c.reason]))})`, 20_000);
     expect(zk.sessionId).toBe(session);
     expect(zk.currentServer).toBe(a.connectString);
     expect(pool.stateNames(zk).filter((s) => s === 'SYNC_CONNECTED').length).toBe(2);
