@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { ProtocolError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { Xid } from '../protocol/constants.js';
+import { ErrorCode, Xid } from '../protocol/constants.js';
 import { FrameDecoder } from '../protocol/framing.js';
 import { JuteWriter, JuteReader } from '../protocol/jute.js';
 import {
@@ -217,7 +217,16 @@ export class ServerConnection implements Watcher {
     const reader = new JuteReader(frame, 0, this.host.frameBytesMax * 2);
     const header = RequestHeaderCodec.read(reader);
     if (header.xid !== Xid.ping && header.xid !== Xid.auth) this.lastCxid = header.xid;
-    const job = this.host.request(this, header, reader);
+    let job: Job;
+    try {
+      job = this.host.request(this, header, reader);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      // A well-framed packet whose record does not decode: answer MARSHALLINGERROR, then close.
+      this.log.warn({ xid: header.xid, type: header.type, reason: err.message }, 'undecodable request; closing connection');
+      const outcome: Outcome = { frame: replyFrame(header.xid, this.lastZxid, ErrorCode.MARSHALLINGERROR), close: err.message };
+      job = { write: false, start: () => outcome };
+    }
     this.queue.push({ job, started: false, outcome: null, receivedAt: Date.now() });
     if (this.queue.length >= connectionQueueMax) this.socket.pause();
     this.pump();

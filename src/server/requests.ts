@@ -395,8 +395,9 @@ export function handleRequest(ctx: RequestContext, conn: ServerConnection, heade
   const handler = handlers.get(header.type);
   if (handler === undefined) {
     // check alone, sasl and unknown opcodes: UNIMPLEMENTED, then the connection closes.
+    // ZooKeeper answers these with zxid -1.
     return read(() => ({
-      frame: replyFrame(header.xid, ctx.tree.lastZxid, ErrorCode.UNIMPLEMENTED),
+      frame: replyFrame(header.xid, -1n, ErrorCode.UNIMPLEMENTED),
       close: `unimplemented opcode ${header.type}`,
     }));
   }

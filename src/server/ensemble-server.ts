@@ -1,0 +1,406 @@
+import { Packr } from 'msgpackr';
+import type { PeerSpec } from '../config/config.js';
+import type { DataTree } from '../data/data-tree.js';
+import { decodeTreeSnapshot, encodeTreeSnapshot } from '../data/tree-snapshot.js';
+import { decodeTxn, encodeTxnRequest } from '../data/txn-codec.js';
+import { ZkError, invariant } from '../errors.js';
+import { hex } from '../logger.js';
+import { ErrorCode } from '../protocol/constants.js';
+import type { QuorumEffect, QuorumEvent, QuorumLimits, LogEntry, Role } from '../quorum/index.js';
+import { LearnerPhase, QuorumPeer, defaultQuorumLimits, makeQuorumView } from '../quorum/index.js';
+import { PeerTransport, type PeerFaultHook } from '../quorum/peer-transport.js';
+import type { Committed, Committer, WriteRequest } from './committer.js';
+import { ZkServer, type ZkServerOptions } from './zk-server.js';
+
+/** What an ensemble member keeps on disk; the storage layer implements it. */
+export interface EnsembleStorage {
+  appendTxn(zxid: bigint, payload: Uint8Array): Promise<void>;
+  truncateAfter(zxid: bigint): Promise<void>;
+  persistAcceptedEpoch(epoch: bigint): Promise<void>;
+  persistCurrentEpoch(epoch: bigint): Promise<void>;
+  /** Persists a snapshot received from the leader and drops the whole log. */
+  installSnapshot(zxid: bigint, data: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What the member recovered from disk before starting. */
+export interface EnsembleRecovery {
+  acceptedEpoch: bigint;
+  currentEpoch: bigint;
+  /** The tree as of the snapshot (or a fresh tree), not yet including the log. */
+  tree: DataTree;
+  log: { zxid: bigint; payload: Uint8Array }[];
+}
+
+export interface EnsembleServerOptions extends ZkServerOptions {
+  serverId: number;
+  storage: EnsembleStorage;
+  recovery: EnsembleRecovery;
+  faults?: PeerFaultHook;
+  /** Core ticks per tickTime: the core's clock runs this much finer than the session clock. */
+  ticksPerTick?: number;
+}
+
+const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false });
+
+interface PendingWrite {
+  request: WriteRequest;
+  resolve: (c: Committed) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * One member of a replicated ensemble: the client-facing server plus the consensus core,
+ * wired to real sockets, timers and fsync. Events go into the core one at a time; its effects
+ * are carried out in order, barrier effects (epochs, truncation, snapshot install) awaited
+ * before anything after them.
+ */
+export class EnsembleServer extends ZkServer {
+  readonly peer: QuorumPeer;
+  readonly transport: PeerTransport;
+  private readonly storage: EnsembleStorage;
+  private readonly events: QuorumEvent[] = [];
+  private draining = false;
+  private nextRequestId = 1;
+  private readonly pendingWrites = new Map<number, PendingWrite>();
+  private readonly pendingSyncs = new Map<number, { resolve: () => void; reject: (e: unknown) => void }>();
+  private readonly pendingRevalidations = new Map<bigint, ((valid: boolean) => void)[]>();
+  private readonly touched = new Map<bigint, number>();
+  private role: Role = 'looking';
+  private leader: number | null = null;
+  private coreTimer: NodeJS.Timeout | null = null;
+  private readonly peers: readonly PeerSpec[];
+  private stopped = false;
+  private appendChain: Promise<void> = Promise.resolve();
+
+  constructor(options: EnsembleServerOptions) {
+    super({ ...options, tree: options.recovery.tree });
+    const self = this;
+    const committer: Committer = {
+      submit: (request) => self.submitWrite(request),
+      get lastZxid() {
+        return self.tree.lastZxid;
+      },
+      get outstanding() {
+        return self.pendingWrites.size;
+      },
+    };
+    this.committer = committer;
+    this.storage = options.storage;
+    this.peers = options.config.servers;
+    const me = this.peers.find((p) => p.sid === options.serverId);
+    invariant(me !== undefined, `server.${options.serverId} is not configured`);
+    const ticksPerTick = options.ticksPerTick ?? 10;
+    const limits: QuorumLimits = {
+      ...defaultQuorumLimits,
+      initLimitTicks: options.config.initLimit * ticksPerTick,
+      syncLimitTicks: options.config.syncLimit * ticksPerTick,
+      pingIntervalTicks: Math.max(1, Math.floor(ticksPerTick / 2)),
+    };
+    const voters = this.peers.filter((p) => p.role === 'participant').map((p) => p.sid);
+    const observers = this.peers.filter((p) => p.role === 'observer').map((p) => p.sid);
+    const recovered = {
+      acceptedEpoch: options.recovery.acceptedEpoch,
+      currentEpoch: options.recovery.currentEpoch,
+      snapshotZxid: options.recovery.tree.lastZxid,
+      log: options.recovery.log.map((e): LogEntry => ({ zxid: e.zxid, payload: e.payload, origin: null })),
+    };
+    this.peer = new QuorumPeer({ self: options.serverId, view: makeQuorumView(voters, observers), limits }, recovered);
+    this.coreTickMs = Math.max(1, Math.floor(options.config.tickTime / ticksPerTick));
+    this.transport = new PeerTransport({
+      self: options.serverId,
+      peers: this.peers.map((p) => ({ sid: p.sid, host: p.host, port: p.electionPort })),
+      listenHost: me.host,
+      listenPort: me.electionPort,
+      log: this.log,
+      onMessage: (from, msg) => this.enqueue({ kind: 'message', from, msg }),
+      onDisconnected: (peer) => this.enqueue({ kind: 'disconnected', peer }),
+      faults: options.faults,
+    });
+  }
+
+  private readonly coreTickMs: number;
+
+  protected override servesOnStart(): boolean {
+    return false;
+  }
+
+  override async start(): Promise<void> {
+    await this.transport.start();
+    await super.start();
+    this.enqueue({ kind: 'start' });
+    this.scheduleTick(Date.now() + this.coreTickMs);
+  }
+
+  /** One tick per elapsed interval, so a paused process catches up with its clock at once. */
+  private scheduleTick(due: number): void {
+    if (this.stopped) return;
+    this.coreTimer = setTimeout(() => {
+      const now = Date.now();
+      let next = due;
+      let ticks = 0;
+      while (next <= now && ticks < 1000) {
+        this.enqueue({ kind: 'tick' });
+        next += this.coreTickMs;
+        ticks++;
+      }
+      this.flushTouches();
+      this.scheduleTick(Math.max(next, now + 1));
+    }, Math.max(0, due - Date.now()));
+  }
+
+  override async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.coreTimer !== null) clearTimeout(this.coreTimer);
+    this.failPending('server stopping');
+    await super.stop();
+    await this.transport.stop();
+    await this.appendChain.catch(() => undefined);
+    await this.storage.close();
+  }
+
+  // ---- the event loop around the core ----------------------------------------------
+
+  private enqueue(event: QuorumEvent): void {
+    if (this.stopped) return;
+    this.events.push(event);
+    if (!this.draining) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.events.length > 0 && !this.stopped) {
+        const event = this.events.shift()!;
+        const effects = this.peer.step(event);
+        for (const effect of effects) await this.perform(effect);
+      }
+    } catch (err) {
+      // A failed fsync or a broken invariant: this member cannot go on safely.
+      this.log.fatal({ err }, 'ensemble member failed; exiting');
+      process.exit(70);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async perform(effect: QuorumEffect): Promise<void> {
+    switch (effect.kind) {
+      case 'send':
+        this.transport.send(effect.to, effect.msg);
+        return;
+      case 'disconnect':
+        this.transport.disconnect(effect.peer);
+        return;
+      case 'persistTxns':
+        this.persist(effect.entries);
+        return;
+      case 'truncateLog':
+        await this.appendChain;
+        await this.storage.truncateAfter(effect.zxid);
+        return;
+      case 'persistAcceptedEpoch':
+        await this.storage.persistAcceptedEpoch(effect.epoch);
+        return;
+      case 'persistCurrentEpoch':
+        await this.storage.persistCurrentEpoch(effect.epoch);
+        return;
+      case 'installSnapshot':
+        await this.appendChain;
+        await this.storage.installSnapshot(effect.zxid, effect.data);
+        this.replaceTree(decodeTreeSnapshot(effect.data, { extendedTypesEnabled: this.config.extendedTypesEnabled }));
+        return;
+      case 'apply':
+        this.applyCommitted(effect.zxid, effect.payload, effect.origin);
+        return;
+      case 'takeSnapshot':
+        this.events.unshift({ kind: 'snapshotTaken', zxid: this.tree.lastZxid, data: encodeTreeSnapshot(this.tree) });
+        return;
+      case 'syncDone':
+        this.pendingSyncs.get(effect.requestId)?.resolve();
+        this.pendingSyncs.delete(effect.requestId);
+        return;
+      case 'requestRejected':
+        this.rejectRequest(effect.requestId, effect.reason);
+        return;
+      case 'roleChanged':
+        this.roleChanged(effect.role, effect.leader, effect.serving);
+        return;
+      case 'sessionTouches':
+        this.leaderTouches(effect.touches);
+        return;
+      case 'revalidateRequest':
+        this.enqueue({ kind: 'revalidateAnswer', to: effect.from, sessionId: effect.sessionId, valid: this.leaderRevalidate(effect.sessionId, effect.timeoutMs) });
+        return;
+      case 'sessionRevalidated': {
+        const waiters = this.pendingRevalidations.get(effect.sessionId) ?? [];
+        this.pendingRevalidations.delete(effect.sessionId);
+        for (const w of waiters) w(effect.valid);
+        return;
+      }
+    }
+  }
+
+  /** Appends in order; the core hears `durable` once the group commit covering them is done. */
+  private persist(entries: readonly LogEntry[]): void {
+    if (entries.length === 0) return;
+    const last = entries[entries.length - 1]!.zxid;
+    const writes = entries.map((e) => this.storage.appendTxn(e.zxid, e.payload));
+    this.appendChain = Promise.all(writes).then(() => this.enqueue({ kind: 'durable', zxid: last }));
+    this.appendChain.catch((err) => {
+      this.log.fatal({ err }, 'txn log write failed; exiting');
+      process.exit(70);
+    });
+  }
+
+  private applyCommitted(zxid: bigint, payload: Uint8Array, origin: { sid: number; requestId: number } | null): void {
+    const txn = { ...decodeTxn(payload), zxid };
+    const result = this.applyTxn(txn);
+    if (origin === null || origin.sid !== this.serverId) return;
+    const pending = this.pendingWrites.get(origin.requestId);
+    if (pending === undefined) return;
+    this.pendingWrites.delete(origin.requestId);
+    pending.resolve({ txn, result });
+  }
+
+  private replaceTree(tree: DataTree): void {
+    this.tree = tree;
+    this.tracker.ids().forEach((id) => this.tracker.remove(id));
+    for (const [id, entry] of tree.sessions) this.tracker.add(id, entry.timeout, this.now());
+  }
+
+  private roleChanged(role: Role, leader: number | null, serving: boolean): void {
+    const was = this.serving;
+    this.role = role;
+    this.leader = leader;
+    this.log.info({ role, leader, serving, zxid: hex(this.tree.lastZxid) }, 'role changed');
+    if (role === 'leading' && serving && !was) {
+      // A new leader has heard from nobody yet: every session gets a full timeout from now.
+      for (const [id, entry] of this.tree.sessions) this.tracker.add(id, entry.timeout, this.now());
+    }
+    if (was && !serving) {
+      this.failPending(`this server stopped ${role === 'looking' ? 'following a leader' : 'serving'}`);
+      this.closeAllConnections('server lost its quorum');
+    }
+    this.serving = serving;
+  }
+
+  private failPending(reason: string): void {
+    const err = new ZkError(ErrorCode.CONNECTIONLOSS, reason);
+    for (const p of this.pendingWrites.values()) p.reject(err);
+    this.pendingWrites.clear();
+    for (const p of this.pendingSyncs.values()) p.reject(err);
+    this.pendingSyncs.clear();
+    for (const waiters of this.pendingRevalidations.values()) for (const w of waiters) w(false);
+    this.pendingRevalidations.clear();
+  }
+
+  private rejectRequest(requestId: number, reason: string): void {
+    const err = new ZkError(ErrorCode.CONNECTIONLOSS, `request not accepted: ${reason}`);
+    this.pendingWrites.get(requestId)?.reject(err);
+    this.pendingWrites.delete(requestId);
+    this.pendingSyncs.get(requestId)?.reject(err);
+    this.pendingSyncs.delete(requestId);
+  }
+
+  // ---- Committer --------------------------------------------------------------------
+
+  private submitWrite(request: WriteRequest): Promise<Committed> {
+    if (!this.serving) return Promise.reject(new ZkError(ErrorCode.CONNECTIONLOSS, 'not serving'));
+    const requestId = this.nextRequestId++;
+    const payload = encodeTxnRequest({ ...request, time: this.now() });
+    return new Promise<Committed>((resolve, reject) => {
+      this.pendingWrites.set(requestId, { request, resolve, reject });
+      this.enqueue({ kind: 'clientWrite', requestId, payload });
+    });
+  }
+
+  // ---- sessions across the ensemble ---------------------------------------------------
+
+  override sync(): Promise<void> {
+    if (!this.serving) return Promise.reject(new ZkError(ErrorCode.CONNECTIONLOSS, 'not serving'));
+    const requestId = this.nextRequestId++;
+    return new Promise((resolve, reject) => {
+      this.pendingSyncs.set(requestId, { resolve, reject });
+      this.enqueue({ kind: 'clientSync', requestId });
+    });
+  }
+
+  protected override tracksExpiry(): boolean {
+    return this.role === 'leading';
+  }
+
+  override touchSession(conn: { sessionId: bigint; sessionTimeout: number }): void {
+    if (this.role === 'leading') this.tracker.touch(conn.sessionId, this.now());
+    else if (conn.sessionId !== 0n) this.touched.set(conn.sessionId, conn.sessionTimeout);
+  }
+
+  /** Learners hand the leader the sessions they heard from, on their next PING reply. */
+  private flushTouches(): void {
+    if (this.touched.size === 0 || this.role === 'leading') return;
+    const data = packr.pack([...this.touched]);
+    this.touched.clear();
+    this.enqueue({ kind: 'sessionTouch', data });
+  }
+
+  private leaderTouches(touches: readonly Uint8Array[]): void {
+    for (const bytes of touches) {
+      let pairs: [bigint, number][];
+      try {
+        pairs = packr.unpack(bytes) as [bigint, number][];
+      } catch {
+        continue;
+      }
+      if (!Array.isArray(pairs)) continue;
+      for (const [id, timeout] of pairs) {
+        if (typeof id !== 'bigint') continue;
+        if (!this.tracker.touch(id, this.now()) && this.tree.sessions.has(id)) this.tracker.add(id, timeout, this.now());
+      }
+    }
+  }
+
+  private leaderRevalidate(sessionId: bigint, timeoutMs: number): boolean {
+    if (!this.tree.sessions.has(sessionId) || this.tracker.isClosing(sessionId)) return false;
+    this.tracker.add(sessionId, timeoutMs, this.now());
+    return true;
+  }
+
+  protected override async revalidate(sessionId: bigint, timeOut: number): Promise<boolean> {
+    if (!this.serving) return false;
+    if (this.role === 'leading') return this.leaderRevalidate(sessionId, timeOut);
+    return new Promise<boolean>((resolve) => {
+      const list = this.pendingRevalidations.get(sessionId) ?? [];
+      list.push(resolve);
+      this.pendingRevalidations.set(sessionId, list);
+      this.enqueue({ kind: 'revalidateSession', sessionId, timeoutMs: timeOut });
+    });
+  }
+
+  // ---- what the four-letter words show ---------------------------------------------------
+
+  override mode(): string {
+    if (!this.serving) return 'looking';
+    return this.role === 'leading' ? 'leader' : this.role === 'observing' ? 'observer' : 'follower';
+  }
+
+  override roleMetrics(): [string, string | number][] {
+    const rows: [string, string | number][] = [
+      ['zk_peer_state', `${this.role} - ${this.serving ? 'broadcast' : 'not serving'}`],
+      ['zk_leader_sid', this.leader ?? -1],
+      ['zk_quorum_epoch', String(this.peer.currentEpoch)],
+      ['zk_peer_frames_sent', this.transport.framesSent],
+      ['zk_peer_frames_received', this.transport.framesReceived],
+    ];
+    const leader = this.peer.leaderRole;
+    if (leader !== null) {
+      const followers = this.peers.filter((p) => p.sid !== this.serverId && p.role === 'participant');
+      const observers = this.peers.filter((p) => p.role === 'observer');
+      const synced = (list: readonly PeerSpec[]) => list.filter((p) => leader.learnerPhase(p.sid) === LearnerPhase.upToDate).length;
+      rows.push(['zk_learners', followers.length + observers.length]);
+      rows.push(['zk_synced_followers', synced(followers)]);
+      rows.push(['zk_synced_observers', synced(observers)]);
+      rows.push(['zk_pending_syncs', this.pendingSyncs.size]);
+    }
+    return rows;
+  }
+}
