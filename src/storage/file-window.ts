@@ -1,0 +1,49 @@
+import type { StorageFile } from './fs.js';
+import { readChunkBytes } from './limits.js';
+
+/**
+ * A sliding read window over a file for sequential scans. Every refill reads into a fresh
+ * buffer, so views handed out earlier stay valid after later calls.
+ */
+export class FileWindow {
+  private buffer: Buffer = Buffer.alloc(0);
+  private start = 0;
+
+  constructor(
+    readonly file: StorageFile,
+    readonly size: number,
+    private readonly chunkBytes = readChunkBytes,
+  ) {}
+
+  /** The bytes [offset, offset + length), or fewer if the file ends first. */
+  async view(offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(offset + length, this.size);
+    if (offset >= this.start && end <= this.start + this.buffer.length) {
+      return this.buffer.subarray(offset - this.start, end - this.start);
+    }
+    const want = Math.min(Math.max(length, this.chunkBytes), this.size - offset);
+    const buffer = Buffer.allocUnsafe(Math.max(want, 0));
+    const read = await this.file.read(buffer, offset);
+    this.buffer = buffer.subarray(0, read);
+    this.start = offset;
+    return this.buffer.subarray(0, Math.min(end - offset, read));
+  }
+
+  /** True when every byte in [offset, size) is zero. */
+  async isZeroFrom(offset: number): Promise<boolean> {
+    for (let at = offset; at < this.size; ) {
+      const chunk = await this.view(at, this.chunkBytes);
+      if (chunk.length === 0) return true;
+      if (!isAllZero(chunk)) return false;
+      at += chunk.length;
+    }
+    return true;
+  }
+}
+
+export function isAllZero(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] !== 0) return false;
+  }
+  return true;
+}

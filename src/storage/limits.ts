@@ -1,0 +1,32 @@
+/** Named limits and defaults of the storage layer; units last. */
+
+const mebibyte = 1024 * 1024;
+
+/** A new txn log segment is started once the current one holds this many bytes. */
+export const segmentBytesDefault = 64 * mebibyte;
+/**
+ * Zeros written ahead of the log's write position, so that most fdatasyncs find the file
+ * size unchanged and need not commit metadata. 0 turns preallocation off.
+ */
+export const preallocateBytesDefault = 4 * mebibyte;
+/** A txn payload larger than this is refused on append and treated as corruption on read. */
+export const payloadBytesMax = 64 * mebibyte;
+/** One group-commit batch (one writev, one fdatasync) carries at most this many bytes. */
+export const batchBytesMax = 16 * mebibyte;
+/** Sequential reads of log segments and snapshots fetch this much at a time. */
+export const readChunkBytes = 4 * mebibyte;
+
+/** A snapshot frame aims at this many msgpack bytes before compression. */
+export const snapshotFrameBytesTarget = 256 * 1024;
+/** ...and never holds more records than this, whatever their size. */
+export const snapshotFrameRecordsMax = 2048;
+/** A frame length above this is corruption, not a frame. */
+export const snapshotFrameBytesMax = 1024 * mebibyte;
+/**
+ * Snapshot writing encodes for at most about this long before yielding to the event loop,
+ * so that client requests and heartbeats are not starved.
+ */
+export const snapshotSliceMsMax = 4;
+
+/** ZooKeeper's own floor for autopurge.snapRetainCount. */
+export const snapshotRetainCountMin = 3;

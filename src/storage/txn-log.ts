@@ -1,0 +1,347 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { StorageError, invariant } from '../errors.js';
+import { FileWindow } from './file-window.js';
+import { nodeFs } from './fs.js';
+import type { StorageFile, StorageFs } from './fs.js';
+import { batchBytesMax, payloadBytesMax, preallocateBytesDefault, segmentBytesDefault } from './limits.js';
+import { listSegments, recoverLog } from './log-recovery.js';
+import type { ActiveSegmentState } from './log-recovery.js';
+import { logName, zxidText } from './names.js';
+import { encodeRecordHeader, encodeSegmentHeader, recordHeaderBytes, scanRecord, segmentHeaderBytes } from './txn-record.js';
+
+export interface TxnLogOptions {
+  /** The directory that holds the segments (dataLogDir). */
+  dir: string;
+  log: Logger;
+  fs?: StorageFs;
+  /** Start a new segment once the current one holds this many bytes. */
+  segmentBytes?: number;
+  /** Zeros written ahead of the write position; 0 turns preallocation off. */
+  preallocateBytes?: number;
+  /** Called after each group commit with the highest zxid now durable. */
+  onDurable?: (zxid: bigint) => void;
+}
+
+export interface LogRecord {
+  zxid: bigint;
+  /** May share memory with a read buffer; copy it to keep it past the next iteration. */
+  payload: Buffer;
+}
+
+interface PendingAppend {
+  zxid: bigint;
+  header: Buffer;
+  payload: Uint8Array;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+interface ActiveSegment {
+  path: string;
+  file: StorageFile;
+  firstZxid: bigint;
+  writeOffset: number;
+  /** File size including preallocated zeros. */
+  allocatedEnd: number;
+  /** The header and this segment's directory entry are not yet durable. */
+  fresh: boolean;
+}
+
+const zeroChunk = Buffer.alloc(1024 * 1024);
+
+/**
+ * The txn log: append-only segments with group commit. `append` resolves once the txn is
+ * durable; one fdatasync covers every txn appended since the previous one, and only one
+ * is in flight at a time.
+ */
+export class TxnLog {
+  private readonly fs: StorageFs;
+  private readonly log: Logger;
+  private readonly segmentBytes: number;
+  private readonly preallocateBytes: number;
+  private active: ActiveSegment | undefined;
+  private pending: PendingAppend[] = [];
+  private appended: bigint;
+  private durable: bigint;
+  private flushScheduled = false;
+  private flushing: Promise<void> | undefined;
+  private failure: Error | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly options: TxnLogOptions,
+    lastZxid: bigint,
+  ) {
+    this.fs = options.fs ?? nodeFs;
+    this.log = options.log.child({ component: 'txnlog', dir: options.dir });
+    this.segmentBytes = options.segmentBytes ?? segmentBytesDefault;
+    this.preallocateBytes = options.preallocateBytes ?? preallocateBytesDefault;
+    invariant(this.segmentBytes > segmentHeaderBytes, 'segmentBytes must exceed the segment header');
+    invariant(this.preallocateBytes >= 0, 'preallocateBytes must not be negative');
+    this.appended = lastZxid;
+    this.durable = lastZxid;
+  }
+
+  /** Opens (creating if needed) the log in `options.dir`, validating every record. */
+  static async open(options: TxnLogOptions): Promise<TxnLog> {
+    const fs = options.fs ?? nodeFs;
+    await fs.mkdir(options.dir);
+    const recovered = await recoverLog(fs, options.dir, options.log);
+    const txnLog = new TxnLog(options, recovered.lastZxid);
+    if (recovered.active !== undefined) await txnLog.resume(recovered.active);
+    txnLog.log.info({ lastZxid: zxidText(recovered.lastZxid) }, 'txn log opened');
+    return txnLog;
+  }
+
+  /** The highest zxid appended, durable or not; 0 for an empty log. */
+  get lastZxid(): bigint {
+    return this.appended;
+  }
+
+  /** The highest zxid known durable; 0 for an empty log. */
+  get durableZxid(): bigint {
+    return this.durable;
+  }
+
+  /**
+   * Appends a txn; resolves once it is durable. Zxids must strictly increase. `payload`
+   * must not be changed until the promise settles. After a failed write or fsync every
+   * call rejects: a log whose fsync failed cannot be trusted to know what it holds.
+   */
+  append(zxid: bigint, payload: Uint8Array): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    invariant(!this.closed, 'append on a closed txn log');
+    invariant(zxid > this.appended, `zxid ${zxidText(zxid)} appended after ${zxidText(this.appended)}`);
+    invariant(payload.length <= payloadBytesMax, `txn payload of ${payload.length} bytes above payloadBytesMax`);
+    this.appended = zxid;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ zxid, header: encodeRecordHeader(zxid, payload), payload, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  /** Resolves once everything appended so far is durable. */
+  async sync(): Promise<void> {
+    while (this.pending.length > 0 || this.flushing !== undefined) {
+      if (this.failure !== undefined) throw this.failure;
+      if (this.flushing === undefined) this.startFlushing();
+      await this.flushing;
+    }
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /**
+   * Records with zxid in [fromZxid, toZxid], oldest first; `toZxid` defaults to the
+   * durable zxid when the iteration starts, so a half-written batch is never read.
+   */
+  async *readFrom(fromZxid: bigint, toZxid: bigint = this.durable): AsyncGenerator<LogRecord> {
+    const segments = await listSegments(this.fs, this.options.dir);
+    const first = Math.max(0, findLastIndex(segments, (segment) => segment.zxid <= fromZxid));
+    for (const segment of segments.slice(first)) {
+      if (segment.zxid > toZxid) return;
+      const path = join(this.options.dir, segment.name);
+      for await (const record of readSegment(this.fs, path)) {
+        if (record.zxid > toZxid) return;
+        if (record.zxid >= fromZxid) yield { zxid: record.zxid, payload: record.payload };
+        // Stop at the bound itself: what follows may be a batch still being written.
+        if (record.zxid === toZxid) return;
+      }
+    }
+  }
+
+  /** The lowest zxid still in the log, or undefined when it is empty. */
+  async firstZxid(): Promise<bigint | undefined> {
+    const segments = await listSegments(this.fs, this.options.dir);
+    return segments[0]?.zxid;
+  }
+
+  /**
+   * TRUNC: durably drops every txn above `zxid`. Later segments go first (newest first)
+   * and the segment holding `zxid` is cut last, so a crash part way leaves a log that is
+   * a prefix with extra txns on top, never one with a hole.
+   */
+  async truncateAfter(zxid: bigint): Promise<void> {
+    await this.sync();
+    await this.closeActive();
+    const segments = await listSegments(this.fs, this.options.dir);
+    const later = segments.filter((segment) => segment.zxid > zxid).reverse();
+    for (const segment of later) await this.fs.unlink(join(this.options.dir, segment.name));
+    if (later.length > 0) await this.fs.syncDir(this.options.dir);
+    const keep = segments.filter((segment) => segment.zxid <= zxid).at(-1);
+    const lastZxid = keep === undefined ? 0n : await this.cutSegment(join(this.options.dir, keep.name), keep.zxid, zxid);
+    this.appended = lastZxid;
+    this.durable = lastZxid;
+    this.log.warn({ truncatedAfter: zxidText(zxid), lastZxid: zxidText(lastZxid), segmentsRemoved: later.length }, 'txn log truncated');
+  }
+
+  /** Waits for pending appends, then closes the active segment. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.sync();
+    } finally {
+      this.closed = true;
+      await this.closeActive();
+    }
+  }
+
+  private async resume(state: ActiveSegmentState): Promise<void> {
+    this.active = {
+      path: state.path,
+      file: await this.fs.open(state.path, 'readWrite'),
+      firstZxid: state.firstZxid,
+      writeOffset: state.writeOffset,
+      allocatedEnd: state.size,
+      fresh: false,
+    };
+  }
+
+  /** Truncates the segment after the last record at or below `zxid`; returns that record's zxid. */
+  private async cutSegment(path: string, firstZxid: bigint, zxid: bigint): Promise<bigint> {
+    let cut = segmentHeaderBytes;
+    let lastZxid = 0n;
+    for await (const record of readSegment(this.fs, path)) {
+      if (record.zxid > zxid) break;
+      cut = record.end;
+      lastZxid = record.zxid;
+    }
+    const file = await this.fs.open(path, 'readWrite');
+    await file.truncate(cut);
+    await file.sync();
+    this.active = { path, file, firstZxid, writeOffset: cut, allocatedEnd: cut, fresh: false };
+    return lastZxid;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushing !== undefined) return;
+    this.flushScheduled = true;
+    // setImmediate rather than a microtask: appends made in the same turn of the event
+    // loop (many writers resuming after the previous fsync) join one batch.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.flushing === undefined) this.startFlushing();
+    });
+  }
+
+  private startFlushing(): void {
+    this.flushing = this.flushLoop().finally(() => {
+      this.flushing = undefined;
+      // Appends made after the loop saw an empty queue, while this promise settled,
+      // found a flush still "in flight" and did not schedule one.
+      if (this.pending.length > 0 && this.failure === undefined) this.scheduleFlush();
+    });
+  }
+
+  /** Writes and syncs batches until no appends are waiting; one fsync in flight at a time. */
+  private async flushLoop(): Promise<void> {
+    while (this.pending.length > 0 && this.failure === undefined) {
+      const batch = this.takeBatch();
+      try {
+        await this.writeBatch(batch);
+      } catch (error) {
+        this.fail(error, batch);
+        return;
+      }
+      this.durable = batch[batch.length - 1]!.zxid;
+      for (const append of batch) append.resolve();
+      this.options.onDurable?.(this.durable);
+    }
+  }
+
+  private takeBatch(): PendingAppend[] {
+    let bytes = 0;
+    let count = 0;
+    while (count < this.pending.length && (count === 0 || bytes < batchBytesMax)) {
+      bytes += recordHeaderBytes + this.pending[count]!.payload.length;
+      count += 1;
+    }
+    return this.pending.splice(0, count);
+  }
+
+  private async writeBatch(batch: PendingAppend[]): Promise<void> {
+    if (this.active === undefined || this.active.writeOffset >= this.segmentBytes) {
+      await this.rollOver(batch[0]!.zxid);
+    }
+    const active = this.active!;
+    const buffers: Uint8Array[] = active.fresh ? [encodeSegmentHeader(active.firstZxid)] : [];
+    const position = active.fresh ? 0 : active.writeOffset;
+    let end = active.fresh ? segmentHeaderBytes : active.writeOffset;
+    for (const append of batch) {
+      buffers.push(append.header, append.payload);
+      end += recordHeaderBytes + append.payload.length;
+    }
+    const allocatedEnd = this.pushPreallocation(buffers, end, active.allocatedEnd);
+    await active.file.writev(buffers, position);
+    await active.file.datasync();
+    if (active.fresh) await this.fs.syncDir(this.options.dir);
+    active.fresh = false;
+    active.writeOffset = end;
+    active.allocatedEnd = Math.max(allocatedEnd, end);
+  }
+
+  /** Appends zeros after the batch when it would run past the preallocated end. */
+  private pushPreallocation(buffers: Uint8Array[], end: number, allocatedEnd: number): number {
+    if (this.preallocateBytes === 0 || end <= allocatedEnd) return allocatedEnd;
+    for (let remaining = this.preallocateBytes; remaining > 0; remaining -= zeroChunk.length) {
+      buffers.push(zeroChunk.subarray(0, Math.min(remaining, zeroChunk.length)));
+    }
+    return end + this.preallocateBytes;
+  }
+
+  private async rollOver(firstZxid: bigint): Promise<void> {
+    const previous = this.active;
+    if (previous !== undefined) {
+      // The preallocated tail of a full segment is of no use; trimming it needs no fsync,
+      // since a zero tail that comes back after a crash is valid.
+      await previous.file.truncate(previous.writeOffset);
+      await this.closeActive();
+    }
+    const path = join(this.options.dir, logName(firstZxid));
+    const file = await this.fs.open(path, 'createExclusive');
+    this.active = { path, file, firstZxid, writeOffset: 0, allocatedEnd: 0, fresh: true };
+    this.log.info({ file: path, firstZxid: zxidText(firstZxid) }, 'txn log segment started');
+  }
+
+  private async closeActive(): Promise<void> {
+    const active = this.active;
+    this.active = undefined;
+    if (active !== undefined) await active.file.close();
+  }
+
+  private fail(error: unknown, batch: PendingAppend[]): void {
+    const offset = this.active?.writeOffset ?? 0;
+    const failure = new StorageError(this.active?.path ?? this.options.dir, offset, 'write or fsync of the txn log failed; the log refuses further appends', { cause: error });
+    this.failure = failure;
+    this.log.error({ err: error, file: this.active?.path, offset }, 'txn log write failed');
+    for (const append of [...batch, ...this.pending.splice(0)]) append.reject(failure);
+  }
+}
+
+interface SegmentRecord extends LogRecord {
+  end: number;
+}
+
+/** Every record of one segment; a bad record is a StorageError (recovery already ran). */
+async function* readSegment(fs: StorageFs, path: string): AsyncGenerator<SegmentRecord> {
+  const file = await fs.open(path, 'read');
+  try {
+    const window = new FileWindow(file, await file.size());
+    for (let offset = segmentHeaderBytes; ; ) {
+      const step = await scanRecord(window, offset);
+      if (step.kind === 'end') return;
+      if (step.kind === 'bad') throw new StorageError(path, step.offset, `expected a valid record, found ${step.reason}`);
+      yield { zxid: step.zxid, payload: step.payload, end: step.end };
+      offset = step.end;
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+function findLastIndex<T>(items: readonly T[], test: (item: T) => boolean): number {
+  for (let i = items.length - 1; i >= 0; i--) {
+    if (test(items[i]!)) return i;
+  }
+  return -1;
+}

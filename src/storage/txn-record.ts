@@ -1,0 +1,114 @@
+import { crc32c } from '@node-rs/crc32';
+import { FileWindow, isAllZero } from './file-window.js';
+import { payloadBytesMax } from './limits.js';
+
+/**
+ * Txn log segment layout (all integers big-endian):
+ *
+ *   segment header, 24 bytes:
+ *     0  u32 magic 'ZKTL'   4  u32 version (1)   8  u64 first zxid   16 u32 crc32c of bytes 0..16
+ *     20 u32 reserved (0)
+ *   then records, back to back:
+ *     0  u32 header crc32c, over bytes 4..20
+ *     4  u32 payload length
+ *     8  u64 zxid
+ *     16 u32 payload crc32c
+ *     20 payload
+ *   then, with preallocation, zeros to the end of the file. A record header that is all
+ *   zeros marks the end of the data (a real record has a zxid above 0).
+ *
+ * The header has its own CRC so that recovery can cheaply test every byte offset after a
+ * bad record for a valid one (which tells corruption apart from a torn tail).
+ */
+export const segmentMagic = 0x5a4b544c; // 'ZKTL'
+export const segmentVersion = 1;
+export const segmentHeaderBytes = 24;
+export const recordHeaderBytes = 20;
+
+export function encodeSegmentHeader(firstZxid: bigint): Buffer {
+  const header = Buffer.alloc(segmentHeaderBytes);
+  header.writeUInt32BE(segmentMagic, 0);
+  header.writeUInt32BE(segmentVersion, 4);
+  header.writeBigUInt64BE(firstZxid, 8);
+  header.writeUInt32BE(crc32c(header.subarray(0, 16)), 16);
+  return header;
+}
+
+export type SegmentHeaderCheck = { ok: true; firstZxid: bigint } | { ok: false; reason: string };
+
+export function decodeSegmentHeader(header: Buffer): SegmentHeaderCheck {
+  if (header.length < segmentHeaderBytes) return { ok: false, reason: `short segment header: ${header.length} bytes` };
+  if (header.readUInt32BE(16) !== crc32c(header.subarray(0, 16))) return { ok: false, reason: 'segment header CRC mismatch' };
+  if (header.readUInt32BE(0) !== segmentMagic) return { ok: false, reason: 'not a txn log segment (bad magic)' };
+  const version = header.readUInt32BE(4);
+  if (version !== segmentVersion) return { ok: false, reason: `unsupported segment version ${version}` };
+  return { ok: true, firstZxid: header.readBigUInt64BE(8) };
+}
+
+export function encodeRecordHeader(zxid: bigint, payload: Uint8Array): Buffer {
+  const header = Buffer.allocUnsafe(recordHeaderBytes);
+  header.writeUInt32BE(payload.length, 4);
+  header.writeBigUInt64BE(zxid, 8);
+  header.writeUInt32BE(crc32c(payload), 16);
+  header.writeUInt32BE(crc32c(header.subarray(4, 20)), 0);
+  return header;
+}
+
+/** True when the 20 bytes at `offset` form a record header whose CRC matches. */
+export function headerCrcMatches(bytes: Buffer, offset: number): boolean {
+  return bytes.readUInt32BE(offset) === crc32c(bytes.subarray(offset + 4, offset + recordHeaderBytes));
+}
+
+export type ScanStep =
+  | { kind: 'record'; offset: number; end: number; zxid: bigint; payload: Buffer }
+  /** Clean end of data: EOF at a record boundary, or an all-zero (preallocated) tail. */
+  | { kind: 'end'; offset: number; zeroTail: boolean }
+  | { kind: 'bad'; offset: number; reason: string };
+
+/** Reads the record at `offset`, or says why there is none. */
+export async function scanRecord(window: FileWindow, offset: number): Promise<ScanStep> {
+  const size = window.size;
+  if (offset >= size) return { kind: 'end', offset, zeroTail: false };
+  const header = await window.view(offset, recordHeaderBytes);
+  if (isAllZero(header)) return scanZeroHeader(window, offset);
+  if (header.length < recordHeaderBytes) return { kind: 'bad', offset, reason: `short record header: ${header.length} of ${recordHeaderBytes} bytes` };
+  if (!headerCrcMatches(header, 0)) return { kind: 'bad', offset, reason: 'record header CRC mismatch' };
+  const length = header.readUInt32BE(4);
+  const zxid = header.readBigUInt64BE(8);
+  if (length > payloadBytesMax) return { kind: 'bad', offset, reason: `payload length ${length} above payloadBytesMax ${payloadBytesMax}` };
+  const end = offset + recordHeaderBytes + length;
+  if (end > size) return { kind: 'bad', offset, reason: `short payload: ${length} bytes expected, ${size - offset - recordHeaderBytes} in the file` };
+  const payload = await window.view(offset + recordHeaderBytes, length);
+  if (crc32c(payload) !== header.readUInt32BE(16)) return { kind: 'bad', offset, reason: 'payload CRC mismatch' };
+  return { kind: 'record', offset, end, zxid, payload };
+}
+
+async function scanZeroHeader(window: FileWindow, offset: number): Promise<ScanStep> {
+  if (await window.isZeroFrom(offset)) return { kind: 'end', offset, zeroTail: true };
+  return { kind: 'bad', offset, reason: 'an all-zero record header followed by non-zero bytes' };
+}
+
+export interface FoundRecord {
+  offset: number;
+  zxid: bigint;
+}
+
+/**
+ * The first complete, CRC-valid record with a zxid above `zxidAbove` that starts at or
+ * after `from`, testing every byte offset. Used only after a bad record, to decide between
+ * a torn tail (nothing valid follows) and corruption (valid data follows).
+ */
+export async function findValidRecord(window: FileWindow, from: number, zxidAbove: bigint): Promise<FoundRecord | undefined> {
+  const bytes = await window.view(from, window.size - from);
+  for (let at = 0; at + recordHeaderBytes <= bytes.length; at++) {
+    if (bytes.readUInt32BE(at) === 0 && bytes.readUInt32BE(at + 4) === 0) continue;
+    const length = bytes.readUInt32BE(at + 4);
+    if (length > payloadBytesMax || at + recordHeaderBytes + length > bytes.length) continue;
+    if (!headerCrcMatches(bytes, at)) continue;
+    const zxid = bytes.readBigUInt64BE(at + 8);
+    if (zxid <= zxidAbove) continue;
+    const payload = bytes.subarray(at + recordHeaderBytes, at + recordHeaderBytes + length);
+    if (crc32c(payload) === bytes.readUInt32BE(at + 16)) return { offset: from + at, zxid };
+  }
+  return undefined;
+}
