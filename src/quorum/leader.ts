@@ -391,6 +391,10 @@ export class LeaderRole {
   }
 
   /** Proposals of this epoch not yet committed; counters are contiguous within an epoch. */
+  get outstandingProposals(): number {
+    return this.phase === LeaderPhase.broadcast ? this.outstanding() : 0;
+  }
+
   private outstanding(): number {
     const epochStart = zxidEpochStart(this.epoch);
     const committedInEpoch = this.committed > epochStart ? this.committed : epochStart;
@@ -483,7 +487,10 @@ export class LeaderRole {
 
   /** A sync completes once everything proposed before it has committed (Leader.processSync). */
   private acceptSync(origin: Origin): void {
-    this.pendingSyncs.push({ zxid: this.lastProposed, origin });
+    // With nothing in flight, everything proposed is committed already (lastProposed may be
+    // the bare epoch start, which is never "committed" as a txn).
+    const zxid = this.outstanding() === 0 ? this.committed : this.lastProposed;
+    this.pendingSyncs.push({ zxid, origin });
     this.answerSyncs();
   }
 

@@ -187,6 +187,7 @@ export class Simulation {
   private readonly trace: string[] = [];
   private readonly traceLines: number;
   private healAtTick = -1;
+  private forcedFaultTick = -1;
   private readonly restartAtTick = new Map<number, number>();
 
   constructor(readonly options: SimOptions) {
@@ -220,6 +221,8 @@ export class Simulation {
     let failure: string | null = null;
     try {
       this.start();
+      // Every run gets at least one crash, partition or pause, whatever the drawn intensities.
+      this.forcedFaultTick = this.prng.range(5, Math.max(5, safetyTicks - 5));
       this.runTicks(safetyTicks, true);
       this.runLiveness(livenessTicksMax);
     } catch (error) {
@@ -333,6 +336,8 @@ export class Simulation {
     node.incarnation++;
     node.backlog = [];
     node.pausedUntilTick = 0;
+    // A stalled fsync belongs to the dead process; the restarted one gets a working disk.
+    node.fsyncStalled = false;
     if (keepUnsynced === 'random') node.disk.crash((n) => this.prng.int(n + 1));
     else node.disk.crash((n) => (keepUnsynced ? n : 0));
     this.failPending(node);
@@ -409,7 +414,7 @@ export class Simulation {
     const leader = this.stableLeader();
     if (leader === null) return false;
     const role = this.node(leader).peer.leaderRole;
-    if (role === null || role.committedZxid !== role.lastProposedZxid) return false;
+    if (role === null || role.outstandingProposals !== 0) return false;
     for (const node of this.nodes.values()) if (node.sm.count !== this.canon.length) return false;
     return true;
   }
@@ -685,6 +690,7 @@ export class Simulation {
   private injectFaults(): void {
     const plan = this.faults;
     const sids = [...this.nodes.keys()];
+    if (this.tickCount === this.forcedFaultTick) this.injectForcedFault(sids);
     if (this.prng.chance(plan.crashChancePerTick)) {
       const victim = this.prng.pick(sids);
       if (this.node(victim).up) {
@@ -704,6 +710,20 @@ export class Simulation {
       if (a !== b) this.resetLink(a, b);
     }
     if (this.prng.chance(plan.pauseChancePerTick)) this.pause(this.prng.pick(sids), this.prng.range(2, 30));
+  }
+
+  private injectForcedFault(sids: number[]): void {
+    const kind = this.prng.int(3);
+    const victim = this.prng.pick(sids);
+    if (kind === 0 && this.node(victim).up) {
+      this.crash(victim);
+      this.restartAtTick.set(victim, this.tickCount + this.prng.range(3, 60));
+    } else if (kind === 1 && !this.network.partitioned) {
+      this.partition([[victim], sids.filter((sid) => sid !== victim)]);
+      this.healAtTick = this.tickCount + this.prng.range(5, 60);
+    } else {
+      this.pause(victim, this.prng.range(2, 30));
+    }
   }
 
   private scheduledRecoveries(chaos: boolean): void {

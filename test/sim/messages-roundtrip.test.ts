@@ -1,0 +1,75 @@
+import { Packr } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import * as m from '../../src/quorum/messages.js';
+import { ServerState } from '../../src/quorum/vote.js';
+import { makeZxid } from '../../src/quorum/zxid.js';
+
+// The same options the peer transport uses: plain maps, 64-bit integers back as bigint.
+const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false });
+
+/** msgpackr hands back Buffers; compare them as plain bytes. */
+function normalize(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Array.from(value);
+  if (Array.isArray(value)) return value.map(normalize);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalize(v)]));
+  }
+  return value;
+}
+
+const zxid = makeZxid(0xfffffff0n, 0xfffffff1n); // well above 2^53: a float would lose it
+const origin = m.makeOrigin(3, 77);
+const bytes = new Uint8Array([0, 1, 2, 255]);
+const durable = m.durableZxid(zxid);
+
+const samples: Record<m.PeerMessageType, m.PeerMessage> = {
+  notification: m.notificationMessage(ServerState.looking, 2, zxid, 9n, 0xfffffff0n),
+  followerInfo: m.followerInfoMessage(7n),
+  observerInfo: m.observerInfoMessage(0n),
+  leaderInfo: m.leaderInfoMessage(8n),
+  ackEpoch: m.ackEpochMessage(zxid, 6n, true),
+  diff: m.diffMessage(zxid),
+  trunc: m.truncMessage(0n),
+  snap: m.snapMessage(zxid, bytes),
+  newLeader: m.newLeaderMessage(makeZxid(8n, 0n)),
+  ackNewLeader: m.ackNewLeaderMessage(m.durableZxid(makeZxid(8n, 0n))),
+  upToDate: m.upToDateMessage(),
+  proposal: m.proposalMessage(zxid, bytes, origin),
+  ack: m.ackMessage(durable),
+  commit: m.commitMessage(zxid),
+  inform: m.informMessage(zxid, bytes, null),
+  ping: m.pingMessage(zxid),
+  pingReply: m.pingReplyMessage([bytes, new Uint8Array([9])]),
+  request: m.requestMessage(origin, bytes),
+  syncRequest: m.syncRequestMessage(origin),
+  sync: m.syncMessage(origin),
+  requestRejected: m.requestRejectedMessage(origin, m.RejectReason.busy),
+  revalidate: m.revalidateMessage(0x7fff_ffff_ffff_fff0n, 30_000),
+  revalidateReply: m.revalidateReplyMessage(0x7fff_ffff_ffff_fff0n, true),
+};
+
+describe('peer message factories round-trip through msgpackr', () => {
+  for (const [type, message] of Object.entries(samples)) {
+    it(`${type} survives encode/decode with bigints intact and key order fixed`, () => {
+      expect(message.type).toBe(type);
+      const decoded = packr.unpack(packr.pack(message)) as Record<string, unknown>;
+      expect(normalize(decoded)).toEqual(normalize(message));
+      expect(Object.keys(decoded)).toEqual(Object.keys(message));
+      for (const [key, value] of Object.entries(message)) {
+        if (typeof value === 'bigint') expect(typeof decoded[key], `${type}.${key}`).toBe('bigint');
+      }
+    });
+  }
+
+  it('the large zxid keeps every bit', () => {
+    const decoded = packr.unpack(packr.pack(m.commitMessage(zxid))) as m.CommitMessage;
+    expect(decoded.zxid).toBe(zxid);
+  });
+
+  it('classifies every message by direction', () => {
+    for (const message of Object.values(samples)) {
+      const classes = [m.isElectionMessage(message), m.isLeaderToLearner(message), m.isLearnerToLeader(message)];
+      expect(classes.filter(Boolean)).toHaveLength(1);
+    }
+  });
+});
