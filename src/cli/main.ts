@@ -1,4 +1,5 @@
 import { runCluster } from './cluster.js';
+import { runShell } from '../client/shell/index.js';
 import { runServer } from './server.js';
 
 const usage = `usage: zkts <command> [args]
@@ -6,6 +7,7 @@ const usage = `usage: zkts <command> [args]
 commands:
   server <zoo.cfg>          run one server (standalone, or an ensemble member)
   cluster [zoo.cfg ...]     run an ensemble on this machine (default: conf/ensemble/zoo{1,2,3}.cfg)
+  shell [hosts] [-- cmd]    interactive shell (zkCli-like), or run one command and exit
 `;
 
 /** The `zkts` command's dispatcher: argv and env are read here and nowhere deeper. */
@@ -16,6 +18,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return runServer(rest, env);
     case 'cluster':
       return runCluster(rest);
+    case 'shell':
+      return runShell(rest);
     case undefined:
     case 'help':
     case '--help':
