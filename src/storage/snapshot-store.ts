@@ -1,0 +1,321 @@
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { deflateRaw, inflateRaw } from 'node:zlib';
+import type { Logger } from 'pino';
+import { StorageError, invariant } from '../errors.js';
+import { FileWindow } from './file-window.js';
+import { nodeFs } from './fs.js';
+import type { StorageFile, StorageFs } from './fs.js';
+import { snapshotFrameBytesMax, snapshotFrameBytesTarget, snapshotFrameRecordsMax, snapshotSliceMsMax } from './limits.js';
+import { snapshotName, snapshotPrefix, tempSuffix, zxidFiles, zxidText } from './names.js';
+import {
+  chainCrc,
+  createPackr,
+  createUnpackr,
+  decodeSnapshotHeader,
+  decodeTrailer,
+  encodeFrameHeader,
+  encodeSnapshotHeader,
+  encodeTrailer,
+  flagDeflate,
+  frameCrc,
+  frameHeaderBytes,
+  snapshotHeaderBytes,
+  trailerBytes,
+  trailerTag,
+} from './snapshot-format.js';
+
+const deflate = promisify(deflateRaw);
+const inflate = promisify(inflateRaw);
+
+/** Frames compressed or written concurrently while the next one is encoded. */
+const writeFramesInFlightMax = 3;
+/** Frames read and inflated ahead of the one being decoded. */
+const readFramesAheadMax = 3;
+
+export interface SnapshotStoreOptions {
+  /** The directory that holds snapshots and epoch files (dataDir). */
+  dir: string;
+  log: Logger;
+  fs?: StorageFs;
+  /** deflateRaw every frame (default true): slower to write, much smaller for typical data. */
+  compress?: boolean;
+}
+
+export interface SnapshotInfo {
+  zxid: bigint;
+  file: string;
+  bytes: number;
+  recordCount: number;
+}
+
+export interface LoadedSnapshot extends SnapshotInfo {
+  /** The records in the order they were written; read once. */
+  records: AsyncIterable<unknown>;
+}
+
+type Validation = { ok: true; info: SnapshotInfo; flags: number } | { ok: false; offset: number; reason: string };
+
+export class SnapshotStore {
+  private readonly fs: StorageFs;
+  private readonly log: Logger;
+  private readonly compress: boolean;
+  private writing = false;
+
+  private constructor(private readonly options: SnapshotStoreOptions) {
+    this.fs = options.fs ?? nodeFs;
+    this.log = options.log.child({ component: 'snapshots', dir: options.dir });
+    this.compress = options.compress ?? true;
+  }
+
+  /** Opens the store, removing temp files left by a snapshot a crash interrupted. */
+  static async open(options: SnapshotStoreOptions): Promise<SnapshotStore> {
+    const store = new SnapshotStore(options);
+    await store.fs.mkdir(options.dir);
+    for (const name of await store.fs.readdir(options.dir)) {
+      if (!name.startsWith(snapshotPrefix) || !name.endsWith(tempSuffix)) continue;
+      store.log.info({ file: join(options.dir, name) }, 'unfinished snapshot removed');
+      await store.fs.unlink(join(options.dir, name));
+    }
+    return store;
+  }
+
+  /** Zxids of the snapshot files present, newest first (valid or not). */
+  async list(): Promise<bigint[]> {
+    return zxidFiles(await this.fs.readdir(this.options.dir), snapshotPrefix)
+      .map((file) => file.zxid)
+      .reverse();
+  }
+
+  /**
+   * Writes `snapshot.<zxid>` from `records` (plain msgpack-able values: objects, arrays,
+   * strings, numbers, bigints within 64 bits, Buffers, null). The file appears under its
+   * final name only once complete and synced. Encoding yields to the event loop every few
+   * milliseconds.
+   */
+  async writeSnapshot(zxid: bigint, records: Iterable<unknown> | AsyncIterable<unknown>): Promise<SnapshotInfo> {
+    invariant(!this.writing, 'a snapshot is already being written');
+    this.writing = true;
+    const finalPath = join(this.options.dir, snapshotName(zxid));
+    const tempPath = `${finalPath}${tempSuffix}`;
+    const started = performance.now();
+    try {
+      const file = await this.fs.open(tempPath, 'createTruncate');
+      let written: { bytes: number; recordCount: number };
+      try {
+        written = await new FrameWriter(file, this.compress).writeAll(zxid, records);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await this.fs.rename(tempPath, finalPath);
+      await this.fs.syncDir(this.options.dir);
+      const info = { zxid, file: finalPath, ...written };
+      this.log.info({ zxid: zxidText(zxid), file: finalPath, bytes: info.bytes, records: info.recordCount, ms: Math.round(performance.now() - started) }, 'snapshot written');
+      return info;
+    } catch (error) {
+      await this.fs.unlink(tempPath).catch(() => undefined);
+      throw error;
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /**
+   * The newest snapshot that validates end to end (header, every frame's CRC, trailer
+   * count and CRC chain), with its records. An invalid snapshot is skipped with a warning
+   * naming the file and offset. Undefined when there are no snapshots; a StorageError when
+   * there are some but none is valid, since starting empty would silently lose data.
+   */
+  async loadLatestSnapshot(): Promise<LoadedSnapshot | undefined> {
+    const zxids = await this.list();
+    for (const zxid of zxids) {
+      const path = join(this.options.dir, snapshotName(zxid));
+      const validation = await validateSnapshot(this.fs, path, zxid);
+      if (!validation.ok) {
+        this.log.warn({ file: path, offset: validation.offset, reason: validation.reason }, 'snapshot failed validation; trying an older one');
+        continue;
+      }
+      return { ...validation.info, records: readRecords(this.fs, path, validation.flags) };
+    }
+    if (zxids.length > 0) {
+      throw new StorageError(join(this.options.dir, snapshotName(zxids[0]!)), 0, `expected a valid snapshot, but none of the ${zxids.length} snapshot files validates`);
+    }
+    return undefined;
+  }
+}
+
+/** Encodes records into frames, compresses and writes them, a few frames in flight at once. */
+class FrameWriter {
+  private readonly packr = createPackr();
+  private readonly inFlight: Promise<void>[] = [];
+  private writeChain: Promise<void> = Promise.resolve();
+  private position = snapshotHeaderBytes;
+  private chain = 0;
+  private recordCount = 0;
+  private recordsPerFrame = 256;
+  private sliceStarted = performance.now();
+
+  constructor(
+    private readonly file: StorageFile,
+    private readonly compress: boolean,
+  ) {}
+
+  async writeAll(zxid: bigint, records: Iterable<unknown> | AsyncIterable<unknown>): Promise<{ bytes: number; recordCount: number }> {
+    const header = encodeSnapshotHeader(zxid, this.compress ? flagDeflate : 0);
+    await this.file.write(header, 0);
+    this.chain = header.readUInt32BE(28);
+    let batch: unknown[] = [];
+    for await (const record of records) {
+      batch.push(record);
+      if (batch.length < this.recordsPerFrame) continue;
+      await this.addFrame(batch);
+      batch = [];
+    }
+    if (batch.length > 0) await this.addFrame(batch);
+    await Promise.all(this.inFlight.splice(0));
+    await this.file.write(encodeTrailer(this.recordCount, this.chain), this.position);
+    return { bytes: this.position + trailerBytes, recordCount: this.recordCount };
+  }
+
+  private async addFrame(batch: unknown[]): Promise<void> {
+    // msgpackr packs into a buffer it reuses on the next call; the frame must own its bytes.
+    const packed = Buffer.from(this.packr.pack(batch));
+    this.recordCount += batch.length;
+    this.recordsPerFrame = Math.max(1, Math.min(snapshotFrameRecordsMax, Math.round((snapshotFrameBytesTarget * batch.length) / packed.length)));
+    const stored = this.compress ? deflate(packed, { level: 1 }) : Promise.resolve(packed);
+    const count = batch.length;
+    // Compression runs on libuv's pool in parallel; writes stay in file order.
+    this.writeChain = Promise.all([this.writeChain, stored]).then(([, bytes]) => this.writeFrame(bytes, count));
+    const done = this.writeChain;
+    done.catch(() => undefined);
+    this.inFlight.push(done);
+    if (this.inFlight.length >= writeFramesInFlightMax) await this.inFlight.shift();
+    await this.yieldIfSliceUsed();
+  }
+
+  private async writeFrame(stored: Buffer, count: number): Promise<void> {
+    const header = encodeFrameHeader(stored, count);
+    const position = this.position;
+    this.position += frameHeaderBytes + stored.length;
+    this.chain = chainCrc(this.chain, header.readUInt32BE(8));
+    await this.file.writev([header, stored], position);
+  }
+
+  private async yieldIfSliceUsed(): Promise<void> {
+    if (performance.now() - this.sliceStarted < snapshotSliceMsMax) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    this.sliceStarted = performance.now();
+  }
+}
+
+async function validateSnapshot(fs: StorageFs, path: string, nameZxid: bigint): Promise<Validation> {
+  const file = await fs.open(path, 'read');
+  try {
+    const window = new FileWindow(file, await file.size());
+    const header = decodeSnapshotHeader(await window.view(0, snapshotHeaderBytes));
+    if (!header.ok) return header;
+    if (header.zxid !== nameZxid) return { ok: false, offset: 16, reason: `header zxid ${zxidText(header.zxid)} differs from the file name's` };
+    const frames = await validateFrames(window, header.crc);
+    if (!frames.ok) return frames;
+    return { ok: true, flags: header.flags, info: { zxid: header.zxid, file: path, bytes: window.size, recordCount: frames.recordCount } };
+  } finally {
+    await file.close();
+  }
+}
+
+async function validateFrames(window: FileWindow, headerCrc: number): Promise<{ ok: true; recordCount: number } | { ok: false; offset: number; reason: string }> {
+  let offset = snapshotHeaderBytes;
+  let chain = headerCrc;
+  let recordCount = 0;
+  for (;;) {
+    const head = await window.view(offset, frameHeaderBytes);
+    if (head.length < 4) return { ok: false, offset, reason: 'expected a frame or the trailer, found the end of the file (incomplete snapshot)' };
+    if (head.readUInt32BE(0) === trailerTag) return checkTrailer(await window.view(offset, trailerBytes), offset, window.size, recordCount, chain);
+    const frame = await readFrame(window, offset);
+    if (!frame.ok) return frame;
+    chain = chainCrc(chain, frame.crc);
+    recordCount += frame.count;
+    offset = frame.end;
+  }
+}
+
+type FrameRead = { ok: true; stored: Buffer; count: number; crc: number; end: number } | { ok: false; offset: number; reason: string };
+
+/** The frame at `offset`, its CRC checked. */
+async function readFrame(window: FileWindow, offset: number): Promise<FrameRead> {
+  const head = await window.view(offset, frameHeaderBytes);
+  if (head.length < frameHeaderBytes) return { ok: false, offset, reason: 'short frame header (incomplete snapshot)' };
+  const length = head.readUInt32BE(0);
+  const count = head.readUInt32BE(4);
+  const end = offset + frameHeaderBytes + length;
+  if (length === 0 || length > snapshotFrameBytesMax || count === 0) return { ok: false, offset, reason: `implausible frame: ${length} bytes, ${count} records` };
+  if (end > window.size) return { ok: false, offset, reason: `frame of ${length} bytes runs past the end of the file (incomplete snapshot)` };
+  const stored = await window.view(offset + frameHeaderBytes, length);
+  const crc = head.readUInt32BE(8);
+  if (crc !== frameCrc(head, stored)) return { ok: false, offset, reason: 'frame CRC mismatch' };
+  return { ok: true, stored, count, crc, end };
+}
+
+function checkTrailer(trailer: Buffer, offset: number, size: number, recordCount: number, chain: number): { ok: true; recordCount: number } | { ok: false; offset: number; reason: string } {
+  const decoded = decodeTrailer(trailer);
+  if (!decoded.ok) return { ok: false, offset, reason: decoded.reason };
+  if (decoded.recordCount !== recordCount) return { ok: false, offset, reason: `trailer counts ${decoded.recordCount} records, the frames hold ${recordCount}` };
+  if (decoded.chain !== chain) return { ok: false, offset, reason: 'trailer CRC chain does not match the frames (frames missing, repeated or reordered)' };
+  if (offset + trailerBytes !== size) return { ok: false, offset: offset + trailerBytes, reason: `${size - offset - trailerBytes} bytes after the trailer` };
+  return { ok: true, recordCount };
+}
+
+interface PendingFrame {
+  offset: number;
+  count: number;
+  payload: Promise<Buffer>;
+}
+
+/** Decodes a validated snapshot's records, inflating frames ahead on the thread pool. */
+async function* readRecords(fs: StorageFs, path: string, flags: number): AsyncGenerator<unknown> {
+  const file = await fs.open(path, 'read');
+  try {
+    const window = new FileWindow(file, await file.size());
+    const unpackr = createUnpackr();
+    const ahead: PendingFrame[] = [];
+    let offset = snapshotHeaderBytes;
+    for (;;) {
+      while (ahead.length < readFramesAheadMax && offset !== -1) {
+        const next = await nextFrame(window, path, offset, flags);
+        offset = next === undefined ? -1 : next.end;
+        if (next !== undefined) ahead.push(next.pending);
+      }
+      const frame = ahead.shift();
+      if (frame === undefined) return;
+      const records = decodeFrame(unpackr, await frame.payload, path, frame);
+      for (const record of records) yield record;
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+async function nextFrame(window: FileWindow, path: string, offset: number, flags: number): Promise<{ pending: PendingFrame; end: number } | undefined> {
+  const head = await window.view(offset, 4);
+  if (head.readUInt32BE(0) === trailerTag) return undefined;
+  const frame = await readFrame(window, offset);
+  // The file validated a moment ago; a change now means something else is writing it.
+  if (!frame.ok) throw new StorageError(path, frame.offset, `snapshot changed while being read: ${frame.reason}`);
+  const payload = (flags & flagDeflate) !== 0 ? inflate(frame.stored) : Promise.resolve(frame.stored);
+  payload.catch(() => undefined);
+  return { pending: { offset, count: frame.count, payload }, end: frame.end };
+}
+
+function decodeFrame(unpackr: ReturnType<typeof createUnpackr>, payload: Buffer, path: string, frame: PendingFrame): unknown[] {
+  let records: unknown;
+  try {
+    records = unpackr.unpack(payload);
+  } catch (error) {
+    throw new StorageError(path, frame.offset, 'expected a msgpack array of records in the frame', { cause: error });
+  }
+  if (!Array.isArray(records) || records.length !== frame.count) {
+    throw new StorageError(path, frame.offset, `expected ${frame.count} records in the frame, decoded ${Array.isArray(records) ? records.length : typeof records}`);
+  }
+  return records;
+}
