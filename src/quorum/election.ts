@@ -118,14 +118,15 @@ export class Election {
   receive(from: number, n: NotificationMessage): ElectionEffect[] {
     const out: ElectionEffect[] = [];
     if (this.decided || from === this.config.self) return out;
-    // Hearing anything means the links work again: resend at the fast rate.
-    this.resendInterval = this.config.limits.notificationIntervalTicksMin;
-    this.resendAt = this.now + this.resendInterval;
     if (!isVoter(this.config.view, from)) {
-      // A non-voter learns from our answer but is never counted.
+      // A non-voter learns from our answer but is never counted, and never moves our timers.
       if (n.state === ServerState.looking) this.sendTo(out, from);
       return out;
     }
+    // A voter's notification means the links work again: resend at the fast rate. Never
+    // postpone a due resend, though: chatter with one peer must not starve the others.
+    this.resendInterval = this.config.limits.notificationIntervalTicksMin;
+    this.resendAt = Math.min(this.resendAt, this.now + this.resendInterval);
     if (n.state === ServerState.looking) this.receiveLooking(out, from, n);
     else if (n.state === ServerState.following || n.state === ServerState.leading) this.receiveDecided(out, from, n);
     return out;
@@ -141,8 +142,9 @@ export class Election {
       this.setProposal(eligible && voteBeats(vote, this.initialVote) ? vote : this.initialVote);
       this.broadcast(out);
     } else if (n.electionEpoch < this.clock) {
-      // The sender is behind; our notification pulls it into the current round.
-      this.sendTo(out, from);
+      // The sender is behind; our notification pulls it into the current round. An observer
+      // stays quiet: voters ignore its votes, and answering their answers would loop forever.
+      if (isVoter(this.config.view, this.config.self)) this.sendTo(out, from);
       return;
     } else if (eligible && voteBeats(vote, this.proposal)) {
       this.setProposal(vote);

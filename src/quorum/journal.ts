@@ -52,9 +52,13 @@ export class Journal {
     this.lastLogged = entry.zxid;
   }
 
-  /** A `durable` event: stale or over-reaching reports are clamped to what is logged now. */
+  /**
+   * A `durable` event. A report can be stale: an fsync that finished before a TRUNC was
+   * processed names zxids that are gone now. Only the txns still logged at or below it
+   * count, so durability is never claimed for what the disk does not hold.
+   */
   markDurable(zxid: Zxid): void {
-    const bounded = zxid < this.lastLogged ? zxid : this.lastLogged;
+    const bounded = this.floor(zxid < this.lastLogged ? zxid : this.lastLogged);
     if (bounded > this.durable) this.durable = bounded;
   }
 

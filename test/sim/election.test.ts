@@ -104,4 +104,22 @@ describe('fast leader election as a pure state machine', () => {
     const answer = e.receive(3, notificationMessage(ServerState.looking, 3, 0n, 2n, 0n));
     expect(answer).toEqual([expect.objectContaining({ kind: 'sendNotification', to: 3 })]);
   });
+
+  it('an observer does not answer a voter in an older round (the answers would ping-pong forever)', () => {
+    const observer = election(4, 0n, 0n);
+    observer.start();
+    observer.receive(2, notificationMessage(ServerState.looking, 2, 0n, 7n, 0n));
+    expect(observer.receive(1, notificationMessage(ServerState.looking, 1, 0n, 1n, 0n))).toEqual([]);
+  });
+
+  it('chatter from a non-voter does not postpone resends to the voters', () => {
+    const e = election(1, 0n, 0n);
+    e.start();
+    let resent = false;
+    for (let t = 0; t < limits.notificationIntervalTicksMin + 1; t++) {
+      e.receive(4, notificationMessage(ServerState.looking, 0, -1n, 1n, -1n));
+      if (e.tick().some((x) => x.kind === 'sendNotification' && x.to !== 4)) resent = true;
+    }
+    expect(resent).toBe(true);
+  });
 });

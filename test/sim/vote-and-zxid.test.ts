@@ -97,3 +97,17 @@ describe('journal', () => {
     expect(journal.durableZxid).toBe(makeZxid(1n, 1n));
   });
 });
+
+describe('journal durability after truncation', () => {
+  it('a stale durable report from before a TRUNC does not cover zxids that are gone', () => {
+    const entry = (epoch: bigint, counter: bigint) => ({ zxid: makeZxid(epoch, counter), payload: new Uint8Array(1), origin: null });
+    const journal = new Journal(10, 0n, []);
+    for (let c = 1n; c <= 6n; c++) journal.append(entry(2n, c));
+    journal.markDurable(makeZxid(2n, 3n));
+    journal.truncate(makeZxid(2n, 3n));
+    journal.append(entry(3n, 1n));
+    // The fsync of 2:4..2:6 completed before the truncate but is reported after it.
+    journal.markDurable(makeZxid(2n, 6n));
+    expect(journal.durableZxid).toBe(makeZxid(2n, 3n));
+  });
+});
