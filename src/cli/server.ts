@@ -1,17 +1,62 @@
-import { loadConfigFile, type ServerConfig } from '../config/config.js';
-import { ConfigError } from '../errors.js';
+import { loadConfigFile, readMyId, type ServerConfig } from '../config/config.js';
+import { ConfigError, StorageError } from '../errors.js';
 import { createRootLogger, type Logger } from '../logger.js';
+import { EnsembleServer } from '../server/ensemble-server.js';
+import { LogSink, Snapshotter, ensembleStorage, recoverEnsemble, recoverStandalone } from '../server/persistence.js';
 import { ZkServer } from '../server/zk-server.js';
 
 export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Starts a standalone server from a parsed config. */
+const hourMs = 3_600_000;
+
+function startPurgeTimer(config: ServerConfig, snapshotter: Snapshotter): NodeJS.Timeout | null {
+  if (config.purgeInterval <= 0) return null;
+  const timer = setInterval(() => void snapshotter.purge(), config.purgeInterval * hourMs);
+  timer.unref();
+  return timer;
+}
+
+/** Starts a standalone server on its dataDir: recover, then serve, logging every write first. */
 export async function startStandalone(config: ServerConfig, log: Logger): Promise<RunningServer> {
-  const server = new ZkServer({ config, log: log.child({ sid: 1, role: 'standalone' }) });
+  const serverLog = log.child({ sid: 1, role: 'standalone' });
+  const { tree, storage } = await recoverStandalone(config, serverLog);
+  const snapshotter = new Snapshotter(storage, () => tree, config, serverLog);
+  const server = new ZkServer({ config, log: serverLog, tree, sink: new LogSink(storage, snapshotter) });
   await server.start();
-  return server;
+  const purgeTimer = startPurgeTimer(config, snapshotter);
+  return {
+    stop: async () => {
+      if (purgeTimer !== null) clearInterval(purgeTimer);
+      await server.stop();
+      await snapshotter.idle();
+      await storage.close();
+    },
+  };
+}
+
+/** Starts one ensemble member: recover, then join the election. */
+export async function startEnsembleMember(config: ServerConfig, log: Logger): Promise<RunningServer> {
+  const sid = readMyId(config);
+  const memberLog = log.child({ sid });
+  const me = config.servers.find((s) => s.sid === sid)!;
+  const clientPort = config.clientPort >= 0 ? config.clientPort : me.clientPort;
+  if (clientPort === null) throw new ConfigError(`server.${sid}`, 'no clientPort: set clientPort or add ;clientPort to the server line');
+  const effective: ServerConfig = Object.freeze({ ...config, clientPort });
+  const { recovery, storage } = await recoverEnsemble(effective, memberLog);
+  let server: EnsembleServer | null = null;
+  const snapshotter = new Snapshotter(storage, () => server!.tree, effective, memberLog);
+  server = new EnsembleServer({ config: effective, log: memberLog, serverId: sid, storage: ensembleStorage(storage, snapshotter), recovery });
+  await server.start();
+  const purgeTimer = startPurgeTimer(effective, snapshotter);
+  const running = server;
+  return {
+    stop: async () => {
+      if (purgeTimer !== null) clearInterval(purgeTimer);
+      await running.stop();
+    },
+  };
 }
 
 /** `zkts server <zoo.cfg>`: runs until SIGINT/SIGTERM. */
@@ -22,23 +67,25 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
     return 2;
   }
   const log = createRootLogger({ level: env.ZKTS_LOG_LEVEL ?? 'info' });
-  let config: ServerConfig;
+  let running: RunningServer;
   try {
     const parsed = loadConfigFile(file);
-    config = parsed.config;
     for (const warning of parsed.warnings) log.warn({ file }, warning);
+    const config = parsed.config;
+    running = config.servers.length > 0 ? await startEnsembleMember(config, log) : await startStandalone(config, log);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`zkts: invalid configuration in ${file}: ${err.message}\n`);
       return 2;
     }
+    if (err instanceof StorageError) {
+      log.fatal({ err }, 'cannot recover from disk');
+      process.stderr.write(`zkts: cannot start: ${err.message}\n`);
+      log.flush();
+      return 3;
+    }
     throw err;
   }
-  if (config.servers.length > 0) {
-    process.stderr.write(`zkts: ${file} lists server.N lines; ensemble mode is not available in this build\n`);
-    return 2;
-  }
-  const running = await startStandalone(config, log);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down');

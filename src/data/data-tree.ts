@@ -62,6 +62,16 @@ export interface SessionEntry {
 const sequenceWidth = 10;
 const ttlTypeMask = 0x00ffff0000000000n;
 
+function cloneNode(n: ZNode): ZNode {
+  return new ZNode(n.data, n.acl, n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.version, n.cversion, n.aversion, n.ephemeralOwner);
+}
+
+function depth(path: string): number {
+  let d = 0;
+  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 47) d++;
+  return d;
+}
+
 export function formatSequence(n: number): string {
   if (n >= 0) return String(n).padStart(sequenceWidth, '0');
   return '-' + String(-n).padStart(sequenceWidth - 1, '0');
@@ -94,6 +104,12 @@ export class DataTree {
   lastZxid = 0n;
   private readonly aclCache = new Map<string, readonly ACL[]>();
   private undo: (() => void)[] | null = null;
+  /**
+   * While a snapshot is being written: each node's state as of the snapshot's start, saved
+   * just before its first change (null: the node did not exist then). This is what lets a
+   * snapshot of a large tree be written a batch at a time while writes go on.
+   */
+  private preimages: Map<string, ZNode | null> | null = null;
 
   constructor(private readonly options: DataTreeOptions) {
     const root = this.newNode(null, openAclUnsafe, 0n, 0, 0n);
@@ -310,7 +326,15 @@ export class DataTree {
     return { path, stat: this.statOf(node) };
   }
 
+  /** Saves a node's snapshot-time state before its first change during a snapshot. */
+  private beforeChange(path: string, node: ZNode | undefined): void {
+    if (this.preimages === null || this.preimages.has(path)) return;
+    this.preimages.set(path, node === undefined ? null : cloneNode(node));
+  }
+
   private insertNode(path: string, parentPath: string, parent: ZNode, data: Buffer | null, acl: readonly ACL[], owner: bigint, txn: Txn): ZNode {
+    this.beforeChange(path, undefined);
+    this.beforeChange(parentPath, parent);
     const node = this.newNode(data, acl, txn.zxid, txn.time, owner);
     const name = path.slice(parentPath === '/' ? 1 : parentPath.length + 1);
     const saved = { cversion: parent.cversion, pzxid: parent.pzxid };
@@ -374,6 +398,8 @@ export class DataTree {
   private removeNode(path: string, parentPath: string, parent: ZNode, node: ZNode, zxid: bigint, changes: TreeChange[]): void {
     const name = baseName(path);
     const savedPzxid = parent.pzxid;
+    this.beforeChange(path, node);
+    this.beforeChange(parentPath, parent);
     this.nodes.delete(path);
     parent.children!.delete(name);
     if (zxid > parent.pzxid) parent.pzxid = zxid;
@@ -393,6 +419,7 @@ export class DataTree {
     checkAcl(node.acl, Perms.WRITE, txn.authIds);
     if (version !== -1 && node.version !== version) throw new ZkError(ErrorCode.BADVERSION, path);
     const saved = { data: node.data, version: node.version, mzxid: node.mzxid, mtime: node.mtime };
+    this.beforeChange(path, node);
     node.data = data;
     node.version++;
     node.mzxid = txn.zxid;
@@ -409,6 +436,7 @@ export class DataTree {
     checkAcl(node.acl, Perms.ADMIN, txn.authIds);
     if (version !== -1 && node.aversion !== version) throw new ZkError(ErrorCode.BADVERSION, path);
     const saved = { acl: node.acl, aversion: node.aversion };
+    this.beforeChange(path, node);
     node.acl = this.internAcl(fixed);
     node.aversion++;
     this.undo?.push(() => Object.assign(node, saved));
@@ -450,6 +478,36 @@ export class DataTree {
       (parent.children ??= new Set()).add(baseName(path));
     }
     this.track(path, node.ephemeralOwner);
+  }
+
+  /**
+   * The tree as of now, node by node, while writes may go on between batches: each node is
+   * given as it was when this began (see preimages). Parents always come before children.
+   * Only one snapshot at a time; it ends when the iteration ends.
+   */
+  *consistentNodes(): Generator<[string, ZNode]> {
+    invariant(this.preimages === null, 'a snapshot is already in progress');
+    const preimages = new Map<string, ZNode | null>();
+    this.preimages = preimages;
+    const emitted = new Set<string>();
+    try {
+      for (const [path, live] of this.nodes) {
+        if (!preimages.has(path)) {
+          yield [path, live];
+          continue;
+        }
+        const before = preimages.get(path)!;
+        if (before === null || emitted.has(path)) continue;
+        emitted.add(path);
+        yield [path, before];
+      }
+      // Nodes deleted after the start and not reached before they went: shallowest first.
+      const rest = [...preimages].filter(([p, n]) => n !== null && !emitted.has(p));
+      rest.sort((a, b) => depth(a[0]) - depth(b[0]));
+      for (const [path, node] of rest) yield [path, node!];
+    } finally {
+      this.preimages = null;
+    }
   }
 
   // ---- reads (no zxid, no change) ----------------------------------------------------

@@ -18,11 +18,21 @@ export type SnapshotRecord = unknown[];
 
 export const treeSnapshotVersion = 1;
 
+/**
+ * The records of a snapshot as of the call. It may be consumed a batch at a time while the
+ * tree keeps applying txns: the header and sessions are taken at once, nodes through the
+ * tree's copy-on-write view, so the result is exactly the tree at `lastZxid`.
+ */
 export function* treeSnapshotRecords(tree: DataTree): Generator<SnapshotRecord> {
   const aclIndex = new Map<readonly ACL[], number>();
-  yield ['h', treeSnapshotVersion, tree.lastZxid, tree.nodeCount, tree.sessions.size];
-  for (const [id, entry] of tree.sessions) yield ['s', id, entry.timeout];
-  for (const [path, node] of tree.nodes) {
+  const head: SnapshotRecord[] = [['h', treeSnapshotVersion, tree.lastZxid, tree.nodeCount, tree.sessions.size]];
+  for (const [id, entry] of tree.sessions) head.push(['s', id, entry.timeout]);
+  const nodes = tree.consistentNodes();
+  // Start the copy-on-write view now, in the same synchronous step as the header.
+  const first = nodes.next();
+  yield* head;
+  for (let step = first; !step.done; step = nodes.next()) {
+    const [path, node] = step.value;
     let index = aclIndex.get(node.acl);
     if (index === undefined) {
       index = aclIndex.size;

@@ -19,7 +19,7 @@ export interface EnsembleStorage {
   persistAcceptedEpoch(epoch: bigint): Promise<void>;
   persistCurrentEpoch(epoch: bigint): Promise<void>;
   /** Persists a snapshot received from the leader and drops the whole log. */
-  installSnapshot(zxid: bigint, data: Uint8Array): Promise<void>;
+  installSnapshot(zxid: bigint, tree: DataTree): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -207,8 +207,9 @@ export class EnsembleServer extends ZkServer {
         return;
       case 'installSnapshot':
         await this.appendChain;
-        await this.storage.installSnapshot(effect.zxid, effect.data);
-        this.replaceTree(decodeTreeSnapshot(effect.data, { extendedTypesEnabled: this.config.extendedTypesEnabled }));
+        const tree = decodeTreeSnapshot(effect.data, { extendedTypesEnabled: this.config.extendedTypesEnabled });
+        await this.storage.installSnapshot(effect.zxid, tree);
+        this.replaceTree(tree);
         return;
       case 'apply':
         this.applyCommitted(effect.zxid, effect.payload, effect.origin);

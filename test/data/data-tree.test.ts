@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DataTree } from '../../src/data/data-tree.js';
-import { decodeTreeSnapshot, encodeTreeSnapshot } from '../../src/data/tree-snapshot.js';
+import { TreeSnapshotLoader, decodeTreeSnapshot, encodeTreeSnapshot, treeSnapshotRecords } from '../../src/data/tree-snapshot.js';
 import { decodeTxn, encodeTxn } from '../../src/data/txn-codec.js';
 import type { Txn, TxnOp } from '../../src/data/txn.js';
 import { CreateMode, ErrorCode, OpCode } from '../../src/protocol/constants.js';
@@ -97,6 +97,38 @@ describe('DataTree', () => {
     expect(copy.ephemeralsOf(session, '')).toEqual(['/s/e']);
     expect([...copy.containers]).toEqual(['/c']);
     expect(copy.sessions.get(session)).toEqual({ timeout: 4000 });
+  });
+
+  it('writes a snapshot a record at a time while writes go on, and it is the tree as of its start', () => {
+    const { tree, create, apply } = harness();
+    for (let i = 0; i < 50; i++) create(`/n${i}`);
+    create('/n3/child');
+    create('/e', CreateMode.EPHEMERAL);
+    const expected = encodeTreeSnapshot(tree);
+    const loader = new TreeSnapshotLoader({ extendedTypesEnabled: true });
+    const records = treeSnapshotRecords(tree);
+    let i = 0;
+    for (const record of records) {
+      loader.add(record);
+      // Interleave every kind of change with the iteration.
+      if (i === 5) create('/late');
+      if (i === 10) apply({ type: OpCode.setData, request: { path: '/n40', data: Buffer.from('changed'), version: -1 } });
+      if (i === 12) apply({ type: OpCode.delete, request: { path: '/n3/child', version: -1 } });
+      if (i === 13) apply({ type: OpCode.delete, request: { path: '/n45', version: -1 } });
+      if (i === 14) create('/n45', CreateMode.PERSISTENT, 'reborn');
+      if (i === 20) apply({ type: OpCode.closeSession });
+      if (i === 30) create('/n1/new');
+      i++;
+    }
+    const restored = loader.finish();
+    const want = decodeTreeSnapshot(expected, { extendedTypesEnabled: true });
+    expect([...restored.nodes.keys()].sort()).toEqual([...want.nodes.keys()].sort());
+    for (const [path, node] of want.nodes) expect(restored.statOf(restored.getNode(path)!), path).toEqual(want.statOf(node));
+    expect(restored.getNode('/n40')!.data!.toString()).toBe('x');
+    expect(restored.lastZxid).toBe(want.lastZxid);
+    expect(tree.getNode('/late')).toBeDefined();
+    // The next snapshot may start: the copy-on-write view was released.
+    expect(() => [...treeSnapshotRecords(tree)]).not.toThrow();
   });
 
   it('keeps txn bigints and buffers exact through the txn codec', () => {

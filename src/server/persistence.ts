@@ -1,0 +1,151 @@
+import type { ServerConfig } from '../config/config.js';
+import { DataTree } from '../data/data-tree.js';
+import { TreeSnapshotLoader, treeSnapshotRecords } from '../data/tree-snapshot.js';
+import { decodeTxn, encodeTxn } from '../data/txn-codec.js';
+import type { Txn } from '../data/txn.js';
+import { StorageError } from '../errors.js';
+import { hex, type Logger } from '../logger.js';
+import { openStorage, purge, type Storage } from '../storage/index.js';
+import type { TxnSink } from './committer.js';
+import type { EnsembleRecovery, EnsembleStorage } from './ensemble-server.js';
+
+/** Loads the newest valid snapshot into a fresh tree (or returns a fresh tree). */
+async function loadSnapshot(storage: Storage, config: ServerConfig, log: Logger): Promise<DataTree> {
+  const snapshot = await storage.snapshots.loadLatestSnapshot();
+  const loader = new TreeSnapshotLoader({ extendedTypesEnabled: config.extendedTypesEnabled });
+  if (snapshot === undefined) return loader.tree;
+  try {
+    for await (const record of snapshot.records) loader.add(record);
+  } catch (err) {
+    throw new StorageError(snapshot.file, 0, `snapshot content does not rebuild a tree: ${(err as Error).message}`, { cause: err });
+  }
+  const tree = loader.finish();
+  log.info({ file: snapshot.file, zxid: hex(snapshot.zxid), nodes: tree.nodeCount }, 'snapshot loaded');
+  return tree;
+}
+
+export interface StandaloneRecovery {
+  tree: DataTree;
+  storage: Storage;
+  replayed: number;
+}
+
+/** Standalone start-up: newest snapshot, then every logged txn after it (all were committed). */
+export async function recoverStandalone(config: ServerConfig, log: Logger): Promise<StandaloneRecovery> {
+  const storage = await openStorage({ dataDir: config.dataDir, dataLogDir: config.dataLogDir, log });
+  const tree = await loadSnapshot(storage, config, log);
+  let replayed = 0;
+  for await (const record of storage.txnLog.readFrom(tree.lastZxid + 1n)) {
+    tree.apply({ ...decodeTxn(record.payload), zxid: record.zxid });
+    replayed++;
+  }
+  log.info({ zxid: hex(tree.lastZxid), replayed, nodes: tree.nodeCount }, 'state recovered');
+  return { tree, storage, replayed };
+}
+
+/** Ensemble start-up: the snapshot becomes the tree; logged txns go to the consensus core. */
+export async function recoverEnsemble(config: ServerConfig, log: Logger): Promise<{ recovery: EnsembleRecovery; storage: Storage }> {
+  const storage = await openStorage({ dataDir: config.dataDir, dataLogDir: config.dataLogDir, log });
+  const tree = await loadSnapshot(storage, config, log);
+  const entries: { zxid: bigint; payload: Uint8Array }[] = [];
+  for await (const record of storage.txnLog.readFrom(tree.lastZxid + 1n)) {
+    entries.push({ zxid: record.zxid, payload: Buffer.from(record.payload) });
+  }
+  const recovery: EnsembleRecovery = {
+    acceptedEpoch: BigInt(storage.epochs.acceptedEpoch),
+    currentEpoch: BigInt(storage.epochs.currentEpoch),
+    tree,
+    log: entries,
+  };
+  log.info({ snapshotZxid: hex(tree.lastZxid), logged: entries.length, acceptedEpoch: storage.epochs.acceptedEpoch }, 'ensemble state recovered');
+  return { recovery, storage };
+}
+
+/**
+ * Takes a snapshot every snapCount txns (randomised per server, as ZooKeeper does, so an
+ * ensemble does not snapshot at once), one at a time, then purges what is no longer needed.
+ */
+export class Snapshotter {
+  private sinceLast = 0;
+  private threshold: number;
+  private running: Promise<void> | null = null;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly tree: () => DataTree,
+    private readonly config: ServerConfig,
+    private readonly log: Logger,
+  ) {
+    this.threshold = this.nextThreshold();
+  }
+
+  private nextThreshold(): number {
+    const half = Math.max(1, Math.floor(this.config.snapCount / 2));
+    return half + Math.floor(Math.random() * half);
+  }
+
+  committed(count = 1): void {
+    this.sinceLast += count;
+    if (this.sinceLast >= this.threshold && this.running === null) void this.snapshotNow();
+  }
+
+  snapshotNow(): Promise<void> {
+    if (this.running !== null) return this.running;
+    this.sinceLast = 0;
+    this.threshold = this.nextThreshold();
+    const tree = this.tree();
+    const zxid = tree.lastZxid;
+    const started = Date.now();
+    this.running = this.storage.snapshots
+      .writeSnapshot(zxid, treeSnapshotRecords(tree))
+      .then(
+        (info) => this.log.info({ zxid: hex(zxid), ms: Date.now() - started, bytes: info.bytes, records: info.recordCount }, 'snapshot written'),
+        (err) => this.log.error({ err, zxid: hex(zxid) }, 'snapshot failed'),
+      )
+      .finally(() => {
+        this.running = null;
+      });
+    return this.running;
+  }
+
+  /** Removes snapshots and log segments beyond autopurge.snapRetainCount. */
+  async purge(): Promise<void> {
+    const result = await purge(this.config.dataDir, this.config.dataLogDir, this.config.snapRetainCount, { log: this.log });
+    this.log.info(result, 'purge done');
+  }
+
+  async idle(): Promise<void> {
+    await this.running;
+  }
+}
+
+/** The standalone server's sink: each txn is appended (group commit) before it is applied. */
+export class LogSink implements TxnSink {
+  constructor(
+    private readonly storage: Storage,
+    private readonly snapshotter: Snapshotter,
+  ) {}
+
+  append(txn: Txn): Promise<void> {
+    return this.storage.txnLog.append(txn.zxid, encodeTxn(txn)).then(() => this.snapshotter.committed());
+  }
+}
+
+/** An ensemble member's disk: the same stores, in the shape the consensus shell wants. */
+export function ensembleStorage(storage: Storage, snapshotter: Snapshotter): EnsembleStorage {
+  return {
+    appendTxn: (zxid, payload) => storage.txnLog.append(zxid, payload).then(() => snapshotter.committed()),
+    truncateAfter: (zxid) => storage.txnLog.truncateAfter(zxid),
+    persistAcceptedEpoch: (epoch) => storage.epochs.setAcceptedEpoch(Number(epoch)),
+    persistCurrentEpoch: (epoch) => storage.epochs.setCurrentEpoch(Number(epoch)),
+    installSnapshot: async (zxid, tree) => {
+      await storage.snapshots.writeSnapshot(zxid, treeSnapshotRecords(tree));
+      // Everything logged is superseded by the leader's snapshot.
+      await storage.txnLog.truncateAfter(0n);
+    },
+    close: async () => {
+      await snapshotter.idle();
+      await storage.close();
+    },
+  };
+}
