@@ -184,7 +184,12 @@ export class QuorumPeer {
     const state = this.role.kind === 'leading'
       ? ServerState.leading
       : this.role.learner.observer ? ServerState.observing : ServerState.following;
-    const reply = decidedNotification(state, this.role.vote, this.electionEpoch);
+    // Report the epoch we actually serve in, not the one from our election: servers that
+    // joined at different times otherwise disagree on peerEpoch and a newcomer never sees a
+    // quorum agreeing (ZooKeeper's QuorumPeer.updateElectionVote fixes the same stall).
+    const epoch = this.epoch;
+    const vote = epoch >= 0n ? { ...this.role.vote, peerEpoch: epoch } : this.role.vote;
+    const reply = decidedNotification(state, vote, this.electionEpoch);
     this.out.push({ kind: 'send', to: from, msg: reply });
   }
 
