@@ -1,0 +1,347 @@
+// Helpers for the server-level storage tests: a real `zkts server` process on a temporary
+// dataDir that can be SIGKILLed and restarted, its pino lines as objects, a seeded PRNG,
+// and a model of the znodes a client wrote, to compare a recovered tree against.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ZooKeeperClient } from '../../src/client/index.js';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+// ---- waiting, ports, four-letter words -------------------------------------------------
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `probe` until it returns a truthy value; throws once `timeoutMs` has passed. */
+export async function waitFor<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 10_000, intervalMs = 20): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value as NonNullable<T>;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Sends a four-letter word; resolves with the server's whole answer. */
+export function fourLetterWord(port: number, word: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`${word}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.on('connect', () => socket.write(word));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+  });
+}
+
+/** The `Zxid: 0x..` line of `srvr`. */
+export async function srvrZxid(port: number): Promise<bigint> {
+  const text = await fourLetterWord(port, 'srvr');
+  const match = /^Zxid: (0x[0-9a-f]+)$/m.exec(text);
+  if (match === null) throw new Error(`srvr answer without a Zxid line:\n${text}`);
+  return BigInt(match[1]!);
+}
+
+// ---- a server process ------------------------------------------------------------------
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface ServerDirOptions {
+  snapCount?: number;
+  tickTime?: number;
+  /** Extra zoo.cfg lines. */
+  config?: Record<string, string | number>;
+}
+
+/** A temporary directory holding zoo.cfg and dataDir; `remove()` deletes it. */
+export interface ServerDir {
+  root: string;
+  dataDir: string;
+  configPath: string;
+  port: number;
+  remove(): void;
+}
+
+export async function makeServerDir(options: ServerDirOptions = {}): Promise<ServerDir> {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'zkts-crash-'));
+  const dataDir = path.join(root, 'data');
+  mkdirSync(dataDir, { recursive: true });
+  const port = await freePort();
+  const cfg: Record<string, string | number> = {
+    tickTime: options.tickTime ?? 500,
+    dataDir,
+    clientPort: port,
+    clientPortAddress: '127.0.0.1',
+    '4lw.commands.whitelist': '*',
+    snapCount: options.snapCount ?? 100_000,
+    ...options.config,
+  };
+  const configPath = path.join(root, 'zoo.cfg');
+  writeFileSync(configPath, Object.entries(cfg).map(([key, value]) => `${key}=${value}`).join('\n') + '\n');
+  return { root, dataDir, configPath, port, remove: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/**
+ * One run of `node bin/zkts.js server <zoo.cfg>`. stdout is pino JSON: every line is kept
+ * and offered to `waitForLog`; stderr is kept as text.
+ */
+export class ServerProcess {
+  readonly lines: LogLine[] = [];
+  stderr = '';
+  readonly startedAt = performance.now();
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcess;
+  private readonly listeners = new Set<(line: LogLine) => void>();
+  private partial = '';
+  private exitState: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+
+  private constructor(configPath: string, env: NodeJS.ProcessEnv) {
+    if (!existsSync(path.join(repoRoot, 'dist', 'src', 'cli', 'main.js'))) {
+      throw new Error('these tests run the built server: `npm run build` first');
+    }
+    this.child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'zkts.js'), 'server', configPath], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    this.child.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk.toString('utf8')));
+    this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString('utf8')));
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        this.exitState = { code, signal };
+        resolve(this.exitState);
+      });
+    });
+  }
+
+  static spawn(configPath: string, env: NodeJS.ProcessEnv = {}): ServerProcess {
+    return new ServerProcess(configPath, env);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get hasExited(): boolean {
+    return this.exitState !== undefined;
+  }
+
+  /** Resolves with the first line (already seen or still to come) that `test` accepts. */
+  waitForLog(test: (line: LogLine) => boolean, what: string, timeoutMs = 15_000): Promise<LogLine> {
+    const seen = this.lines.find(test);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for log '${what}'\n${this.describe()}`)), timeoutMs);
+      const listener = (line: LogLine) => {
+        if (test(line)) finish(undefined, line);
+      };
+      const onExit = () => finish(new Error(`server exited while waiting for log '${what}'\n${this.describe()}`));
+      const finish = (error: Error | undefined, line?: LogLine) => {
+        clearTimeout(timer);
+        this.listeners.delete(listener);
+        this.child.off('exit', onExit);
+        if (error !== undefined) reject(error);
+        else resolve(line!);
+      };
+      this.listeners.add(listener);
+      this.child.once('exit', onExit);
+    });
+  }
+
+  /** Calls `listener` for each line from now on; returns a function that stops it. */
+  onLog(listener: (line: LogLine) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Waits for 'serving clients'; returns the ms from spawn to then. */
+  async serving(timeoutMs = 20_000): Promise<number> {
+    await this.waitForLog((line) => line.msg === 'serving clients', 'serving clients', timeoutMs);
+    return performance.now() - this.startedAt;
+  }
+
+  /** SIGKILL, then wait for the exit. */
+  async kill(): Promise<void> {
+    if (!this.hasExited) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  logs(message: string): LogLine[] {
+    return this.lines.filter((line) => line.msg === message);
+  }
+
+  describe(): string {
+    const tail = this.lines.slice(-15).map((line) => JSON.stringify(line));
+    return `--- server stdout (last lines) ---\n${tail.join('\n')}\n--- server stderr ---\n${this.stderr.slice(-4000)}`;
+  }
+
+  private onStdout(text: string): void {
+    const parts = (this.partial + text).split('\n');
+    this.partial = parts.pop()!;
+    for (const part of parts) {
+      if (part.trim() === '') continue;
+      let line: LogLine;
+      try {
+        line = JSON.parse(part) as LogLine;
+      } catch {
+        line = { level: 0, msg: part };
+      }
+      this.lines.push(line);
+      for (const listener of [...this.listeners]) listener(line);
+    }
+  }
+}
+
+// ---- seeded randomness -----------------------------------------------------------------
+
+/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
+export class Random {
+  private state: number;
+
+  constructor(readonly seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** An integer in [min, max]. */
+  int(min: number, max: number): number {
+    return min + Math.floor(this.next() * (max - min + 1));
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)]!;
+  }
+}
+
+/** The seed from ZKTS_CRASH_SEED, or a fresh one. */
+export function seedFromEnv(name = 'ZKTS_CRASH_SEED'): number {
+  const raw = process.env[name];
+  if (raw !== undefined && raw !== '') return Number(raw) >>> 0;
+  return Math.floor(Math.random() * 2 ** 32) >>> 0;
+}
+
+// ---- the model of what the client wrote ------------------------------------------------
+
+export interface NodeState {
+  data: Buffer;
+  version: number;
+}
+
+/** Path → data and version, for the znodes under one parent. */
+export type TreeModel = Map<string, NodeState>;
+
+export type WriteOp =
+  | { kind: 'create'; path: string; data: Buffer }
+  | { kind: 'setData'; path: string; data: Buffer }
+  | { kind: 'delete'; path: string };
+
+/** Applies `op` as the server would; throws when the server would have refused it. */
+export function applyOp(model: TreeModel, op: WriteOp): void {
+  const node = model.get(op.path);
+  switch (op.kind) {
+    case 'create':
+      if (node !== undefined) throw new Error(`model: create ${op.path} which exists`);
+      model.set(op.path, { data: op.data, version: 0 });
+      return;
+    case 'setData':
+      if (node === undefined) throw new Error(`model: setData ${op.path} which does not exist`);
+      model.set(op.path, { data: op.data, version: node.version + 1 });
+      return;
+    case 'delete':
+      if (node === undefined) throw new Error(`model: delete ${op.path} which does not exist`);
+      model.delete(op.path);
+      return;
+  }
+}
+
+/** Every child of `parent` with its data and version, reads pipelined. */
+export async function readTree(client: ZooKeeperClient, parent: string): Promise<TreeModel> {
+  const children = await client.getChildren(parent);
+  const results = await Promise.all(children.map((child) => client.getData(`${parent}/${child}`)));
+  const tree: TreeModel = new Map();
+  children.forEach((child, i) => {
+    const { data, stat } = results[i]!;
+    tree.set(`${parent}/${child}`, { data: Buffer.from(data ?? Buffer.alloc(0)), version: stat.version });
+  });
+  return tree;
+}
+
+function sameNode(a: NodeState | undefined, b: NodeState | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.version === b.version && a.data.equals(b.data);
+}
+
+function describeNode(node: NodeState | undefined): string {
+  return node === undefined ? 'absent' : `version ${node.version}, ${node.data.length} bytes ${node.data.subarray(0, 24).toString('latin1')}...`;
+}
+
+/**
+ * Checks that `actual` is the acknowledged state `acked` with some prefix of the writes in
+ * flight at the crash applied on top (one session's writes take zxids in the order they
+ * were sent, and the log recovers a prefix of zxids). Returns how many in-flight writes the
+ * recovered tree holds; throws naming the first difference otherwise.
+ */
+export function matchRecovered(acked: TreeModel, inFlight: readonly WriteOp[], actual: TreeModel): number {
+  const touched = new Set(inFlight.map((op) => op.path));
+  for (const [nodePath, node] of acked) {
+    if (touched.has(nodePath)) continue;
+    if (!sameNode(node, actual.get(nodePath))) {
+      throw new Error(`${nodePath}: acknowledged ${describeNode(node)}, recovered ${describeNode(actual.get(nodePath))}`);
+    }
+  }
+  for (const [nodePath, node] of actual) {
+    if (!touched.has(nodePath) && !acked.has(nodePath)) throw new Error(`${nodePath}: never acknowledged nor in flight, recovered ${describeNode(node)}`);
+  }
+  const state: TreeModel = new Map([...touched].flatMap((p) => (acked.has(p) ? [[p, acked.get(p)!] as const] : [])));
+  const mismatches: string[] = [];
+  for (let applied = 0; applied <= inFlight.length; applied++) {
+    if (applied > 0) applyOp(state, inFlight[applied - 1]!);
+    const differing = [...touched].find((p) => !sameNode(state.get(p), actual.get(p)));
+    if (differing === undefined) return applied;
+    if (mismatches.length < 3 || applied === inFlight.length) {
+      mismatches.push(`with ${applied} of ${inFlight.length} in-flight writes, ${differing} would be ${describeNode(state.get(differing))}, recovered ${describeNode(actual.get(differing))}`);
+    }
+  }
+  throw new Error(`the recovered tree is no prefix of the writes sent:\n${mismatches.join('\n')}`);
+}
