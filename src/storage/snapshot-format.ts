@@ -33,11 +33,12 @@ export const flagDeflate = 1;
 
 /**
  * bigint ↔ msgpack int64/uint64 exactly (int64AsType), Buffer/Uint8Array ↔ bin (decoded as
- * a copied Buffer, so records do not pin a whole read buffer), objects as msgpackr records.
+ * a Buffer that is a view into its frame: copying each one costs a second per million
+ * records, and a loaded tree keeps nearly all of them anyway), objects as msgpackr records.
  * Numbers that are not 32-bit integers go as float64, so they come back as numbers; a
  * bigint outside 64 bits is refused rather than rounded.
  */
-const codecOptions = { useRecords: true, int64AsType: 'bigint', copyBuffers: true, mapsAsObjects: true } as const;
+const codecOptions = { useRecords: true, int64AsType: 'bigint', mapsAsObjects: true } as const;
 
 export function createPackr(): Packr {
   return new Packr(codecOptions);
