@@ -87,7 +87,7 @@ async function benchSnapshot(records: readonly Record<string, unknown>[], compre
   started = performance.now();
   const snapshot = await store.loadLatestSnapshot();
   let loaded = 0;
-  for await (const record of snapshot!.records()) if (record !== undefined) loaded += 1;
+  for await (const record of snapshot!.records) if (record !== undefined) loaded += 1;
   const loadSeconds = (performance.now() - started) / 1000;
   await rm(dir, { recursive: true, force: true });
   return { compress, writeSeconds, loadSeconds, bytes: info.bytes, stallMsMax: delay.max / 1e6, loaded };

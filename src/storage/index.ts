@@ -6,7 +6,7 @@
  *   const storage = await openStorage({ dataDir, dataLogDir, log });
  *   // start-up
  *   const snapshot = await storage.snapshots.loadLatestSnapshot();   // undefined: none yet
- *   for await (const record of snapshot?.records() ?? []) tree.load(record);  // or batches()
+ *   for await (const record of snapshot?.records ?? []) tree.load(record);  // or .batches
  *   for await (const { zxid, payload } of storage.txnLog.readFrom((snapshot?.zxid ?? 0n) + 1n)) tree.replay(zxid, payload);
  *   // each write, before replying or ACKing
  *   await storage.txnLog.append(zxid, bytes);                         // resolves once durable
@@ -31,7 +31,8 @@
  *   static open({ dir, log, fs?, compress? }): Promise<SnapshotStore>
  *   writeSnapshot(zxid, records: Iterable<unknown> | AsyncIterable<unknown>): Promise<SnapshotInfo>
  *   loadLatestSnapshot(): Promise<LoadedSnapshot | undefined>
- *     LoadedSnapshot: { zxid, file, bytes, recordCount, records(): AsyncIterable<unknown>, batches(): AsyncIterable<unknown[]> }
+ *     LoadedSnapshot: { zxid, file, bytes, recordCount, records: AsyncIterable<unknown>, batches: AsyncIterable<unknown[]> }
+ *     (both can be iterated more than once; each iteration reads the file again)
  *   list(): Promise<bigint[]>                                  snapshot zxids, newest first
  * EpochStore
  *   static open({ dir, log, fs?, missingEpoch? }): Promise<EpochStore>

@@ -57,12 +57,12 @@ export interface SnapshotInfo {
 
 export interface LoadedSnapshot extends SnapshotInfo {
   /**
-   * The records in the order they were written. Each call reads the file again. Buffers in
-   * records are views into the frame (about 256 KiB) they were decoded from.
+   * The records in the order they were written. Each iteration reads the file again.
+   * Buffers in records are views into the frame (about 256 KiB) they were decoded from.
    */
-  records(): AsyncIterable<unknown>;
+  records: AsyncIterable<unknown>;
   /** The same records a frame at a time: the fastest way to feed a large tree. */
-  batches(): AsyncIterable<unknown[]>;
+  batches: AsyncIterable<unknown[]>;
 }
 
 type Validation = { ok: true; info: SnapshotInfo; flags: number } | { ok: false; offset: number; reason: string };
@@ -150,8 +150,8 @@ export class SnapshotStore {
       const flags = validation.flags;
       return {
         ...validation.info,
-        batches: () => readBatches(this.fs, path, flags),
-        records: () => flatten(readBatches(this.fs, path, flags)),
+        batches: { [Symbol.asyncIterator]: () => readBatches(this.fs, path, flags) },
+        records: flatten({ [Symbol.asyncIterator]: () => readBatches(this.fs, path, flags) }),
       };
     }
     if (zxids.length > 0) {

@@ -26,7 +26,7 @@ function znode(i: number): Record<string, unknown> {
 
 async function collect(snapshot: LoadedSnapshot | undefined): Promise<unknown[]> {
   const records: unknown[] = [];
-  for await (const record of snapshot?.records() ?? []) records.push(record);
+  for await (const record of snapshot?.records ?? []) records.push(record);
   return records;
 }
 
@@ -68,7 +68,7 @@ describe('SnapshotStore', () => {
     expect(typeof (back[1] as { czxid: unknown }).czxid).toBe('bigint');
     // The same records again, a frame at a time; frames are bounded in size.
     const batches: unknown[][] = [];
-    for await (const batch of loaded!.batches()) batches.push(batch);
+    for await (const batch of loaded!.batches) batches.push(batch);
     expect(batches.length).toBeGreaterThan(1);
     expect(batches.flat()).toEqual(records);
   });
