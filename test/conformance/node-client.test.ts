@@ -81,7 +81,14 @@ beforeAll(async () => {
   server = await startServer();
 });
 afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
+  for (const client of clients.splice(0)) {
+    // node-zookeeper-client 1.1.3 misreads a ConnectResponse that arrives after close() was
+    // called mid-handshake (it parses it as a reply and throws), so let handshakes finish first.
+    const manager = (client as unknown as { connectionManager?: { state: number } }).connectionManager;
+    const connecting = 1;
+    await waitFor(() => manager?.state !== connecting, { timeoutMs: 5_000, intervalMs: 10, what: 'a client handshake to finish' }).catch(() => undefined);
+    client.close();
+  }
   for (const proxy of proxies.splice(0)) await proxy.cut();
 });
 afterAll(async () => {

@@ -1,0 +1,98 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { JuteReader, JuteWriter } from '../../src/protocol/jute.js';
+import { ConnectRequestCodec, ConnectResponseCodec, RequestHeaderCodec, ReplyHeaderCodec, PathWatchRequestCodec } from '../../src/protocol/records.js';
+import type { ZkServer } from '../../src/server/zk-server.js';
+import { RawConnection, rawExchange, startServer, waitFor } from './harness.js';
+
+function connectFrame(sessionId = 0n, passwd = Buffer.alloc(16), timeOut = 4000): Buffer {
+  const w = new JuteWriter();
+  ConnectRequestCodec.write(w, { protocolVersion: 0, lastZxidSeen: 0n, timeOut, sessionId, passwd, readOnly: false });
+  return w.frame();
+}
+
+function existsFrame(xid: number, path: string): Buffer {
+  const w = new JuteWriter();
+  RequestHeaderCodec.write(w, { xid, type: 3 });
+  PathWatchRequestCodec.write(w, { path, watch: false });
+  return w.frame();
+}
+
+async function session(server: ZkServer, timeOut = 4000): Promise<{ conn: RawConnection; sessionId: bigint; passwd: Buffer; timeOut: number }> {
+  const conn = await RawConnection.open(server.port);
+  conn.send(connectFrame(0n, Buffer.alloc(16), timeOut));
+  await waitFor('ConnectResponse', () => conn.frames.length >= 1);
+  const res = ConnectResponseCodec.read(new JuteReader(conn.frames[0]!));
+  return { conn, sessionId: res.sessionId, passwd: res.passwd, timeOut: res.timeOut };
+}
+
+describe('server limits and sessions', () => {
+  let server: ZkServer | null = null;
+  afterEach(async () => {
+    await server?.stop();
+    server = null;
+  });
+
+  it('refuses connections from one address beyond maxClientCnxns and serves the others', async () => {
+    server = await startServer({ maxClientCnxns: 3 });
+    const open = await Promise.all([1, 2, 3].map(() => session(server!)));
+    const fourth = await RawConnection.open(server.port);
+    await waitFor('the fourth connection to be closed', () => fourth.closed);
+    expect(server.stats.refusedConnections).toBe(1);
+    open[0]!.conn.send(existsFrame(1, '/zookeeper'));
+    await waitFor('a reply on an admitted connection', () => open[0]!.conn.frames.length >= 2);
+    expect(ReplyHeaderCodec.read(new JuteReader(open[0]!.conn.frames[1]!)).err).toBe(0);
+    open[2]!.conn.close();
+    await waitFor('the server to see the close', () => server!.connections.size === 2);
+    const again = await session(server);
+    expect(again.sessionId).not.toBe(0n);
+    for (const s of [...open, again]) s.conn.close();
+  });
+
+  it('clamps the session timeout to [min, max]', async () => {
+    server = await startServer({ tickTime: 100, minSessionTimeout: 300, maxSessionTimeout: 900 });
+    const low = await session(server, 10);
+    const high = await session(server, 100_000);
+    expect([low.timeOut, high.timeOut]).toEqual([300, 900]);
+    low.conn.close();
+    high.conn.close();
+  });
+
+  it('expires a silent session, closes its connection, and refuses to resume it', async () => {
+    server = await startServer({ tickTime: 100, minSessionTimeout: 300, maxSessionTimeout: 900 });
+    const s = await session(server, 300);
+    await waitFor('the session to expire', () => !server!.tree.sessions.has(s.sessionId), 5000);
+    await waitFor('its connection to close', () => s.conn.closed, 5000);
+    const retry = await RawConnection.open(server.port);
+    retry.send(connectFrame(s.sessionId, s.passwd));
+    await waitFor('the invalid-session reply', () => retry.frames.length >= 1 && retry.closed);
+    const res = ConnectResponseCodec.read(new JuteReader(retry.frames[0]!));
+    expect([res.timeOut, res.sessionId]).toEqual([0, 0n]);
+  });
+
+  it('resumes a live session on a new connection with the right password only', async () => {
+    server = await startServer({ tickTime: 100 });
+    const s = await session(server, 4000);
+    const wrong = await RawConnection.open(server.port);
+    wrong.send(connectFrame(s.sessionId, Buffer.alloc(16, 7)));
+    await waitFor('the wrong password to be refused', () => wrong.frames.length >= 1);
+    expect(ConnectResponseCodec.read(new JuteReader(wrong.frames[0]!)).timeOut).toBe(0);
+    const right = await RawConnection.open(server.port);
+    right.send(connectFrame(s.sessionId, s.passwd));
+    await waitFor('the resume to be accepted', () => right.frames.length >= 1);
+    expect(ConnectResponseCodec.read(new JuteReader(right.frames[0]!)).sessionId).toBe(s.sessionId);
+    right.close();
+    s.conn.close();
+  });
+
+  it('closes a connection that announces a frame beyond jute.maxbuffer and keeps serving', async () => {
+    server = await startServer({ 'jute.maxbuffer': 4096 });
+    const big = Buffer.alloc(4);
+    big.writeInt32BE(4097);
+    // rawExchange resolves only once the server has closed the connection.
+    await rawExchange(server.port, Buffer.concat([connectFrame(), big]));
+    await waitFor('the refused connection to be forgotten', () => server!.connections.size === 0);
+    const ok = await session(server);
+    expect(ok.sessionId).not.toBe(0n);
+    ok.conn.close();
+  });
+});
