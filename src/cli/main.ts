@@ -1,5 +1,6 @@
 import { runCluster } from './cluster.js';
 import { runShell } from '../client/shell/index.js';
+import { runPurge } from './purge.js';
 import { runServer } from './server.js';
 
 const usage = `usage: zkts <command> [args]
@@ -8,6 +9,7 @@ commands:
   server <zoo.cfg>          run one server (standalone, or an ensemble member)
   cluster [zoo.cfg ...]     run an ensemble on this machine (default: conf/ensemble/zoo{1,2,3}.cfg)
   shell [hosts] [-- cmd]    interactive shell (zkCli-like), or run one command and exit
+  purge <dataDir> [dataLogDir] [-n N]   keep the N newest snapshots (>= 3) and the logs they need
 `;
 
 /** The `zkts` command's dispatcher: argv and env are read here and nowhere deeper. */
@@ -20,6 +22,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return runCluster(rest);
     case 'shell':
       return runShell(rest);
+    case 'purge':
+      return runPurge(rest);
     case undefined:
     case 'help':
     case '--help':
