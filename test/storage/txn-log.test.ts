@@ -176,6 +176,33 @@ describe('TxnLog', () => {
     await again.close();
   });
 
+  it.each([0, 10, 30])('a crash while starting a segment (%i bytes of it kept) removes that segment with a warning', async (keepBytes) => {
+    const dir = await tempDir();
+    const faults = new FaultFs();
+    const { log } = captureLogger();
+    const txnLog = await TxnLog.open({ dir, log, fs: faults, segmentBytes: 300, preallocateBytes: 0 });
+    // 24 + 5 * 60 bytes fill the first segment; zxid 6 starts the next one.
+    await appendRange(txnLog, 1, 5, 40);
+    const segmentsBefore = await segmentFiles(dir);
+    expect(segmentsBefore).toEqual(['log.0000000100000001']);
+    faults.failNext('datasync');
+    const lost = txnLog.append(zxidOf(1, 6), payloadFor(6n, 40)).catch(() => 'failed');
+    await waitFor(() => faults.counts.writev === 6);
+    await faults.crash({ keepUnsyncedBytes: () => keepBytes, keepUnsyncedDirOps: true });
+    expect(await lost).toBe('failed');
+    await txnLog.close().catch(() => undefined);
+    const newest = join(dir, 'log.0000000100000006');
+    expect((await stat(newest)).size).toBe(keepBytes);
+
+    const { txnLog: reopened, warnings } = await openLog(dir);
+    expect(reopened.lastZxid).toBe(zxidOf(1, 5));
+    expect(await segmentFiles(dir)).toEqual(segmentsBefore);
+    // A torn header is one warning; a whole header with a torn record is two (cut, then removed).
+    expect(warnings().length).toBe(keepBytes >= 24 ? 2 : 1);
+    expect(warnings().every((line) => (line as { file?: string }).file === newest)).toBe(true);
+    await reopened.close();
+  });
+
   it('a last record with a flipped payload byte and nothing valid after it is a torn tail', async () => {
     const dir = await tempDir();
     const { txnLog } = await openLog(dir, { preallocateBytes: 0 });
