@@ -28,7 +28,7 @@ export const logTailLinesDefault = 40;
 const fourLetterWordTimeoutMs = 1_000;
 const memberStartTimeoutMs = 20_000;
 const memberStopTimeoutMs = 5_000;
-export const leaderElectionTimeoutMs = 15_000;
+export const leaderElectionTimeoutMs = 20_000;
 
 // ---------------------------------------------------------------------------
 // Waiting on conditions
@@ -229,7 +229,7 @@ export interface ClusterOptions {
   observers?: number;
   /** Default 100 ms: the core ticks every 10 ms. */
   tickTime?: number;
-  /** In ticks. Default 10. */
+  /** In ticks. Default 5: each round of the election stall (see early-follower.test.ts) costs initLimit. */
   initLimit?: number;
   /** In ticks. Default 5 (500 ms at the default tickTime). */
   syncLimit?: number;
@@ -424,7 +424,7 @@ export class Cluster {
       participants: options.participants ?? 3,
       observers: options.observers ?? 0,
       tickTime: options.tickTime ?? 100,
-      initLimit: options.initLimit ?? 10,
+      initLimit: options.initLimit ?? 5,
       syncLimit: options.syncLimit ?? 5,
       snapCount: options.snapCount ?? 100_000,
       minSessionTimeout: options.minSessionTimeout ?? 200,
