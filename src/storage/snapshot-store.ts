@@ -44,7 +44,11 @@ export interface SnapshotStoreOptions {
   dir: string;
   log: Logger;
   fs?: StorageFs;
-  /** deflateRaw every frame (default true): slower to write, much smaller for typical data. */
+  /**
+   * deflateRaw every frame. Default false, as in ZooKeeper: for 1M znodes with random
+   * 128-byte data it saved 25% (203 → 153 MB) but made writing about 3x and loading about
+   * 2.5x slower on two cores; text-like data shrinks far more.
+   */
   compress?: boolean;
 }
 
@@ -76,7 +80,7 @@ export class SnapshotStore {
   private constructor(private readonly options: SnapshotStoreOptions) {
     this.fs = options.fs ?? nodeFs;
     this.log = options.log.child({ component: 'snapshots', dir: options.dir });
-    this.compress = options.compress ?? true;
+    this.compress = options.compress ?? false;
   }
 
   /** Opens the store, removing temp files left by a snapshot a crash interrupted. */
