@@ -14,10 +14,18 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const repoRoot = path.resolve(here, '..', '..');
+/** The checkout holding bin/zkts.js: this file runs from test/ensemble/ and, compiled for the bench, from dist/. */
+function findRepoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(path.join(dir, 'bin', 'zkts.js')) && existsSync(path.join(dir, 'package.json'))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('cannot find the zkts checkout (bin/zkts.js) above the harness');
+    dir = parent;
+  }
+}
+export const repoRoot = findRepoRoot();
 const zktsEntry = path.join(repoRoot, 'bin', 'zkts.js');
 const zktsCompiled = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
@@ -548,13 +556,4 @@ export class Cluster {
     if (process.env.ZKTS_KEEP_ENSEMBLE_DIRS === undefined) await rm(this.baseDir, { recursive: true, force: true });
     else process.stderr.write(`ensemble files kept in ${this.baseDir}\n`);
   }
-}
-
-/** Prints every member's log tail after each failed test of the file. */
-export function dumpClusterLogsOnFailure(getCluster: () => Cluster | undefined, lines = logTailLinesDefault): void {
-  afterEach((context) => {
-    const cluster = getCluster();
-    if (cluster === undefined || context.task.result?.state !== 'fail') return;
-    process.stderr.write(`\n=== ensemble logs after failed test "${context.task.name}" ===\n${cluster.logTails(lines)}\n=== end of ensemble logs ===\n`);
-  });
 }

@@ -4,7 +4,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, dumpClusterLogsOnFailure, waitFor, type Member } from './cluster-harness.js';
+import { Cluster, waitFor, type Member } from './cluster-harness.js';
+import { dumpClusterLogsOnFailure } from './failure-logs.js';
 import { closeClient, closeClients, connectTo, eventually, treeOn } from './clients.js';
 
 let cluster: Cluster | undefined;

@@ -4,7 +4,8 @@
 // than the leader's 500-txn window).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ZooKeeperClient } from '../../src/client/index.js';
-import { Cluster, dumpClusterLogsOnFailure, type Member } from './cluster-harness.js';
+import { Cluster, type Member } from './cluster-harness.js';
+import { dumpClusterLogsOnFailure } from './failure-logs.js';
 import { closeClient, closeClients, connectTo, eventually, treeOn } from './clients.js';
 
 /** The leader keeps this many committed txns for DIFF (committedLogWindowMax). */

@@ -2,7 +2,8 @@
 // seen by every server, sessions are global (they move between servers with their ephemerals
 // and expire everywhere), and unmodified third-party clients on different servers see one tree.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, dumpClusterLogsOnFailure, waitFor } from './cluster-harness.js';
+import { Cluster, waitFor } from './cluster-harness.js';
+import { dumpClusterLogsOnFailure } from './failure-logs.js';
 import { closeClient, closeClients, connectTo, dumpTree, errorCode, treeOn } from './clients.js';
 import { javaCli, nodeClient } from './third-party.js';
 
