@@ -172,8 +172,28 @@ export class QuorumPeer {
     if (this.role.kind === 'leading' && isLearnerToLeader(msg)) return this.role.leader.receive(from, msg);
     if (this.role.kind === 'learning' && isLeaderToLearner(msg)) return this.role.learner.receive(from, msg);
     if (msg.type === 'followerInfo' || msg.type === 'observerInfo') {
-      // We do not lead: refuse the link so the learner looks again instead of waiting initLimit.
+      // A learner may decide a moment before its leader does. While we are still LOOKING we
+      // keep its hello and hand it to our leader role if we win; refusing it would send the
+      // learner into a new election round that the leader's answers no longer count for.
+      if (this.role.kind === 'looking') {
+        this.earlyLearners.set(from, msg);
+        return;
+      }
+      // We follow someone else: refuse the link so the learner looks again instead of waiting initLimit.
       this.out.push({ kind: 'disconnect', peer: from });
+    }
+  }
+
+  /** Learner hellos that arrived while we were LOOKING, by sender. */
+  private readonly earlyLearners = new Map<number, PeerMessage>();
+
+  /** On deciding: the leader role takes the early hellos; any other role refuses them. */
+  private settleEarlyLearners(): void {
+    const early = [...this.earlyLearners];
+    this.earlyLearners.clear();
+    for (const [from, msg] of early) {
+      if (this.role.kind === 'leading' && isLearnerToLeader(msg)) this.role.leader.receive(from, msg);
+      else this.out.push({ kind: 'disconnect', peer: from });
     }
   }
 
@@ -194,6 +214,7 @@ export class QuorumPeer {
   }
 
   private onDisconnected(peer: number): void {
+    this.earlyLearners.delete(peer);
     if (this.role.kind === 'leading') this.role.leader.disconnected(peer);
     else if (this.role.kind === 'learning') this.role.learner.disconnected(peer);
   }
@@ -257,6 +278,7 @@ export class QuorumPeer {
     } else {
       this.role = { kind: 'learning', learner: new LearnerRole(this.host, vote.leader, role === 'observing'), vote };
     }
+    this.settleEarlyLearners();
   }
 
   private goLooking(reason: string): void {

@@ -1,3 +1,4 @@
+// Regression test (fixed in peer.ts: hellos that reach a LOOKING server are kept until it decides).
 // Deterministic repro of a stall the real-process failover test hits now and then: after the
 // leader dies, the two survivors agree on a new leader, but the follower decides a moment
 // before the leader does. Its FOLLOWERINFO reaches a server that is still LOOKING, which
@@ -90,11 +91,12 @@ describe('election after a leader dies, when the follower decides first', () => 
     net.tick([1]);
     expect(net.nodes.get(1)!.role).toBe('following');
     expect(net.nodes.get(3)!.role).toBe('looking');
-    // Its FOLLOWERINFO reaches 3 while 3 is still LOOKING: 3 refuses the link, 1 steps down
-    // and starts round 2. Server 3's own finalize wait runs out before 1's round-2
+    // Its FOLLOWERINFO reaches 3 while 3 is still LOOKING. It used to be refused, which sent 1
+    // into round 2 that 3's answers never counted for; now 3 keeps the hello until it decides,
+    // so 1 stays a follower. Server 3's own finalize wait runs out before any later
     // notification arrives (it is a few ms behind on a real network), so 3 leads in round 1.
     const held = net.flush((to, event) => to === 3 && event.kind === 'message' && event.msg.type === 'notification');
-    expect(net.nodes.get(1)!.role).toBe('looking');
+    expect(net.nodes.get(1)!.role).toBe('following');
     net.tick([3]);
     net.tick([3]);
     expect(net.nodes.get(3)!.role).toBe('leading');
