@@ -19,7 +19,7 @@ export interface TxnLogOptions {
   segmentBytes?: number;
   /** Zeros written ahead of the write position; 0 turns preallocation off. */
   preallocateBytes?: number;
-  /** Called after each group commit with the highest zxid now durable. */
+  /** Called after each group commit with the highest zxid now durable; must not throw. */
   onDurable?: (zxid: bigint) => void;
 }
 
@@ -68,6 +68,7 @@ export class TxnLog {
   private flushing: Promise<void> | undefined;
   private failure: Error | undefined;
   private closed = false;
+  private truncating = false;
 
   private constructor(
     private readonly options: TxnLogOptions,
@@ -112,6 +113,7 @@ export class TxnLog {
   append(zxid: bigint, payload: Uint8Array): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     invariant(!this.closed, 'append on a closed txn log');
+    invariant(!this.truncating, 'append while the txn log is being truncated');
     invariant(zxid > this.appended, `zxid ${zxidText(zxid)} appended after ${zxidText(this.appended)}`);
     invariant(payload.length <= payloadBytesMax, `txn payload of ${payload.length} bytes above payloadBytesMax`);
     this.appended = zxid;
@@ -162,6 +164,16 @@ export class TxnLog {
    * a prefix with extra txns on top, never one with a hole.
    */
   async truncateAfter(zxid: bigint): Promise<void> {
+    invariant(!this.truncating, 'truncateAfter while a truncation is running');
+    this.truncating = true;
+    try {
+      await this.dropTxnsAfter(zxid);
+    } finally {
+      this.truncating = false;
+    }
+  }
+
+  private async dropTxnsAfter(zxid: bigint): Promise<void> {
     await this.sync();
     await this.closeActive();
     const segments = await listSegments(this.fs, this.options.dir);
