@@ -1,0 +1,325 @@
+// Helpers for the client's failover tests against a real three-process zkts ensemble: a TCP
+// proxy in front of every member (so a test can stall or blackhole one server without touching
+// the others), clients that record their state changes and their own log, and a way to tell
+// which member a client is on. The ensemble itself comes from test/ensemble/cluster-harness.ts.
+import { createClient, type ClientLogger, type ClientOptions, type StateChange, type ZooKeeperClient } from '../../src/client/index.js';
+import { type Cluster, type Member, waitFor, withDeadline } from '../ensemble/cluster-harness.js';
+import net from 'node:net';
+
+/** Lines of client log kept per client for a failure message. */
+const clientLogLinesMax = 200;
+const clientCloseTimeoutMs = 2_000;
+
+const json = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
+
+export type ProxyMode = 'forward' | 'stall' | 'blackhole' | 'hold-replies';
+
+interface ProxiedPair {
+  client: net.Socket;
+  upstream: net.Socket | null;
+  /** Bytes held while stalled, per direction. */
+  toUpstream: Buffer[];
+  toClient: Buffer[];
+}
+
+/**
+ * A TCP proxy in front of one member, like servers.ts's TcpProxy plus one more mode:
+ * forward passes bytes; stall holds them both ways (delivered on resume, like a network that
+ * stopped); blackhole swallows them and never connects upstream; hold-replies passes requests
+ * to the server but holds its replies, so a test can let the server act on requests whose
+ * answers the client never gets. cut() resets every current connection.
+ */
+export class MemberProxy {
+  private server: net.Server | null = null;
+  private readonly pairs = new Set<ProxiedPair>();
+  mode: ProxyMode = 'forward';
+  port = 0;
+  /** Connections accepted so far. */
+  accepted = 0;
+
+  constructor(private readonly targetPort: number) {}
+
+  get connectString(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get openConnections(): number {
+    return this.pairs.size;
+  }
+
+  async start(): Promise<this> {
+    const server = net.createServer((socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as net.AddressInfo).port;
+    return this;
+  }
+
+  private accept(client: net.Socket): void {
+    this.accepted++;
+    const pair: ProxiedPair = { client, upstream: null, toUpstream: [], toClient: [] };
+    this.pairs.add(pair);
+    client.on('error', () => this.end(pair));
+    client.on('close', () => this.end(pair));
+    client.on('data', (chunk: Buffer) => {
+      if (this.mode === 'blackhole') return;
+      const upstream = pair.upstream;
+      if (this.mode === 'stall' || upstream === null || upstream.connecting) pair.toUpstream.push(chunk);
+      else upstream.write(chunk);
+    });
+    if (this.mode !== 'blackhole') this.connectUpstream(pair);
+  }
+
+  private end(pair: ProxiedPair): void {
+    this.pairs.delete(pair);
+    pair.client.destroy();
+    pair.upstream?.destroy();
+  }
+
+  private connectUpstream(pair: ProxiedPair): void {
+    const upstream = net.connect({ host: '127.0.0.1', port: this.targetPort });
+    pair.upstream = upstream;
+    upstream.on('error', () => this.end(pair));
+    upstream.on('close', () => this.end(pair));
+    upstream.on('connect', () => this.flush(pair));
+    upstream.on('data', (chunk: Buffer) => {
+      if (this.mode === 'blackhole') return;
+      if (this.mode === 'forward') pair.client.write(chunk);
+      else pair.toClient.push(chunk);
+    });
+  }
+
+  private flush(pair: ProxiedPair): void {
+    const upstream = pair.upstream;
+    if (upstream === null || upstream.connecting) return;
+    if (this.mode === 'forward' || this.mode === 'hold-replies') for (const c of pair.toUpstream.splice(0)) upstream.write(c);
+    if (this.mode === 'forward') for (const c of pair.toClient.splice(0)) pair.client.write(c);
+  }
+
+  /** Stops forwarding in both directions; new connections are accepted but stalled too. */
+  stall(): void {
+    this.mode = 'stall';
+  }
+
+  /** Requests still reach the server; its replies are held until resume(). */
+  holdReplies(): void {
+    this.mode = 'hold-replies';
+  }
+
+  /** Swallows everything from now on; new connections never reach the server. */
+  blackhole(): void {
+    this.mode = 'blackhole';
+    for (const pair of this.pairs) {
+      pair.toUpstream.length = 0;
+      pair.toClient.length = 0;
+    }
+  }
+
+  /** Back to forwarding; held bytes are delivered. */
+  resume(): void {
+    this.mode = 'forward';
+    for (const pair of this.pairs) {
+      if (pair.upstream === null) this.connectUpstream(pair);
+      else this.flush(pair);
+    }
+  }
+
+  /** Resets every open connection (both sides see the connection drop). */
+  cut(): void {
+    for (const pair of [...this.pairs]) {
+      this.pairs.delete(pair);
+      pair.client.resetAndDestroy();
+      pair.upstream?.resetAndDestroy();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    const server = this.server;
+    this.server = null;
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+/** A client with everything it went through, for assertions and failure messages. */
+export class TrackedClient {
+  readonly states: StateChange[] = [];
+  readonly logLines: string[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly zk: ZooKeeperClient,
+  ) {
+    zk.on('state', (change) => this.states.push(change));
+  }
+
+  stateNames(): string[] {
+    return this.states.map((s) => s.state);
+  }
+
+  /** States with servers, times (relative to the first) and reasons: for failure messages. */
+  history(): string {
+    const start = this.states[0]?.at ?? 0;
+    const lines = this.states.map((s) => `  +${s.at - start}ms ${s.state} server=${s.server ?? '-'} session=0x${s.sessionId.toString(16)}${s.reason === undefined ? '' : ` (${s.reason})`}`);
+    return `client ${this.name} states:\n${lines.join('\n')}\nclient ${this.name} log tail:\n${this.logLines.slice(-40).join('\n')}`;
+  }
+
+  /** The state changes after index `from` whose state is `state`. */
+  statesSince(from: number, state: string): StateChange[] {
+    return this.states.slice(from).filter((s) => s.state === state);
+  }
+
+  logger(): ClientLogger {
+    const push = (level: string, obj: object, msg?: string): void => {
+      this.logLines.push(`${new Date().toISOString()} ${level} ${msg ?? ''} ${json(obj)}`);
+      if (this.logLines.length > clientLogLinesMax) this.logLines.splice(0, this.logLines.length - clientLogLinesMax);
+    };
+    return {
+      debug: (obj, msg) => push('debug', obj, msg),
+      info: (obj, msg) => push('info', obj, msg),
+      warn: (obj, msg) => push('warn', obj, msg),
+    };
+  }
+}
+
+/**
+ * A proxy per member, created once for the cluster, plus the clients of one test file. The
+ * proxies forward to the member's client port; a restarted member keeps its port, so its
+ * proxy keeps working.
+ */
+export class ProxiedEnsemble {
+  private readonly clients: TrackedClient[] = [];
+
+  private constructor(
+    readonly cluster: Cluster,
+    private readonly proxies: Map<number, MemberProxy>,
+  ) {}
+
+  static async start(cluster: Cluster): Promise<ProxiedEnsemble> {
+    const proxies = new Map<number, MemberProxy>();
+    for (const m of cluster.members) proxies.set(m.sid, await new MemberProxy(m.clientPort).start());
+    return new ProxiedEnsemble(cluster, proxies);
+  }
+
+  proxy(member: Member): MemberProxy {
+    const p = this.proxies.get(member.sid);
+    if (p === undefined) throw new Error(`no proxy for server ${member.sid}`);
+    return p;
+  }
+
+  /** The connect string of these members through their proxies, in the given order. */
+  proxiedConnectString(members: readonly Member[]): string {
+    return members.map((m) => this.proxy(m).connectString).join(',');
+  }
+
+  /** The member behind "host:port", whether that is its client port or its proxy's port. */
+  memberAt(server: string | undefined): Member | undefined {
+    const port = Number(server?.split(':').pop());
+    return this.cluster.members.find((m) => m.clientPort === port || this.proxy(m).port === port);
+  }
+
+  /** Every proxy back to forwarding; connections held by a blackhole are reset. */
+  healAll(): void {
+    for (const p of this.proxies.values()) {
+      if (p.mode === 'blackhole') p.cut();
+      p.resume();
+    }
+  }
+
+  /**
+   * A connected client on the given connect string (the host order is kept), recording its
+   * states and its log. Closed by closeClients().
+   */
+  async connect(name: string, connectString: string, options: ClientOptions = {}): Promise<TrackedClient> {
+    const tracked = this.make(name, connectString, options);
+    await withDeadline(tracked.zk.connect(), 15_000, `client ${name} to connect to ${connectString}`);
+    return tracked;
+  }
+
+  make(name: string, connectString: string, options: ClientOptions = {}): TrackedClient {
+    // The client needs its logger before the tracker exists; the tracker fills in the sink.
+    let sink: ClientLogger | undefined;
+    const logger: ClientLogger = {
+      debug: (o, m) => sink?.debug(o, m),
+      info: (o, m) => sink?.info(o, m),
+      warn: (o, m) => sink?.warn(o, m),
+    };
+    const zk = createClient(connectString, {
+      sessionTimeout: 4_000,
+      shuffleHosts: false,
+      reconnectDelay: { min: 20, max: 200 },
+      closeTimeout: 1_000,
+      logger,
+      ...options,
+    });
+    const tracked = new TrackedClient(name, zk);
+    sink = tracked.logger();
+    this.clients.push(tracked);
+    return tracked;
+  }
+
+  /** A plain client on one member (no proxy), for looking at what that server holds. */
+  on(member: Member, name = `observer-on-${member.sid}`): Promise<TrackedClient> {
+    return this.connect(name, member.connectString, { sessionTimeout: 10_000 });
+  }
+
+  /** Histories of every client of the current test, for a failure message. */
+  histories(): string {
+    return this.clients.map((c) => c.history()).join('\n');
+  }
+
+  async closeClients(): Promise<void> {
+    const all = this.clients.splice(0);
+    await Promise.all(all.map((c) => withDeadline(c.zk.close(), clientCloseTimeoutMs, `close ${c.name}`).catch(() => undefined)));
+  }
+
+  async close(): Promise<void> {
+    await this.closeClients();
+    await Promise.all([...this.proxies.values()].map((p) => p.close()));
+  }
+}
+
+/** The leader and the followers, once one leader is up and every running member serves. */
+export async function roles(cluster: Cluster): Promise<{ leader: Member; followers: Member[] }> {
+  const leader = await cluster.waitForLeader();
+  const followers = cluster.members.filter((m) => m !== leader);
+  await cluster.waitForServing(cluster.members);
+  return { leader, followers };
+}
+
+/** Waits until the client is SYNC_CONNECTED again after state index `from`, returning that change. */
+export async function reconnectedAfter(client: TrackedClient, from: number, timeoutMs: number, what: string): Promise<StateChange> {
+  return waitFor(
+    () => {
+      const later = client.states.slice(from);
+      const i = later.findIndex((s) => s.state === 'DISCONNECTED');
+      if (i < 0) return undefined;
+      return later.slice(i).find((s) => s.state === 'SYNC_CONNECTED') ?? undefined;
+    },
+    { timeoutMs, intervalMs: 20, what },
+  ).catch((error: unknown) => {
+    throw new Error(`${(error as Error).message}\n${client.history()}`);
+  });
+}
+
+/** Waits for `client` to be in `state`. */
+export async function stateReached(client: TrackedClient, state: string, timeoutMs: number): Promise<StateChange> {
+  return waitFor(() => client.states.find((s, i) => s.state === state && i === client.states.length - 1), {
+    timeoutMs,
+    intervalMs: 20,
+    what: `client ${client.name} to be ${state}`,
+  }).catch((error: unknown) => {
+    throw new Error(`${(error as Error).message}\n${client.history()}`);
+  });
+}
+
+/** A promise's outcome as a value: 'ok' or the error's code, never a rejection. */
+export function outcome<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; code: number | undefined; message: string }> {
+  return promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, code: (error as { code?: number }).code, message: (error as Error).message }),
+  );
+}
