@@ -62,7 +62,8 @@ export interface SnapshotInfo {
 export interface LoadedSnapshot extends SnapshotInfo {
   /**
    * The records in the order they were written. Each iteration reads the file again.
-   * Buffers in records are views into the frame (about 256 KiB) they were decoded from.
+   * Buffers in records are views into the buffer their frame was read or inflated into
+   * (256 KiB to 4 MiB), which stays alive while any of them does.
    */
   records: AsyncIterable<unknown>;
   /** The same records a frame at a time: the fastest way to feed a large tree. */
