@@ -109,7 +109,7 @@ export class DataTree {
    * just before its first change (null: the node did not exist then). This is what lets a
    * snapshot of a large tree be written a batch at a time while writes go on.
    */
-  private preimages: Map<string, ZNode | null> | null = null;
+  private readonly preimageViews = new Set<Map<string, ZNode | null>>();
 
   constructor(private readonly options: DataTreeOptions) {
     const root = this.newNode(null, openAclUnsafe, 0n, 0, 0n);
@@ -328,8 +328,13 @@ export class DataTree {
 
   /** Saves a node's snapshot-time state before its first change during a snapshot. */
   private beforeChange(path: string, node: ZNode | undefined): void {
-    if (this.preimages === null || this.preimages.has(path)) return;
-    this.preimages.set(path, node === undefined ? null : cloneNode(node));
+    if (this.preimageViews.size === 0) return;
+    let copy: ZNode | null | undefined;
+    for (const view of this.preimageViews) {
+      if (view.has(path)) continue;
+      if (copy === undefined) copy = node === undefined ? null : cloneNode(node);
+      view.set(path, copy);
+    }
   }
 
   private insertNode(path: string, parentPath: string, parent: ZNode, data: Buffer | null, acl: readonly ACL[], owner: bigint, txn: Txn): ZNode {
@@ -483,12 +488,12 @@ export class DataTree {
   /**
    * The tree as of now, node by node, while writes may go on between batches: each node is
    * given as it was when this began (see preimages). Parents always come before children.
-   * Only one snapshot at a time; it ends when the iteration ends.
+   * Several may run at once (a periodic snapshot and one for a learner); each ends when its
+   * iteration ends.
    */
   *consistentNodes(): Generator<[string, ZNode]> {
-    invariant(this.preimages === null, 'a snapshot is already in progress');
     const preimages = new Map<string, ZNode | null>();
-    this.preimages = preimages;
+    this.preimageViews.add(preimages);
     const emitted = new Set<string>();
     try {
       for (const [path, live] of this.nodes) {
@@ -506,7 +511,7 @@ export class DataTree {
       rest.sort((a, b) => depth(a[0]) - depth(b[0]));
       for (const [path, node] of rest) yield [path, node!];
     } finally {
-      this.preimages = null;
+      this.preimageViews.delete(preimages);
     }
   }
 
