@@ -45,7 +45,7 @@ export async function runCluster(args: string[]): Promise<number> {
     const myidFile = resolve(config.dataDir, 'myid');
     if (!existsSync(myidFile)) writeFileSync(myidFile, `${myid}\n`);
     const log = createWriteStream(resolve(logDir, `node${myid}.log`), { flags: 'a' });
-    const child = spawn(process.execPath, [binPath, 'server', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--max-semi-space-size=64', binPath, 'server', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     const member: Member = { sid: myid, configFile: file, clientPort: config.clientPort, child, exited: false };

@@ -19,6 +19,14 @@ export type SnapshotRecord = unknown[];
 export const treeSnapshotVersion = 1;
 
 /**
+ * A long as the smallest msgpack value that keeps it exact: most are small (deltas of 0,
+ * zxid counters), and msgpackr writes every bigint in 9 bytes.
+ */
+function compactLong(v: bigint): bigint | number {
+  return v >= -0x1fffffffffffffn && v <= 0x1fffffffffffffn ? Number(v) : v;
+}
+
+/**
  * The records of a snapshot as of the call. It may be consumed a batch at a time while the
  * tree keeps applying txns: the header and sessions are taken at once, nodes through the
  * tree's copy-on-write view, so the result is exactly the tree at `lastZxid`.
@@ -40,8 +48,8 @@ export function* treeSnapshotRecords(tree: DataTree): Generator<SnapshotRecord> 
       yield ['a', index, node.acl.map((a) => [a.perms, a.id.scheme, a.id.id])];
     }
     yield [
-      'n', path, node.data, index, node.czxid, node.mzxid - node.czxid, node.pzxid - node.czxid,
-      node.ctime, node.mtime - node.ctime, node.version, node.cversion, node.aversion, node.ephemeralOwner,
+      'n', path, node.data, index, compactLong(node.czxid), compactLong(node.mzxid - node.czxid), compactLong(node.pzxid - node.czxid),
+      node.ctime, node.mtime - node.ctime, node.version, node.cversion, node.aversion, compactLong(node.ephemeralOwner),
     ];
   }
 }
@@ -89,10 +97,10 @@ export class TreeSnapshotLoader {
     const path = r[1] as string;
     const acl = this.acls.get(r[3] as number);
     if (acl === undefined) this.fail(`node ${path} names unknown ACL ${String(r[3])}`);
-    const czxid = BigInt(r[4] as bigint);
+    const czxid = BigInt(r[4] as bigint | number);
     const ctime = r[7] as number;
     const data = r[2] === null ? null : Buffer.from(r[2] as Uint8Array);
-    const node = new ZNode(data, acl, czxid, czxid + BigInt(r[5] as bigint), czxid + BigInt(r[6] as bigint), ctime, ctime + (r[8] as number), r[9] as number, r[10] as number, r[11] as number, BigInt(r[12] as bigint));
+    const node = new ZNode(data, acl, czxid, czxid + BigInt(r[5] as bigint | number), czxid + BigInt(r[6] as bigint | number), ctime, ctime + (r[8] as number), r[9] as number, r[10] as number, r[11] as number, BigInt(r[12] as bigint | number));
     this.tree.restoreNode(path, node);
   }
 
