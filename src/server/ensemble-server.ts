@@ -41,6 +41,9 @@ export interface EnsembleServerOptions extends ZkServerOptions {
   ticksPerTick?: number;
 }
 
+/** The longest core tick: finalize waits and notification resends are counted in these. */
+export const coreTickMsMax = 20;
+
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false });
 
 interface PendingWrite {
@@ -90,7 +93,9 @@ export class EnsembleServer extends ZkServer {
     this.peers = options.config.servers;
     const me = this.peers.find((p) => p.sid === options.serverId);
     invariant(me !== undefined, `server.${options.serverId} is not configured`);
-    const ticksPerTick = options.ticksPerTick ?? 10;
+    // Election and failover run on the core's clock: a fine one (about coreTickMsMax) lets a
+    // new leader be decided and serving within a few tens of ms, whatever tickTime is.
+    const ticksPerTick = options.ticksPerTick ?? Math.max(10, Math.round(options.config.tickTime / coreTickMsMax));
     const limits: QuorumLimits = {
       ...defaultQuorumLimits,
       initLimitTicks: options.config.initLimit * ticksPerTick,
