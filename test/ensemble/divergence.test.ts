@@ -107,6 +107,10 @@ describe('divergent histories are cut back to the ensemble’s', () => {
       () => 'ok',
       () => 'failed',
     );
+    const staleRead = stale.getData('/pause').then(
+      ({ data }) => data?.toString('utf8'),
+      () => 'failed',
+    );
     const newLeader = await ensemble().waitForLeader({ not: [leader] });
     const failoverMs = Date.now() - pausedAt;
     expect(followers).toContain(newLeader);
@@ -132,8 +136,10 @@ describe('divergent histories are cut back to the ensemble’s', () => {
     expect(lastLeaderAnswer?.at ?? 0, `srvr answers after resume: ${JSON.stringify(answers.slice(0, 20))}`).toBeLessThan(2 * tickMs);
     expect(await ensemble().waitForLeader()).toBe(newLeader);
 
-    // The write sent to the frozen leader was never committed anywhere.
+    // The write sent to the frozen leader was never committed anywhere, and the read it had
+    // queued was not answered from its stale tree ('before') after it woke up.
     expect(await staleWrite).toBe('failed');
+    expect(await staleRead).not.toBe('before');
     await closeClient(stale);
     const tree = await expectSameTree(ensemble().members, '/pause');
     expect(tree).toEqual({ '/pause': 'during' });
