@@ -156,6 +156,13 @@ describe('zkts client failover across a three-member zkts ensemble', () => {
     expect(back.sessionId).toBe(session);
     expect(proxied().memberAt(back.server)?.sid).toBe(second.sid);
     await c.zk.create('/silent/after', null);
+    // The old connection, still open on the silent server, goes away too: that must not
+    // take the session (now owned elsewhere) with it.
+    proxied().proxy(first).cut();
+    await waitFor(() => proxied().proxy(first).openConnections === 0, { timeoutMs: 2_000, what: 'the old connection to close' });
+    await c.zk.setData('/silent/after', 'still here');
+    expect(c.zk.state).toBe('SYNC_CONNECTED');
+    expect((await statOn(first, '/silent/eph'))?.ephemeralOwner).toBe(session);
     expect((await statOn(leader, '/silent/eph'))?.ephemeralOwner).toBe(session);
     expect(await statOn(leader, '/silent/after')).not.toBeNull();
   });
