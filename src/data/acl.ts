@@ -89,8 +89,10 @@ function validId(id: Id): boolean {
  * Validates an ACL list for create/setACL and expands the `auth` pseudo scheme into the
  * caller's authenticated ids. Duplicates are removed. Throws INVALIDACL.
  */
-export function fixupAcl(acl: readonly ACL[] | null, authIds: readonly Id[]): ACL[] {
+export function fixupAcl(acl: readonly ACL[] | null, authIds: readonly Id[]): readonly ACL[] {
   if (acl === null || acl.length === 0) throw new ZkError(ErrorCode.INVALIDACL, 'ACL list is empty');
+  // The common case, world:anyone with all perms, costs nothing.
+  if (acl.length === 1 && acl[0]!.perms === Perms.ALL && acl[0]!.id?.scheme === 'world' && acl[0]!.id.id === 'anyone') return openAclUnsafe;
   const out: ACL[] = [];
   const seen = new Set<string>();
   const push = (entry: ACL) => {

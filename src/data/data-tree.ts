@@ -134,6 +134,7 @@ export class DataTree {
 
   /** One shared frozen array per distinct ACL list: most trees use a handful. */
   internAcl(acl: readonly ACL[]): readonly ACL[] {
+    if (acl === openAclUnsafe || acl === readAclUnsafe) return acl;
     const key = acl.map((a) => `${a.perms},${a.id.scheme},${a.id.id}`).join(';');
     let cached = this.aclCache.get(key);
     if (cached === undefined) {
@@ -434,7 +435,7 @@ export class DataTree {
     return { stat: this.statOf(node) };
   }
 
-  private setAcl(txn: Txn, path: string, acl: ACL[] | null, version: number): { stat: Stat } {
+  private setAcl(txn: Txn, path: string, acl: readonly ACL[] | null, version: number): { stat: Stat } {
     this.requireValidPath(path);
     const fixed = fixupAcl(acl, txn.authIds);
     const node = this.requireNode(path);

@@ -1,22 +1,27 @@
 import { ZkError } from '../errors.js';
 import { ErrorCode } from '../protocol/constants.js';
 
-/** Why a path is not a valid znode path, or null when it is (PROTOCOL.md 12.1). */
+/** Why a path is not a valid znode path, or null when it is (PROTOCOL.md 12.1). One pass, no allocation. */
 export function pathProblem(path: string): string | null {
-  if (path.length === 0) return 'path must not be empty';
-  if (path[0] !== '/') return 'path must start with /';
-  if (path.length === 1) return null;
-  if (path.endsWith('/')) return 'path must not end with /';
-  const segments = path.split('/');
-  for (let i = 1; i < segments.length; i++) {
-    const s = segments[i]!;
-    if (s.length === 0) return `empty segment at index ${i}`;
-    if (s === '.' || s === '..') return `relative segment '${s}' at index ${i}`;
-  }
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
+  const n = path.length;
+  if (n === 0) return 'path must not be empty';
+  if (path.charCodeAt(0) !== 47) return 'path must start with /';
+  if (n === 1) return null;
+  if (path.charCodeAt(n - 1) === 47) return 'path must not end with /';
+  let segmentStart = 1;
+  for (let i = 1; i <= n; i++) {
+    const c = i < n ? path.charCodeAt(i) : 47;
+    if (c === 47) {
+      const len = i - segmentStart;
+      if (len === 0) return `empty segment at offset ${i}`;
+      if (len <= 2 && path.charCodeAt(segmentStart) === 46 && (len === 1 || path.charCodeAt(segmentStart + 1) === 46)) {
+        return `relative segment '${path.slice(segmentStart, i)}' at offset ${segmentStart}`;
+      }
+      segmentStart = i + 1;
+      continue;
+    }
     if (c === 0) return `null character at index ${i}`;
-    if ((c > 0 && c < 0x20) || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xf8ff) || c >= 0xfff0) {
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xf8ff) || c >= 0xfff0) {
       return `invalid character U+${c.toString(16).padStart(4, '0')} at index ${i}`;
     }
   }

@@ -15,7 +15,7 @@ async function loadSnapshot(storage: Storage, config: ServerConfig, log: Logger)
   const loader = new TreeSnapshotLoader({ extendedTypesEnabled: config.extendedTypesEnabled });
   if (snapshot === undefined) return loader.tree;
   try {
-    for await (const record of snapshot.records) loader.add(record);
+    for await (const batch of snapshot.batches) for (const record of batch) loader.add(record);
   } catch (err) {
     throw new StorageError(snapshot.file, 0, `snapshot content does not rebuild a tree: ${(err as Error).message}`, { cause: err });
   }
