@@ -425,8 +425,22 @@ export class Cluster {
     readonly options: Required<ClusterOptions>,
   ) {}
 
-  /** Writes the configs, spawns every member and waits until one of them leads and all serve. */
+  /**
+   * Writes the configs, spawns every member and waits until one of them leads and all serve.
+   * A port taken by someone else between choosing and binding it is retried on new ports.
+   */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
+    const attempts = 3;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Cluster.startOnce(options);
+      } catch (error) {
+        if (attempt >= attempts || !(error instanceof Error) || !/EADDRINUSE|address already in use/i.test(error.message)) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(options: ClusterOptions): Promise<Cluster> {
     if (!existsSync(zktsCompiled)) throw new Error(`zkts is not built (${zktsCompiled} is missing): run \`npm run build\` first`);
     const full: Required<ClusterOptions> = {
       participants: options.participants ?? 3,
