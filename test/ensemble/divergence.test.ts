@@ -91,6 +91,43 @@ describe('divergent histories are cut back to the ensemble’s', () => {
     expect(await logHolds(leader, marker), 'the uncommitted txn is gone from its log too').toBe(false);
   });
 
+  it('agrees on one history when frozen followers wake up to a dead leader’s last proposal in their sockets', async () => {
+    // The same start as above, but the followers are resumed (SIGCONT) rather than killed. The
+    // leader's last proposal may sit in their socket buffers: whether they log it before they
+    // notice the leader is gone is a race, and ZAB allows both outcomes (a new leader keeps a
+    // proposal a quorum of the survivors holds). What must hold is one history for all three.
+    const leader = await ensemble().waitForLeader();
+    const followers = ensemble().members.filter((m) => m !== leader);
+    const setup = await connectTo([leader]);
+    await setup.create('/race', 'base');
+    const doomedWriter = await connectTo([leader], { sessionTimeout: 20_000 });
+    await closeClient(setup);
+    await ensemble().waitForSameZxid();
+    for (const f of followers) f.pause();
+    const marker = `maybe-committed-${process.pid}`;
+    const write = doomedWriter.create(`/race/${marker}`, marker).then(
+      () => 'ok',
+      () => 'failed',
+    );
+    await waitFor(() => logHolds(leader, marker), { timeoutMs: 5_000, what: 'the leader to log the proposal' });
+    await leader.kill();
+    for (const f of followers) f.resume();
+    expect(await write).toBe('failed');
+    await closeClient(doomedWriter);
+
+    await ensemble().waitForLeader({ not: [leader], timeoutMs: 20_000 });
+    const writer = await connectTo(followers);
+    await eventually(() => writer.create('/race/after', 'a'), 'a write after the crash');
+    await closeClient(writer);
+    await ensemble().restart(leader);
+    const tree = await expectSameTree(ensemble().members, '/race');
+    expect(tree['/race/after']).toBe('a');
+    expect(tree['/race']).toBe('base');
+    const kept = `/race/${marker}` in tree;
+    expect(Object.keys(tree).length).toBe(kept ? 3 : 2);
+    if (kept) expect(tree[`/race/${marker}`]).toBe(marker);
+  });
+
   it('replaces a paused leader; once resumed it stops leading at once and rejoins as a follower', async () => {
     const leader = await ensemble().waitForLeader();
     const followers = ensemble().members.filter((m) => m !== leader);
