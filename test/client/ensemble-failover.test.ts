@@ -38,8 +38,11 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await rig?.close();
-  await cluster?.destroy();
+  try {
+    await rig?.close();
+  } finally {
+    await cluster?.destroy();
+  }
 });
 
 // Every test starts with all three members serving and every proxy forwarding.
@@ -52,9 +55,9 @@ beforeEach(async () => {
 afterEach(async (context) => {
   if (context.task.result?.state === 'fail') {
     const logs = cluster?.logTails(memberLogLinesOnFailure) ?? '(no ensemble)';
-    process.stderr.write(`\n=== after failed test "${context.task.name}": clients ===\n${proxied().histories()}\n=== members ===\n${logs}\n=== end ===\n`);
+    process.stderr.write(`\n=== after failed test "${context.task.name}": clients ===\n${rig?.histories() ?? ''}\n=== members ===\n${logs}\n=== end ===\n`);
   }
-  await proxied().closeClients();
+  await rig?.closeClients();
 });
 
 /** The node under `path` as the given member sees it after a sync. */
