@@ -17,6 +17,8 @@ import type { Txn, TxnOp } from './txn.js';
 /** One znode. Stored cversion counts child creations only (PROTOCOL.md 10). */
 export class ZNode {
   children: Set<string> | null = null;
+  /** Position in the tree's insertion order; a snapshot's cursor compares against it. */
+  seq = 0;
   constructor(
     public data: Buffer | null,
     public acl: readonly ACL[],
@@ -61,6 +63,15 @@ export interface SessionEntry {
 
 const sequenceWidth = 10;
 const ttlTypeMask = 0x00ffff0000000000n;
+
+/** A snapshot in progress: nodes' states at its start, and how far its iteration got. */
+interface SnapshotView {
+  pre: Map<string, ZNode | null | typeof emittedMark>;
+  cursor: number;
+}
+
+/** The preimage slot of a node the snapshot has already taken. */
+const emittedMark = Symbol('emitted');
 
 function cloneNode(n: ZNode): ZNode {
   return new ZNode(n.data, n.acl, n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.version, n.cversion, n.aversion, n.ephemeralOwner);
@@ -109,11 +120,12 @@ export class DataTree {
    * just before its first change (null: the node did not exist then). This is what lets a
    * snapshot of a large tree be written a batch at a time while writes go on.
    */
-  private readonly preimageViews = new Set<Map<string, ZNode | null>>();
+  private readonly preimageViews = new Set<SnapshotView>();
+  private insertSeq = 0;
 
   constructor(private readonly options: DataTreeOptions) {
     const root = this.newNode(null, openAclUnsafe, 0n, 0, 0n);
-    this.nodes.set('/', root);
+    this.place('/', root);
     this.addBuiltIn('/zookeeper', openAclUnsafe);
     this.addBuiltIn('/zookeeper/quota', openAclUnsafe);
     this.addBuiltIn('/zookeeper/config', readAclUnsafe);
@@ -123,7 +135,7 @@ export class DataTree {
 
   private addBuiltIn(path: string, acl: readonly ACL[]): void {
     const node = this.newNode(Buffer.alloc(0), acl, 0n, 0, 0n);
-    this.nodes.set(path, node);
+    this.place(path, node);
     const parent = this.nodes.get(parentOf(path))!;
     (parent.children ??= new Set()).add(baseName(path));
   }
@@ -332,10 +344,21 @@ export class DataTree {
     if (this.preimageViews.size === 0) return;
     let copy: ZNode | null | undefined;
     for (const view of this.preimageViews) {
-      if (view.has(path)) continue;
+      if (view.pre.has(path)) continue;
+      if (node !== undefined && node.seq <= view.cursor) {
+        // The snapshot already took this node as it was: nothing to keep.
+        view.pre.set(path, emittedMark);
+        continue;
+      }
       if (copy === undefined) copy = node === undefined ? null : cloneNode(node);
-      view.set(path, copy);
+      view.pre.set(path, copy);
     }
+  }
+
+  /** Puts a node into the map, at the end of the insertion order. */
+  private place(path: string, node: ZNode): void {
+    node.seq = ++this.insertSeq;
+    this.nodes.set(path, node);
   }
 
   private insertNode(path: string, parentPath: string, parent: ZNode, data: Buffer | null, acl: readonly ACL[], owner: bigint, txn: Txn): ZNode {
@@ -344,7 +367,7 @@ export class DataTree {
     const node = this.newNode(data, acl, txn.zxid, txn.time, owner);
     const name = path.slice(parentPath === '/' ? 1 : parentPath.length + 1);
     const saved = { cversion: parent.cversion, pzxid: parent.pzxid };
-    this.nodes.set(path, node);
+    this.place(path, node);
     (parent.children ??= new Set()).add(name);
     parent.cversion++;
     parent.pzxid = txn.zxid;
@@ -411,7 +434,7 @@ export class DataTree {
     if (zxid > parent.pzxid) parent.pzxid = zxid;
     this.untrack(path, node.ephemeralOwner);
     this.undo?.push(() => {
-      this.nodes.set(path, node);
+      this.place(path, node);
       parent.children!.add(name);
       parent.pzxid = savedPzxid;
       this.track(path, node.ephemeralOwner);
@@ -475,16 +498,29 @@ export class DataTree {
    * path. Parents come first in snapshots, so the parent is always there.
    */
   restoreNode(path: string, node: ZNode): void {
-    const existing = this.nodes.get(path);
-    if (existing !== undefined) node.children = existing.children;
-    this.nodes.set(path, node);
-    if (path !== '/') {
-      const parent = this.nodes.get(parentOf(path));
-      invariant(parent !== undefined, `snapshot node ${path} comes before its parent`);
-      (parent.children ??= new Set()).add(baseName(path));
+    if (path === '/' || path.startsWith('/zookeeper')) {
+      const existing = this.nodes.get(path);
+      if (existing !== undefined) node.children = existing.children;
     }
-    this.track(path, node.ephemeralOwner);
+    this.place(path, node);
+    if (path !== '/') {
+      const slash = path.lastIndexOf('/');
+      const parentPath = slash === 0 ? '/' : path.slice(0, slash);
+      // Siblings come together in snapshots: remember the last parent instead of looking it up.
+      let parent = this.restoreParentPath === parentPath ? this.restoreParent : undefined;
+      if (parent === undefined) {
+        parent = this.nodes.get(parentPath);
+        invariant(parent !== undefined, `snapshot node ${path} comes before its parent`);
+        this.restoreParentPath = parentPath;
+        this.restoreParent = parent;
+      }
+      (parent.children ??= new Set()).add(path.slice(slash + 1));
+    }
+    if (node.ephemeralOwner !== 0n) this.track(path, node.ephemeralOwner);
   }
+
+  private restoreParentPath: string | null = null;
+  private restoreParent: ZNode | undefined = undefined;
 
   /**
    * The tree as of now, node by node, while writes may go on between batches: each node is
@@ -493,26 +529,27 @@ export class DataTree {
    * iteration ends.
    */
   *consistentNodes(): Generator<[string, ZNode]> {
-    const preimages = new Map<string, ZNode | null>();
-    this.preimageViews.add(preimages);
-    const emitted = new Set<string>();
+    const view: SnapshotView = { pre: new Map(), cursor: 0 };
+    this.preimageViews.add(view);
     try {
       for (const [path, live] of this.nodes) {
-        if (!preimages.has(path)) {
+        view.cursor = live.seq;
+        const before = view.pre.get(path);
+        if (before === undefined) {
           yield [path, live];
           continue;
         }
-        const before = preimages.get(path)!;
-        if (before === null || emitted.has(path)) continue;
-        emitted.add(path);
+        if (before === null || before === emittedMark) continue;
+        view.pre.set(path, emittedMark);
         yield [path, before];
       }
       // Nodes deleted after the start and not reached before they went: shallowest first.
-      const rest = [...preimages].filter(([p, n]) => n !== null && !emitted.has(p));
+      const rest: [string, ZNode][] = [];
+      for (const [path, node] of view.pre) if (node !== null && node !== emittedMark) rest.push([path, node]);
       rest.sort((a, b) => depth(a[0]) - depth(b[0]));
-      for (const [path, node] of rest) yield [path, node!];
+      yield* rest;
     } finally {
-      this.preimageViews.delete(preimages);
+      this.preimageViews.delete(view);
     }
   }
 

@@ -2,21 +2,22 @@ import { Packr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import type { ACL } from '../protocol/records.js';
 import { DataTree, ZNode, type DataTreeOptions } from './data-tree.js';
-import { baseName, parentOf } from './path.js';
 
 /**
  * The DataTree as a stream of small records, for snapshots on disk and SNAP on the wire:
  *   ['h', version, lastZxid, nodeCount, sessionCount]
  *   ['a', aclIndex, acl]                     each distinct ACL list once
  *   ['s', sessionId, timeoutMs]              each session
- *   ['n', path, data, aclIndex, czxid, mzxid - czxid, pzxid - czxid, ctime, mtime - ctime,
- *         version, cversion, aversion, ephemeralOwner]
- * Nodes come parents first (the tree's insertion order guarantees it), and the stat deltas
- * are almost always 0, so a node costs little beyond its path and data.
+ *   ['p', parentPath]                        the parent of the node records that follow
+ *   [name, data, aclIndex, czxid - previous czxid, mzxid - czxid, pzxid - czxid,
+ *    ctime - previous ctime, mtime - ctime, version, cversion, aversion, ephemeralOwner]
+ * Nodes come parents first (the tree's insertion order guarantees it) and siblings mostly
+ * together, so a node record carries its name, not its path, and every stat field is a small
+ * delta: a node costs little beyond its name and data (the root's name is '/', with no parent).
  */
 export type SnapshotRecord = unknown[];
 
-export const treeSnapshotVersion = 1;
+export const treeSnapshotVersion = 2;
 
 /**
  * A long as the smallest msgpack value that keeps it exact: most are small (deltas of 0,
@@ -39,6 +40,9 @@ export function* treeSnapshotRecords(tree: DataTree): Generator<SnapshotRecord> 
   // Start the copy-on-write view now, in the same synchronous step as the header.
   const first = nodes.next();
   yield* head;
+  let parent: string | null = null;
+  let prevCzxid = 0n;
+  let prevCtime = 0;
   for (let step = first; !step.done; step = nodes.next()) {
     const [path, node] = step.value;
     let index = aclIndex.get(node.acl);
@@ -47,11 +51,28 @@ export function* treeSnapshotRecords(tree: DataTree): Generator<SnapshotRecord> 
       aclIndex.set(node.acl, index);
       yield ['a', index, node.acl.map((a) => [a.perms, a.id.scheme, a.id.id])];
     }
+    let name = '/';
+    if (path !== '/') {
+      const slash = path.lastIndexOf('/');
+      const parentPath = slash === 0 ? '/' : path.slice(0, slash);
+      if (parentPath !== parent) {
+        parent = parentPath;
+        yield ['p', parentPath];
+      }
+      name = path.slice(slash + 1);
+    }
     yield [
-      'n', path, node.data, index, compactLong(node.czxid), compactLong(node.mzxid - node.czxid), compactLong(node.pzxid - node.czxid),
-      node.ctime, node.mtime - node.ctime, node.version, node.cversion, node.aversion, compactLong(node.ephemeralOwner),
+      name, node.data, index, compactLong(node.czxid - prevCzxid), compactLong(node.mzxid - node.czxid), compactLong(node.pzxid - node.czxid),
+      node.ctime - prevCtime, node.mtime - node.ctime, node.version, node.cversion, node.aversion, compactLong(node.ephemeralOwner),
     ];
+    prevCzxid = node.czxid;
+    prevCtime = node.ctime;
   }
+}
+
+/** base + delta, sharing base's bigint when the delta is 0 (the usual case). */
+function offsetLong(base: bigint, delta: unknown): bigint {
+  return delta === 0 ? base : base + BigInt(delta as bigint | number);
 }
 
 /** Rebuilds a tree from records; refuses records that do not fit, naming the record. */
@@ -60,6 +81,9 @@ export class TreeSnapshotLoader {
   private readonly acls = new Map<number, readonly ACL[]>();
   private count = 0;
   private header = false;
+  private parent: string | null = null;
+  private prevCzxid = 0n;
+  private prevCtime = 0;
 
   constructor(options: DataTreeOptions) {
     this.tree = new DataTree(options);
@@ -72,7 +96,9 @@ export class TreeSnapshotLoader {
   add(record: unknown): void {
     this.count++;
     if (!Array.isArray(record)) this.fail('not an array');
-    switch (record[0]) {
+    const kind = record[0];
+    if (record.length === 12 && typeof kind === 'string') return this.addNode(record);
+    switch (kind) {
       case 'h':
         if (record[1] !== treeSnapshotVersion) this.fail(`unknown snapshot version ${String(record[1])}`);
         this.tree.lastZxid = BigInt(record[2] as bigint);
@@ -84,23 +110,32 @@ export class TreeSnapshotLoader {
       case 's':
         this.tree.sessions.set(BigInt(record[1] as bigint), { timeout: record[2] as number });
         return;
-      case 'n':
-        this.addNode(record);
+      case 'p':
+        if (typeof record[1] !== 'string') this.fail('parent record without a path');
+        this.parent = record[1];
         return;
       default:
-        this.fail(`unknown record kind ${String(record[0])}`);
+        this.fail(`unknown record kind ${String(kind)}`);
     }
   }
 
   private addNode(r: unknown[]): void {
     if (!this.header) this.fail('node before header');
-    const path = r[1] as string;
-    const acl = this.acls.get(r[3] as number);
-    if (acl === undefined) this.fail(`node ${path} names unknown ACL ${String(r[3])}`);
-    const czxid = BigInt(r[4] as bigint | number);
-    const ctime = r[7] as number;
-    const data = r[2] === null ? null : Buffer.from(r[2] as Uint8Array);
-    const node = new ZNode(data, acl, czxid, czxid + BigInt(r[5] as bigint | number), czxid + BigInt(r[6] as bigint | number), ctime, ctime + (r[8] as number), r[9] as number, r[10] as number, r[11] as number, BigInt(r[12] as bigint | number));
+    const name = r[0] as string;
+    const path = this.parent === null ? name : this.parent === '/' ? '/' + name : this.parent + '/' + name;
+    const acl = this.acls.get(r[2] as number);
+    if (acl === undefined) this.fail(`node ${path} names unknown ACL ${String(r[2])}`);
+    // Few allocations per node: a million of them is mostly garbage-collector time otherwise.
+    const czxid = offsetLong(this.prevCzxid, r[3]);
+    const ctime = this.prevCtime + (r[6] as number);
+    const raw = r[1] as Uint8Array | null;
+    const data = raw === null ? null : Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
+    const node = new ZNode(
+      data, acl, czxid, offsetLong(czxid, r[4]), offsetLong(czxid, r[5]), ctime, ctime + (r[7] as number),
+      r[8] as number, r[9] as number, r[10] as number, r[11] === 0 ? 0n : BigInt(r[11] as bigint | number),
+    );
+    this.prevCzxid = czxid;
+    this.prevCtime = ctime;
     this.tree.restoreNode(path, node);
   }
 

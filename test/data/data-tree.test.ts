@@ -122,7 +122,7 @@ describe('DataTree', () => {
     }
     const restored = loader.finish();
     const want = decodeTreeSnapshot(expected, { extendedTypesEnabled: true });
-    expect([...restored.nodes.keys()].sort()).toEqual([...want.nodes.keys()].sort());
+    expect([...restored.nodes.keys()].sort().join(" ")).toEqual([...want.nodes.keys()].sort().join(" "));
     for (const [path, node] of want.nodes) expect(restored.statOf(restored.getNode(path)!), path).toEqual(want.statOf(node));
     expect(restored.getNode('/n40')!.data!.toString()).toBe('x');
     expect(restored.lastZxid).toBe(want.lastZxid);
@@ -136,6 +136,40 @@ describe('DataTree', () => {
     for (const r of first) firstLoader.add(r);
     expect(firstLoader.finish().getNode('/between')).toBeUndefined();
     expect(decodeTreeSnapshot(before, { extendedTypesEnabled: true }).getNode('/between')).toBeUndefined();
+  });
+
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])('snapshots stay exact under random interleaved writes (seed %i)', (seed) => {
+    let x = seed * 2654435761;
+    const rand = (n: number) => {
+      x = (x * 1103515245 + 12345) >>> 0;
+      return x % n;
+    };
+    const { tree, create, apply } = harness();
+    for (let i = 0; i < 40; i++) create(`/d${rand(8)}`) && create(`/d${rand(8)}/k${rand(6)}`);
+    const expected = decodeTreeSnapshot(encodeTreeSnapshot(tree), { extendedTypesEnabled: true });
+    const loader = new TreeSnapshotLoader({ extendedTypesEnabled: true });
+    for (const record of treeSnapshotRecords(tree)) {
+      loader.add(record);
+      const op = rand(5);
+      const a = `/d${rand(8)}`;
+      const b = `${a}/k${rand(6)}`;
+      if (op === 0) create(a);
+      else if (op === 1) create(b, rand(2) === 0 ? CreateMode.PERSISTENT : CreateMode.EPHEMERAL);
+      else if (op === 2) apply({ type: OpCode.delete, request: { path: rand(2) === 0 ? a : b, version: -1 } });
+      else if (op === 3) apply({ type: OpCode.setData, request: { path: rand(2) === 0 ? a : '/', data: Buffer.from([rand(256)]), version: -1 } });
+      else apply({ type: OpCode.multi, ops: [
+        { type: OpCode.create, request: { path: `${a}/m`, data: null, acl: open, flags: 0 } },
+        { type: OpCode.delete, request: { path: b, version: -1 } },
+        { type: OpCode.check, request: { path: a, version: 999 } },
+      ] });
+    }
+    const restored = loader.finish();
+    expect([...restored.nodes.keys()].sort()).toEqual([...expected.nodes.keys()].sort());
+    for (const [path, node] of expected.nodes) {
+      expect(restored.statOf(restored.getNode(path)!), path).toEqual(expected.statOf(node));
+      expect(restored.getNode(path)!.data, path).toEqual(node.data);
+      expect([...(restored.getNode(path)!.children ?? [])].sort(), path).toEqual([...(node.children ?? [])].sort());
+    }
   });
 
   it('keeps txn bigints and buffers exact through the txn codec', () => {
