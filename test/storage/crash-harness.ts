@@ -13,56 +13,11 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 
 // ---- waiting, ports, four-letter words -------------------------------------------------
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort, waitFor, fourLetterWord } from '../support/net.js';
+import { freePort, waitFor, fourLetterWord } from '../support/net.js';
 
-/** Polls `probe` until it returns a truthy value; throws once `timeoutMs` has passed. */
-export async function waitFor<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 10_000, intervalMs = 20): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value as NonNullable<T>;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
 
-/** Sends a four-letter word; resolves with the server's whole answer. */
-export function fourLetterWord(port: number, word: string, timeoutMs = 2000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`${word}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.on('connect', () => socket.write(word));
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-  });
-}
+
 
 /** The `Zxid: 0x..` line of `srvr`. */
 export async function srvrZxid(port: number): Promise<bigint> {

@@ -1,0 +1,40 @@
+import net from 'node:net';
+import { fourLetterWord as fourLetterWordAt } from '../../src/admin/four-letter-client.js';
+
+// Helpers every suite that runs real servers needs: a free port, a condition with a
+// deadline, a four-letter word.
+
+/** A port the OS just handed out on 127.0.0.1 (closed again before returning). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `probe` until it returns a truthy value; throws once `timeoutMs` has passed. */
+export async function waitFor<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 10_000, intervalMs = 20): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value as NonNullable<T>;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Sends a four-letter word to 127.0.0.1:port; resolves with the server's whole answer. */
+export function fourLetterWord(port: number, word: string, timeoutMs = 2000): Promise<string> {
+  return fourLetterWordAt('127.0.0.1', port, word, timeoutMs);
+}
