@@ -62,7 +62,11 @@ export async function runCluster(args: string[]): Promise<number> {
   if (leader !== null) process.stdout.write(`leader: server ${leader.sid} (127.0.0.1:${leader.clientPort})\n`);
   else process.stdout.write(`no leader elected within ${leaderWaitMs / 1000} s; see the logs\n`);
   await new Promise<void>((done) => {
-    const stop = () => done();
+    // Ctrl-C reaches the children too (same process group): from here on their exits are expected.
+    const stop = () => {
+      stopping = true;
+      done();
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     const check = setInterval(() => {
