@@ -14,7 +14,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +35,8 @@ const targets = {
 /** Start-up, recovery and snapshot phases each give up after this long. */
 const phaseMsMax = 120_000;
 const probePath = '/probe';
+/** Where the servers' raw stdout goes (--keep only). */
+let rawLogDir: string | null = null;
 
 interface Options {
   nodes: number;
@@ -86,7 +88,14 @@ class Server {
   private waiters: (() => void)[] = [];
 
   constructor(configPath: string) {
-    this.child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'zkts.js'), 'server', configPath], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    // ZKTS_BENCH_NODE_ARGS: extra node flags for the server (e.g. --cpu-prof --trace-gc); with
+    // --keep, the server's raw stdout goes to server-<pid>.log next to the dataDir.
+    const nodeArgs = (process.env['ZKTS_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    this.child = spawn(process.execPath, [...nodeArgs, path.join(repoRoot, 'bin', 'zkts.js'), 'server', configPath], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (rawLogDir !== null) {
+      const file = path.join(rawLogDir, `server-${this.child.pid}.log`);
+      this.child.stdout!.on('data', (chunk: Buffer) => appendFileSync(file, chunk));
+    }
     this.child.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk.toString('utf8')));
     this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString('utf8')).slice(-4000)));
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
@@ -301,6 +310,7 @@ async function main(): Promise<void> {
   const configPath = path.join(root, 'zoo.cfg');
   const port = await freePort();
   writeConfig(configPath, dataDir, port, options.snapCount);
+  if (options.keep) rawLogDir = root;
   console.log(`server storage benchmark: ${options.nodes} znodes of ${dataBytes} B, ${options.inFlight} creates in flight, snapCount ${options.snapCount}, ${os.cpus().length} cores, dataDir ${dataDir}`);
 
   let server = new Server(configPath);

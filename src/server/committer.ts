@@ -38,6 +38,16 @@ export interface TxnSink {
 /** Applies committed txns, in zxid order, to the database. */
 export type ApplyFn = (txn: Txn) => ApplyResult;
 
+/**
+ * A run of durable txns is applied (and its replies sent) for about this long before the
+ * rest waits for the next turn of the event loop: after a group commit of a few thousand
+ * txns, reads on other connections would otherwise wait for all of them (measured: getData
+ * p99 89 ms, max 858 ms during a 1M-znode load).
+ */
+export const applySliceMsMax = 2;
+/** Txns applied between two looks at the clock. */
+const applyClockStride = 16;
+
 interface Waiting {
   txn: Txn;
   resolve: (c: Committed) => void;
@@ -50,8 +60,11 @@ interface Waiting {
  */
 export class StandaloneCommitter implements Committer {
   private nextCounter: bigint;
-  private readonly waiting: Waiting[] = [];
+  /** Txns handed out and not yet applied, in zxid order, from `head` on. */
+  private waiting: Waiting[] = [];
+  private head = 0;
   private durableZxid: bigint;
+  private drainScheduled = false;
 
   constructor(
     startZxid: bigint,
@@ -68,7 +81,7 @@ export class StandaloneCommitter implements Committer {
   }
 
   get outstanding(): number {
-    return this.waiting.length;
+    return this.waiting.length - this.head;
   }
 
   submit(request: WriteRequest): Promise<Committed> {
@@ -84,15 +97,42 @@ export class StandaloneCommitter implements Committer {
 
   private onDurable(zxid: bigint): void {
     if (zxid > this.durableZxid) this.durableZxid = zxid;
-    while (this.waiting.length > 0 && this.waiting[0]!.txn.zxid <= this.durableZxid) {
-      const w = this.waiting.shift()!;
+    if (!this.drainScheduled) this.drain(applySliceMsMax);
+  }
+
+  /** Applies durable txns in zxid order for about sliceMs, then leaves the rest to setImmediate. */
+  private drain(sliceMs: number): void {
+    const started = performance.now();
+    let applied = 0;
+    while (this.head < this.waiting.length && this.waiting[this.head]!.txn.zxid <= this.durableZxid) {
+      if (++applied % applyClockStride === 0 && performance.now() - started >= sliceMs) {
+        this.drainScheduled = true;
+        setImmediate(() => {
+          this.drainScheduled = false;
+          this.drain(applySliceMsMax);
+        });
+        break;
+      }
+      const w = this.waiting[this.head]!;
+      this.waiting[this.head++] = undefined as unknown as Waiting;
       invariant(w.txn.zxid <= this.durableZxid, 'applying a txn that is not durable');
       w.resolve({ txn: w.txn, result: this.apply(w.txn) });
+    }
+    if (this.head === this.waiting.length) {
+      this.waiting.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 >= this.waiting.length) {
+      this.waiting = this.waiting.slice(this.head);
+      this.head = 0;
     }
   }
 
   private failAll(err: unknown): void {
-    // A failed fsync leaves us unable to promise durability: nothing more is applied.
-    for (const w of this.waiting.splice(0)) w.reject(err);
+    // What is durable is still applied; after a failed fsync nothing more is.
+    this.drain(Infinity);
+    const failed = this.waiting.slice(this.head);
+    this.waiting = [];
+    this.head = 0;
+    for (const w of failed) w.reject(err);
   }
 }

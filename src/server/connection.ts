@@ -82,6 +82,10 @@ export class ServerConnection implements Watcher {
   private state: 'new' | 'handshake' | 'open' | 'closed' = 'new';
   private backlog: Buffer[] = [];
   private queue: Entry[] = [];
+  /** Entries at the head of the queue that have started. */
+  private startedCount = 0;
+  /** Started entries still waiting for their outcome. */
+  private inProgress = 0;
   private connectTimer: NodeJS.Timeout | null;
   lastCxid = -1;
   lastZxid = 0n;
@@ -232,17 +236,19 @@ export class ServerConnection implements Watcher {
     this.pump();
   }
 
-  /** Starts what may start, then sends every finished reply at the head, in order. */
+  /**
+   * Starts what may start, then sends every finished reply at the head, in order. Started
+   * entries are always a prefix of the queue (a read that must wait stops the loop), so this
+   * looks only at the entries after it: a full queue of writes costs O(1) per completion.
+   */
   private pump(): void {
-    let blocked = false;
-    for (let i = 0; i < this.queue.length && !blocked; i++) {
-      const entry = this.queue[i]!;
-      if (entry.started) continue;
-      if (!entry.job.write && i > 0 && !this.queue.slice(0, i).every((e) => e.outcome !== null)) {
-        blocked = true;
-        break;
-      }
+    while (this.startedCount < this.queue.length) {
+      const entry = this.queue[this.startedCount]!;
+      // A read waits for everything before it.
+      if (!entry.job.write && this.inProgress > 0) break;
+      this.startedCount++;
       this.startEntry(entry);
+      if (this.state === 'closed') return;
     }
     this.flush();
   }
@@ -257,9 +263,12 @@ export class ServerConnection implements Watcher {
       return;
     }
     if (result instanceof Promise) {
+      this.inProgress++;
       result.then(
         (outcome) => {
+          if (this.state === 'closed') return;
           entry.outcome = outcome;
+          this.inProgress--;
           this.pump();
         },
         (err) => this.refuse(err),
@@ -274,6 +283,7 @@ export class ServerConnection implements Watcher {
     this.socket.cork();
     while (this.queue.length > 0 && this.queue[0]!.outcome !== null) {
       const entry = this.queue.shift()!;
+      this.startedCount--;
       const outcome = entry.outcome!;
       if (outcome.frame !== null) {
         this.socket.write(outcome.frame);
@@ -289,7 +299,7 @@ export class ServerConnection implements Watcher {
     this.socket.uncork();
     if (this.queue.length < connectionQueueMax && this.socket.isPaused() && this.state === 'open') this.socket.resume();
     // A read queued behind a write that just finished may start now.
-    if (this.queue.length > 0 && !this.queue[0]!.started) this.pump();
+    if (this.queue.length > 0 && this.startedCount === 0) this.pump();
   }
 
   private recordLatency(latency: number): void {
@@ -321,6 +331,8 @@ export class ServerConnection implements Watcher {
     this.state = 'closed';
     this.clearConnectTimer();
     this.queue = [];
+    this.startedCount = 0;
+    this.inProgress = 0;
     this.backlog = [];
     if (graceful) this.socket.end();
     else this.socket.destroy();
