@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import type { ACL } from '../protocol/records.js';
-import { DataTree, ZNode, type DataTreeOptions } from './data-tree.js';
+import { DataTree, ZNode, latin1Of, type DataTreeOptions } from './data-tree.js';
 
 /**
  * The DataTree as a stream of small records, for snapshots on disk and SNAP on the wire:
@@ -128,10 +128,8 @@ export class TreeSnapshotLoader {
     // Few allocations per node: a million of them is mostly garbage-collector time otherwise.
     const czxid = offsetLong(this.prevCzxid, r[3]);
     const ctime = this.prevCtime + (r[6] as number);
-    const raw = r[1] as Uint8Array | null;
-    const data = raw === null ? null : Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
     const node = new ZNode(
-      data, acl, czxid, offsetLong(czxid, r[4]), offsetLong(czxid, r[5]), ctime, ctime + (r[7] as number),
+      latin1Of(r[1] as Uint8Array | null), acl, czxid, offsetLong(czxid, r[4]), offsetLong(czxid, r[5]), ctime, ctime + (r[7] as number),
       r[8] as number, r[9] as number, r[10] as number, r[11] === 0 ? 0n : BigInt(r[11] as bigint | number),
     );
     this.prevCzxid = czxid;

@@ -92,8 +92,9 @@ const getData: Handler = (ctx, conn, header, body) => {
     if (node === undefined) return reply(ctx, header, ErrorCode.NONODE);
     if (!canRead(node, conn)) return reply(ctx, header, ErrorCode.NOAUTH);
     if (req.watch) ctx.watches.addDataWatch(req.path, conn);
-    const res = { data: node.data, stat: ctx.tree.statOf(node) };
-    return reply(ctx, header, 0, (w) => GetDataResponseCodec.write(w, res));
+    const stat = ctx.tree.statOf(node);
+    // GetDataResponse, written from the tree's latin1 data without a Buffer in between.
+    return reply(ctx, header, 0, (w) => StatCodec.write(w.latin1Buffer(node.bytes), stat));
   });
 };
 
