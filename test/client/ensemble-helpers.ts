@@ -20,6 +20,8 @@ interface ProxiedPair {
   /** Bytes held while stalled, per direction. */
   toUpstream: Buffer[];
   toClient: Buffer[];
+  /** The server's side closed while blackholed: the client hears of it only on resume(). */
+  upstreamLost: boolean;
 }
 
 /**
@@ -60,7 +62,7 @@ export class MemberProxy {
 
   private accept(client: net.Socket): void {
     this.accepted++;
-    const pair: ProxiedPair = { client, upstream: null, toUpstream: [], toClient: [] };
+    const pair: ProxiedPair = { client, upstream: null, toUpstream: [], toClient: [], upstreamLost: false };
     this.pairs.add(pair);
     client.on('error', () => this.end(pair));
     client.on('close', () => this.end(pair));
@@ -82,8 +84,17 @@ export class MemberProxy {
   private connectUpstream(pair: ProxiedPair): void {
     const upstream = net.connect({ host: '127.0.0.1', port: this.targetPort });
     pair.upstream = upstream;
-    upstream.on('error', () => this.end(pair));
-    upstream.on('close', () => this.end(pair));
+    // A blackhole swallows the server's FIN or RST like everything else: the client must find
+    // out by its read timeout (an election under load closing the server's connections would
+    // otherwise reach it as "closed the connection").
+    const lost = (): void => {
+      if (this.mode !== 'blackhole' || !this.pairs.has(pair)) return this.end(pair);
+      upstream.destroy();
+      pair.upstream = null;
+      pair.upstreamLost = true;
+    };
+    upstream.on('error', lost);
+    upstream.on('close', lost);
     upstream.on('connect', () => this.flush(pair));
     upstream.on('data', (chunk: Buffer) => {
       if (this.mode === 'blackhole') return;
@@ -121,8 +132,9 @@ export class MemberProxy {
   /** Back to forwarding; held bytes are delivered. */
   resume(): void {
     this.mode = 'forward';
-    for (const pair of this.pairs) {
-      if (pair.upstream === null) this.connectUpstream(pair);
+    for (const pair of [...this.pairs]) {
+      if (pair.upstreamLost) this.end(pair);
+      else if (pair.upstream === null) this.connectUpstream(pair);
       else this.flush(pair);
     }
   }
