@@ -237,9 +237,14 @@ export interface ClusterOptions {
   observers?: number;
   /** Default 100 ms: the core ticks every 10 ms. */
   tickTime?: number;
-  /** In ticks. Default 5: each round of the election stall (see early-follower.test.ts) costs initLimit. */
+  /** In ticks. Default 20, like syncLimit (which must not exceed it). */
   initLimit?: number;
-  /** In ticks. Default 5 (500 ms at the default tickTime). */
+  /**
+   * In ticks. Default 20 (2 s at the default tickTime): a member stalled longer than this (a
+   * 2-core CI machine running JVMs and servers next to us stalls one for over 500 ms now and
+   * then) is dropped and an election follows, which tests that kill or pause members do not
+   * need to wait on and tests that expect a stable leader must not see.
+   */
   syncLimit?: number;
   /** Default 100000 (no snapshots in a short test). */
   snapCount?: number;
@@ -446,8 +451,8 @@ export class Cluster {
       participants: options.participants ?? 3,
       observers: options.observers ?? 0,
       tickTime: options.tickTime ?? 100,
-      initLimit: options.initLimit ?? 5,
-      syncLimit: options.syncLimit ?? 5,
+      initLimit: options.initLimit ?? 20,
+      syncLimit: options.syncLimit ?? 20,
       snapCount: options.snapCount ?? 100_000,
       minSessionTimeout: options.minSessionTimeout ?? 200,
       maxSessionTimeout: options.maxSessionTimeout ?? 60_000,
