@@ -15,6 +15,16 @@ export class FileWindow {
     private readonly chunkBytes = readChunkBytes,
   ) {}
 
+  /**
+   * The bytes [offset, offset + length) when the window already holds all of them, without
+   * a read: sequential scans go through the cached chunk without a promise per record.
+   */
+  cached(offset: number, length: number): Buffer | undefined {
+    const end = offset + length;
+    if (offset < this.start || end > this.start + this.buffer.length || end > this.size) return undefined;
+    return this.buffer.subarray(offset - this.start, end - this.start);
+  }
+
   /** The bytes [offset, offset + length), or fewer if the file ends first. */
   async view(offset: number, length: number): Promise<Buffer> {
     const end = Math.min(offset + length, this.size);

@@ -5,7 +5,7 @@ import { FileWindow } from './file-window.js';
 import type { StorageFs } from './fs.js';
 import { logPrefix, zxidFiles, zxidText } from './names.js';
 import type { NamedFile } from './names.js';
-import { decodeSegmentHeader, findValidRecord, scanRecord, segmentHeaderBytes } from './txn-record.js';
+import { decodeSegmentHeader, findValidRecord, scanCachedRecord, scanRecord, segmentHeaderBytes } from './txn-record.js';
 
 /** What recovery learned about the newest segment, which the log keeps appending to. */
 export interface ActiveSegmentState {
@@ -98,7 +98,7 @@ async function scanRecords(window: FileWindow, path: string, nameZxid: bigint, p
   let lastZxid = previousZxid;
   let records = 0;
   for (;;) {
-    const step = await scanRecord(window, offset);
+    const step = scanCachedRecord(window, offset) ?? (await scanRecord(window, offset));
     if (step.kind === 'end') return { lastZxid, records, end: step.offset, size: window.size };
     if (step.kind === 'bad') {
       const torn = await classifyBadRecord(window, path, step.offset, step.reason, lastZxid, isNewest);

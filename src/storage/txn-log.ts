@@ -8,7 +8,7 @@ import { batchBytesMax, payloadBytesMax, preallocateBytesDefault, segmentBytesDe
 import { listSegments, recoverLog } from './log-recovery.js';
 import type { ActiveSegmentState } from './log-recovery.js';
 import { logName, zxidText } from './names.js';
-import { encodeRecordHeader, encodeSegmentHeader, recordHeaderBytes, scanRecord, segmentHeaderBytes } from './txn-record.js';
+import { encodeRecordHeader, encodeSegmentHeader, recordHeaderBytes, scanCachedRecord, scanRecord, segmentHeaderBytes } from './txn-record.js';
 
 export interface TxnLogOptions {
   /** The directory that holds the segments (dataLogDir). */
@@ -143,7 +143,7 @@ export class TxnLog {
     for (const segment of segments.slice(first)) {
       if (segment.zxid > toZxid) return;
       const path = join(this.options.dir, segment.name);
-      for await (const record of readSegment(this.fs, path)) {
+      for await (const record of readSegment(this.fs, path, fromZxid)) {
         if (record.zxid > toZxid) return;
         if (record.zxid >= fromZxid) yield { zxid: record.zxid, payload: record.payload };
         // Stop at the bound itself: what follows may be a batch still being written.
@@ -334,16 +334,19 @@ interface SegmentRecord extends LogRecord {
   end: number;
 }
 
-/** Every record of one segment; a bad record is a StorageError (recovery already ran). */
-async function* readSegment(fs: StorageFs, path: string): AsyncGenerator<SegmentRecord> {
+/**
+ * The records of one segment from `fromZxid` on (those before it are checked, not yielded);
+ * a bad record is a StorageError (recovery already ran).
+ */
+async function* readSegment(fs: StorageFs, path: string, fromZxid = 0n): AsyncGenerator<SegmentRecord> {
   const file = await fs.open(path, 'read');
   try {
     const window = new FileWindow(file, await file.size());
     for (let offset = segmentHeaderBytes; ; ) {
-      const step = await scanRecord(window, offset);
+      const step = scanCachedRecord(window, offset) ?? (await scanRecord(window, offset));
       if (step.kind === 'end') return;
       if (step.kind === 'bad') throw new StorageError(path, step.offset, `expected a valid record, found ${step.reason}`);
-      yield { zxid: step.zxid, payload: step.payload, end: step.end };
+      if (step.zxid >= fromZxid) yield { zxid: step.zxid, payload: step.payload, end: step.end };
       offset = step.end;
     }
   } finally {

@@ -54,9 +54,30 @@ export function encodeRecordHeader(zxid: bigint, payload: Uint8Array): Buffer {
   return header;
 }
 
+const crc32cTable = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/**
+ * crc32c of bytes [start, end), in JavaScript: for the 16 bytes of a record header this is
+ * several times cheaper than the native call (measured: two native CRCs per record were most
+ * of the time of opening a 1M-txn log).
+ */
+export function crc32cOfRange(bytes: Uint8Array, start: number, end: number): number {
+  let c = 0xffffffff;
+  for (let i = start; i < end; i++) c = crc32cTable[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
 /** True when the 20 bytes at `offset` form a record header whose CRC matches. */
 export function headerCrcMatches(bytes: Buffer, offset: number): boolean {
-  return bytes.readUInt32BE(offset) === crc32c(bytes.subarray(offset + 4, offset + recordHeaderBytes));
+  return bytes.readUInt32BE(offset) === crc32cOfRange(bytes, offset + 4, offset + recordHeaderBytes);
 }
 
 export type ScanStep =
@@ -64,6 +85,20 @@ export type ScanStep =
   /** Clean end of data: EOF at a record boundary, or an all-zero (preallocated) tail. */
   | { kind: 'end'; offset: number; zeroTail: boolean }
   | { kind: 'bad'; offset: number; reason: string };
+
+/**
+ * The record at `offset` when it is valid and wholly inside the window's cached chunk;
+ * undefined sends the caller to scanRecord, which reads and explains (end, zeros, damage).
+ */
+export function scanCachedRecord(window: FileWindow, offset: number): ScanStep | undefined {
+  const header = window.cached(offset, recordHeaderBytes);
+  if (header === undefined || !headerCrcMatches(header, 0)) return undefined;
+  const length = header.readUInt32BE(4);
+  if (length > payloadBytesMax) return undefined;
+  const payload = window.cached(offset + recordHeaderBytes, length);
+  if (payload === undefined || crc32c(payload) !== header.readUInt32BE(16)) return undefined;
+  return { kind: 'record', offset, end: offset + recordHeaderBytes + length, zxid: header.readBigUInt64BE(8), payload };
+}
 
 /** Reads the record at `offset`, or says why there is none. */
 export async function scanRecord(window: FileWindow, offset: number): Promise<ScanStep> {
