@@ -10,6 +10,9 @@ import type { QuorumEffect, QuorumEvent, QuorumLimits, LogEntry, Role } from '..
 import { LearnerPhase, QuorumPeer, defaultQuorumLimits, makeQuorumView } from '../quorum/index.js';
 import { PeerTransport, type PeerFaultHook } from '../quorum/peer-transport.js';
 import type { Committed, Committer, WriteRequest } from './committer.js';
+import type { JuteReader } from '../protocol/jute.js';
+import type { ConnectRequest, ConnectResponse, RequestHeader } from '../protocol/records.js';
+import type { Job, ServerConnection } from './connection.js';
 import { ZkServer, type ZkServerOptions } from './zk-server.js';
 
 /** What an ensemble member keeps on disk; the storage layer implements it. */
@@ -43,6 +46,8 @@ export interface EnsembleServerOptions extends ZkServerOptions {
 
 /** The longest core tick: finalize waits and notification resends are counted in these. */
 export const coreTickMsMax = 20;
+/** Ticks delivered at once after a pause; more than any limit in ticks, so every timeout fires. */
+const catchUpTicksMax = 100_000;
 
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false });
 
@@ -134,24 +139,36 @@ export class EnsembleServer extends ZkServer {
     await this.transport.start();
     await super.start();
     this.enqueue({ kind: 'start' });
-    this.scheduleTick(Date.now() + this.coreTickMs);
+    this.nextTickDue = Date.now() + this.coreTickMs;
+    this.scheduleTick();
   }
 
-  /** One tick per elapsed interval, so a paused process catches up with its clock at once. */
-  private scheduleTick(due: number): void {
+  private nextTickDue = 0;
+
+  private scheduleTick(): void {
     if (this.stopped) return;
     this.coreTimer = setTimeout(() => {
-      const now = Date.now();
-      let next = due;
-      let ticks = 0;
-      while (next <= now && ticks < 1000) {
-        this.enqueue({ kind: 'tick' });
-        next += this.coreTickMs;
-        ticks++;
-      }
+      this.catchUpClock();
       this.flushTouches();
-      this.scheduleTick(Math.max(next, now + 1));
-    }, Math.max(0, due - Date.now()));
+      this.scheduleTick();
+    }, Math.max(0, this.nextTickDue - Date.now()));
+  }
+
+  /**
+   * Delivers one tick per core interval that has elapsed. Called from the timer, and before
+   * anything a client asks: a process that was paused (SIGSTOP, a long GC) must learn that
+   * it lost its quorum before it answers anyone, not when its timer next fires — after a
+   * pause the event loop may run socket callbacks before timers.
+   */
+  private catchUpClock(): void {
+    const now = Date.now();
+    let ticks = 0;
+    while (this.nextTickDue <= now && ticks < catchUpTicksMax) {
+      this.enqueue({ kind: 'tick' });
+      this.nextTickDue += this.coreTickMs;
+      ticks++;
+    }
+    if (this.nextTickDue <= now) this.nextTickDue = now + this.coreTickMs;
   }
 
   override async stop(): Promise<void> {
@@ -172,13 +189,21 @@ export class EnsembleServer extends ZkServer {
     if (!this.draining) void this.drain();
   }
 
+  /**
+   * Runs queued events through the core. Effects are carried out synchronously; only a
+   * barrier (epochs, truncation, snapshot install) suspends the loop, so a tick's step-down
+   * takes effect before the caller of enqueue goes on.
+   */
   private async drain(): Promise<void> {
     this.draining = true;
     try {
       while (this.events.length > 0 && !this.stopped) {
         const event = this.events.shift()!;
         const effects = this.peer.step(event);
-        for (const effect of effects) await this.perform(effect);
+        for (const effect of effects) {
+          const barrier = this.perform(effect);
+          if (barrier !== undefined) await barrier;
+        }
       }
     } catch (err) {
       // A failed fsync or a broken invariant: this member cannot go on safely.
@@ -189,7 +214,8 @@ export class EnsembleServer extends ZkServer {
     }
   }
 
-  private async perform(effect: QuorumEffect): Promise<void> {
+  /** Carries out one effect; returns a promise only for barriers. */
+  private perform(effect: QuorumEffect): Promise<void> | undefined {
     switch (effect.kind) {
       case 'send':
         this.transport.send(effect.to, effect.msg);
@@ -200,22 +226,22 @@ export class EnsembleServer extends ZkServer {
       case 'persistTxns':
         this.persist(effect.entries);
         return;
-      case 'truncateLog':
-        await this.appendChain;
-        await this.storage.truncateAfter(effect.zxid);
-        return;
+      case 'truncateLog': {
+        const zxid = effect.zxid;
+        return this.appendChain.then(() => this.storage.truncateAfter(zxid));
+      }
       case 'persistAcceptedEpoch':
-        await this.storage.persistAcceptedEpoch(effect.epoch);
-        return;
+        return this.storage.persistAcceptedEpoch(effect.epoch);
       case 'persistCurrentEpoch':
-        await this.storage.persistCurrentEpoch(effect.epoch);
-        return;
-      case 'installSnapshot':
-        await this.appendChain;
-        const tree = decodeTreeSnapshot(effect.data, { extendedTypesEnabled: this.config.extendedTypesEnabled });
-        await this.storage.installSnapshot(effect.zxid, tree);
-        this.replaceTree(tree);
-        return;
+        return this.storage.persistCurrentEpoch(effect.epoch);
+      case 'installSnapshot': {
+        const { zxid, data } = effect;
+        return this.appendChain.then(async () => {
+          const tree = decodeTreeSnapshot(data, { extendedTypesEnabled: this.config.extendedTypesEnabled });
+          await this.storage.installSnapshot(zxid, tree);
+          this.replaceTree(tree);
+        });
+      }
       case 'apply':
         this.applyCommitted(effect.zxid, effect.payload, effect.origin);
         return;
@@ -245,6 +271,28 @@ export class EnsembleServer extends ZkServer {
         return;
       }
     }
+    return undefined;
+  }
+
+  // ---- the client side checks the clock first ------------------------------------------
+
+  override request(conn: ServerConnection, header: RequestHeader, body: JuteReader): Job {
+    this.catchUpClock();
+    if (!this.serving) {
+      // Lost its role between the request's arrival and now: the client goes elsewhere.
+      return { write: false, start: () => ({ frame: null, close: 'server is not serving' }) };
+    }
+    return super.request(conn, header, body);
+  }
+
+  override handshake(conn: ServerConnection, request: ConnectRequest): Promise<ConnectResponse | null> {
+    this.catchUpClock();
+    return super.handshake(conn, request);
+  }
+
+  override fourLetterWord(word: string): string | null {
+    this.catchUpClock();
+    return super.fourLetterWord(word);
   }
 
   /** Appends in order; the core hears `durable` once the group commit covering them is done. */
