@@ -15,6 +15,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
+import { waitFor, withDeadline, type WaitOptions } from '../support/wait.js';
+
+export { waitFor, withDeadline, type WaitOptions };
 
 export type Target = 'zookeeper' | 'zkts';
 
@@ -62,56 +65,8 @@ const logBufferLines = 2_000;
 // ---------------------------------------------------------------------------
 // Waiting on conditions
 
-export interface WaitOptions {
-  timeoutMs?: number;
-  intervalMs?: number;
-  what?: string;
-}
 
-/**
- * Polls `probe` until it returns a value other than undefined/false, or throws
- * once the deadline passes. The interval is a polling period, not a sleep that
- * a test relies on: the condition decides.
- */
-export async function waitFor<T>(
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  options: WaitOptions = {},
-): Promise<T> {
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const intervalMs = options.intervalMs ?? 50;
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() >= deadline) {
-      const cause = lastError instanceof Error ? `; last error: ${lastError.message}` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${options.what ?? 'condition'}${cause}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
 
-/** Resolves with the event's arguments, or rejects after the deadline. */
-export function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-}
 
 // ---------------------------------------------------------------------------
 // Ports and raw sockets
