@@ -234,11 +234,14 @@ describe('Java client: persistent watches (addWatch)', () => {
     expect(watchesOf(r, 'persistent', fired, removed)).toEqual([['PersistentWatchRemoved', '/jpw2/p']]);
     expect(watchesOf(r, 'recursive', fired, removed)).toEqual([['PersistentWatchRemoved', '/jpw2/r']]);
     const deep = markIndex(r, 'deep');
-    expect(watchesOf(r, 'deep', removed, deep)).toEqual([
+    // The fence node is under the watched base too, but the Java client hands one event to
+    // its watchers in no fixed order: the fence watcher may return (and the mark be printed)
+    // before the recursive watcher has recorded the fence's NodeCreated. So fences are not
+    // counted here.
+    const deepEvents = watchesOf(r, 'deep', removed, deep).filter(([, path]) => !String(path).includes('/fence-'));
+    expect(deepEvents).toEqual([
       ['NodeCreated', '/jpw2/r/after/deeper'],
       ['NodeDeleted', '/jpw2/r/after/deeper'],
-      // The fence node is under the watched base too.
-      ['NodeCreated', '/jpw2/fence-3'],
     ]);
   });
 });
