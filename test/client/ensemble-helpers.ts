@@ -4,157 +4,14 @@
 // which member a client is on. The ensemble itself comes from test/ensemble/cluster-harness.ts.
 import { createClient, type ClientLogger, type ClientOptions, type StateChange, type ZooKeeperClient } from '../../src/client/index.js';
 import { type Cluster, type Member, waitFor, withDeadline } from '../ensemble/cluster-harness.js';
-import net from 'node:net';
+import { TcpProxy } from './servers.js';
+
 
 /** Lines of client log kept per client for a failure message. */
 const clientLogLinesMax = 200;
 const clientCloseTimeoutMs = 2_000;
 
 const json = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
-
-export type ProxyMode = 'forward' | 'stall' | 'blackhole' | 'hold-replies';
-
-interface ProxiedPair {
-  client: net.Socket;
-  upstream: net.Socket | null;
-  /** Bytes held while stalled, per direction. */
-  toUpstream: Buffer[];
-  toClient: Buffer[];
-  /** The server's side closed while blackholed: the client hears of it only on resume(). */
-  upstreamLost: boolean;
-}
-
-/**
- * A TCP proxy in front of one member, like servers.ts's TcpProxy plus one more mode:
- * forward passes bytes; stall holds them both ways (delivered on resume, like a network that
- * stopped); blackhole swallows them and never connects upstream; hold-replies passes requests
- * to the server but holds its replies, so a test can let the server act on requests whose
- * answers the client never gets. cut() resets every current connection.
- */
-export class MemberProxy {
-  private server: net.Server | null = null;
-  private readonly pairs = new Set<ProxiedPair>();
-  mode: ProxyMode = 'forward';
-  port = 0;
-  /** Connections accepted so far. */
-  accepted = 0;
-
-  constructor(private readonly targetPort: number) {}
-
-  get connectString(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  get openConnections(): number {
-    return this.pairs.size;
-  }
-
-  async start(): Promise<this> {
-    const server = net.createServer((socket) => this.accept(socket));
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as net.AddressInfo).port;
-    return this;
-  }
-
-  private accept(client: net.Socket): void {
-    this.accepted++;
-    const pair: ProxiedPair = { client, upstream: null, toUpstream: [], toClient: [], upstreamLost: false };
-    this.pairs.add(pair);
-    client.on('error', () => this.end(pair));
-    client.on('close', () => this.end(pair));
-    client.on('data', (chunk: Buffer) => {
-      if (this.mode === 'blackhole') return;
-      const upstream = pair.upstream;
-      if (this.mode === 'stall' || upstream === null || upstream.connecting) pair.toUpstream.push(chunk);
-      else upstream.write(chunk);
-    });
-    if (this.mode !== 'blackhole') this.connectUpstream(pair);
-  }
-
-  private end(pair: ProxiedPair): void {
-    this.pairs.delete(pair);
-    pair.client.destroy();
-    pair.upstream?.destroy();
-  }
-
-  private connectUpstream(pair: ProxiedPair): void {
-    const upstream = net.connect({ host: '127.0.0.1', port: this.targetPort });
-    pair.upstream = upstream;
-    // A blackhole swallows the server's FIN or RST like everything else: the client must find
-    // out by its read timeout (an election under load closing the server's connections would
-    // otherwise reach it as "closed the connection").
-    const lost = (): void => {
-      if (this.mode !== 'blackhole' || !this.pairs.has(pair)) return this.end(pair);
-      upstream.destroy();
-      pair.upstream = null;
-      pair.upstreamLost = true;
-    };
-    upstream.on('error', lost);
-    upstream.on('close', lost);
-    upstream.on('connect', () => this.flush(pair));
-    upstream.on('data', (chunk: Buffer) => {
-      if (this.mode === 'blackhole') return;
-      if (this.mode === 'forward') pair.client.write(chunk);
-      else pair.toClient.push(chunk);
-    });
-  }
-
-  private flush(pair: ProxiedPair): void {
-    const upstream = pair.upstream;
-    if (upstream === null || upstream.connecting) return;
-    if (this.mode === 'forward' || this.mode === 'hold-replies') for (const c of pair.toUpstream.splice(0)) upstream.write(c);
-    if (this.mode === 'forward') for (const c of pair.toClient.splice(0)) pair.client.write(c);
-  }
-
-  /** Stops forwarding in both directions; new connections are accepted but stalled too. */
-  stall(): void {
-    this.mode = 'stall';
-  }
-
-  /** Requests still reach the server; its replies are held until resume(). */
-  holdReplies(): void {
-    this.mode = 'hold-replies';
-  }
-
-  /** Swallows everything from now on; new connections never reach the server. */
-  blackhole(): void {
-    this.mode = 'blackhole';
-    for (const pair of this.pairs) {
-      pair.toUpstream.length = 0;
-      pair.toClient.length = 0;
-    }
-  }
-
-  /** Back to forwarding; held bytes are delivered. */
-  resume(): void {
-    this.mode = 'forward';
-    for (const pair of [...this.pairs]) {
-      if (pair.upstreamLost) this.end(pair);
-      else if (pair.upstream === null) this.connectUpstream(pair);
-      else this.flush(pair);
-    }
-  }
-
-  /** Resets every open connection (both sides see the connection drop). */
-  cut(): void {
-    for (const pair of [...this.pairs]) {
-      this.pairs.delete(pair);
-      pair.client.resetAndDestroy();
-      pair.upstream?.resetAndDestroy();
-    }
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    const server = this.server;
-    this.server = null;
-    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
 
 /** A client with everything it went through, for assertions and failure messages. */
 export class TrackedClient {
@@ -207,16 +64,16 @@ export class ProxiedEnsemble {
 
   private constructor(
     readonly cluster: Cluster,
-    private readonly proxies: Map<number, MemberProxy>,
+    private readonly proxies: Map<number, TcpProxy>,
   ) {}
 
   static async start(cluster: Cluster): Promise<ProxiedEnsemble> {
-    const proxies = new Map<number, MemberProxy>();
-    for (const m of cluster.members) proxies.set(m.sid, await new MemberProxy(m.clientPort).start());
+    const proxies = new Map<number, TcpProxy>();
+    for (const m of cluster.members) proxies.set(m.sid, await new TcpProxy(m.clientPort).start());
     return new ProxiedEnsemble(cluster, proxies);
   }
 
-  proxy(member: Member): MemberProxy {
+  proxy(member: Member): TcpProxy {
     const p = this.proxies.get(member.sid);
     if (p === undefined) throw new Error(`no proxy for server ${member.sid}`);
     return p;

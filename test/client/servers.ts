@@ -152,7 +152,7 @@ function spawnServer(target: Target, cfgPath: string): ChildProcess {
   });
 }
 
-export type ProxyMode = 'forward' | 'stall' | 'blackhole';
+export type ProxyMode = 'forward' | 'stall' | 'blackhole' | 'hold-replies';
 
 interface ProxiedPair {
   client: net.Socket;
@@ -160,12 +160,15 @@ interface ProxiedPair {
   /** Bytes held while stalled, per direction. */
   toUpstream: Buffer[];
   toClient: Buffer[];
+  /** The server's side closed while blackholed: the client hears of it only on resume(). */
+  upstreamLost: boolean;
 }
 
 /**
- * A TCP proxy in front of a server. forward: pass bytes; stall: hold them (delivered on
- * resume, like a network that stopped); blackhole: swallow them and never connect upstream.
- * cut() resets every current connection.
+ * A TCP proxy in front of a server: forward passes bytes; stall holds them both ways (delivered on resume, like a network that
+ * stopped); blackhole swallows them and never connects upstream; hold-replies passes requests
+ * to the server but holds its replies, so a test can let the server act on requests whose
+ * answers the client never gets. cut() resets every current connection.
  */
 export class TcpProxy {
   private server: net.Server | null = null;
@@ -185,61 +188,80 @@ export class TcpProxy {
     return this.pairs.size;
   }
 
+  /** Later connections go to another port (a restarted server). */
   retarget(port: number): void {
     this.targetPort = port;
   }
 
   async start(port = 0): Promise<this> {
-    this.server = net.createServer((socket) => this.accept(socket));
+    const server = net.createServer((socket) => this.accept(socket));
+    this.server = server;
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, '127.0.0.1', () => resolve());
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
     });
-    this.port = (this.server.address() as net.AddressInfo).port;
+    this.port = (server.address() as net.AddressInfo).port;
     return this;
   }
 
   private accept(client: net.Socket): void {
     this.accepted++;
-    const pair: ProxiedPair = { client, upstream: null, toUpstream: [], toClient: [] };
+    const pair: ProxiedPair = { client, upstream: null, toUpstream: [], toClient: [], upstreamLost: false };
     this.pairs.add(pair);
-    const end = (): void => {
-      this.pairs.delete(pair);
-      client.destroy();
-      pair.upstream?.destroy();
-    };
-    client.on('error', end);
-    client.on('close', end);
+    client.on('error', () => this.end(pair));
+    client.on('close', () => this.end(pair));
     client.on('data', (chunk: Buffer) => {
       if (this.mode === 'blackhole') return;
-      if (this.mode === 'stall' || pair.upstream === null || pair.upstream.connecting) pair.toUpstream.push(chunk);
-      else pair.upstream.write(chunk);
+      const upstream = pair.upstream;
+      if (this.mode === 'stall' || upstream === null || upstream.connecting) pair.toUpstream.push(chunk);
+      else upstream.write(chunk);
     });
-    if (this.mode !== 'blackhole') this.connectUpstream(pair, end);
+    if (this.mode !== 'blackhole') this.connectUpstream(pair);
   }
 
-  private connectUpstream(pair: ProxiedPair, end: () => void): void {
+  private end(pair: ProxiedPair): void {
+    this.pairs.delete(pair);
+    pair.client.destroy();
+    pair.upstream?.destroy();
+  }
+
+  private connectUpstream(pair: ProxiedPair): void {
     const upstream = net.connect({ host: this.targetHost, port: this.targetPort });
     pair.upstream = upstream;
-    upstream.on('error', end);
-    upstream.on('close', end);
+    // A blackhole swallows the server's FIN or RST like everything else: the client must find
+    // out by its read timeout (an election under load closing the server's connections would
+    // otherwise reach it as "closed the connection").
+    const lost = (): void => {
+      if (this.mode !== 'blackhole' || !this.pairs.has(pair)) return this.end(pair);
+      upstream.destroy();
+      pair.upstream = null;
+      pair.upstreamLost = true;
+    };
+    upstream.on('error', lost);
+    upstream.on('close', lost);
     upstream.on('connect', () => this.flush(pair));
     upstream.on('data', (chunk: Buffer) => {
       if (this.mode === 'blackhole') return;
-      if (this.mode === 'stall') pair.toClient.push(chunk);
-      else pair.client.write(chunk);
+      if (this.mode === 'forward') pair.client.write(chunk);
+      else pair.toClient.push(chunk);
     });
   }
 
   private flush(pair: ProxiedPair): void {
-    if (this.mode !== 'forward' || pair.upstream === null || pair.upstream.connecting) return;
-    for (const c of pair.toUpstream.splice(0)) pair.upstream.write(c);
-    for (const c of pair.toClient.splice(0)) pair.client.write(c);
+    const upstream = pair.upstream;
+    if (upstream === null || upstream.connecting) return;
+    if (this.mode === 'forward' || this.mode === 'hold-replies') for (const c of pair.toUpstream.splice(0)) upstream.write(c);
+    if (this.mode === 'forward') for (const c of pair.toClient.splice(0)) pair.client.write(c);
   }
 
   /** Stops forwarding in both directions; new connections are accepted but stalled too. */
   stall(): void {
     this.mode = 'stall';
+  }
+
+  /** Requests still reach the server; its replies are held until resume(). */
+  holdReplies(): void {
+    this.mode = 'hold-replies';
   }
 
   /** Swallows everything from now on; new connections never reach the server. */
@@ -254,15 +276,10 @@ export class TcpProxy {
   /** Back to forwarding; held bytes are delivered. */
   resume(): void {
     this.mode = 'forward';
-    for (const pair of this.pairs) {
-      if (pair.upstream === null) {
-        const end = (): void => {
-          this.pairs.delete(pair);
-          pair.client.destroy();
-          pair.upstream?.destroy();
-        };
-        this.connectUpstream(pair, end);
-      } else this.flush(pair);
+    for (const pair of [...this.pairs]) {
+      if (pair.upstreamLost) this.end(pair);
+      else if (pair.upstream === null) this.connectUpstream(pair);
+      else this.flush(pair);
     }
   }
 
@@ -277,9 +294,8 @@ export class TcpProxy {
 
   async close(): Promise<void> {
     this.cut();
-    if (this.server === null) return;
     const server = this.server;
     this.server = null;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
