@@ -12,6 +12,7 @@ import {
 import type { ACL, CreateRequest, Id, MultiOp, MultiResult, Stat } from '../protocol/records.js';
 import { checkAcl, fixupAcl, openAclUnsafe, readAclUnsafe } from './acl.js';
 import { baseName, builtInPaths, joinPath, parentOf, pathProblem } from './path.js';
+import { NodeStore, emptyImage, noParent, rootSlot, type NodeImage } from './node-store.js';
 import type { Txn, TxnOp } from './txn.js';
 
 /**
@@ -25,38 +26,81 @@ export function latin1Of(data: Uint8Array | null): string | null {
   return (Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)).toString('latin1');
 }
 
-/** One znode. Stored cversion counts child creations only (PROTOCOL.md 10). */
+/**
+ * A znode as callers see it: a view of one slot of the tree's NodeStore, valid until the
+ * tree next changes. Stored cversion counts child creations only (PROTOCOL.md 10).
+ */
 export class ZNode {
-  children: Set<string> | null = null;
-  /** Position in the tree's insertion order; a snapshot's cursor compares against it. */
-  seq = 0;
   constructor(
-    /** The data, latin1 (see latin1Of); null is distinct from empty. */
-    public bytes: string | null,
-    public acl: readonly ACL[],
-    public czxid: bigint,
-    public mzxid: bigint,
-    public pzxid: bigint,
-    public ctime: number,
-    public mtime: number,
-    public version: number,
-    public cversion: number,
-    public aversion: number,
-    /** Stored owner: a session id, or the container / TTL markers of PROTOCOL.md 8.1. */
-    public ephemeralOwner: bigint,
+    private readonly store: NodeStore,
+    readonly slot: number,
   ) {}
 
-  get numChildren(): number {
-    return this.children === null ? 0 : this.children.size;
+  /** The data, latin1 (see latin1Of); null is distinct from empty. */
+  get bytes(): string | null {
+    return this.store.data[this.slot]!;
   }
 
   /** The data as a new Buffer. */
   get data(): Buffer | null {
-    return this.bytes === null ? null : Buffer.from(this.bytes, 'latin1');
+    const bytes = this.bytes;
+    return bytes === null ? null : Buffer.from(bytes, 'latin1');
   }
 
   get dataLength(): number {
-    return this.bytes === null ? 0 : this.bytes.length;
+    const bytes = this.bytes;
+    return bytes === null ? 0 : bytes.length;
+  }
+
+  get acl(): readonly ACL[] {
+    return this.store.acls[this.store.acl[this.slot]!]!;
+  }
+
+  get czxid(): bigint {
+    return this.store.czxid.values[this.slot]!;
+  }
+
+  get mzxid(): bigint {
+    return this.store.mzxid.values[this.slot]!;
+  }
+
+  get pzxid(): bigint {
+    return this.store.pzxid.values[this.slot]!;
+  }
+
+  get ctime(): number {
+    return this.store.ctime[this.slot]!;
+  }
+
+  get mtime(): number {
+    return this.store.mtime[this.slot]!;
+  }
+
+  get version(): number {
+    return this.store.version[this.slot]!;
+  }
+
+  get cversion(): number {
+    return this.store.cversion[this.slot]!;
+  }
+
+  get aversion(): number {
+    return this.store.aversion[this.slot]!;
+  }
+
+  /** Stored owner: a session id, or the container / TTL markers of PROTOCOL.md 8.1. */
+  get ephemeralOwner(): bigint {
+    return this.store.owner.values[this.slot]!;
+  }
+
+  get numChildren(): number {
+    return this.store.childCount(this.slot);
+  }
+
+  /** The children's names, in creation order. */
+  childNames(): string[] {
+    const map = this.store.children[this.slot];
+    return map === null || map === undefined ? [] : [...map.keys()];
   }
 }
 
@@ -85,23 +129,12 @@ export interface SessionEntry {
 const sequenceWidth = 10;
 const ttlTypeMask = 0x00ffff0000000000n;
 
-/** A snapshot in progress: nodes' states at its start, and how far its iteration got. */
+/** A snapshot in progress: slots' states at its start, and how far its iteration got. */
 interface SnapshotView {
-  pre: Map<string, ZNode | null | typeof emittedMark>;
+  /** A slot's fields before its first change since the start (null: it was free then). */
+  pre: Map<number, NodeImage | null>;
+  /** Slots up to this one have been given out. */
   cursor: number;
-}
-
-/** The preimage slot of a node the snapshot has already taken. */
-const emittedMark = Symbol('emitted');
-
-function cloneNode(n: ZNode): ZNode {
-  return new ZNode(n.bytes, n.acl, n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.version, n.cversion, n.aversion, n.ephemeralOwner);
-}
-
-function depth(path: string): number {
-  let d = 0;
-  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 47) d++;
-  return d;
 }
 
 export function formatSequence(n: number): string {
@@ -125,80 +158,140 @@ export function ephemeralSession(owner: bigint): bigint {
 
 /**
  * The replicated state: the znode tree, the session table and each session's ephemerals.
- * `apply` is deterministic: the same txns in the same order give the same tree anywhere.
+ * `apply` is deterministic: the same txns in the same order give the same tree anywhere
+ * (slot numbers are local and may differ between servers; paths, data and stats do not).
  */
 export class DataTree {
-  readonly nodes = new Map<string, ZNode>();
+  readonly store = new NodeStore();
   readonly sessions = new Map<bigint, SessionEntry>();
   readonly ephemerals = new Map<bigint, Set<string>>();
   readonly containers = new Set<string>();
   readonly ttlNodes = new Set<string>();
   lastZxid = 0n;
-  private readonly aclCache = new Map<string, readonly ACL[]>();
+  /** Sum of path lengths and data lengths, for mntr's zk_approximate_data_size. */
+  private dataSize = 0;
   private undo: (() => void)[] | null = null;
   /**
-   * While a snapshot is being written: each node's state as of the snapshot's start, saved
-   * just before its first change (null: the node did not exist then). This is what lets a
-   * snapshot of a large tree be written a batch at a time while writes go on.
+   * While a snapshot is being written: each slot's state as of the snapshot's start, saved
+   * just before its first change. This is what lets a snapshot of a large tree be written a
+   * batch at a time while writes go on.
    */
-  private readonly preimageViews = new Set<SnapshotView>();
-  private insertSeq = 0;
+  private readonly views = new Set<SnapshotView>();
+  /** The last parent a create looked up (creates come in runs under one parent). */
+  private cachedParentPath: string | null = null;
+  private cachedParentSlot = -1;
+  private cachedGeneration = -1;
 
-  constructor(private readonly options: DataTreeOptions) {
-    const root = this.newNode(null, openAclUnsafe, 0n, 0, 0n);
-    this.place('/', root);
+  /** `loading`: no built-in nodes (a snapshot loader fills the store itself). */
+  constructor(
+    private readonly options: DataTreeOptions,
+    loading = false,
+  ) {
+    if (loading) return;
+    const root = this.store.take();
+    this.store.write({ ...this.imageFor(root, noParent, '', null, openAclUnsafe, 0n, 0, 0n), slot: root });
     this.addBuiltIn('/zookeeper', openAclUnsafe);
     this.addBuiltIn('/zookeeper/quota', openAclUnsafe);
     this.addBuiltIn('/zookeeper/config', readAclUnsafe);
     // ZooKeeper writes the config node's ACL with an internal setACL of version -1.
-    this.nodes.get('/zookeeper/config')!.aversion = -1;
+    this.store.aversion[this.lookup('/zookeeper/config')] = -1;
   }
 
   private addBuiltIn(path: string, acl: readonly ACL[]): void {
-    const node = this.newNode(Buffer.alloc(0), acl, 0n, 0, 0n);
-    this.place(path, node);
-    const parent = this.nodes.get(parentOf(path))!;
-    (parent.children ??= new Set()).add(baseName(path));
+    const parent = this.lookup(parentOf(path));
+    const slot = this.store.take();
+    this.store.write(this.imageFor(slot, parent, baseName(path), '', acl, 0n, 0, 0n));
+    this.store.childMap(parent).set(baseName(path), slot);
+    this.dataSize += path.length;
   }
 
-  private newNode(data: Buffer | null, acl: readonly ACL[], zxid: bigint, time: number, owner: bigint): ZNode {
-    return new ZNode(latin1Of(data), this.internAcl(acl), zxid, zxid, zxid, time, time, 0, 0, 0, owner);
+  private imageFor(slot: number, parent: number, name: string, data: string | null, acl: readonly ACL[], zxid: bigint, time: number, owner: bigint): NodeImage {
+    const zxidHi = Number(zxid >> 32n);
+    const zxidLo = Number(BigInt.asIntN(32, zxid));
+    return {
+      slot, parent, name, data, acl: this.store.internAcl(acl), czxidHi: zxidHi, czxidLo: zxidLo, mzxidHi: zxidHi, mzxidLo: zxidLo, pzxidHi: zxidHi, pzxidLo: zxidLo,
+      ctime: time, mtime: time, version: 0, cversion: 0, aversion: 0, ownerHi: Number(owner >> 32n), ownerLo: Number(BigInt.asIntN(32, owner)),
+    };
   }
 
   /** One shared frozen array per distinct ACL list: most trees use a handful. */
   internAcl(acl: readonly ACL[]): readonly ACL[] {
-    if (acl === openAclUnsafe || acl === readAclUnsafe) return acl;
-    const key = acl.map((a) => `${a.perms},${a.id.scheme},${a.id.id}`).join(';');
-    let cached = this.aclCache.get(key);
-    if (cached === undefined) {
-      cached = Object.freeze(acl.map((a) => Object.freeze({ perms: a.perms, id: Object.freeze({ ...a.id }) })));
-      this.aclCache.set(key, cached);
-    }
-    return cached;
+    return this.store.acls[this.store.internAcl(acl)]!;
   }
 
   get nodeCount(): number {
-    return this.nodes.size;
+    return this.store.size;
+  }
+
+  /** The slot of the node at `path`, or -1. Any string is accepted; invalid paths match nothing. */
+  lookup(path: string): number {
+    if (path === '/') return rootSlot;
+    if (path.charCodeAt(0) !== 47) return -1;
+    const children = this.store.children;
+    let slot = rootSlot;
+    let start = 1;
+    for (;;) {
+      const end = path.indexOf('/', start);
+      const map = children[slot];
+      if (map === null || map === undefined) return -1;
+      const next = map.get(end < 0 ? path.slice(start) : path.slice(start, end));
+      if (next === undefined) return -1;
+      if (end < 0) return next;
+      slot = next;
+      start = end + 1;
+    }
+  }
+
+  /** lookup, remembering the last answer until a node is removed. */
+  private lookupParent(path: string): number {
+    if (path === this.cachedParentPath && this.cachedGeneration === this.store.generation) return this.cachedParentSlot;
+    const slot = this.lookup(path);
+    if (slot >= 0) {
+      this.cachedParentPath = path;
+      this.cachedParentSlot = slot;
+      this.cachedGeneration = this.store.generation;
+    }
+    return slot;
   }
 
   getNode(path: string): ZNode | undefined {
-    return this.nodes.get(path);
+    const slot = this.lookup(path);
+    return slot < 0 ? undefined : new ZNode(this.store, slot);
+  }
+
+  /** Every node's path, parents before children. */
+  *paths(): Generator<string> {
+    const stack: [number, string][] = [[rootSlot, '/']];
+    while (stack.length > 0) {
+      const [slot, path] = stack.pop()!;
+      yield path;
+      const map = this.store.children[slot];
+      if (map === null || map === undefined) continue;
+      const entries = [...map];
+      for (let i = entries.length - 1; i >= 0; i--) stack.push([entries[i]![1], joinPath(path, entries[i]![0])]);
+    }
   }
 
   statOf(node: ZNode): Stat {
-    const n = node.numChildren;
+    return this.statOfSlot(node.slot);
+  }
+
+  statOfSlot(slot: number): Stat {
+    const s = this.store;
+    const n = s.childCount(slot);
+    const data = s.data[slot]!;
     return {
-      czxid: node.czxid,
-      mzxid: node.mzxid,
-      ctime: BigInt(node.ctime),
-      mtime: BigInt(node.mtime),
-      version: node.version,
-      cversion: node.cversion * 2 - n,
-      aversion: node.aversion,
-      ephemeralOwner: ephemeralSession(node.ephemeralOwner),
-      dataLength: node.dataLength,
+      czxid: s.czxid.values[slot]!,
+      mzxid: s.mzxid.values[slot]!,
+      ctime: BigInt(s.ctime[slot]!),
+      mtime: BigInt(s.mtime[slot]!),
+      version: s.version[slot]!,
+      cversion: s.cversion[slot]! * 2 - n,
+      aversion: s.aversion[slot]!,
+      ephemeralOwner: ephemeralSession(s.owner.values[slot]!),
+      dataLength: data === null ? 0 : data.length,
       numChildren: n,
-      pzxid: node.pzxid,
+      pzxid: s.pzxid.values[slot]!,
     };
   }
 
@@ -318,10 +411,14 @@ export class DataTree {
     if (pathProblem(path) !== null) throw new ZkError(ErrorCode.BADARGUMENTS, `invalid path '${path}'`);
   }
 
-  private requireNode(path: string): ZNode {
-    const node = this.nodes.get(path);
-    if (node === undefined) throw new ZkError(ErrorCode.NONODE, path);
-    return node;
+  private requireNode(path: string): number {
+    const slot = this.lookup(path);
+    if (slot < 0) throw new ZkError(ErrorCode.NONODE, path);
+    return slot;
+  }
+
+  private aclOf(slot: number): readonly ACL[] {
+    return this.store.acls[this.store.acl[slot]!]!;
   }
 
   private ownerFor(type: number, flags: number, ttl: bigint | undefined, sessionId: bigint): bigint {
@@ -348,59 +445,56 @@ export class DataTree {
     if (lastSlash < 0 || req.path.includes('\u0000')) throw new ZkError(ErrorCode.BADARGUMENTS, `invalid path '${req.path}'`);
     const acl = fixupAcl(req.acl, txn.authIds);
     const parentPath = lastSlash === 0 ? '/' : req.path.slice(0, lastSlash);
-    const parent = this.requireNode(parentPath);
-    checkAcl(parent.acl, Perms.CREATE, txn.authIds);
+    const parent = this.lookupParent(parentPath);
+    if (parent < 0) throw new ZkError(ErrorCode.NONODE, parentPath);
+    checkAcl(this.aclOf(parent), Perms.CREATE, txn.authIds);
     const sequential = req.flags === CreateMode.PERSISTENT_SEQUENTIAL || req.flags === CreateMode.EPHEMERAL_SEQUENTIAL || req.flags === CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL;
-    const path = sequential ? req.path + formatSequence(parent.cversion) : req.path;
+    const path = sequential ? req.path + formatSequence(this.store.cversion[parent]!) : req.path;
     this.requireValidPath(path);
-    if (this.nodes.has(path)) throw new ZkError(ErrorCode.NODEEXISTS, path);
-    if (ephemeralSession(parent.ephemeralOwner) !== 0n) throw new ZkError(ErrorCode.NOCHILDRENFOREPHEMERALS, parentPath);
-    const node = this.insertNode(path, parentPath, parent, req.data, acl, owner, txn);
+    const name = path.slice(lastSlash + 1);
+    if (this.store.children[parent]?.has(name) === true) throw new ZkError(ErrorCode.NODEEXISTS, path);
+    if (ephemeralSession(this.store.owner.values[parent]!) !== 0n) throw new ZkError(ErrorCode.NOCHILDRENFOREPHEMERALS, parentPath);
+    const slot = this.insertNode(path, parent, name, latin1Of(req.data), acl, owner, txn);
     changes.push({ type: EventType.NodeCreated, path }, { type: EventType.NodeChildrenChanged, path: parentPath });
-    return { path, stat: this.statOf(node) };
+    return { path, stat: this.statOfSlot(slot) };
   }
 
-  /** Saves a node's snapshot-time state before its first change during a snapshot. */
-  private beforeChange(path: string, node: ZNode | undefined): void {
-    if (this.preimageViews.size === 0) return;
-    let copy: ZNode | null | undefined;
-    for (const view of this.preimageViews) {
-      if (view.pre.has(path)) continue;
-      if (node !== undefined && node.seq <= view.cursor) {
-        // The snapshot already took this node as it was: nothing to keep.
-        view.pre.set(path, emittedMark);
-        continue;
-      }
-      if (copy === undefined) copy = node === undefined ? null : cloneNode(node);
-      view.pre.set(path, copy);
+  /** Saves a slot's snapshot-time state before its first change during a snapshot. */
+  private beforeChange(slot: number): void {
+    if (this.views.size === 0) return;
+    let copy: NodeImage | null | undefined;
+    for (const view of this.views) {
+      // At or below the cursor the snapshot already took the slot as it was.
+      if (slot <= view.cursor || view.pre.has(slot)) continue;
+      if (copy === undefined) copy = this.store.inUse(slot) ? this.store.read(slot, emptyImage()) : null;
+      view.pre.set(slot, copy);
     }
   }
 
-  /** Puts a node into the map, at the end of the insertion order. */
-  private place(path: string, node: ZNode): void {
-    node.seq = ++this.insertSeq;
-    this.nodes.set(path, node);
-  }
-
-  private insertNode(path: string, parentPath: string, parent: ZNode, data: Buffer | null, acl: readonly ACL[], owner: bigint, txn: Txn): ZNode {
-    this.beforeChange(path, undefined);
-    this.beforeChange(parentPath, parent);
-    const node = this.newNode(data, acl, txn.zxid, txn.time, owner);
-    const name = path.slice(parentPath === '/' ? 1 : parentPath.length + 1);
-    const saved = { cversion: parent.cversion, pzxid: parent.pzxid };
-    this.place(path, node);
-    (parent.children ??= new Set()).add(name);
-    parent.cversion++;
-    parent.pzxid = txn.zxid;
+  private insertNode(path: string, parent: number, name: string, data: string | null, acl: readonly ACL[], owner: bigint, txn: Txn): number {
+    const store = this.store;
+    const slot = store.nextSlot();
+    this.beforeChange(slot);
+    this.beforeChange(parent);
+    store.take();
+    store.write(this.imageFor(slot, parent, name, data, acl, txn.zxid, txn.time, owner));
+    const siblings = store.childMap(parent);
+    siblings.set(name, slot);
+    const saved = { cversion: store.cversion[parent]!, pzxid: store.pzxid.values[parent]! };
+    store.cversion[parent]!++;
+    store.pzxid.values[parent] = txn.zxid;
+    const size = path.length + (data === null ? 0 : data.length);
+    this.dataSize += size;
     this.track(path, owner);
     this.undo?.push(() => {
-      this.nodes.delete(path);
-      parent.children!.delete(name);
-      parent.cversion = saved.cversion;
-      parent.pzxid = saved.pzxid;
+      siblings.delete(name);
+      store.cversion[parent] = saved.cversion;
+      store.pzxid.values[parent] = saved.pzxid;
+      store.untake(slot);
+      this.dataSize -= size;
       this.untrack(path, owner);
     });
-    return node;
+    return slot;
   }
 
   private track(path: string, owner: bigint): void {
@@ -427,87 +521,109 @@ export class DataTree {
     if (path.lastIndexOf('/') < 0 || path.includes('\u0000') || builtInPaths.has(path)) {
       throw new ZkError(ErrorCode.BADARGUMENTS, `cannot delete '${path}'`);
     }
-    const parentPath = parentOf(path);
-    const parent = this.requireNode(parentPath);
-    checkAcl(parent.acl, Perms.DELETE, txn.authIds);
-    const node = this.requireNode(path);
-    if (version !== -1 && node.version !== version) throw new ZkError(ErrorCode.BADVERSION, path);
-    if (node.numChildren > 0) throw new ZkError(ErrorCode.NOTEMPTY, path);
-    this.removeNode(path, parentPath, parent, node, txn.zxid, changes);
+    const parent = this.requireNode(parentOf(path));
+    checkAcl(this.aclOf(parent), Perms.DELETE, txn.authIds);
+    const slot = this.requireNode(path);
+    if (version !== -1 && this.store.version[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
+    if (this.store.childCount(slot) > 0) throw new ZkError(ErrorCode.NOTEMPTY, path);
+    this.removeNode(path, slot, txn.zxid, changes);
   }
 
   private deleteContainer(txn: Txn, path: string, changes: TreeChange[]): void {
     if (builtInPaths.has(path)) throw new ZkError(ErrorCode.BADARGUMENTS, `cannot delete '${path}'`);
-    const node = this.requireNode(path);
-    if (node.numChildren > 0) throw new ZkError(ErrorCode.NOTEMPTY, path);
-    if (ephemeralSession(node.ephemeralOwner) !== 0n) throw new ZkError(ErrorCode.BADVERSION, path);
-    const parentPath = parentOf(path);
-    this.removeNode(path, parentPath, this.requireNode(parentPath), node, txn.zxid, changes);
+    const slot = this.requireNode(path);
+    if (this.store.childCount(slot) > 0) throw new ZkError(ErrorCode.NOTEMPTY, path);
+    if (ephemeralSession(this.store.owner.values[slot]!) !== 0n) throw new ZkError(ErrorCode.BADVERSION, path);
+    this.removeNode(path, slot, txn.zxid, changes);
   }
 
-  private removeNode(path: string, parentPath: string, parent: ZNode, node: ZNode, zxid: bigint, changes: TreeChange[]): void {
-    const name = baseName(path);
-    const savedPzxid = parent.pzxid;
-    this.beforeChange(path, node);
-    this.beforeChange(parentPath, parent);
-    this.nodes.delete(path);
-    parent.children!.delete(name);
-    if (zxid > parent.pzxid) parent.pzxid = zxid;
-    this.untrack(path, node.ephemeralOwner);
-    this.undo?.push(() => {
-      this.place(path, node);
-      parent.children!.add(name);
-      parent.pzxid = savedPzxid;
-      this.track(path, node.ephemeralOwner);
-    });
-    changes.push({ type: EventType.NodeDeleted, path }, { type: EventType.NodeChildrenChanged, path: parentPath });
+  private removeNode(path: string, slot: number, zxid: bigint, changes: TreeChange[]): void {
+    const store = this.store;
+    const parent = store.parent[slot]!;
+    this.beforeChange(slot);
+    this.beforeChange(parent);
+    const image = this.undo === null ? null : store.read(slot, emptyImage());
+    const name = store.names[slot]!;
+    const owner = store.owner.values[slot]!;
+    const data = store.data[slot]!;
+    const size = path.length + (data === null ? 0 : data.length);
+    const savedPzxid = store.pzxid.values[parent]!;
+    const siblings = store.childMap(parent);
+    siblings.delete(name);
+    if (zxid > savedPzxid) store.pzxid.values[parent] = zxid;
+    store.release(slot);
+    this.dataSize -= size;
+    this.untrack(path, owner);
+    if (image !== null) {
+      this.undo!.push(() => {
+        store.revive(slot);
+        store.write(image);
+        siblings.set(name, slot);
+        store.pzxid.values[parent] = savedPzxid;
+        this.dataSize += size;
+        this.track(path, owner);
+      });
+    }
+    changes.push({ type: EventType.NodeDeleted, path }, { type: EventType.NodeChildrenChanged, path: store.pathOf(parent) });
   }
 
   private setData(txn: Txn, path: string, data: Buffer | null, version: number, changes: TreeChange[]): { stat: Stat } {
     this.requireValidPath(path);
-    const node = this.requireNode(path);
-    checkAcl(node.acl, Perms.WRITE, txn.authIds);
-    if (version !== -1 && node.version !== version) throw new ZkError(ErrorCode.BADVERSION, path);
-    const saved = { bytes: node.bytes, version: node.version, mzxid: node.mzxid, mtime: node.mtime };
-    this.beforeChange(path, node);
-    node.bytes = latin1Of(data);
-    node.version++;
-    node.mzxid = txn.zxid;
-    node.mtime = txn.time;
-    this.undo?.push(() => Object.assign(node, saved));
+    const slot = this.requireNode(path);
+    const store = this.store;
+    checkAcl(this.aclOf(slot), Perms.WRITE, txn.authIds);
+    if (version !== -1 && store.version[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
+    this.beforeChange(slot);
+    const saved = { data: store.data[slot]!, version: store.version[slot]!, mzxid: store.mzxid.values[slot]!, mtime: store.mtime[slot]! };
+    const bytes = latin1Of(data);
+    const grown = (bytes === null ? 0 : bytes.length) - (saved.data === null ? 0 : saved.data.length);
+    store.data[slot] = bytes;
+    store.version[slot]!++;
+    store.mzxid.values[slot] = txn.zxid;
+    store.mtime[slot] = txn.time;
+    this.dataSize += grown;
+    this.undo?.push(() => {
+      store.data[slot] = saved.data;
+      store.version[slot] = saved.version;
+      store.mzxid.values[slot] = saved.mzxid;
+      store.mtime[slot] = saved.mtime;
+      this.dataSize -= grown;
+    });
     changes.push({ type: EventType.NodeDataChanged, path });
-    return { stat: this.statOf(node) };
+    return { stat: this.statOfSlot(slot) };
   }
 
   private setAcl(txn: Txn, path: string, acl: readonly ACL[] | null, version: number): { stat: Stat } {
     this.requireValidPath(path);
     const fixed = fixupAcl(acl, txn.authIds);
-    const node = this.requireNode(path);
-    checkAcl(node.acl, Perms.ADMIN, txn.authIds);
-    if (version !== -1 && node.aversion !== version) throw new ZkError(ErrorCode.BADVERSION, path);
-    const saved = { acl: node.acl, aversion: node.aversion };
-    this.beforeChange(path, node);
-    node.acl = this.internAcl(fixed);
-    node.aversion++;
-    this.undo?.push(() => Object.assign(node, saved));
-    return { stat: this.statOf(node) };
+    const slot = this.requireNode(path);
+    const store = this.store;
+    checkAcl(this.aclOf(slot), Perms.ADMIN, txn.authIds);
+    if (version !== -1 && store.aversion[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
+    this.beforeChange(slot);
+    const saved = { acl: store.acl[slot]!, aversion: store.aversion[slot]! };
+    store.acl[slot] = store.internAcl(fixed);
+    store.aversion[slot]!++;
+    this.undo?.push(() => {
+      store.acl[slot] = saved.acl;
+      store.aversion[slot] = saved.aversion;
+    });
+    return { stat: this.statOfSlot(slot) };
   }
 
   private check(txn: Txn, path: string, version: number): void {
     this.requireValidPath(path);
-    const node = this.requireNode(path);
-    checkAcl(node.acl, Perms.READ, txn.authIds);
-    if (version !== -1 && node.version !== version) throw new ZkError(ErrorCode.BADVERSION, path);
+    const slot = this.requireNode(path);
+    checkAcl(this.aclOf(slot), Perms.READ, txn.authIds);
+    if (version !== -1 && this.store.version[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
   }
 
   private closeSession(sessionId: bigint, zxid: bigint): ApplyResult {
     const changes: TreeChange[] = [];
     const paths = [...(this.ephemerals.get(sessionId) ?? [])].sort().reverse();
     for (const path of paths) {
-      const node = this.nodes.get(path);
-      if (node === undefined) continue;
-      const parentPath = parentOf(path);
-      this.removeNode(path, parentPath, this.nodes.get(parentPath)!, node, zxid, changes);
+      const slot = this.lookup(path);
+      if (slot >= 0) this.removeNode(path, slot, zxid, changes);
     }
     this.ephemerals.delete(sessionId);
     this.sessions.delete(sessionId);
@@ -515,73 +631,79 @@ export class DataTree {
   }
 
   /**
-   * Puts a node recovered from a snapshot in place, replacing a built-in one of the same
-   * path. Parents come first in snapshots, so the parent is always there.
+   * The tree as of now, slot by slot, while writes may go on between steps: each node is
+   * given as it was when this began. The image yielded for a live node is reused: copy what
+   * you need before the next step. Several may run at once (a periodic snapshot and one for
+   * a learner); each ends when its iteration ends.
    */
-  restoreNode(path: string, node: ZNode): void {
-    if (path === '/' || path.startsWith('/zookeeper')) {
-      const existing = this.nodes.get(path);
-      if (existing !== undefined) node.children = existing.children;
-    }
-    this.place(path, node);
-    if (path !== '/') {
-      const slash = path.lastIndexOf('/');
-      const parentPath = slash === 0 ? '/' : path.slice(0, slash);
-      // Siblings come together in snapshots: remember the last parent instead of looking it up.
-      let parent = this.restoreParentPath === parentPath ? this.restoreParent : undefined;
-      if (parent === undefined) {
-        parent = this.nodes.get(parentPath);
-        invariant(parent !== undefined, `snapshot node ${path} comes before its parent`);
-        this.restoreParentPath = parentPath;
-        this.restoreParent = parent;
+  *consistentNodes(): Generator<NodeImage> {
+    const view: SnapshotView = { pre: new Map(), cursor: -1 };
+    this.views.add(view);
+    const scratch = emptyImage();
+    const store = this.store;
+    try {
+      for (let slot = 0; slot < store.high; slot++) {
+        view.cursor = slot;
+        const before = view.pre.get(slot);
+        if (before !== undefined) {
+          view.pre.delete(slot);
+          if (before !== null) yield before;
+        } else if (store.inUse(slot)) {
+          yield store.read(slot, scratch);
+        }
       }
-      (parent.children ??= new Set()).add(path.slice(slash + 1));
+    } finally {
+      this.views.delete(view);
     }
-    if (node.ephemeralOwner !== 0n) this.track(path, node.ephemeralOwner);
   }
 
-  private restoreParentPath: string | null = null;
-  private restoreParent: ZNode | undefined = undefined;
-
   /**
-   * The tree as of now, node by node, while writes may go on between batches: each node is
-   * given as it was when this began (see preimages). Parents always come before children.
-   * Several may run at once (a periodic snapshot and one for a learner); each ends when its
-   * iteration ends.
+   * After a loader has filled the store slot by slot (children linked): checks that every
+   * node hangs off the root, and rebuilds what is derived from the nodes.
    */
-  *consistentNodes(): Generator<[string, ZNode]> {
-    const view: SnapshotView = { pre: new Map(), cursor: 0 };
-    this.preimageViews.add(view);
-    try {
-      for (const [path, live] of this.nodes) {
-        view.cursor = live.seq;
-        const before = view.pre.get(path);
-        if (before === undefined) {
-          yield [path, live];
-          continue;
-        }
-        if (before === null || before === emittedMark) continue;
-        view.pre.set(path, emittedMark);
-        yield [path, before];
+  finishLoading(): void {
+    const store = this.store;
+    invariant(store.inUse(rootSlot) && store.parent[rootSlot] === noParent, 'no root node');
+    store.rebuildFreeList();
+    let reached = 0;
+    let dataSize = 0;
+    // Depth first, two stacks: slots, and the lengths of their paths.
+    const slots = [rootSlot];
+    const lengths = [1];
+    const ownerWords = store.owner.words;
+    while (slots.length > 0) {
+      const slot = slots.pop()!;
+      const pathLength = lengths.pop()!;
+      reached++;
+      const data = store.data[slot]!;
+      dataSize += pathLength + (data === null ? 0 : data.length);
+      if ((ownerWords[slot * 2]! | ownerWords[slot * 2 + 1]!) !== 0) this.track(store.pathOf(slot), store.owner.values[slot]!);
+      const map = store.children[slot];
+      if (map === null || map === undefined) continue;
+      const childBase = slot === rootSlot ? 1 : pathLength + 1;
+      for (const [name, child] of map) {
+        slots.push(child);
+        lengths.push(childBase + name.length);
       }
-      // Nodes deleted after the start and not reached before they went: shallowest first.
-      const rest: [string, ZNode][] = [];
-      for (const [path, node] of view.pre) if (node !== null && node !== emittedMark) rest.push([path, node]);
-      rest.sort((a, b) => depth(a[0]) - depth(b[0]));
-      yield* rest;
-    } finally {
-      this.preimageViews.delete(view);
     }
+    invariant(reached === store.size, `${store.size - reached} nodes do not hang off the root`);
+    this.dataSize = dataSize;
   }
 
   // ---- reads (no zxid, no change) ----------------------------------------------------
 
   /** Number of descendants of path (not counting path itself). */
   countDescendants(path: string): number {
-    const node = this.nodes.get(path);
-    if (node === undefined || node.children === null) return 0;
+    const slot = this.lookup(path);
+    if (slot < 0) return 0;
     let count = 0;
-    for (const name of node.children) count += 1 + this.countDescendants(joinPath(path, name));
+    const stack = [slot];
+    while (stack.length > 0) {
+      const map = this.store.children[stack.pop()!];
+      if (map === null || map === undefined) continue;
+      count += map.size;
+      for (const child of map.values()) stack.push(child);
+    }
     return count;
   }
 
@@ -593,20 +715,18 @@ export class DataTree {
   }
 
   approximateDataSize(): number {
-    let size = 0;
-    for (const [path, node] of this.nodes) size += path.length + node.dataLength;
-    return size;
+    return this.dataSize;
   }
 
   /** Children paths for the reaper: containers and TTL nodes that may be due. */
   reapCandidates(now: number, containerIsDue: (node: ZNode) => boolean): string[] {
     const due: string[] = [];
     for (const path of this.containers) {
-      const node = this.nodes.get(path);
+      const node = this.getNode(path);
       if (node !== undefined && node.numChildren === 0 && containerIsDue(node)) due.push(path);
     }
     for (const path of this.ttlNodes) {
-      const node = this.nodes.get(path);
+      const node = this.getNode(path);
       if (node !== undefined && node.numChildren === 0 && now - node.mtime > Number(ttlOf(node.ephemeralOwner))) due.push(path);
     }
     return due;

@@ -1,92 +1,256 @@
 import { Packr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import type { ACL } from '../protocol/records.js';
-import { DataTree, ZNode, latin1Of, type DataTreeOptions } from './data-tree.js';
+import { DataTree, type DataTreeOptions } from './data-tree.js';
+import { noParent, type NodeImage } from './node-store.js';
 
 /**
- * The DataTree as a stream of small records, for snapshots on disk and SNAP on the wire:
+ * The DataTree as a stream of small msgpack records, for snapshots on disk and SNAP on the wire:
  *   ['h', version, lastZxid, nodeCount, sessionCount]
- *   ['a', aclIndex, acl]                     each distinct ACL list once
- *   ['s', sessionId, timeoutMs]              each session
- *   ['p', parentPath]                        the parent of the node records that follow
- *   [name, data, aclIndex, czxid - previous czxid, mzxid - czxid, pzxid - czxid,
- *    ctime - previous ctime, mtime - ctime, version, cversion, aversion, ephemeralOwner]
- * Nodes come parents first (the tree's insertion order guarantees it) and siblings mostly
- * together, so a node record carries its name, not its path, and every stat field is a small
- * delta: a node costs little beyond its name and data (the root's name is '/', with no parent).
+ *   ['a', aclIndex, [[perms, scheme, id], ...]]   the tree's ACL table, in index order
+ *   ['s', sessionId, timeoutMs]                    each session
+ *   ['n', block]                                   nodes, in slot order, packed as below
+ * A node block is a run of nodes, each (varints are LEB128; signed ones zigzag-coded):
+ *   flags                     one byte, the bits of `Flag`
+ *   slot                      unless Flag.nextSlot (the previous node's slot + 1)
+ *   parent slot + 1           unless Flag.sameParent (the root's parent is -1)
+ *   name                      length, UTF-8 bytes
+ *   data                      length + 1 (0 for null), bytes
+ *   acl index                 unless Flag.sameAcl
+ *   czxid                     high word, low word: each a signed delta from the previous node's
+ *   mzxid, pzxid              high and low word deltas from czxid, unless Flag.mzxidIsCzxid / pzxidIsCzxid
+ *   ctime                     signed delta from the previous node's
+ *   mtime                     signed delta from ctime, unless Flag.mtimeIsCtime
+ *   ephemeralOwner            high word, low word (signed), unless Flag.noOwner
+ *   version, cversion, aversion  signed, unless Flag.noVersions
+ * A node costs little beyond its name and data, and loading one is a few array writes: the
+ * loaded tree has the same slots, so nothing is looked up until the children are linked.
  */
 export type SnapshotRecord = unknown[];
 
-export const treeSnapshotVersion = 2;
+export const treeSnapshotVersion = 3;
 
-/**
- * A long as the smallest msgpack value that keeps it exact: most are small (deltas of 0,
- * zxid counters), and msgpackr writes every bigint in 9 bytes.
- */
-function compactLong(v: bigint): bigint | number {
-  return v >= -0x1fffffffffffffn && v <= 0x1fffffffffffffn ? Number(v) : v;
+const Flag = {
+  nextSlot: 1,
+  sameParent: 2,
+  sameAcl: 4,
+  mzxidIsCzxid: 8,
+  pzxidIsCzxid: 16,
+  mtimeIsCtime: 32,
+  noOwner: 64,
+  noVersions: 128,
+} as const;
+
+/** Buffer's unchecked codec methods (Node has them on every Buffer; @types/node leaves them out). */
+interface FastBuffer extends Buffer {
+  latin1Write(string: string, offset: number, length: number): number;
+  utf8Write(string: string, offset: number, length: number): number;
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+}
+
+/** A node block is cut once it holds this many bytes (a node with large data makes it larger). */
+const blockBytesTarget = 64 * 1024;
+
+function zigzag(n: number): number {
+  return n >= 0 ? n * 2 : -n * 2 - 1;
+}
+
+function unzigzag(z: number): number {
+  return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+}
+
+/** Appends nodes to a growing buffer. */
+class BlockWriter {
+  buf = Buffer.allocUnsafe(blockBytesTarget + 1024);
+  pos = 0;
+  private prevSlot = -1;
+  private prevParent = noParent;
+  private prevAcl = -1;
+  private prevCzxidHi = 0;
+  private prevCzxidLo = 0;
+  private prevCtime = 0;
+
+  private ensure(extra: number): void {
+    if (this.pos + extra <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + extra));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  private uint(n: number): void {
+    const buf = this.buf;
+    while (n >= 128) {
+      buf[this.pos++] = (n % 128) | 128;
+      n = Math.floor(n / 128);
+    }
+    buf[this.pos++] = n;
+  }
+
+  private int(n: number): void {
+    this.uint(zigzag(n));
+  }
+
+  /** Length and UTF-8 bytes; names are short and mostly ASCII, written here without a call into C++. */
+  private name(name: string): void {
+    const buf = this.buf;
+    const length = name.length;
+    if (length < 128) {
+      let i = 0;
+      while (i < length && name.charCodeAt(i) < 128) i++;
+      if (i === length) {
+        buf[this.pos++] = length;
+        for (let j = 0; j < length; j++) buf[this.pos++] = name.charCodeAt(j);
+        return;
+      }
+    }
+    const bytes = Buffer.byteLength(name, 'utf8');
+    this.uint(bytes);
+    this.pos += (buf as FastBuffer).utf8Write(name, this.pos, bytes);
+  }
+
+  add(n: NodeImage): void {
+    if (!Number.isSafeInteger(n.ctime) || !Number.isSafeInteger(n.mtime)) throw new ProtocolError(`node in slot ${n.slot} has a time that is not an integer`);
+    const data = n.data;
+    this.ensure(80 + n.name.length * 3 + (data === null ? 0 : data.length));
+    let flags = 0;
+    if (n.slot === this.prevSlot + 1) flags |= Flag.nextSlot;
+    if (n.parent === this.prevParent) flags |= Flag.sameParent;
+    if (n.acl === this.prevAcl) flags |= Flag.sameAcl;
+    if (n.mzxidHi === n.czxidHi && n.mzxidLo === n.czxidLo) flags |= Flag.mzxidIsCzxid;
+    if (n.pzxidHi === n.czxidHi && n.pzxidLo === n.czxidLo) flags |= Flag.pzxidIsCzxid;
+    if (n.mtime === n.ctime) flags |= Flag.mtimeIsCtime;
+    if (n.ownerHi === 0 && n.ownerLo === 0) flags |= Flag.noOwner;
+    if (n.version === 0 && n.cversion === 0 && n.aversion === 0) flags |= Flag.noVersions;
+    this.buf[this.pos++] = flags;
+    if ((flags & Flag.nextSlot) === 0) this.uint(n.slot);
+    if ((flags & Flag.sameParent) === 0) this.uint(n.parent + 1);
+    this.name(n.name);
+    if (data === null) this.uint(0);
+    else {
+      this.uint(data.length + 1);
+      this.pos += (this.buf as FastBuffer).latin1Write(data, this.pos, data.length);
+    }
+    if ((flags & Flag.sameAcl) === 0) this.uint(n.acl);
+    this.int(n.czxidHi - this.prevCzxidHi);
+    this.int(n.czxidLo - this.prevCzxidLo);
+    if ((flags & Flag.mzxidIsCzxid) === 0) {
+      this.int(n.mzxidHi - n.czxidHi);
+      this.int(n.mzxidLo - n.czxidLo);
+    }
+    if ((flags & Flag.pzxidIsCzxid) === 0) {
+      this.int(n.pzxidHi - n.czxidHi);
+      this.int(n.pzxidLo - n.czxidLo);
+    }
+    this.int(n.ctime - this.prevCtime);
+    if ((flags & Flag.mtimeIsCtime) === 0) this.int(n.mtime - n.ctime);
+    if ((flags & Flag.noOwner) === 0) {
+      this.int(n.ownerHi);
+      this.int(n.ownerLo);
+    }
+    if ((flags & Flag.noVersions) === 0) {
+      this.int(n.version);
+      this.int(n.cversion);
+      this.int(n.aversion);
+    }
+    this.prevSlot = n.slot;
+    this.prevParent = n.parent;
+    this.prevAcl = n.acl;
+    this.prevCzxidHi = n.czxidHi;
+    this.prevCzxidLo = n.czxidLo;
+    this.prevCtime = n.ctime;
+  }
+
+  /** The block so far, as its own buffer; the next block starts empty (deltas carry over). */
+  take(): Buffer {
+    const block = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(block, 0, 0, this.pos);
+    this.pos = 0;
+    return block;
+  }
 }
 
 /**
  * The records of a snapshot as of the call. It may be consumed a batch at a time while the
- * tree keeps applying txns: the header and sessions are taken at once, nodes through the
- * tree's copy-on-write view, so the result is exactly the tree at `lastZxid`.
+ * tree keeps applying txns: the header, ACLs and sessions are taken at once, nodes through
+ * the tree's copy-on-write view, so the result is exactly the tree at `lastZxid`. A block
+ * is cut once it holds `blockBytes` (1: a block per node).
  */
-export function* treeSnapshotRecords(tree: DataTree): Generator<SnapshotRecord> {
-  const aclIndex = new Map<readonly ACL[], number>();
+export function* treeSnapshotRecords(tree: DataTree, blockBytes = blockBytesTarget): Generator<SnapshotRecord> {
+  const store = tree.store;
   const head: SnapshotRecord[] = [['h', treeSnapshotVersion, tree.lastZxid, tree.nodeCount, tree.sessions.size]];
+  store.acls.forEach((acl, index) => head.push(['a', index, acl.map((a) => [a.perms, a.id.scheme, a.id.id])]));
   for (const [id, entry] of tree.sessions) head.push(['s', id, entry.timeout]);
   const nodes = tree.consistentNodes();
   // Start the copy-on-write view now, in the same synchronous step as the header.
   const first = nodes.next();
   yield* head;
-  let parent: string | null = null;
-  let prevCzxid = 0n;
-  let prevCtime = 0;
+  const writer = new BlockWriter();
   for (let step = first; !step.done; step = nodes.next()) {
-    const [path, node] = step.value;
-    let index = aclIndex.get(node.acl);
-    if (index === undefined) {
-      index = aclIndex.size;
-      aclIndex.set(node.acl, index);
-      yield ['a', index, node.acl.map((a) => [a.perms, a.id.scheme, a.id.id])];
-    }
-    let name = '/';
-    if (path !== '/') {
-      const slash = path.lastIndexOf('/');
-      const parentPath = slash === 0 ? '/' : path.slice(0, slash);
-      if (parentPath !== parent) {
-        parent = parentPath;
-        yield ['p', parentPath];
-      }
-      name = path.slice(slash + 1);
-    }
-    yield [
-      name, node.data, index, compactLong(node.czxid - prevCzxid), compactLong(node.mzxid - node.czxid), compactLong(node.pzxid - node.czxid),
-      node.ctime - prevCtime, node.mtime - node.ctime, node.version, node.cversion, node.aversion, compactLong(node.ephemeralOwner),
-    ];
-    prevCzxid = node.czxid;
-    prevCtime = node.ctime;
+    writer.add(step.value);
+    if (writer.pos >= blockBytes) yield ['n', writer.take()];
   }
+  if (writer.pos > 0) yield ['n', writer.take()];
 }
 
-/** base + delta, sharing base's bigint when the delta is 0 (the usual case). */
-function offsetLong(base: bigint, delta: unknown): bigint {
-  return delta === 0 ? base : base + BigInt(delta as bigint | number);
+/** Reads a node block; past the end it reads zeros and moves on, and the caller checks `pos`. */
+class BlockReader {
+  pos = 0;
+  readonly end: number;
+  constructor(readonly buf: Buffer) {
+    this.end = buf.length;
+  }
+
+  uint(): number {
+    const buf = this.buf;
+    let b = buf[this.pos++]!;
+    if (b < 128) return b | 0;
+    let result = b & 127;
+    let scale = 128;
+    do {
+      b = buf[this.pos++]!;
+      result += (b & 127) * scale;
+      scale *= 128;
+    } while (b >= 128);
+    return result;
+  }
+
+  int(): number {
+    return unzigzag(this.uint());
+  }
+
+  name(): string {
+    const length = this.uint();
+    const start = this.pos;
+    const end = (this.pos += length);
+    if (end > this.end) return '';
+    const buf = this.buf;
+    for (let i = start; i < end; i++) if (buf[i]! >= 128) return (buf as FastBuffer).utf8Slice(start, end);
+    return (buf as FastBuffer).latin1Slice(start, end);
+  }
+
+  latin1(length: number): string {
+    const start = this.pos;
+    this.pos += length;
+    return this.pos > this.end ? '' : (this.buf as FastBuffer).latin1Slice(start, this.pos);
+  }
 }
 
 /** Rebuilds a tree from records; refuses records that do not fit, naming the record. */
 export class TreeSnapshotLoader {
-  readonly tree: DataTree;
-  private readonly acls = new Map<number, readonly ACL[]>();
+  private readonly tree: DataTree;
   private count = 0;
   private header = false;
-  private parent: string | null = null;
-  private prevCzxid = 0n;
+  private nodeCount = 0;
+  private prevSlot = -1;
+  private prevParent = noParent;
+  private prevAcl = -1;
+  private prevCzxidHi = 0;
+  private prevCzxidLo = 0;
   private prevCtime = 0;
 
   constructor(options: DataTreeOptions) {
-    this.tree = new DataTree(options);
+    this.tree = new DataTree(options, true);
   }
 
   private fail(why: string): never {
@@ -96,49 +260,118 @@ export class TreeSnapshotLoader {
   add(record: unknown): void {
     this.count++;
     if (!Array.isArray(record)) this.fail('not an array');
-    const kind = record[0];
-    if (record.length === 12 && typeof kind === 'string') return this.addNode(record);
-    switch (kind) {
+    switch (record[0]) {
+      case 'n':
+        if (!this.header) this.fail('node block before header');
+        if (!(record[1] instanceof Uint8Array)) this.fail('node block without bytes');
+        return this.addBlock(record[1]);
       case 'h':
         if (record[1] !== treeSnapshotVersion) this.fail(`unknown snapshot version ${String(record[1])}`);
         this.tree.lastZxid = BigInt(record[2] as bigint);
+        this.nodeCount = Number(record[3]);
         this.header = true;
         return;
-      case 'a':
-        this.acls.set(record[1] as number, this.tree.internAcl((record[2] as [number, string, string][]).map(([perms, scheme, id]) => ({ perms, id: { scheme, id } }))));
+      case 'a': {
+        const acl: ACL[] = (record[2] as [number, string, string][]).map(([perms, scheme, id]) => ({ perms, id: { scheme, id } }));
+        if (this.tree.store.internAcl(acl) !== record[1]) this.fail(`ACL ${String(record[1])} out of order or repeated`);
         return;
+      }
       case 's':
         this.tree.sessions.set(BigInt(record[1] as bigint), { timeout: record[2] as number });
         return;
-      case 'p':
-        if (typeof record[1] !== 'string') this.fail('parent record without a path');
-        this.parent = record[1];
-        return;
       default:
-        this.fail(`unknown record kind ${String(kind)}`);
+        this.fail(`unknown record kind ${String(record[0])}`);
     }
   }
 
-  private addNode(r: unknown[]): void {
-    if (!this.header) this.fail('node before header');
-    const name = r[0] as string;
-    const path = this.parent === null ? name : this.parent === '/' ? '/' + name : this.parent + '/' + name;
-    const acl = this.acls.get(r[2] as number);
-    if (acl === undefined) this.fail(`node ${path} names unknown ACL ${String(r[2])}`);
-    // Few allocations per node: a million of them is mostly garbage-collector time otherwise.
-    const czxid = offsetLong(this.prevCzxid, r[3]);
-    const ctime = this.prevCtime + (r[6] as number);
-    const node = new ZNode(
-      latin1Of(r[1] as Uint8Array | null), acl, czxid, offsetLong(czxid, r[4]), offsetLong(czxid, r[5]), ctime, ctime + (r[7] as number),
-      r[8] as number, r[9] as number, r[10] as number, r[11] === 0 ? 0n : BigInt(r[11] as bigint | number),
-    );
-    this.prevCzxid = czxid;
-    this.prevCtime = ctime;
-    this.tree.restoreNode(path, node);
+  private addBlock(bytes: Uint8Array): void {
+    const r = new BlockReader(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    const store = this.tree.store;
+    const end = r.end;
+    while (r.pos < end) {
+      const flags = r.buf[r.pos++]!;
+      const slot = (flags & Flag.nextSlot) !== 0 ? this.prevSlot + 1 : r.uint();
+      const parent = (flags & Flag.sameParent) !== 0 ? this.prevParent : r.uint() - 1;
+      const name = r.name();
+      const dataLength = r.uint();
+      const data = dataLength === 0 ? null : r.latin1(dataLength - 1);
+      const acl = (flags & Flag.sameAcl) !== 0 ? this.prevAcl : r.uint();
+      const czxidHi = this.prevCzxidHi + r.int();
+      const czxidLo = this.prevCzxidLo + r.int();
+      let mzxidHi = czxidHi;
+      let mzxidLo = czxidLo;
+      if ((flags & Flag.mzxidIsCzxid) === 0) {
+        mzxidHi += r.int();
+        mzxidLo += r.int();
+      }
+      let pzxidHi = czxidHi;
+      let pzxidLo = czxidLo;
+      if ((flags & Flag.pzxidIsCzxid) === 0) {
+        pzxidHi += r.int();
+        pzxidLo += r.int();
+      }
+      const ctime = this.prevCtime + r.int();
+      const mtime = (flags & Flag.mtimeIsCtime) !== 0 ? ctime : ctime + r.int();
+      let ownerHi = 0;
+      let ownerLo = 0;
+      if ((flags & Flag.noOwner) === 0) {
+        ownerHi = r.int();
+        ownerLo = r.int();
+      }
+      let version = 0;
+      let cversion = 0;
+      let aversion = 0;
+      if ((flags & Flag.noVersions) === 0) {
+        version = r.int();
+        cversion = r.int();
+        aversion = r.int();
+      }
+      if (r.pos > end) this.fail(`node block ends inside the node in slot ${slot}`);
+      if (!Number.isSafeInteger(slot) || slot < 0 || slot > 0x7ffffffe) this.fail(`bad slot ${slot}`);
+      if (store.inUse(slot)) this.fail(`slot ${slot} given twice`);
+      if (acl >= store.acls.length) this.fail(`node in slot ${slot} names unknown ACL ${acl}`);
+      if (parent === noParent ? name !== '' : parent < 0 || parent === slot || name === '') this.fail(`node in slot ${slot} has parent ${parent} and name '${name}'`);
+      store.takeExact(slot);
+      const i = slot * 2;
+      store.parent[slot] = parent;
+      store.names[slot] = name;
+      store.data[slot] = data;
+      store.acl[slot] = acl;
+      store.czxid.words[i] = czxidLo;
+      store.czxid.words[i + 1] = czxidHi;
+      store.mzxid.words[i] = mzxidLo;
+      store.mzxid.words[i + 1] = mzxidHi;
+      store.pzxid.words[i] = pzxidLo;
+      store.pzxid.words[i + 1] = pzxidHi;
+      store.ctime[slot] = ctime;
+      store.mtime[slot] = mtime;
+      store.version[slot] = version;
+      store.cversion[slot] = cversion;
+      store.aversion[slot] = aversion;
+      store.owner.words[i] = ownerLo;
+      store.owner.words[i + 1] = ownerHi;
+      if (parent !== noParent) {
+        const siblings = store.childMap(parent);
+        if (siblings.has(name)) this.fail(`two nodes named '${name}' under slot ${parent}`);
+        siblings.set(name, slot);
+      }
+      this.prevSlot = slot;
+      this.prevParent = parent;
+      this.prevAcl = acl;
+      this.prevCzxidHi = czxidHi;
+      this.prevCzxidLo = czxidLo;
+      this.prevCtime = ctime;
+    }
   }
 
   finish(): DataTree {
     if (!this.header) this.fail('no header record');
+    if (this.tree.store.size !== this.nodeCount) this.fail(`header counts ${this.nodeCount} nodes, the blocks hold ${this.tree.store.size}`);
+    try {
+      this.tree.finishLoading();
+    } catch (err) {
+      this.fail((err as Error).message);
+    }
     return this.tree;
   }
 }
@@ -157,4 +390,3 @@ export function decodeTreeSnapshot(bytes: Uint8Array, options: DataTreeOptions):
   for (const r of records) loader.add(r);
   return loader.finish();
 }
-

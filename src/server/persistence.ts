@@ -12,8 +12,8 @@ import type { EnsembleRecovery, EnsembleStorage } from './ensemble-server.js';
 /** Loads the newest valid snapshot into a fresh tree (or returns a fresh tree). */
 async function loadSnapshot(storage: Storage, config: ServerConfig, log: Logger): Promise<DataTree> {
   const snapshot = await storage.snapshots.loadLatestSnapshot();
+  if (snapshot === undefined) return new DataTree({ extendedTypesEnabled: config.extendedTypesEnabled });
   const loader = new TreeSnapshotLoader({ extendedTypesEnabled: config.extendedTypesEnabled });
-  if (snapshot === undefined) return loader.tree;
   try {
     for await (const batch of snapshot.batches) for (const record of batch) loader.add(record);
   } catch (err) {

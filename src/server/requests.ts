@@ -106,7 +106,7 @@ function childrenHandler(withStat: boolean): Handler {
       if (node === undefined) return reply(ctx, header, ErrorCode.NONODE);
       if (!canRead(node, conn)) return reply(ctx, header, ErrorCode.NOAUTH);
       if (req.watch) ctx.watches.addChildWatch(req.path, conn);
-      const children = node.children === null ? [] : [...node.children];
+      const children = node.childNames();
       if (!withStat) return reply(ctx, header, 0, (w) => ChildrenResponseCodec.write(w, { children }));
       const stat = ctx.tree.statOf(node);
       return reply(ctx, header, 0, (w) => Children2ResponseCodec.write(w, { children, stat }));
@@ -245,7 +245,7 @@ const multiRead: Handler = (ctx, conn, header, body) => {
         return { type: OpCode.getData, data: node.data, stat: ctx.tree.statOf(node) };
       }
       if ((op.request as { watch: boolean }).watch) ctx.watches.addChildWatch(op.request.path, conn);
-      return { type: OpCode.getChildren, children: node.children === null ? [] : [...node.children] };
+      return { type: OpCode.getChildren, children: node.childNames() };
     });
     return reply(ctx, header, 0, (w) => writeMultiResponse(w, results));
   });

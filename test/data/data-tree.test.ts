@@ -91,8 +91,8 @@ describe('DataTree', () => {
     create('/c', CreateMode.CONTAINER);
     const copy = decodeTreeSnapshot(encodeTreeSnapshot(tree), { extendedTypesEnabled: true });
     expect(copy.lastZxid).toBe(tree.lastZxid);
-    expect([...copy.nodes.keys()]).toEqual([...tree.nodes.keys()]);
-    for (const [path, node] of tree.nodes) expect(copy.statOf(copy.getNode(path)!), path).toEqual(tree.statOf(node));
+    expect([...copy.paths()]).toEqual([...tree.paths()]);
+    for (const path of tree.paths()) expect(copy.statOf(copy.getNode(path)!), path).toEqual(tree.statOf(tree.getNode(path)!));
     expect(copy.getNode('/s/n')!.data).toBeNull();
     expect(copy.ephemeralsOf(session, '')).toEqual(['/s/e']);
     expect([...copy.containers]).toEqual(['/c']);
@@ -106,7 +106,7 @@ describe('DataTree', () => {
     create('/e', CreateMode.EPHEMERAL);
     const expected = encodeTreeSnapshot(tree);
     const loader = new TreeSnapshotLoader({ extendedTypesEnabled: true });
-    const records = treeSnapshotRecords(tree);
+    const records = treeSnapshotRecords(tree, 1);
     let i = 0;
     for (const record of records) {
       loader.add(record);
@@ -122,13 +122,13 @@ describe('DataTree', () => {
     }
     const restored = loader.finish();
     const want = decodeTreeSnapshot(expected, { extendedTypesEnabled: true });
-    expect([...restored.nodes.keys()].sort().join(" ")).toEqual([...want.nodes.keys()].sort().join(" "));
-    for (const [path, node] of want.nodes) expect(restored.statOf(restored.getNode(path)!), path).toEqual(want.statOf(node));
+    expect([...restored.paths()].sort().join(" ")).toEqual([...want.paths()].sort().join(" "));
+    for (const path of want.paths()) expect(restored.statOf(restored.getNode(path)!), path).toEqual(want.statOf(want.getNode(path)!));
     expect(restored.getNode('/n40')!.data!.toString()).toBe('x');
     expect(restored.lastZxid).toBe(want.lastZxid);
     expect(tree.getNode('/late')).toBeDefined();
     // Two snapshots may overlap, each seeing the tree as of its own start.
-    const first = treeSnapshotRecords(tree);
+    const first = treeSnapshotRecords(tree, 1);
     const firstLoader = new TreeSnapshotLoader({ extendedTypesEnabled: true });
     firstLoader.add(first.next().value);
     const before = encodeTreeSnapshot(tree);
@@ -148,7 +148,7 @@ describe('DataTree', () => {
     for (let i = 0; i < 40; i++) create(`/d${rand(8)}`) && create(`/d${rand(8)}/k${rand(6)}`);
     const expected = decodeTreeSnapshot(encodeTreeSnapshot(tree), { extendedTypesEnabled: true });
     const loader = new TreeSnapshotLoader({ extendedTypesEnabled: true });
-    for (const record of treeSnapshotRecords(tree)) {
+    for (const record of treeSnapshotRecords(tree, 1)) {
       loader.add(record);
       const op = rand(5);
       const a = `/d${rand(8)}`;
@@ -164,11 +164,12 @@ describe('DataTree', () => {
       ] });
     }
     const restored = loader.finish();
-    expect([...restored.nodes.keys()].sort()).toEqual([...expected.nodes.keys()].sort());
-    for (const [path, node] of expected.nodes) {
+    expect([...restored.paths()].sort()).toEqual([...expected.paths()].sort());
+    for (const path of expected.paths()) {
+      const node = expected.getNode(path)!;
       expect(restored.statOf(restored.getNode(path)!), path).toEqual(expected.statOf(node));
       expect(restored.getNode(path)!.data, path).toEqual(node.data);
-      expect([...(restored.getNode(path)!.children ?? [])].sort(), path).toEqual([...(node.children ?? [])].sort());
+      expect(restored.getNode(path)!.childNames().sort(), path).toEqual(node.childNames().sort());
     }
   });
 
