@@ -16,17 +16,6 @@ import { NodeStore, emptyImage, noParent, rootSlot, type NodeImage } from './nod
 import type { Txn, TxnOp } from './txn.js';
 
 /**
- * Znode data as the tree keeps it: a latin1 string, one char per byte. A million small
- * znodes held as Buffers cost about 100 bytes of heap each for the Buffer object, plus their
- * bytes in 8 KiB pool slabs that short-lived request and reply buffers share and pin
- * (measured: 804 MiB RSS for 1M znodes of 128 bytes); a string costs 16 bytes beyond its bytes.
- */
-export function latin1Of(data: Uint8Array | null): string | null {
-  if (data === null) return null;
-  return (Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)).toString('latin1');
-}
-
-/**
  * A znode as callers see it: a view of one slot of the tree's NodeStore, valid until the
  * tree next changes. Stored cversion counts child creations only (PROTOCOL.md 10).
  */
@@ -36,20 +25,18 @@ export class ZNode {
     readonly slot: number,
   ) {}
 
-  /** The data, latin1 (see latin1Of); null is distinct from empty. */
-  get bytes(): string | null {
-    return this.store.data[this.slot]!;
+  /** The data as a new Buffer; null is distinct from empty. */
+  get data(): Buffer | null {
+    return this.store.dataCopy(this.slot);
   }
 
-  /** The data as a new Buffer. */
-  get data(): Buffer | null {
-    const bytes = this.bytes;
-    return bytes === null ? null : Buffer.from(bytes, 'latin1');
+  /** The data without a copy: valid until the tree next changes. */
+  dataView(): Buffer | null {
+    return this.store.dataView(this.slot);
   }
 
   get dataLength(): number {
-    const bytes = this.bytes;
-    return bytes === null ? 0 : bytes.length;
+    return this.store.dataBytes(this.slot);
   }
 
   get acl(): readonly ACL[] {
@@ -200,12 +187,12 @@ export class DataTree {
   private addBuiltIn(path: string, acl: readonly ACL[]): void {
     const parent = this.lookup(parentOf(path));
     const slot = this.store.take();
-    this.store.write(this.imageFor(slot, parent, baseName(path), '', acl, 0n, 0, 0n));
+    this.store.write(this.imageFor(slot, parent, baseName(path), Buffer.alloc(0), acl, 0n, 0, 0n));
     this.store.childMap(parent).set(baseName(path), slot);
     this.dataSize += path.length;
   }
 
-  private imageFor(slot: number, parent: number, name: string, data: string | null, acl: readonly ACL[], zxid: bigint, time: number, owner: bigint): NodeImage {
+  private imageFor(slot: number, parent: number, name: string, data: Uint8Array | null, acl: readonly ACL[], zxid: bigint, time: number, owner: bigint): NodeImage {
     const zxidHi = Number(zxid >> 32n);
     const zxidLo = Number(BigInt.asIntN(32, zxid));
     return {
@@ -279,7 +266,6 @@ export class DataTree {
   statOfSlot(slot: number): Stat {
     const s = this.store;
     const n = s.childCount(slot);
-    const data = s.data[slot]!;
     return {
       czxid: s.czxid.values[slot]!,
       mzxid: s.mzxid.values[slot]!,
@@ -289,7 +275,7 @@ export class DataTree {
       cversion: s.cversion[slot]! * 2 - n,
       aversion: s.aversion[slot]!,
       ephemeralOwner: ephemeralSession(s.owner.values[slot]!),
-      dataLength: data === null ? 0 : data.length,
+      dataLength: s.dataBytes(slot),
       numChildren: n,
       pzxid: s.pzxid.values[slot]!,
     };
@@ -454,7 +440,7 @@ export class DataTree {
     const name = path.slice(lastSlash + 1);
     if (this.store.children[parent]?.has(name) === true) throw new ZkError(ErrorCode.NODEEXISTS, path);
     if (ephemeralSession(this.store.owner.values[parent]!) !== 0n) throw new ZkError(ErrorCode.NOCHILDRENFOREPHEMERALS, parentPath);
-    const slot = this.insertNode(path, parent, name, latin1Of(req.data), acl, owner, txn);
+    const slot = this.insertNode(path, parent, name, req.data, acl, owner, txn);
     changes.push({ type: EventType.NodeCreated, path }, { type: EventType.NodeChildrenChanged, path: parentPath });
     return { path, stat: this.statOfSlot(slot) };
   }
@@ -466,18 +452,32 @@ export class DataTree {
     for (const view of this.views) {
       // At or below the cursor the snapshot already took the slot as it was.
       if (slot <= view.cursor || view.pre.has(slot)) continue;
-      if (copy === undefined) copy = this.store.inUse(slot) ? this.store.read(slot, emptyImage()) : null;
+      if (copy === undefined) copy = this.store.inUse(slot) ? this.store.read(slot, emptyImage(), true) : null;
       view.pre.set(slot, copy);
     }
   }
 
-  private insertNode(path: string, parent: number, name: string, data: string | null, acl: readonly ACL[], owner: bigint, txn: Txn): number {
+  private insertNode(path: string, parent: number, name: string, data: Uint8Array | null, acl: readonly ACL[], owner: bigint, txn: Txn): number {
     const store = this.store;
     const slot = store.nextSlot();
     this.beforeChange(slot);
     this.beforeChange(parent);
     store.take();
-    store.write(this.imageFor(slot, parent, name, data, acl, txn.zxid, txn.time, owner));
+    // Field by field rather than through store.write: this is the hot path of every create.
+    const zxid = txn.zxid;
+    store.parent[slot] = parent;
+    store.names[slot] = name;
+    store.setData(slot, data);
+    store.acl[slot] = store.internAcl(acl);
+    store.czxid.values[slot] = zxid;
+    store.mzxid.values[slot] = zxid;
+    store.pzxid.values[slot] = zxid;
+    store.ctime[slot] = txn.time;
+    store.mtime[slot] = txn.time;
+    store.version[slot] = 0;
+    store.cversion[slot] = 0;
+    store.aversion[slot] = 0;
+    store.owner.values[slot] = owner;
     const siblings = store.childMap(parent);
     siblings.set(name, slot);
     const saved = { cversion: store.cversion[parent]!, pzxid: store.pzxid.values[parent]! };
@@ -542,11 +542,10 @@ export class DataTree {
     const parent = store.parent[slot]!;
     this.beforeChange(slot);
     this.beforeChange(parent);
-    const image = this.undo === null ? null : store.read(slot, emptyImage());
+    const image = this.undo === null ? null : store.read(slot, emptyImage(), true);
     const name = store.names[slot]!;
     const owner = store.owner.values[slot]!;
-    const data = store.data[slot]!;
-    const size = path.length + (data === null ? 0 : data.length);
+    const size = path.length + store.dataBytes(slot);
     const savedPzxid = store.pzxid.values[parent]!;
     const siblings = store.childMap(parent);
     siblings.delete(name);
@@ -574,16 +573,15 @@ export class DataTree {
     checkAcl(this.aclOf(slot), Perms.WRITE, txn.authIds);
     if (version !== -1 && store.version[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
     this.beforeChange(slot);
-    const saved = { data: store.data[slot]!, version: store.version[slot]!, mzxid: store.mzxid.values[slot]!, mtime: store.mtime[slot]! };
-    const bytes = latin1Of(data);
-    const grown = (bytes === null ? 0 : bytes.length) - (saved.data === null ? 0 : saved.data.length);
-    store.data[slot] = bytes;
+    const saved = { data: this.undo === null ? null : store.dataCopy(slot), version: store.version[slot]!, mzxid: store.mzxid.values[slot]!, mtime: store.mtime[slot]! };
+    const grown = (data === null ? 0 : data.length) - store.dataBytes(slot);
+    store.setData(slot, data);
     store.version[slot]!++;
     store.mzxid.values[slot] = txn.zxid;
     store.mtime[slot] = txn.time;
     this.dataSize += grown;
     this.undo?.push(() => {
-      store.data[slot] = saved.data;
+      store.setData(slot, saved.data);
       store.version[slot] = saved.version;
       store.mzxid.values[slot] = saved.mzxid;
       store.mtime[slot] = saved.mtime;
@@ -675,8 +673,7 @@ export class DataTree {
       const slot = slots.pop()!;
       const pathLength = lengths.pop()!;
       reached++;
-      const data = store.data[slot]!;
-      dataSize += pathLength + (data === null ? 0 : data.length);
+      dataSize += pathLength + store.dataBytes(slot);
       if ((ownerWords[slot * 2]! | ownerWords[slot * 2 + 1]!) !== 0) this.track(store.pathOf(slot), store.owner.values[slot]!);
       const map = store.children[slot];
       if (map === null || map === undefined) continue;

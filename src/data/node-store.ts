@@ -16,6 +16,108 @@ import type { ACL } from '../protocol/records.js';
  * endian: low word first) so snapshots encode them without BigInt arithmetic.
  */
 
+/** Arena chunks: values are packed into these, rounded up to 16 bytes. */
+const chunkBytes = 4 * 1024 * 1024;
+const classBytesLog2 = 4;
+/** Values above this get a Buffer of their own instead of arena space. */
+const arenaValueBytesMax = 16 * 1024;
+
+/**
+ * Znode data outside the JS heap: values packed into 4 MiB chunks, each rounded up to a
+ * multiple of 16 bytes, with a free list per rounded size; large values get a Buffer of
+ * their own. A value is named by a ref (chunk * chunkBytes + offset, or -id for a large one)
+ * and its length. A million 128-byte values cost 128 MB here and nothing for the garbage
+ * collector to trace; as strings they cost 144 MB of heap, 1M objects to trace, and the
+ * copying of each one out of the young generation.
+ */
+export class DataArena {
+  private readonly chunks: Buffer[] = [];
+  /** Chunks taken over from a loaded snapshot: their values are not padded to 16 bytes. */
+  private readonly adopted: boolean[] = [];
+  private bumpChunk = -1;
+  private bumpOffset = chunkBytes;
+  private readonly free: number[][] = [];
+  private readonly large = new Map<number, Buffer>();
+  private nextLarge = 1;
+
+  /** Space for `length` bytes (more than 0); the bytes are not initialised. */
+  alloc(length: number): number {
+    if (length > arenaValueBytesMax) {
+      const id = this.nextLarge++;
+      this.large.set(id, Buffer.allocUnsafeSlow(length));
+      return -id;
+    }
+    const sizeClass = (length + (1 << classBytesLog2) - 1) >>> classBytesLog2;
+    const list = this.free[sizeClass];
+    if (list !== undefined && list.length > 0) return list.pop()!;
+    const size = sizeClass << classBytesLog2;
+    if (this.bumpOffset + size > chunkBytes) {
+      this.bumpChunk = this.chunks.length;
+      this.chunks.push(Buffer.allocUnsafeSlow(chunkBytes));
+      this.adopted.push(false);
+      this.bumpOffset = 0;
+    }
+    const ref = this.bumpChunk * chunkBytes + this.bumpOffset;
+    this.bumpOffset += size;
+    return ref;
+  }
+
+  /**
+   * Takes `bytes` (which nobody else may write to) as a chunk, so that values already in it
+   * need not be copied: returns the ref of its first byte. Only the first chunkBytes count.
+   */
+  adopt(bytes: Buffer): number {
+    this.chunks.push(bytes.length <= chunkBytes ? bytes : bytes.subarray(0, chunkBytes));
+    this.adopted.push(true);
+    return (this.chunks.length - 1) * chunkBytes;
+  }
+
+  /** True when a value of this length at `offset` of an adopted buffer can stay there. */
+  static canAdopt(offset: number, length: number): boolean {
+    return offset + length <= chunkBytes && length <= arenaValueBytesMax;
+  }
+
+  release(ref: number, length: number): void {
+    if (ref < 0) {
+      this.large.delete(-ref);
+      return;
+    }
+    const offset = ref % chunkBytes;
+    // The space a value had: padded to 16 bytes, except in an adopted chunk.
+    const capacity = this.adopted[(ref - offset) / chunkBytes]! ? length : ((length + (1 << classBytesLog2) - 1) >>> classBytesLog2) << classBytesLog2;
+    const sizeClass = capacity >>> classBytesLog2;
+    if (sizeClass > 0) (this.free[sizeClass] ??= []).push(ref);
+  }
+
+  /** The bytes, as a view valid until the value is released. */
+  view(ref: number, length: number): Buffer {
+    if (ref < 0) return this.large.get(-ref)!.subarray(0, length);
+    const offset = ref % chunkBytes;
+    return this.chunks[(ref - offset) / chunkBytes]!.subarray(offset, offset + length);
+  }
+
+  /** Copies `length` bytes of `source` from `start` into the value. */
+  fill(ref: number, source: Uint8Array, start: number, length: number): void {
+    if (ref < 0) {
+      this.large.get(-ref)!.set(source.subarray(start, start + length));
+      return;
+    }
+    const offset = ref % chunkBytes;
+    // TypedArray#set is a memcpy; making a view for it costs more than copying 128 bytes.
+    this.chunks[(ref - offset) / chunkBytes]!.set(start === 0 && length === source.length ? source : source.subarray(start, start + length), offset);
+  }
+}
+
+function sameAcl(a: readonly ACL[], b: readonly ACL[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.perms !== y.perms || x.id.scheme !== y.id.scheme || x.id.id !== y.id.id) return false;
+  }
+  return true;
+}
+
 export const rootSlot = 0;
 /** The parent column's value for the root. */
 export const noParent = -1;
@@ -28,8 +130,8 @@ export interface NodeImage {
   slot: number;
   parent: number;
   name: string;
-  /** latin1, one char per byte; null is distinct from empty. */
-  data: string | null;
+  /** Null is distinct from empty. A view into the arena for a live read; a copy otherwise. */
+  data: Uint8Array | null;
   acl: number;
   czxidHi: number;
   czxidLo: number;
@@ -98,7 +200,10 @@ export class NodeStore {
   aversion = new Int32Array(capacityMin);
   acl = new Int32Array(capacityMin);
   parent = new Int32Array(capacityMin).fill(freeSlot);
-  readonly data: (string | null)[] = [];
+  /** Where each node's data is in the arena, and its length (-1: null). */
+  dataRef = new Float64Array(capacityMin);
+  dataLength = new Int32Array(capacityMin).fill(-1);
+  readonly arena = new DataArena();
   readonly names: string[] = [];
   readonly children: (Map<string, number> | null)[] = [];
   /** Free slots below `high`, a stack: the last freed is reused first. */
@@ -123,7 +228,7 @@ export class NodeStore {
   take(): number {
     const slot = this.free.length > 0 ? this.free.pop()! : this.high++;
     if (slot >= this.capacity) this.grow(slot + 1);
-    if (slot >= this.data.length) this.extendArrays();
+    if (slot >= this.names.length) this.extendArrays();
     this.size++;
     return slot;
   }
@@ -133,17 +238,21 @@ export class NodeStore {
     invariant(!this.inUse(slot), `slot ${slot} is in use`);
     if (slot >= this.capacity) this.grow(slot + 1);
     if (slot >= this.high) this.high = slot + 1;
-    if (slot >= this.data.length) this.extendArrays();
+    if (slot >= this.names.length) this.extendArrays();
     this.size++;
   }
 
   /** Keeps the plain arrays as long as `high` and without holes (holey arrays are slower). */
   private extendArrays(): void {
-    while (this.data.length < this.high) {
-      this.data.push(null);
+    while (this.names.length < this.high) {
       this.names.push('');
       this.children.push(null);
     }
+  }
+
+  /** Makes room for slots below `slots` at once (a loader knows how many are coming). */
+  reserve(slots: number): void {
+    if (slots > this.capacity) this.grow(slots);
   }
 
   /** Makes the free list exactly the unused slots below `high` (after takeExact calls). */
@@ -154,8 +263,8 @@ export class NodeStore {
 
   /** Frees a slot; if `revive` is to undo this, it must be the next slot operation. */
   release(slot: number): void {
+    this.setData(slot, null);
     this.parent[slot] = freeSlot;
-    this.data[slot] = null;
     this.names[slot] = '';
     this.children[slot] = null;
     this.free.push(slot);
@@ -172,8 +281,8 @@ export class NodeStore {
 
   /** Undoes the last take. */
   untake(slot: number): void {
+    this.setData(slot, null);
     this.parent[slot] = freeSlot;
-    this.data[slot] = null;
     this.names[slot] = '';
     this.children[slot] = null;
     this.free.push(slot);
@@ -191,6 +300,10 @@ export class NodeStore {
     this.cversion = growInt32(this.cversion, capacity);
     this.aversion = growInt32(this.aversion, capacity);
     this.acl = growInt32(this.acl, capacity);
+    this.dataRef = growFloat64(this.dataRef, capacity);
+    const dataLength = growInt32(this.dataLength, capacity);
+    dataLength.fill(-1, this.capacity);
+    this.dataLength = dataLength;
     const parent = growInt32(this.parent, capacity);
     parent.fill(freeSlot, this.capacity);
     this.parent = parent;
@@ -199,7 +312,17 @@ export class NodeStore {
 
   /** The index of an ACL list, adding it once. */
   internAcl(acl: readonly ACL[]): number {
-    const key = acl.map((a) => `${a.perms},${a.id.scheme},${a.id.id}`).join(';');
+    // Most creates carry the same ACL as the previous one (a fresh array from the wire).
+    if (this.lastAcl >= 0 && sameAcl(acl, this.acls[this.lastAcl]!)) return this.lastAcl;
+    this.lastAcl = this.internAclByKey(acl);
+    return this.lastAcl;
+  }
+
+  private lastAcl = -1;
+
+  private internAclByKey(acl: readonly ACL[]): number {
+    let key = '';
+    for (const a of acl) key += `${a.perms},${a.id.scheme},${a.id.id};`;
     let index = this.aclIndex.get(key);
     if (index === undefined) {
       index = this.acls.length;
@@ -209,13 +332,63 @@ export class NodeStore {
     return index;
   }
 
-  /** Copies a slot's fields into `into` (the slot must be in use). */
-  read(slot: number, into: NodeImage): NodeImage {
+  /** The data as a view into the arena, valid until the node changes; null for null. */
+  dataView(slot: number): Buffer | null {
+    const length = this.dataLength[slot]!;
+    return length < 0 ? null : length === 0 ? Buffer.alloc(0) : this.arena.view(this.dataRef[slot]!, length);
+  }
+
+  /** The data as a Buffer of its own. */
+  dataCopy(slot: number): Buffer | null {
+    const view = this.dataView(slot);
+    return view === null ? null : Buffer.from(view);
+  }
+
+  /** Data length, 0 for null. */
+  dataBytes(slot: number): number {
+    return Math.max(0, this.dataLength[slot]!);
+  }
+
+  /** Replaces a slot's data with a copy of `data`. */
+  setData(slot: number, data: Uint8Array | null): void {
+    const old = this.dataLength[slot]!;
+    if (old > 0) this.arena.release(this.dataRef[slot]!, old);
+    if (data === null || data.length === 0) {
+      this.dataLength[slot] = data === null ? -1 : 0;
+      return;
+    }
+    const ref = this.arena.alloc(data.length);
+    this.arena.fill(ref, data, 0, data.length);
+    this.dataRef[slot] = ref;
+    this.dataLength[slot] = data.length;
+  }
+
+  /**
+   * Sets a new slot's data to `length` bytes (-1: null) at `start` of a buffer adopted at
+   * `adoptedRef` (see DataArena.adopt), copying it out only when it cannot stay there.
+   */
+  loadData(slot: number, source: Buffer, adoptedRef: number, start: number, length: number): void {
+    this.dataLength[slot] = length;
+    if (length <= 0) return;
+    if (DataArena.canAdopt(start, length)) {
+      this.dataRef[slot] = adoptedRef + start;
+      return;
+    }
+    const ref = this.arena.alloc(length);
+    this.arena.fill(ref, source, start, length);
+    this.dataRef[slot] = ref;
+  }
+
+  /**
+   * Copies a slot's fields into `into` (the slot must be in use). The data is a view into
+   * the arena unless `copyData`.
+   */
+  read(slot: number, into: NodeImage, copyData = false): NodeImage {
     const i = slot * 2;
     into.slot = slot;
     into.parent = this.parent[slot]!;
     into.name = this.names[slot]!;
-    into.data = this.data[slot]!;
+    into.data = copyData ? this.dataCopy(slot) : this.dataView(slot);
     into.acl = this.acl[slot]!;
     into.czxidLo = this.czxid.words[i]!;
     into.czxidHi = this.czxid.words[i + 1]!;
@@ -239,7 +412,7 @@ export class NodeStore {
     const i = slot * 2;
     this.parent[slot] = image.parent;
     this.names[slot] = image.name;
-    this.data[slot] = image.data;
+    this.setData(slot, image.data);
     this.acl[slot] = image.acl;
     this.czxid.words[i] = image.czxidLo;
     this.czxid.words[i + 1] = image.czxidHi;

@@ -6,7 +6,7 @@ import { noParent, type NodeImage } from './node-store.js';
 
 /**
  * The DataTree as a stream of small msgpack records, for snapshots on disk and SNAP on the wire:
- *   ['h', version, lastZxid, nodeCount, sessionCount]
+ *   ['h', version, lastZxid, nodeCount, sessionCount, slotCount]
  *   ['a', aclIndex, [[perms, scheme, id], ...]]   the tree's ACL table, in index order
  *   ['s', sessionId, timeoutMs]                    each session
  *   ['n', block]                                   nodes, in slot order, packed as below
@@ -43,7 +43,6 @@ const Flag = {
 
 /** Buffer's unchecked codec methods (Node has them on every Buffer; @types/node leaves them out). */
 interface FastBuffer extends Buffer {
-  latin1Write(string: string, offset: number, length: number): number;
   utf8Write(string: string, offset: number, length: number): number;
   latin1Slice(start: number, end: number): string;
   utf8Slice(start: number, end: number): string;
@@ -129,7 +128,8 @@ class BlockWriter {
     if (data === null) this.uint(0);
     else {
       this.uint(data.length + 1);
-      this.pos += (this.buf as FastBuffer).latin1Write(data, this.pos, data.length);
+      this.buf.set(data, this.pos);
+      this.pos += data.length;
     }
     if ((flags & Flag.sameAcl) === 0) this.uint(n.acl);
     this.int(n.czxidHi - this.prevCzxidHi);
@@ -178,7 +178,7 @@ class BlockWriter {
  */
 export function* treeSnapshotRecords(tree: DataTree, blockBytes = blockBytesTarget): Generator<SnapshotRecord> {
   const store = tree.store;
-  const head: SnapshotRecord[] = [['h', treeSnapshotVersion, tree.lastZxid, tree.nodeCount, tree.sessions.size]];
+  const head: SnapshotRecord[] = [['h', treeSnapshotVersion, tree.lastZxid, tree.nodeCount, tree.sessions.size, store.high]];
   store.acls.forEach((acl, index) => head.push(['a', index, acl.map((a) => [a.perms, a.id.scheme, a.id.id])]));
   for (const [id, entry] of tree.sessions) head.push(['s', id, entry.timeout]);
   const nodes = tree.consistentNodes();
@@ -228,12 +228,6 @@ class BlockReader {
     for (let i = start; i < end; i++) if (buf[i]! >= 128) return (buf as FastBuffer).utf8Slice(start, end);
     return (buf as FastBuffer).latin1Slice(start, end);
   }
-
-  latin1(length: number): string {
-    const start = this.pos;
-    this.pos += length;
-    return this.pos > this.end ? '' : (this.buf as FastBuffer).latin1Slice(start, this.pos);
-  }
 }
 
 /** Rebuilds a tree from records; refuses records that do not fit, naming the record. */
@@ -269,6 +263,7 @@ export class TreeSnapshotLoader {
         if (record[1] !== treeSnapshotVersion) this.fail(`unknown snapshot version ${String(record[1])}`);
         this.tree.lastZxid = BigInt(record[2] as bigint);
         this.nodeCount = Number(record[3]);
+        if (typeof record[5] === 'number' && record[5] > 0 && record[5] < 0x7fffffff) this.tree.store.reserve(record[5]);
         this.header = true;
         return;
       case 'a': {
@@ -288,13 +283,17 @@ export class TreeSnapshotLoader {
     const r = new BlockReader(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     const store = this.tree.store;
     const end = r.end;
+    // The block's bytes become arena space, so node data is not copied out of it. The block
+    // is a view into a buffer that the snapshot reader or msgpack decoder allocated for it.
+    const adoptedRef = store.arena.adopt(r.buf);
     while (r.pos < end) {
       const flags = r.buf[r.pos++]!;
       const slot = (flags & Flag.nextSlot) !== 0 ? this.prevSlot + 1 : r.uint();
       const parent = (flags & Flag.sameParent) !== 0 ? this.prevParent : r.uint() - 1;
       const name = r.name();
-      const dataLength = r.uint();
-      const data = dataLength === 0 ? null : r.latin1(dataLength - 1);
+      const dataLength = r.uint() - 1;
+      const dataStart = r.pos;
+      if (dataLength > 0) r.pos += dataLength;
       const acl = (flags & Flag.sameAcl) !== 0 ? this.prevAcl : r.uint();
       const czxidHi = this.prevCzxidHi + r.int();
       const czxidLo = this.prevCzxidLo + r.int();
@@ -326,7 +325,7 @@ export class TreeSnapshotLoader {
         cversion = r.int();
         aversion = r.int();
       }
-      if (r.pos > end) this.fail(`node block ends inside the node in slot ${slot}`);
+      if (r.pos > end || dataLength < -1) this.fail(`node block ends inside the node in slot ${slot}`);
       if (!Number.isSafeInteger(slot) || slot < 0 || slot > 0x7ffffffe) this.fail(`bad slot ${slot}`);
       if (store.inUse(slot)) this.fail(`slot ${slot} given twice`);
       if (acl >= store.acls.length) this.fail(`node in slot ${slot} names unknown ACL ${acl}`);
@@ -335,7 +334,7 @@ export class TreeSnapshotLoader {
       const i = slot * 2;
       store.parent[slot] = parent;
       store.names[slot] = name;
-      store.data[slot] = data;
+      store.loadData(slot, r.buf, adoptedRef, dataStart, dataLength);
       store.acl[slot] = acl;
       store.czxid.words[i] = czxidLo;
       store.czxid.words[i + 1] = czxidHi;
@@ -384,7 +383,8 @@ export function encodeTreeSnapshot(tree: DataTree): Uint8Array {
 }
 
 export function decodeTreeSnapshot(bytes: Uint8Array, options: DataTreeOptions): DataTree {
-  const records = packr.unpack(bytes) as unknown[];
+  // A copy: node data stays in the decoded blocks, so nobody else may reuse these bytes.
+  const records = packr.unpack(Buffer.from(bytes)) as unknown[];
   if (!Array.isArray(records)) throw new ProtocolError('snapshot is not a record list');
   const loader = new TreeSnapshotLoader(options);
   for (const r of records) loader.add(r);

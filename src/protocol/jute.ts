@@ -75,16 +75,6 @@ export class JuteWriter {
     return this;
   }
 
-  /** A buffer held as a latin1 string, one char per byte; null is written as length -1. */
-  latin1Buffer(v: string | null): this {
-    if (v === null) return this.int(-1);
-    this.ensure(4 + v.length);
-    this.buf.writeInt32BE(v.length, this.pos);
-    this.buf.write(v, this.pos + 4, v.length, 'latin1');
-    this.pos += 4 + v.length;
-    return this;
-  }
-
   raw(v: Uint8Array): this {
     this.ensure(v.length);
     this.buf.set(v, this.pos);

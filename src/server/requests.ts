@@ -93,8 +93,8 @@ const getData: Handler = (ctx, conn, header, body) => {
     if (!canRead(node, conn)) return reply(ctx, header, ErrorCode.NOAUTH);
     if (req.watch) ctx.watches.addDataWatch(req.path, conn);
     const stat = ctx.tree.statOf(node);
-    // GetDataResponse, written from the tree's latin1 data without a Buffer in between.
-    return reply(ctx, header, 0, (w) => StatCodec.write(w.latin1Buffer(node.bytes), stat));
+    // GetDataResponse, copied from the tree's data arena into the reply.
+    return reply(ctx, header, 0, (w) => StatCodec.write(w.buffer(node.dataView()), stat));
   });
 };
 
