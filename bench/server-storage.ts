@@ -327,11 +327,13 @@ async function main(): Promise<void> {
     const mntr = await fourLetterWord(port, 'mntr');
     const mntrRss = Number(/^zk_rss_bytes\s+(\d+)$/m.exec(mntr)?.[1] ?? NaN);
     const nodeCount = Number(/^zk_znode_count\s+(\d+)$/m.exec(mntr)?.[1] ?? NaN);
+    const field = (key: string) => Number(new RegExp(`^${key}\\s+([0-9.]+)$`, 'm').exec(mntr)?.[1] ?? NaN);
     // The snapshot store and the server's snapshotter both log 'snapshot written'; one will do.
     const snapshotsDuringLoad = server.lines.filter((l) => l.msg === 'snapshot written' && l['component'] === 'snapshots');
     const periodic = newestSnapshot(dataDir);
     console.log(`  load: ${loaded.created} znodes in ${loaded.seconds.toFixed(1)} s (${Math.round(loaded.created / loaded.seconds)} creates/s); server znode count ${nodeCount}`);
     console.log(`  snapshots during the load: ${snapshotsDuringLoad.map((l) => `${l['records']} records ${mib(Number(l['bytes']))} in ${l['ms']} ms`).join('; ') || 'none'}`);
+    console.log(`  server after the load: heap ${mib(field('zk_heap_used_bytes'))} used of ${mib(field('zk_heap_total_bytes'))}, array buffers ${mib(field('zk_array_buffers_bytes'))}; event loop delay p50 ${field('zk_event_loop_delay_p50_ms')} ms, p99 ${field('zk_event_loop_delay_p99_ms')} ms, max ${field('zk_event_loop_delay_max_ms')} ms`);
     console.log(`  probe: ${probed.count} getData, p50 ${probed.p50.toFixed(2)} ms, p99.9 ${probed.p999.toFixed(1)} ms; slowest [ms into the load, ms]: ${JSON.stringify(probed.slowest)}`);
     await loader.close().catch(() => undefined);
 

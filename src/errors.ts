@@ -57,8 +57,9 @@ export class InvariantError extends Error {
   }
 }
 
-export function invariant(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new InvariantError(message);
+/** Throws an InvariantError when `condition` is false. On hot paths pass the message as a function, so it is only built on failure. */
+export function invariant(condition: unknown, message: string | (() => string)): asserts condition {
+  if (!condition) throw new InvariantError(typeof message === 'function' ? message() : message);
 }
 
 export { ErrorCode };

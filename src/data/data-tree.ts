@@ -283,7 +283,7 @@ export class DataTree {
 
   /** Applies one committed txn. Zxids must strictly increase. */
   apply(txn: Txn): ApplyResult {
-    invariant(txn.zxid > this.lastZxid, `txn zxid 0x${txn.zxid.toString(16)} is not above the last applied 0x${this.lastZxid.toString(16)}`);
+    invariant(txn.zxid > this.lastZxid, () => `txn zxid 0x${txn.zxid.toString(16)} is not above the last applied 0x${this.lastZxid.toString(16)}`);
     this.lastZxid = txn.zxid;
     return this.applyOp(txn, txn.op);
   }

@@ -235,7 +235,7 @@ export class NodeStore {
 
   /** Takes a specific slot (a snapshot being loaded names them). */
   takeExact(slot: number): void {
-    invariant(!this.inUse(slot), `slot ${slot} is in use`);
+    invariant(!this.inUse(slot), () => `slot ${slot} is in use`);
     if (slot >= this.capacity) this.grow(slot + 1);
     if (slot >= this.high) this.high = slot + 1;
     if (slot >= this.names.length) this.extendArrays();
@@ -274,7 +274,7 @@ export class NodeStore {
 
   /** Undoes the last release (multi rollback runs its undo log in reverse). */
   revive(slot: number): void {
-    invariant(this.free[this.free.length - 1] === slot, `slot ${slot} was not the last freed`);
+    invariant(this.free[this.free.length - 1] === slot, () => `slot ${slot} was not the last freed`);
     this.free.pop();
     this.size++;
   }

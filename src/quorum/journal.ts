@@ -47,7 +47,7 @@ export class Journal {
   get size(): number { return this.entries.length - this.start; }
 
   append(entry: LogEntry): void {
-    invariant(entry.zxid > this.lastLogged, `log zxids must increase: ${zxidToHex(entry.zxid)} after ${zxidToHex(this.lastLogged)}`);
+    invariant(entry.zxid > this.lastLogged, () => `log zxids must increase: ${zxidToHex(entry.zxid)} after ${zxidToHex(this.lastLogged)}`);
     this.entries.push(entry);
     this.lastLogged = entry.zxid;
   }
@@ -84,7 +84,7 @@ export class Journal {
 
   /** Marks txns up to `zxid` applied and returns them in order; trims the window. */
   applyUpTo(zxid: Zxid): LogEntry[] {
-    invariant(zxid <= this.lastLogged, `apply beyond the log: ${zxidToHex(zxid)} > ${zxidToHex(this.lastLogged)}`);
+    invariant(zxid <= this.lastLogged, () => `apply beyond the log: ${zxidToHex(zxid)} > ${zxidToHex(this.lastLogged)}`);
     const out: LogEntry[] = [];
     if (zxid <= this.applied) return out;
     let i = this.firstIndexAbove(this.applied);

@@ -15,8 +15,8 @@ export const zxidEpochMax = 0xffff_ffffn;
 export const zxidZero: Zxid = 0n;
 
 export function makeZxid(epoch: bigint, counter: bigint): Zxid {
-  invariant(epoch >= 0n && epoch <= zxidEpochMax, `epoch out of range: ${epoch}`);
-  invariant(counter >= 0n && counter <= zxidCounterMax, `counter out of range: ${counter}`);
+  invariant(epoch >= 0n && epoch <= zxidEpochMax, () => `epoch out of range: ${epoch}`);
+  invariant(counter >= 0n && counter <= zxidCounterMax, () => `counter out of range: ${counter}`);
   return (epoch << 32n) | counter;
 }
 

@@ -85,7 +85,7 @@ export class StandaloneCommitter implements Committer {
   }
 
   submit(request: WriteRequest): Promise<Committed> {
-    const txn: Txn = { ...request, zxid: ++this.nextCounter, time: this.now() };
+    const txn: Txn = { sessionId: request.sessionId, cxid: request.cxid, zxid: ++this.nextCounter, time: this.now(), authIds: request.authIds, op: request.op };
     return new Promise<Committed>((resolve, reject) => {
       this.waiting.push({ txn, resolve, reject });
       this.sink.append(txn).then(

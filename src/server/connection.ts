@@ -278,9 +278,25 @@ export class ServerConnection implements Watcher {
     }
   }
 
+  /**
+   * Replies finished in one go (a run of commits, a burst of reads) leave in one writev: the
+   * socket stays corked until the current batch of callbacks is done.
+   */
+  private corkUntilTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      if (this.state !== 'closed') this.socket.uncork();
+    });
+  }
+
+  private corked = false;
+
   private flush(): void {
     if (this.state === 'closed') return;
-    this.socket.cork();
+    this.corkUntilTick();
     while (this.queue.length > 0 && this.queue[0]!.outcome !== null) {
       const entry = this.queue.shift()!;
       this.startedCount--;
@@ -296,7 +312,6 @@ export class ServerConnection implements Watcher {
         return;
       }
     }
-    this.socket.uncork();
     if (this.queue.length < connectionQueueMax && this.socket.isPaused() && this.state === 'open') this.socket.resume();
     // A read queued behind a write that just finished may start now.
     if (this.queue.length > 0 && this.startedCount === 0) this.pump();

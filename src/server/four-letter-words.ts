@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { hostname } from 'node:os';
 import type { ServerConfig } from '../config/config.js';
 import type { DataTree } from '../data/data-tree.js';
@@ -92,8 +93,13 @@ function envi(): string {
   return 'Environment:\n' + lines.join('\n') + '\n';
 }
 
+/** Event loop delay since the process started, sampled every 10 ms (perf_hooks). */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
 function mntr(v: ServerView): string {
   const summary = v.watches.summary();
+  const memory = process.memoryUsage();
   let ephemerals = 0;
   for (const set of v.tree.ephemerals.values()) ephemerals += set.size;
   const rows: [string, string | number][] = [
@@ -113,8 +119,14 @@ function mntr(v: ServerView): string {
     ['zk_global_sessions', v.sessionIds().length],
     ['zk_last_zxid', hex(v.lastZxid())],
     ['zk_uptime', Math.round(process.uptime() * 1000)],
-    ['zk_heap_used_bytes', process.memoryUsage().heapUsed],
-    ['zk_rss_bytes', process.memoryUsage().rss],
+    ['zk_heap_used_bytes', memory.heapUsed],
+    ['zk_heap_total_bytes', memory.heapTotal],
+    ['zk_array_buffers_bytes', memory.arrayBuffers],
+    ['zk_rss_bytes', memory.rss],
+    // How late the event loop ran timers since start: every request waits at least this long.
+    ['zk_event_loop_delay_p50_ms', (loopDelay.percentile(50) / 1e6).toFixed(2)],
+    ['zk_event_loop_delay_p99_ms', (loopDelay.percentile(99) / 1e6).toFixed(2)],
+    ['zk_event_loop_delay_max_ms', (loopDelay.max / 1e6).toFixed(2)],
     ...v.roleMetrics(),
   ];
   void summary;

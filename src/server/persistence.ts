@@ -35,9 +35,9 @@ export async function recoverStandalone(config: ServerConfig, log: Logger): Prom
   const storage = await openStorage({ dataDir: config.dataDir, dataLogDir: config.dataLogDir, log });
   const tree = await loadSnapshot(storage, config, log);
   let replayed = 0;
-  for await (const record of storage.txnLog.readFrom(tree.lastZxid + 1n)) {
-    tree.apply({ ...decodeTxn(record.payload), zxid: record.zxid });
-    replayed++;
+  for await (const batch of storage.txnLog.readBatchesFrom(tree.lastZxid + 1n)) {
+    for (const record of batch) tree.apply({ ...decodeTxn(record.payload), zxid: record.zxid });
+    replayed += batch.length;
   }
   log.info({ zxid: hex(tree.lastZxid), replayed, nodes: tree.nodeCount }, 'state recovered');
   return { tree, storage, replayed };
@@ -48,8 +48,8 @@ export async function recoverEnsemble(config: ServerConfig, log: Logger): Promis
   const storage = await openStorage({ dataDir: config.dataDir, dataLogDir: config.dataLogDir, log });
   const tree = await loadSnapshot(storage, config, log);
   const entries: { zxid: bigint; payload: Uint8Array }[] = [];
-  for await (const record of storage.txnLog.readFrom(tree.lastZxid + 1n)) {
-    entries.push({ zxid: record.zxid, payload: Buffer.from(record.payload) });
+  for await (const batch of storage.txnLog.readBatchesFrom(tree.lastZxid + 1n)) {
+    for (const record of batch) entries.push({ zxid: record.zxid, payload: Buffer.from(record.payload) });
   }
   const recovery: EnsembleRecovery = {
     acceptedEpoch: BigInt(storage.epochs.acceptedEpoch),

@@ -83,8 +83,12 @@ export async function openStorage(options: OpenStorageOptions): Promise<Storage>
   const { dataDir, dataLogDir, log, fs } = options;
   const snapshots = await SnapshotStore.open({ dir: dataDir, log, fs, compress: options.compressSnapshots });
   const epochs = await EpochStore.open({ dir: dataDir, log, fs });
+  // Recovery reads the log from the newest snapshot on (an older one only if that is bad,
+  // and then reading checks each record as well).
+  const newestSnapshot = (await snapshots.list())[0] ?? 0n;
   const txnLog = await TxnLog.open({
     dir: dataLogDir,
+    scanFrom: newestSnapshot,
     log,
     fs,
     segmentBytes: options.segmentBytes,

@@ -36,30 +36,53 @@ export async function listSegments(fs: StorageFs, dir: string): Promise<NamedFil
 }
 
 /**
- * Validates every record of every segment. A torn tail of the newest segment is cut off
- * with a warning; anything else that is wrong refuses to open with a StorageError.
+ * Validates every record of every segment that may hold a txn above `scanFrom` (the newest
+ * snapshot's zxid: recovery reads nothing older), and of the newest in any case. Older
+ * segments get their header checked; their records are checked when read (a learner's DIFF),
+ * as ZooKeeper does. A torn tail of the newest segment is cut off with a warning; anything
+ * else that is wrong refuses to open with a StorageError.
  */
-export async function recoverLog(fs: StorageFs, dir: string, log: Logger): Promise<RecoveredLog> {
+export async function recoverLog(fs: StorageFs, dir: string, log: Logger, scanFrom = 0n): Promise<RecoveredLog> {
   const segments = await listSegments(fs, dir);
   let lastZxid = 0n;
   let active: ActiveSegmentState | undefined;
+  let skipped: { index: number } | undefined;
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i]!;
     const path = join(dir, segment.name);
     const isNewest = i === segments.length - 1;
+    const next = segments[i + 1];
+    if (next !== undefined && next.zxid <= scanFrom + 1n) {
+      await checkHeaderOnly(fs, path, segment.zxid);
+      skipped = { index: i };
+      lastZxid = next.zxid - 1n;
+      continue;
+    }
     const scan = await scanSegmentOrTornHeader(fs, path, segment.zxid, lastZxid, isNewest);
     if (scan instanceof TornHeader) {
       log.warn({ file: path, offset: 0, reason: scan.message }, 'txn log segment with a torn header removed');
       await fs.unlink(path);
       await fs.syncDir(dir);
+      // The segment before it becomes the newest: if it was not scanned, scan it now.
+      if (isNewest && skipped?.index === i - 1) return recoverLog(fs, dir, log, 0n);
       continue;
     }
     if (isNewest) {
       active = await settleNewestSegment(fs, dir, path, segment.zxid, scan, log);
+      if (active === undefined && skipped?.index === i - 1) return recoverLog(fs, dir, log, 0n);
     }
     if (scan.records > 0) lastZxid = scan.lastZxid;
   }
   return { lastZxid, active };
+}
+
+async function checkHeaderOnly(fs: StorageFs, path: string, nameZxid: bigint): Promise<void> {
+  const file = await fs.open(path, 'read');
+  try {
+    await checkSegmentHeader(new FileWindow(file, await file.size()), path, nameZxid, 0n, false);
+  } finally {
+    await file.close();
+  }
 }
 
 async function scanSegment(fs: StorageFs, path: string, nameZxid: bigint, previousZxid: bigint, isNewest: boolean): Promise<SegmentScan> {

@@ -12,7 +12,7 @@ const zxidMax = (1n << 64n) - 1n;
 const hexPattern = /^[0-9a-f]{16}$/;
 
 export function zxidHex(zxid: bigint): string {
-  invariant(zxid >= 0n && zxid <= zxidMax, `zxid ${zxid} does not fit in 64 bits`);
+  invariant(zxid >= 0n && zxid <= zxidMax, () => `zxid ${zxid} does not fit in 64 bits`);
   return zxid.toString(16).padStart(16, '0');
 }
 
