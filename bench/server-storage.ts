@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { serverProcessEnv } from '../src/cli/server-process.js';
 import { createClient, type ZooKeeperClient } from '../src/client/index.js';
 
 const mebibyte = 1024 * 1024;
@@ -91,7 +92,11 @@ class Server {
     // ZKTS_BENCH_NODE_ARGS: extra node flags for the server (e.g. --cpu-prof --trace-gc); with
     // --keep, the server's raw stdout goes to server-<pid>.log next to the dataDir.
     const nodeArgs = (process.env['ZKTS_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
-    this.child = spawn(process.execPath, [...nodeArgs, path.join(repoRoot, 'bin', 'zkts.js'), 'server', configPath], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...nodeArgs, path.join(repoRoot, 'bin', 'zkts.js'), 'server', configPath], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...serverProcessEnv },
+    });
     if (rawLogDir !== null) {
       const file = path.join(rawLogDir, `server-${this.child.pid}.log`);
       this.child.stdout!.on('data', (chunk: Buffer) => appendFileSync(file, chunk));

@@ -1,6 +1,5 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
-// A larger young generation: loading or snapshotting a large tree otherwise spends most of
-// its time in scavenges (measured: 1M-znode load 4.1 s -> 0.9-1.9 s).
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072 node
+// The malloc settings are src/cli/server-process.ts's (why: see there).
 // Entry point of the `zkts` command; the compiled CLI lives in dist/.
 import { main } from '../dist/src/cli/main.js';
 

@@ -1,3 +1,4 @@
+import { serverProcessEnv } from './server-process.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, createWriteStream } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -45,7 +46,7 @@ export async function runCluster(args: string[]): Promise<number> {
     const myidFile = resolve(config.dataDir, 'myid');
     if (!existsSync(myidFile)) writeFileSync(myidFile, `${myid}\n`);
     const log = createWriteStream(resolve(logDir, `node${myid}.log`), { flags: 'a' });
-    const child = spawn(process.execPath, ['--max-semi-space-size=64', binPath, 'server', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [binPath, 'server', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...serverProcessEnv } });
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     const member: Member = { sid: myid, configFile: file, clientPort: config.clientPort, child, exited: false };

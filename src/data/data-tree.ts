@@ -177,6 +177,7 @@ export class DataTree {
     if (loading) return;
     const root = this.store.take();
     this.store.write({ ...this.imageFor(root, noParent, '', null, openAclUnsafe, 0n, 0, 0n), slot: root });
+    this.dataSize = 1;
     this.addBuiltIn('/zookeeper', openAclUnsafe);
     this.addBuiltIn('/zookeeper/quota', openAclUnsafe);
     this.addBuiltIn('/zookeeper/config', readAclUnsafe);

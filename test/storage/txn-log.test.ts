@@ -264,6 +264,38 @@ describe('TxnLog', () => {
     await expect(openLog(dir)).rejects.toMatchObject({ name: 'StorageError', file: path, message: expect.stringMatching(/not the newest/) });
   });
 
+  it('a segment wholly covered by the newest snapshot is checked when read, not at open', async () => {
+    const dir = await tempDir();
+    const { txnLog } = await openLog(dir, { segmentBytes: 500 });
+    await appendRange(txnLog, 1, 30);
+    await txnLog.close();
+    const segments = await segmentFiles(dir);
+    expect(segments.length).toBeGreaterThanOrEqual(3);
+    const path = join(dir, segments[0]!);
+    const size = (await stat(path)).size;
+    await new FaultFs().flipByte(path, size - 1);
+    // The snapshot covers everything up to the third segment's first zxid: recovery never
+    // reads the first segment, so it opens; a reader that does go there gets the error.
+    const third = BigInt('0x' + segments[2]!.slice('log.'.length));
+    const { txnLog: reopened } = await openLog(dir, { scanFrom: third - 1n });
+    expect(reopened.lastZxid).toBe(zxidOf(1, 30));
+    expect((await readAll(reopened, third)).map((r) => r.zxid)[0]).toBe(third);
+    await expect(readAll(reopened, 0n)).rejects.toMatchObject({ name: 'StorageError', file: path });
+    await reopened.close();
+    await expect(openLog(dir)).rejects.toMatchObject({ name: 'StorageError', file: path });
+  });
+
+  it('readBatchesFrom gives the same records as readFrom, a read at a time', async () => {
+    const dir = await tempDir();
+    const { txnLog } = await openLog(dir, { segmentBytes: 700 });
+    await appendRange(txnLog, 1, 40);
+    const batched: bigint[] = [];
+    for await (const batch of txnLog.readBatchesFrom(zxidOf(1, 7), zxidOf(1, 33))) for (const r of batch) batched.push(r.zxid);
+    expect(batched).toEqual((await readAll(txnLog, zxidOf(1, 7))).map((r) => r.zxid).filter((z) => z <= zxidOf(1, 33)));
+    expect(batched).toHaveLength(27);
+    await txnLog.close();
+  });
+
   it('a zxid going backwards refuses to open', async () => {
     const dir = await tempDir();
     const records = [1, 2, 3, 2].map((counter) => {
