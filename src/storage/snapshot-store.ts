@@ -201,7 +201,11 @@ class FrameWriter {
 
   private add(record: unknown): Promise<void> | undefined {
     this.batch.push(record);
-    return this.batch.length < this.recordsPerFrame ? undefined : this.addFrame(this.batch.splice(0));
+    // A frame is cut by count (sized from the previous frame) or once this slice has run for
+    // its time: the first frame's count is a guess, and records may be large (a tree's node
+    // blocks are 64 KiB: 256 of them took 150 ms to make before the first yield).
+    if (this.batch.length < this.recordsPerFrame && performance.now() - this.sliceStarted < snapshotSliceMsMax) return undefined;
+    return this.addFrame(this.batch.splice(0));
   }
 
   private async addFrame(batch: unknown[]): Promise<void> {
