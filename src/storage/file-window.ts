@@ -10,10 +10,22 @@ export class FileWindow {
   private start = 0;
 
   constructor(
-    readonly file: StorageFile,
+    readonly file: StorageFile | null,
     readonly size: number,
     private readonly chunkBytes = readChunkBytes,
   ) {}
+
+  /** A window over bytes already in memory (a whole file read at once). */
+  static over(bytes: Buffer): FileWindow {
+    const window = new FileWindow(null, bytes.length);
+    window.buffer = bytes;
+    return window;
+  }
+
+  /** The whole file when one read brought it all in, else undefined. */
+  get whole(): Buffer | undefined {
+    return this.start === 0 && this.buffer.length === this.size ? this.buffer : undefined;
+  }
 
   /**
    * The bytes [offset, offset + length) when the window already holds all of them, without
@@ -32,6 +44,7 @@ export class FileWindow {
       return this.buffer.subarray(offset - this.start, end - this.start);
     }
     const want = Math.min(Math.max(length, this.chunkBytes), this.size - offset);
+    if (this.file === null) return Buffer.alloc(0);
     const buffer = Buffer.allocUnsafe(Math.max(want, 0));
     const read = await this.file.read(buffer, offset);
     this.buffer = buffer.subarray(0, read);

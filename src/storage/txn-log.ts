@@ -8,7 +8,7 @@ import { batchBytesMax, payloadBytesMax, preallocateBytesDefault, segmentBytesDe
 import { listSegments, recoverLog } from './log-recovery.js';
 import type { ActiveSegmentState } from './log-recovery.js';
 import { logName, zxidText } from './names.js';
-import { encodeRecordHeader, encodeSegmentHeader, recordHeaderBytes, scanCachedRecord, scanRecord, segmentHeaderBytes } from './txn-record.js';
+import { encodeRecordHeader, encodeSegmentHeader, recordHeaderBytes, scanCachedRecord, scanRecord, segmentHeaderBytes, skipCachedRecordBelow } from './txn-record.js';
 
 export interface TxnLogOptions {
   /** The directory that holds the segments (dataLogDir). */
@@ -165,7 +165,7 @@ export class TxnLog {
     for (const segment of segments.slice(first)) {
       if (segment.zxid > toZxid) return;
       const path = join(this.options.dir, segment.name);
-      for await (const batch of readSegmentBatches(this.fs, path)) {
+      for await (const batch of readSegmentBatches(this.fs, path, fromZxid)) {
         const out: LogRecord[] = [];
         let done = false;
         for (const record of batch) {
@@ -389,12 +389,17 @@ async function* readSegment(fs: StorageFs, path: string, fromZxid = 0n): AsyncGe
 }
 
 /** A segment's records, a batch per read of the file; a bad record is a StorageError. */
-async function* readSegmentBatches(fs: StorageFs, path: string): AsyncGenerator<SegmentRecord[]> {
+async function* readSegmentBatches(fs: StorageFs, path: string, fromZxid: bigint): AsyncGenerator<SegmentRecord[]> {
   const file = await fs.open(path, 'read');
   try {
     const window = new FileWindow(file, await file.size());
     let batch: SegmentRecord[] = [];
     for (let offset = segmentHeaderBytes; ; ) {
+      const skipTo = skipCachedRecordBelow(window, offset, fromZxid);
+      if (skipTo !== undefined) {
+        offset = skipTo;
+        continue;
+      }
       let step = scanCachedRecord(window, offset);
       if (step === undefined) {
         if (batch.length > 0) yield batch;

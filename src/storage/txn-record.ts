@@ -102,6 +102,19 @@ export function scanCachedRecord(window: FileWindow, offset: number): ScanStep |
   return { kind: 'record', offset, end: offset + recordHeaderBytes + length, zxid: header.readBigUInt64BE(8), payload };
 }
 
+/**
+ * Where the cached record at `offset` ends when its header is valid and its zxid is below
+ * `below`, without checking its payload: a reader skipping to a zxid need not CRC what it
+ * skips (recovery checked the newest segment's records when the log was opened).
+ */
+export function skipCachedRecordBelow(window: FileWindow, offset: number, below: bigint): number | undefined {
+  const header = window.cached(offset, recordHeaderBytes);
+  if (header === undefined || !headerCrcMatches(header, 0)) return undefined;
+  const length = header.readUInt32BE(4);
+  if (length > payloadBytesMax || header.readBigUInt64BE(8) >= below) return undefined;
+  return offset + recordHeaderBytes + length;
+}
+
 /** Reads the record at `offset`, or says why there is none. */
 export async function scanRecord(window: FileWindow, offset: number): Promise<ScanStep> {
   const size = window.size;
