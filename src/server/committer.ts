@@ -95,19 +95,9 @@ export class StandaloneCommitter implements Committer {
     });
   }
 
-  /**
-   * A group commit resolves thousands of appends in one go; applying from here would apply
-   * (and reply to) the whole batch in one turn of the event loop, each resolution applying the
-   * next txn. Note the zxid and apply from a turn of its own, a slice at a time.
-   */
   private onDurable(zxid: bigint): void {
     if (zxid > this.durableZxid) this.durableZxid = zxid;
-    if (this.drainScheduled) return;
-    this.drainScheduled = true;
-    setImmediate(() => {
-      this.drainScheduled = false;
-      this.drain(applySliceMsMax);
-    });
+    if (!this.drainScheduled) this.drain(applySliceMsMax);
   }
 
   /** Applies durable txns in zxid order for about sliceMs, then leaves the rest to setImmediate. */
