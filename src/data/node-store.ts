@@ -279,15 +279,9 @@ export class NodeStore {
     this.size++;
   }
 
-  /** Undoes the last take. */
+  /** Undoes the last take (the same as releasing it). */
   untake(slot: number): void {
-    this.setData(slot, null);
-    this.parent[slot] = freeSlot;
-    this.names[slot] = '';
-    this.children[slot] = null;
-    this.free.push(slot);
-    this.size--;
-    this.generation++;
+    this.release(slot);
   }
 
   private grow(needed: number): void {

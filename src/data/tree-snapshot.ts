@@ -59,16 +59,21 @@ function unzigzag(z: number): number {
   return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
 }
 
+/** The previous node's fields that the next node is coded against (writer and loader alike). */
+class DeltaBase {
+  slot = -1;
+  parent = noParent;
+  acl = -1;
+  czxidHi = 0;
+  czxidLo = 0;
+  ctime = 0;
+}
+
 /** Appends nodes to a growing buffer. */
 class BlockWriter {
   buf = Buffer.allocUnsafe(blockBytesTarget + 1024);
   pos = 0;
-  private prevSlot = -1;
-  private prevParent = noParent;
-  private prevAcl = -1;
-  private prevCzxidHi = 0;
-  private prevCzxidLo = 0;
-  private prevCtime = 0;
+  private readonly prev = new DeltaBase();
 
   private ensure(extra: number): void {
     if (this.pos + extra <= this.buf.length) return;
@@ -113,9 +118,9 @@ class BlockWriter {
     const data = n.data;
     this.ensure(80 + n.name.length * 3 + (data === null ? 0 : data.length));
     let flags = 0;
-    if (n.slot === this.prevSlot + 1) flags |= Flag.nextSlot;
-    if (n.parent === this.prevParent) flags |= Flag.sameParent;
-    if (n.acl === this.prevAcl) flags |= Flag.sameAcl;
+    if (n.slot === this.prev.slot + 1) flags |= Flag.nextSlot;
+    if (n.parent === this.prev.parent) flags |= Flag.sameParent;
+    if (n.acl === this.prev.acl) flags |= Flag.sameAcl;
     if (n.mzxidHi === n.czxidHi && n.mzxidLo === n.czxidLo) flags |= Flag.mzxidIsCzxid;
     if (n.pzxidHi === n.czxidHi && n.pzxidLo === n.czxidLo) flags |= Flag.pzxidIsCzxid;
     if (n.mtime === n.ctime) flags |= Flag.mtimeIsCtime;
@@ -132,8 +137,8 @@ class BlockWriter {
       this.pos += data.length;
     }
     if ((flags & Flag.sameAcl) === 0) this.uint(n.acl);
-    this.int(n.czxidHi - this.prevCzxidHi);
-    this.int(n.czxidLo - this.prevCzxidLo);
+    this.int(n.czxidHi - this.prev.czxidHi);
+    this.int(n.czxidLo - this.prev.czxidLo);
     if ((flags & Flag.mzxidIsCzxid) === 0) {
       this.int(n.mzxidHi - n.czxidHi);
       this.int(n.mzxidLo - n.czxidLo);
@@ -142,7 +147,7 @@ class BlockWriter {
       this.int(n.pzxidHi - n.czxidHi);
       this.int(n.pzxidLo - n.czxidLo);
     }
-    this.int(n.ctime - this.prevCtime);
+    this.int(n.ctime - this.prev.ctime);
     if ((flags & Flag.mtimeIsCtime) === 0) this.int(n.mtime - n.ctime);
     if ((flags & Flag.noOwner) === 0) {
       this.int(n.ownerHi);
@@ -153,12 +158,12 @@ class BlockWriter {
       this.int(n.cversion);
       this.int(n.aversion);
     }
-    this.prevSlot = n.slot;
-    this.prevParent = n.parent;
-    this.prevAcl = n.acl;
-    this.prevCzxidHi = n.czxidHi;
-    this.prevCzxidLo = n.czxidLo;
-    this.prevCtime = n.ctime;
+    this.prev.slot = n.slot;
+    this.prev.parent = n.parent;
+    this.prev.acl = n.acl;
+    this.prev.czxidHi = n.czxidHi;
+    this.prev.czxidLo = n.czxidLo;
+    this.prev.ctime = n.ctime;
   }
 
   /** The block so far, as its own buffer; the next block starts empty (deltas carry over). */
@@ -236,12 +241,7 @@ export class TreeSnapshotLoader {
   private count = 0;
   private header = false;
   private nodeCount = 0;
-  private prevSlot = -1;
-  private prevParent = noParent;
-  private prevAcl = -1;
-  private prevCzxidHi = 0;
-  private prevCzxidLo = 0;
-  private prevCtime = 0;
+  private readonly prev = new DeltaBase();
 
   constructor(options: DataTreeOptions) {
     this.tree = new DataTree(options, true);
@@ -288,15 +288,15 @@ export class TreeSnapshotLoader {
     const adoptedRef = store.arena.adopt(r.buf);
     while (r.pos < end) {
       const flags = r.buf[r.pos++]!;
-      const slot = (flags & Flag.nextSlot) !== 0 ? this.prevSlot + 1 : r.uint();
-      const parent = (flags & Flag.sameParent) !== 0 ? this.prevParent : r.uint() - 1;
+      const slot = (flags & Flag.nextSlot) !== 0 ? this.prev.slot + 1 : r.uint();
+      const parent = (flags & Flag.sameParent) !== 0 ? this.prev.parent : r.uint() - 1;
       const name = r.name();
       const dataLength = r.uint() - 1;
       const dataStart = r.pos;
       if (dataLength > 0) r.pos += dataLength;
-      const acl = (flags & Flag.sameAcl) !== 0 ? this.prevAcl : r.uint();
-      const czxidHi = this.prevCzxidHi + r.int();
-      const czxidLo = this.prevCzxidLo + r.int();
+      const acl = (flags & Flag.sameAcl) !== 0 ? this.prev.acl : r.uint();
+      const czxidHi = this.prev.czxidHi + r.int();
+      const czxidLo = this.prev.czxidLo + r.int();
       let mzxidHi = czxidHi;
       let mzxidLo = czxidLo;
       if ((flags & Flag.mzxidIsCzxid) === 0) {
@@ -309,7 +309,7 @@ export class TreeSnapshotLoader {
         pzxidHi += r.int();
         pzxidLo += r.int();
       }
-      const ctime = this.prevCtime + r.int();
+      const ctime = this.prev.ctime + r.int();
       const mtime = (flags & Flag.mtimeIsCtime) !== 0 ? ctime : ctime + r.int();
       let ownerHi = 0;
       let ownerLo = 0;
@@ -354,12 +354,12 @@ export class TreeSnapshotLoader {
         if (siblings.has(name)) this.fail(`two nodes named '${name}' under slot ${parent}`);
         siblings.set(name, slot);
       }
-      this.prevSlot = slot;
-      this.prevParent = parent;
-      this.prevAcl = acl;
-      this.prevCzxidHi = czxidHi;
-      this.prevCzxidLo = czxidLo;
-      this.prevCtime = ctime;
+      this.prev.slot = slot;
+      this.prev.parent = parent;
+      this.prev.acl = acl;
+      this.prev.czxidHi = czxidHi;
+      this.prev.czxidLo = czxidLo;
+      this.prev.ctime = ctime;
     }
   }
 

@@ -140,18 +140,7 @@ export class TxnLog {
    * durable zxid when the iteration starts, so a half-written batch is never read.
    */
   async *readFrom(fromZxid: bigint, toZxid: bigint = this.durable): AsyncGenerator<LogRecord> {
-    const segments = await listSegments(this.fs, this.options.dir);
-    const first = Math.max(0, findLastIndex(segments, (segment) => segment.zxid <= fromZxid));
-    for (const segment of segments.slice(first)) {
-      if (segment.zxid > toZxid) return;
-      const path = join(this.options.dir, segment.name);
-      for await (const record of readSegment(this.fs, path, fromZxid)) {
-        if (record.zxid > toZxid) return;
-        if (record.zxid >= fromZxid) yield { zxid: record.zxid, payload: record.payload };
-        // Stop at the bound itself: what follows may be a batch still being written.
-        if (record.zxid === toZxid) return;
-      }
-    }
+    for await (const batch of this.readBatchesFrom(fromZxid, toZxid)) yield* batch;
   }
 
   /**
