@@ -77,7 +77,7 @@ export class ZNode {
 
   /** Stored owner: a session id, or the container / TTL markers of PROTOCOL.md 8.1. */
   get ephemeralOwner(): bigint {
-    return this.store.owner.values[this.slot]!;
+    return this.store.ownerOf(this.slot);
   }
 
   get numChildren(): number {
@@ -86,8 +86,8 @@ export class ZNode {
 
   /** The children's names, in creation order. */
   childNames(): string[] {
-    const map = this.store.children[this.slot];
-    return map === null || map === undefined ? [] : [...map.keys()];
+    const map = this.store.children.get(this.slot);
+    return map === undefined ? [] : [...map.keys()];
   }
 }
 
@@ -220,8 +220,8 @@ export class DataTree {
     let start = 1;
     for (;;) {
       const end = path.indexOf('/', start);
-      const map = children[slot];
-      if (map === null || map === undefined) return -1;
+      const map = children.get(slot);
+      if (map === undefined) return -1;
       const next = map.get(end < 0 ? path.slice(start) : path.slice(start, end));
       if (next === undefined) return -1;
       if (end < 0) return next;
@@ -253,8 +253,8 @@ export class DataTree {
     while (stack.length > 0) {
       const [slot, path] = stack.pop()!;
       yield path;
-      const map = this.store.children[slot];
-      if (map === null || map === undefined) continue;
+      const map = this.store.children.get(slot);
+      if (map === undefined) continue;
       const entries = [...map];
       for (let i = entries.length - 1; i >= 0; i--) stack.push([entries[i]![1], joinPath(path, entries[i]![0])]);
     }
@@ -275,7 +275,7 @@ export class DataTree {
       version: s.version[slot]!,
       cversion: s.cversion[slot]! * 2 - n,
       aversion: s.aversion[slot]!,
-      ephemeralOwner: ephemeralSession(s.owner.values[slot]!),
+      ephemeralOwner: ephemeralSession(s.ownerOf(slot)),
       dataLength: s.dataBytes(slot),
       numChildren: n,
       pzxid: s.pzxid.values[slot]!,
@@ -439,8 +439,8 @@ export class DataTree {
     const path = sequential ? req.path + formatSequence(this.store.cversion[parent]!) : req.path;
     this.requireValidPath(path);
     const name = path.slice(lastSlash + 1);
-    if (this.store.children[parent]?.has(name) === true) throw new ZkError(ErrorCode.NODEEXISTS, path);
-    if (ephemeralSession(this.store.owner.values[parent]!) !== 0n) throw new ZkError(ErrorCode.NOCHILDRENFOREPHEMERALS, parentPath);
+    if (this.store.children.get(parent)?.has(name) === true) throw new ZkError(ErrorCode.NODEEXISTS, path);
+    if (ephemeralSession(this.store.ownerOf(parent)) !== 0n) throw new ZkError(ErrorCode.NOCHILDRENFOREPHEMERALS, parentPath);
     const slot = this.insertNode(path, parent, name, req.data, acl, owner, txn);
     changes.push({ type: EventType.NodeCreated, path }, { type: EventType.NodeChildrenChanged, path: parentPath });
     return { path, stat: this.statOfSlot(slot) };
@@ -478,7 +478,7 @@ export class DataTree {
     store.version[slot] = 0;
     store.cversion[slot] = 0;
     store.aversion[slot] = 0;
-    store.owner.values[slot] = owner;
+    store.setOwner(slot, owner);
     const siblings = store.childMap(parent);
     siblings.set(name, slot);
     const saved = { cversion: store.cversion[parent]!, pzxid: store.pzxid.values[parent]! };
@@ -534,7 +534,7 @@ export class DataTree {
     if (builtInPaths.has(path)) throw new ZkError(ErrorCode.BADARGUMENTS, `cannot delete '${path}'`);
     const slot = this.requireNode(path);
     if (this.store.childCount(slot) > 0) throw new ZkError(ErrorCode.NOTEMPTY, path);
-    if (ephemeralSession(this.store.owner.values[slot]!) !== 0n) throw new ZkError(ErrorCode.BADVERSION, path);
+    if (ephemeralSession(this.store.ownerOf(slot)) !== 0n) throw new ZkError(ErrorCode.BADVERSION, path);
     this.removeNode(path, slot, txn.zxid, changes);
   }
 
@@ -545,7 +545,7 @@ export class DataTree {
     this.beforeChange(parent);
     const image = this.undo === null ? null : store.read(slot, emptyImage(), true);
     const name = store.names[slot]!;
-    const owner = store.owner.values[slot]!;
+    const owner = store.ownerOf(slot);
     const size = path.length + store.dataBytes(slot);
     const savedPzxid = store.pzxid.values[parent]!;
     const siblings = store.childMap(parent);
@@ -669,15 +669,13 @@ export class DataTree {
     // Depth first, two stacks: slots, and the lengths of their paths.
     const slots = [rootSlot];
     const lengths = [1];
-    const ownerWords = store.owner.words;
     while (slots.length > 0) {
       const slot = slots.pop()!;
       const pathLength = lengths.pop()!;
       reached++;
       dataSize += pathLength + store.dataBytes(slot);
-      if ((ownerWords[slot * 2]! | ownerWords[slot * 2 + 1]!) !== 0) this.track(store.pathOf(slot), store.owner.values[slot]!);
-      const map = store.children[slot];
-      if (map === null || map === undefined) continue;
+      const map = store.children.get(slot);
+      if (map === undefined) continue;
       const childBase = slot === rootSlot ? 1 : pathLength + 1;
       for (const [name, child] of map) {
         slots.push(child);
@@ -685,6 +683,7 @@ export class DataTree {
       }
     }
     invariant(reached === store.size, `${store.size - reached} nodes do not hang off the root`);
+    for (const [slot, owner] of store.ownerEntries()) this.track(store.pathOf(slot), owner);
     this.dataSize = dataSize;
   }
 
@@ -697,8 +696,8 @@ export class DataTree {
     let count = 0;
     const stack = [slot];
     while (stack.length > 0) {
-      const map = this.store.children[stack.pop()!];
-      if (map === null || map === undefined) continue;
+      const map = this.store.children.get(stack.pop()!);
+      if (map === undefined) continue;
       count += map.size;
       for (const child of map.values()) stack.push(child);
     }

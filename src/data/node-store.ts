@@ -12,7 +12,7 @@ import type { ACL } from '../protocol/records.js';
  * paths; and the garbage collector has one string per znode to trace instead of five
  * objects. A snapshot is a dump of the used slots, so loading one is mostly copying.
  *
- * Zxids and owners are 64-bit: BigInt64Array columns, also viewed as int32 pairs (little
+ * Zxids are 64-bit: BigInt64Array columns, also viewed as int32 pairs (little
  * endian: low word first) so snapshots encode them without BigInt arithmetic.
  */
 
@@ -218,7 +218,8 @@ export class NodeStore {
   readonly czxid = new LongColumn(capacityMin);
   readonly mzxid = new LongColumn(capacityMin);
   readonly pzxid = new LongColumn(capacityMin);
-  readonly owner = new LongColumn(capacityMin);
+  /** ephemeralOwner where it is not 0 (most znodes have none: a map, not a column). */
+  private readonly owners = new Map<number, bigint>();
   ctime = new Float64Array(capacityMin);
   mtime = new Float64Array(capacityMin);
   version = new Int32Array(capacityMin);
@@ -231,7 +232,8 @@ export class NodeStore {
   dataLength = new Int32Array(capacityMin).fill(-1);
   readonly arena = new DataArena();
   readonly names: string[] = [];
-  readonly children: (Map<string, number> | null)[] = [];
+  /** Child maps (name to slot) of the slots that have had children: only parents pay for one. */
+  readonly children = new Map<number, Map<string, number>>();
   /** Free slots below `high`, a stack: the last freed is reused first. */
   private readonly free: number[] = [];
   /** Bumped whenever a slot is freed: lookups cached before then may be stale. */
@@ -272,7 +274,6 @@ export class NodeStore {
   private extendArrays(): void {
     while (this.names.length < this.high) {
       this.names.push('');
-      this.children.push(null);
     }
   }
 
@@ -293,7 +294,8 @@ export class NodeStore {
     this.setData(slot, null);
     this.parent[slot] = freeSlot;
     this.names[slot] = '';
-    this.children[slot] = null;
+    this.children.delete(slot);
+    this.owners.delete(slot);
     this.free.push(slot);
     this.size--;
     this.generation++;
@@ -316,7 +318,7 @@ export class NodeStore {
     let capacity = this.capacity;
     while (capacity < needed) capacity = Math.ceil(capacity * 1.5);
     const resizable = !exact;
-    for (const column of [this.czxid, this.mzxid, this.pzxid, this.owner]) column.grow(capacity, resizable);
+    for (const column of [this.czxid, this.mzxid, this.pzxid]) column.grow(capacity, resizable);
     const int32 = (b: ArrayBuffer) => new Int32Array(b);
     const float64 = (b: ArrayBuffer) => new Float64Array(b);
     this.ctime = grown(this.ctime, capacity, float64, resizable);
@@ -424,8 +426,9 @@ export class NodeStore {
     into.version = this.version[slot]!;
     into.cversion = this.cversion[slot]!;
     into.aversion = this.aversion[slot]!;
-    into.ownerLo = this.owner.words[i]!;
-    into.ownerHi = this.owner.words[i + 1]!;
+    const owner = this.ownerOf(slot);
+    into.ownerLo = owner === 0n ? 0 : Number(BigInt.asIntN(32, owner));
+    into.ownerHi = owner === 0n ? 0 : Number(owner >> 32n);
     return into;
   }
 
@@ -448,20 +451,38 @@ export class NodeStore {
     this.version[slot] = image.version;
     this.cversion[slot] = image.cversion;
     this.aversion[slot] = image.aversion;
-    this.owner.words[i] = image.ownerLo;
-    this.owner.words[i + 1] = image.ownerHi;
+    this.setOwnerWords(slot, image.ownerHi, image.ownerLo);
+  }
+
+  ownerOf(slot: number): bigint {
+    return this.owners.get(slot) ?? 0n;
+  }
+
+  /** The slots with an owner, and their owners. */
+  ownerEntries(): IterableIterator<[number, bigint]> {
+    return this.owners.entries();
+  }
+
+  setOwner(slot: number, owner: bigint): void {
+    if (owner === 0n) this.owners.delete(slot);
+    else this.owners.set(slot, owner);
+  }
+
+  /** setOwner from the signed high and low 32-bit words. */
+  setOwnerWords(slot: number, hi: number, lo: number): void {
+    this.setOwner(slot, hi === 0 && lo === 0 ? 0n : (BigInt(hi) << 32n) | BigInt(lo >>> 0));
   }
 
   /** The slot's children by name (created on first use). */
   childMap(slot: number): Map<string, number> {
-    let map = this.children[slot];
-    if (map === null || map === undefined) this.children[slot] = map = new Map();
+    let map = this.children.get(slot);
+    if (map === undefined) this.children.set(slot, (map = new Map()));
     return map;
   }
 
   childCount(slot: number): number {
-    const map = this.children[slot];
-    return map === null || map === undefined ? 0 : map.size;
+    const map = this.children.get(slot);
+    return map === undefined ? 0 : map.size;
   }
 
   /** The absolute path of a slot in use. */

@@ -347,8 +347,7 @@ export class TreeSnapshotLoader {
       store.version[slot] = version;
       store.cversion[slot] = cversion;
       store.aversion[slot] = aversion;
-      store.owner.words[i] = ownerLo;
-      store.owner.words[i + 1] = ownerHi;
+      if ((ownerHi | ownerLo) !== 0) store.setOwnerWords(slot, ownerHi, ownerLo);
       if (parent !== noParent) {
         const siblings = store.childMap(parent);
         if (siblings.has(name)) this.fail(`two nodes named '${name}' under slot ${parent}`);
