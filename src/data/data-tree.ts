@@ -124,6 +124,53 @@ interface SnapshotView {
   cursor: number;
 }
 
+/**
+ * A consistent walk of a tree (DataTree.openConsistentCursor). The image given for a live
+ * node is reused: copy what you need before returning from `visit`. Close it when abandoning
+ * the walk early; a walk that reaches the end closes itself.
+ */
+export class ConsistentCursor {
+  private slot = 0;
+  private readonly scratch = emptyImage();
+  done = false;
+
+  constructor(
+    private readonly store: NodeStore,
+    private readonly view: SnapshotView,
+    private readonly release: () => void,
+  ) {}
+
+  /** Gives nodes to `visit` until it returns false or every slot has been given. */
+  run(visit: (node: NodeImage) => boolean): void {
+    const { store, view, scratch } = this;
+    let slot = this.slot;
+    while (slot < store.high) {
+      view.cursor = slot;
+      let node: NodeImage | null = null;
+      const before = view.pre.size > 0 ? view.pre.get(slot) : undefined;
+      if (before !== undefined) {
+        view.pre.delete(slot);
+        node = before;
+      } else if (store.inUse(slot)) {
+        node = store.read(slot, scratch);
+      }
+      slot++;
+      if (node !== null && !visit(node)) {
+        this.slot = slot;
+        return;
+      }
+    }
+    this.slot = slot;
+    this.close();
+  }
+
+  close(): void {
+    if (this.done) return;
+    this.done = true;
+    this.release();
+  }
+}
+
 export function formatSequence(n: number): string {
   if (n >= 0) return String(n).padStart(sequenceWidth, '0');
   return '-' + String(-n).padStart(sequenceWidth - 1, '0');
@@ -630,30 +677,14 @@ export class DataTree {
   }
 
   /**
-   * The tree as of now, slot by slot, while writes may go on between steps: each node is
-   * given as it was when this began. The image yielded for a live node is reused: copy what
-   * you need before the next step. Several may run at once (a periodic snapshot and one for
-   * a learner); each ends when its iteration ends.
+   * A walk of the tree as of now, slot by slot, that may be driven a run at a time while
+   * writes go on in between: each node is given as it was when this was called (see
+   * ConsistentCursor). Several may run at once (a periodic snapshot and one for a learner).
    */
-  *consistentNodes(): Generator<NodeImage> {
+  openConsistentCursor(): ConsistentCursor {
     const view: SnapshotView = { pre: new Map(), cursor: -1 };
     this.views.add(view);
-    const scratch = emptyImage();
-    const store = this.store;
-    try {
-      for (let slot = 0; slot < store.high; slot++) {
-        view.cursor = slot;
-        const before = view.pre.get(slot);
-        if (before !== undefined) {
-          view.pre.delete(slot);
-          if (before !== null) yield before;
-        } else if (store.inUse(slot)) {
-          yield store.read(slot, scratch);
-        }
-      }
-    } finally {
-      this.views.delete(view);
-    }
+    return new ConsistentCursor(this.store, view, () => this.views.delete(view));
   }
 
   /**

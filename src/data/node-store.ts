@@ -279,8 +279,9 @@ export class NodeStore {
 
   /** Makes room for slots below `slots` at once (a loader knows how many are coming). */
   reserve(slots: number): void {
-    // Some room beyond the snapshot for the log's creates, then growth as usual.
-    if (slots > this.capacity) this.grow(Math.ceil(slots * 1.25), true);
+    // Room for the log's creates to come: pages not yet written cost address space, not
+    // memory, and growing a loaded tree copies its columns and leaves the old ones as garbage.
+    if (slots > this.capacity) this.grow(slots * 2, true);
   }
 
   /** Makes the free list exactly the unused slots below `high` (after takeExact calls). */

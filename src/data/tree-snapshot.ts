@@ -186,16 +186,22 @@ export function* treeSnapshotRecords(tree: DataTree, blockBytes = blockBytesTarg
   const head: SnapshotRecord[] = [['h', treeSnapshotVersion, tree.lastZxid, tree.nodeCount, tree.sessions.size, store.high]];
   store.acls.forEach((acl, index) => head.push(['a', index, acl.map((a) => [a.perms, a.id.scheme, a.id.id])]));
   for (const [id, entry] of tree.sessions) head.push(['s', id, entry.timeout]);
-  const nodes = tree.consistentNodes();
   // Start the copy-on-write view now, in the same synchronous step as the header.
-  const first = nodes.next();
-  yield* head;
-  const writer = new BlockWriter();
-  for (let step = first; !step.done; step = nodes.next()) {
-    writer.add(step.value);
-    if (writer.pos >= blockBytes) yield ['n', writer.take()];
+  const cursor = tree.openConsistentCursor();
+  try {
+    yield* head;
+    const writer = new BlockWriter();
+    const visit = (node: NodeImage): boolean => {
+      writer.add(node);
+      return writer.pos < blockBytes;
+    };
+    while (!cursor.done) {
+      cursor.run(visit);
+      if (writer.pos > 0) yield ['n', writer.take()];
+    }
+  } finally {
+    cursor.close();
   }
-  if (writer.pos > 0) yield ['n', writer.take()];
 }
 
 /** Reads a node block; past the end it reads zeros and moves on, and the caller checks `pos`. */
