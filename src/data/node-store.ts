@@ -190,7 +190,12 @@ function grown<T extends Column>(old: T, capacity: number, make: (buffer: ArrayB
 function newBuffer(bytes: number, resizable: boolean, elementBytes: number): ArrayBuffer {
   if (!resizable) return new ArrayBuffer(bytes);
   const ArrayBufferWithMax = ArrayBuffer as unknown as new (length: number, options: { maxByteLength: number }) => ArrayBuffer;
-  return new ArrayBufferWithMax(bytes, { maxByteLength: Math.max(bytes, slotsReserved * elementBytes) });
+  try {
+    return new ArrayBufferWithMax(bytes, { maxByteLength: Math.max(bytes, slotsReserved * elementBytes) });
+  } catch {
+    // No address space to reserve (a ulimit -v): a plain buffer, copied on growth.
+    return new ArrayBuffer(bytes);
+  }
 }
 
 /** A 64-bit column and its int32 view (word 2i is the low half of entry i, 2i+1 the high). */
