@@ -39,7 +39,7 @@ function aclOf(flat: unknown): ACL[] | null {
   if (flat === null) return null;
   if (!Array.isArray(flat) || flat.length % 3 !== 0) throw new ProtocolError('txn ACL is not a list of (perms, scheme, id)');
   const acl: ACL[] = [];
-  for (let i = 0; i < flat.length; i += 3) acl.push({ perms: flat[i] as number, id: { scheme: flat[i + 1] as string, id: flat[i + 2] as string } });
+  for (let i = 0; i < flat.length; i += 3) acl.push({ perms: int(flat[i], 'ACL perms'), id: { scheme: str(flat[i + 1], 'ACL scheme'), id: flat[i + 2] as string } });
   return acl;
 }
 
@@ -88,7 +88,23 @@ function packOp(op: TxnOp | MultiOp, out: unknown[]): void {
   }
 }
 
-/** The op whose fields start at a[i]. */
+function str(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw new ProtocolError(`txn ${what} is not a string`);
+  return v;
+}
+
+function int(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new ProtocolError(`txn ${what} is not an integer`);
+  return v;
+}
+
+function bytes(v: unknown): Buffer | null {
+  if (v === null) return null;
+  if (!(v instanceof Uint8Array)) throw new ProtocolError('txn data is not bytes');
+  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
+/** The op whose fields start at a[i]; fields of the wrong type are refused, never applied. */
 function unpackOp(a: unknown[], i: number): TxnOp {
   const type = a[i] as number;
   switch (type) {
@@ -97,31 +113,35 @@ function unpackOp(a: unknown[], i: number): TxnOp {
     case OpCode.createContainer:
     case OpCode.createTTL: {
       const request: { path: string; data: Buffer | null; acl: ACL[] | null; flags: number; ttl?: bigint } = {
-        path: a[i + 1] as string, data: a[i + 2] as Buffer | null, acl: aclOf(a[i + 3]), flags: a[i + 4] as number,
+        path: str(a[i + 1], 'path'), data: bytes(a[i + 2]), acl: aclOf(a[i + 3]), flags: int(a[i + 4], 'flags'),
       };
-      if (a[i + 5] !== null && a[i + 5] !== undefined) request.ttl = BigInt(a[i + 5] as bigint);
+      const ttl = a[i + 5];
+      if (ttl !== null && ttl !== undefined) {
+        if (typeof ttl !== 'bigint' && typeof ttl !== 'number') throw new ProtocolError('txn ttl is not a number');
+        request.ttl = BigInt(ttl);
+      }
       return { type, request } as TxnOp;
     }
     case OpCode.delete:
     case OpCode.check:
-      return { type, request: { path: a[i + 1] as string, version: a[i + 2] as number } } as TxnOp;
+      return { type, request: { path: str(a[i + 1], 'path'), version: int(a[i + 2], 'version') } } as TxnOp;
     case OpCode.deleteContainer:
-      return { type, request: { path: a[i + 1] as string } };
+      return { type, request: { path: str(a[i + 1], 'path') } };
     case OpCode.setData:
-      return { type, request: { path: a[i + 1] as string, data: a[i + 2] as Buffer | null, version: a[i + 3] as number } };
+      return { type, request: { path: str(a[i + 1], 'path'), data: bytes(a[i + 2]), version: int(a[i + 3], 'version') } };
     case OpCode.setACL:
-      return { type, request: { path: a[i + 1] as string, acl: aclOf(a[i + 2]), version: a[i + 3] as number } };
+      return { type, request: { path: str(a[i + 1], 'path'), acl: aclOf(a[i + 2]), version: int(a[i + 3], 'version') } };
     case OpCode.multi: {
       const ops = a[i + 1];
       if (!Array.isArray(ops)) throw new ProtocolError('multi txn without an op list');
       return { type, ops: ops.map((o) => (Array.isArray(o) ? unpackOp(o, 0) : badOp())) as MultiOp[] };
     }
     case OpCode.createSession:
-      return { type, timeout: a[i + 1] as number };
+      return { type, timeout: int(a[i + 1], 'timeout') };
     case OpCode.closeSession:
       return { type };
     case OpCode.error:
-      return { type, err: a[i + 1] as number };
+      return { type, err: int(a[i + 1], 'err') };
     default:
       throw new ProtocolError(`txn has unknown op type ${String(type)}`);
   }
@@ -156,12 +176,15 @@ export function decodeTxn(bytes: Uint8Array): Txn {
     const flatIds = value[5];
     if (typeof value[1] !== 'bigint' || !Array.isArray(flatIds) || flatIds.length % 2 !== 0) throw new ProtocolError('txn payload is not a txn record');
     const authIds: Id[] = [];
-    for (let i = 0; i < flatIds.length; i += 2) authIds.push({ scheme: flatIds[i] as string, id: flatIds[i + 1] as string });
+    for (let i = 0; i < flatIds.length; i += 2) authIds.push({ scheme: str(flatIds[i], 'auth scheme'), id: flatIds[i + 1] as string });
+    if ((typeof value[2] !== 'number' && typeof value[2] !== 'bigint') || (typeof value[3] !== 'bigint' && typeof value[3] !== 'number')) {
+      throw new ProtocolError('txn time or session id is not a number');
+    }
     return {
       zxid: value[1],
       time: Number(value[2]),
-      sessionId: typeof value[3] === 'bigint' ? value[3] : BigInt(value[3] as number),
-      cxid: value[4] as number,
+      sessionId: BigInt(value[3]),
+      cxid: int(value[4], 'cxid'),
       authIds,
       op: unpackOp(value, 6),
     };
