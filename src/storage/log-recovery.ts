@@ -5,7 +5,7 @@ import { FileWindow } from './file-window.js';
 import type { StorageFs } from './fs.js';
 import { logPrefix, zxidFiles, zxidText } from './names.js';
 import type { NamedFile } from './names.js';
-import { decodeSegmentHeader, findValidRecord, scanCachedRecord, scanRecord, segmentHeaderBytes } from './txn-record.js';
+import { decodeSegmentHeader, findValidRecord, scanCachedRecordAtOpen, scanRecord, segmentHeaderBytes } from './txn-record.js';
 
 /** What recovery learned about the newest segment, which the log keeps appending to. */
 export interface ActiveSegmentState {
@@ -19,6 +19,8 @@ export interface ActiveSegmentState {
 
 export interface RecoveredLog {
   lastZxid: bigint;
+  /** Every record from this zxid on had its payload CRC checked (earlier segments: header only). */
+  checkedFrom: bigint;
   active: ActiveSegmentState | undefined;
 }
 
@@ -36,9 +38,9 @@ export async function listSegments(fs: StorageFs, dir: string): Promise<NamedFil
 }
 
 /**
- * Validates every record of every segment that may hold a txn above `scanFrom` (the newest
- * snapshot's zxid: recovery reads nothing older), and of the newest in any case. Older
- * segments get their header checked; their records are checked when read (a learner's DIFF),
+ * Validates every record above `scanFrom` (the newest snapshot's zxid: recovery reads nothing
+ * older) and the framing of the records below it in the same segments; segments wholly below
+ * it get their header checked; their records are checked when read (a learner's DIFF),
  * as ZooKeeper does. A torn tail of the newest segment is cut off with a warning; anything
  * else that is wrong refuses to open with a StorageError.
  */
@@ -47,6 +49,8 @@ export async function recoverLog(fs: StorageFs, dir: string, log: Logger, scanFr
   let lastZxid = 0n;
   let active: ActiveSegmentState | undefined;
   let skipped: { index: number } | undefined;
+  // Records at or below the snapshot get their header checked here and their payload when read.
+  const checkedFrom = scanFrom > 0n ? scanFrom + 1n : 0n;
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i]!;
     const path = join(dir, segment.name);
@@ -58,7 +62,7 @@ export async function recoverLog(fs: StorageFs, dir: string, log: Logger, scanFr
       lastZxid = next.zxid - 1n;
       continue;
     }
-    const scan = await scanSegmentOrTornHeader(fs, path, segment.zxid, lastZxid, isNewest);
+    const scan = await scanSegmentOrTornHeader(fs, path, segment.zxid, lastZxid, isNewest, scanFrom);
     if (scan instanceof TornHeader) {
       log.warn({ file: path, offset: 0, reason: scan.message }, 'txn log segment with a torn header removed');
       await fs.unlink(path);
@@ -73,7 +77,7 @@ export async function recoverLog(fs: StorageFs, dir: string, log: Logger, scanFr
     }
     if (scan.records > 0) lastZxid = scan.lastZxid;
   }
-  return { lastZxid, active };
+  return { lastZxid, active, checkedFrom };
 }
 
 async function checkHeaderOnly(fs: StorageFs, path: string, nameZxid: bigint): Promise<void> {
@@ -85,12 +89,12 @@ async function checkHeaderOnly(fs: StorageFs, path: string, nameZxid: bigint): P
   }
 }
 
-async function scanSegment(fs: StorageFs, path: string, nameZxid: bigint, previousZxid: bigint, isNewest: boolean): Promise<SegmentScan> {
+async function scanSegment(fs: StorageFs, path: string, nameZxid: bigint, previousZxid: bigint, isNewest: boolean, headerOnlyTo: bigint): Promise<SegmentScan> {
   const file = await fs.open(path, 'read');
   try {
     const window = new FileWindow(file, await file.size());
     await checkSegmentHeader(window, path, nameZxid, previousZxid, isNewest);
-    return await scanRecords(window, path, nameZxid, previousZxid, isNewest);
+    return await scanRecords(window, path, nameZxid, previousZxid, isNewest, headerOnlyTo);
   } finally {
     await file.close();
   }
@@ -116,12 +120,12 @@ async function checkSegmentHeader(window: FileWindow, path: string, nameZxid: bi
 /** Internal signal: the newest segment's header is torn and nothing valid follows it. */
 class TornHeader extends Error {}
 
-async function scanRecords(window: FileWindow, path: string, nameZxid: bigint, previousZxid: bigint, isNewest: boolean): Promise<SegmentScan> {
+async function scanRecords(window: FileWindow, path: string, nameZxid: bigint, previousZxid: bigint, isNewest: boolean, headerOnlyTo: bigint): Promise<SegmentScan> {
   let offset = segmentHeaderBytes;
   let lastZxid = previousZxid;
   let records = 0;
   for (;;) {
-    const step = scanCachedRecord(window, offset) ?? (await scanRecord(window, offset));
+    const step = scanCachedRecordAtOpen(window, offset, headerOnlyTo) ?? (await scanRecord(window, offset));
     if (step.kind === 'end') return { lastZxid, records, end: step.offset, size: window.size };
     if (step.kind === 'bad') {
       const torn = await classifyBadRecord(window, path, step.offset, step.reason, lastZxid, isNewest);
@@ -196,9 +200,10 @@ async function scanSegmentOrTornHeader(
   nameZxid: bigint,
   previousZxid: bigint,
   isNewest: boolean,
+  headerOnlyTo: bigint,
 ): Promise<SegmentScan | TornHeader> {
   try {
-    return await scanSegment(fs, path, nameZxid, previousZxid, isNewest);
+    return await scanSegment(fs, path, nameZxid, previousZxid, isNewest, headerOnlyTo);
   } catch (error) {
     if (error instanceof TornHeader) return error;
     throw error;

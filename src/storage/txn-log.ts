@@ -71,6 +71,8 @@ export class TxnLog {
   private failure: Error | undefined;
   private closed = false;
   private truncating = false;
+  /** Records from this zxid on were CRC-checked at open or written by this log: reads skip the payload CRC. */
+  private checkedFrom = 0n;
 
   private constructor(
     private readonly options: TxnLogOptions,
@@ -92,6 +94,7 @@ export class TxnLog {
     await fs.mkdir(options.dir);
     const recovered = await recoverLog(fs, options.dir, options.log, options.scanFrom ?? 0n);
     const txnLog = new TxnLog(options, recovered.lastZxid);
+    txnLog.checkedFrom = recovered.checkedFrom;
     if (recovered.active !== undefined) await txnLog.resume(recovered.active);
     txnLog.log.info({ lastZxid: zxidText(recovered.lastZxid) }, 'txn log opened');
     return txnLog;
@@ -154,7 +157,7 @@ export class TxnLog {
     for (const segment of segments.slice(first)) {
       if (segment.zxid > toZxid) return;
       const path = join(this.options.dir, segment.name);
-      for await (const batch of readSegmentBatches(this.fs, path, fromZxid)) {
+      for await (const batch of readSegmentBatches(this.fs, path, fromZxid, this.checkedFrom)) {
         const out: LogRecord[] = [];
         let done = false;
         for (const record of batch) {
@@ -378,7 +381,7 @@ async function* readSegment(fs: StorageFs, path: string, fromZxid = 0n): AsyncGe
 }
 
 /** A segment's records, a batch per read of the file; a bad record is a StorageError. */
-async function* readSegmentBatches(fs: StorageFs, path: string, fromZxid: bigint): AsyncGenerator<SegmentRecord[]> {
+async function* readSegmentBatches(fs: StorageFs, path: string, fromZxid: bigint, payloadCheckedFrom: bigint): AsyncGenerator<SegmentRecord[]> {
   const file = await fs.open(path, 'read');
   try {
     const window = new FileWindow(file, await file.size());
@@ -389,7 +392,7 @@ async function* readSegmentBatches(fs: StorageFs, path: string, fromZxid: bigint
         offset = skipTo;
         continue;
       }
-      let step = scanCachedRecord(window, offset);
+      let step = scanCachedRecord(window, offset, payloadCheckedFrom);
       if (step === undefined) {
         if (batch.length > 0) yield batch;
         batch = [];

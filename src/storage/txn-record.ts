@@ -92,14 +92,33 @@ export type ScanStep =
  * The record at `offset` when it is valid and wholly inside the window's cached chunk;
  * undefined sends the caller to scanRecord, which reads and explains (end, zeros, damage).
  */
-export function scanCachedRecord(window: FileWindow, offset: number): ScanStep | undefined {
+export function scanCachedRecord(window: FileWindow, offset: number, payloadCheckedFrom?: bigint): ScanStep | undefined {
   const header = window.cached(offset, recordHeaderBytes);
   if (header === undefined || !headerCrcMatches(header, 0)) return undefined;
   const length = header.readUInt32BE(4);
   if (length > payloadBytesMax) return undefined;
   const payload = window.cached(offset + recordHeaderBytes, length);
-  if (payload === undefined || crc32c(payload) !== header.readUInt32BE(16)) return undefined;
-  return { kind: 'record', offset, end: offset + recordHeaderBytes + length, zxid: header.readBigUInt64BE(8), payload };
+  if (payload === undefined) return undefined;
+  const zxid = header.readBigUInt64BE(8);
+  // From payloadCheckedFrom on, the caller knows the payload CRC was checked already (the log
+  // checked it when it was opened, or wrote the record itself).
+  const checked = payloadCheckedFrom !== undefined && zxid >= payloadCheckedFrom;
+  if (!checked && crc32c(payload) !== header.readUInt32BE(16)) return undefined;
+  return { kind: 'record', offset, end: offset + recordHeaderBytes + length, zxid, payload };
+}
+
+/**
+ * scanCachedRecord for opening a log: the payload CRC of a record at or below `headerOnlyTo`
+ * (the newest snapshot's zxid: recovery will not read it) is left for whoever reads it.
+ */
+export function scanCachedRecordAtOpen(window: FileWindow, offset: number, headerOnlyTo: bigint): ScanStep | undefined {
+  const header = window.cached(offset, recordHeaderBytes);
+  if (header === undefined || !headerCrcMatches(header, 0)) return undefined;
+  const length = header.readUInt32BE(4);
+  if (length > payloadBytesMax) return undefined;
+  const zxid = header.readBigUInt64BE(8);
+  if (zxid > headerOnlyTo || window.cached(offset + recordHeaderBytes, length) === undefined) return scanCachedRecord(window, offset);
+  return { kind: 'record', offset, end: offset + recordHeaderBytes + length, zxid, payload: header.subarray(0, 0) };
 }
 
 /**
