@@ -5,7 +5,7 @@ import { InvariantError, StorageError } from '../../src/errors.js';
 import { FaultFs } from '../../src/storage/fault-fs.js';
 import { TxnLog } from '../../src/storage/txn-log.js';
 import type { TxnLogOptions } from '../../src/storage/txn-log.js';
-import { encodeRecordHeader, encodeSegmentHeader } from '../../src/storage/txn-record.js';
+import { encodeRecordHeader, encodeSegmentHeader, recordHeaderBytes, segmentHeaderBytes } from '../../src/storage/txn-record.js';
 import { captureLogger, payloadFor, tempDir, zxidOf } from './helpers.js';
 
 async function openLog(dir: string, extra: Partial<TxnLogOptions> = {}): Promise<{ txnLog: TxnLog; warnings: () => unknown[] }> {
@@ -282,6 +282,25 @@ describe('TxnLog', () => {
     expect((await readAll(reopened, third)).map((r) => r.zxid)[0]).toBe(third);
     await expect(readAll(reopened, 0n)).rejects.toMatchObject({ name: 'StorageError', file: path });
     await reopened.close();
+    await expect(openLog(dir)).rejects.toMatchObject({ name: 'StorageError', file: path });
+  });
+
+  it('a payload at or below the snapshot in the newest segment is checked when read, not at open', async () => {
+    const dir = await tempDir();
+    const { txnLog } = await openLog(dir);
+    await appendRange(txnLog, 1, 20, 64);
+    await txnLog.close();
+    const [segment] = await segmentFiles(dir);
+    const path = join(dir, segment!);
+    // Ten bytes into the third record's payload.
+    const offset = segmentHeaderBytes + 2 * (recordHeaderBytes + 64) + recordHeaderBytes + 10;
+    await new FaultFs().flipByte(path, offset);
+    const { txnLog: reopened } = await openLog(dir, { scanFrom: zxidOf(1, 10) });
+    expect(reopened.lastZxid).toBe(zxidOf(1, 20));
+    expect((await readAll(reopened, zxidOf(1, 11))).map((r) => r.zxid)).toHaveLength(10);
+    await expect(readAll(reopened, 0n)).rejects.toMatchObject({ name: 'StorageError', file: path });
+    await reopened.close();
+    // Without a snapshot above it the same damage refuses to open.
     await expect(openLog(dir)).rejects.toMatchObject({ name: 'StorageError', file: path });
   });
 
