@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { fourLetterWord } from '../src/admin/four-letter-client.js';
 import { serverProcessEnv } from '../src/cli/server-process.js';
 import { createClient, type ZooKeeperClient } from '../src/client/index.js';
 
@@ -177,18 +178,6 @@ function writeConfig(configPath: string, dataDir: string, port: number, snapCoun
   writeFileSync(configPath, lines.join('\n') + '\n');
 }
 
-function fourLetterWord(port: number, word: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    const chunks: Buffer[] = [];
-    socket.setTimeout(10_000, () => socket.destroy(new Error(`${word}: no answer`)));
-    socket.on('connect', () => socket.write(word));
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
-  });
-}
-
 async function connect(port: number, connectTimeout = phaseMsMax): Promise<ZooKeeperClient> {
   const client = createClient(`127.0.0.1:${port}`, { sessionTimeout: 30_000, connectTimeout, reconnectDelay: { min: 5, max: 20 }, closeTimeout: 500 });
   await client.connect();
@@ -332,7 +321,7 @@ async function main(): Promise<void> {
     const probed = await probe.stop();
     await new Promise((resolve) => setTimeout(resolve, 200));
     const memory = server.memory();
-    const mntr = await fourLetterWord(port, 'mntr');
+    const mntr = await fourLetterWord('127.0.0.1', port, 'mntr', 10_000);
     const mntrRss = Number(/^zk_rss_bytes\s+(\d+)$/m.exec(mntr)?.[1] ?? NaN);
     const nodeCount = Number(/^zk_znode_count\s+(\d+)$/m.exec(mntr)?.[1] ?? NaN);
     const field = (key: string) => Number(new RegExp(`^${key}\\s+([0-9.]+)$`, 'm').exec(mntr)?.[1] ?? NaN);

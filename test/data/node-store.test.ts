@@ -47,6 +47,29 @@ describe('DataArena', () => {
   });
 });
 
+describe('NodeStore growth', () => {
+  it('past 64k slots grows its columns in place, keeping every value', () => {
+    const tree = treeWith(70_000, (i) => Buffer.from(`d${i}`));
+    const store = tree.store;
+    const before = store.czxid.values;
+    expect((store.ctime.buffer as ArrayBuffer & { resizable: boolean }).resizable).toBe(true);
+    // More nodes: the columns grow again without being replaced.
+    let zxid = tree.lastZxid;
+    for (let i = 0; i < 40_000; i++) {
+      tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 5, authIds: [], op: { type: OpCode.create, request: { path: `/p/m${i}`, data: null, acl: openAclUnsafe, flags: 0 } } });
+    }
+    expect(store.czxid.values).toBe(before);
+    for (const i of [0, 1, 33_333, 69_999]) {
+      const node = tree.getNode(`/p/n${i}`)!;
+      expect(node.data!.toString()).toBe(`d${i}`);
+      expect(node.czxid).toBe(BigInt(i + 2));
+      expect(node.ctime).toBe(1_700_000_000_000 + i + 2);
+    }
+    expect(tree.getNode('/p/m39999')!.ctime).toBe(5);
+    expect(tree.getNode('/p')!.numChildren).toBe(110_000);
+  });
+});
+
 describe('node columns through snapshots', () => {
   it('round-trips data of every kind: null, empty, small, large, and keeps slots', () => {
     const tree = treeWith(40, (i) => (i % 4 === 0 ? null : i % 4 === 1 ? Buffer.alloc(0) : i % 4 === 2 ? Buffer.from(`v${i}`) : Buffer.alloc(20_000 + i, i)));
