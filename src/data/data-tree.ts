@@ -84,10 +84,9 @@ export class ZNode {
     return this.store.childCount(this.slot);
   }
 
-  /** The children's names, in creation order. */
+  /** The children's names, in creation order (a loaded tree's: in slot order). */
   childNames(): string[] {
-    const map = this.store.children.get(this.slot);
-    return map === undefined ? [] : [...map.keys()];
+    return this.store.childNames(this.slot);
   }
 }
 
@@ -236,7 +235,7 @@ export class DataTree {
     const parent = this.lookup(parentOf(path));
     const slot = this.store.take();
     this.store.write(this.imageFor(slot, parent, baseName(path), Buffer.alloc(0), acl, 0n, 0, 0n));
-    this.store.childMap(parent).set(baseName(path), slot);
+    this.store.linkChild(slot);
     this.dataSize += path.length;
   }
 
@@ -244,7 +243,7 @@ export class DataTree {
     const zxidHi = Number(zxid >> 32n);
     const zxidLo = Number(BigInt.asIntN(32, zxid));
     return {
-      slot, parent, name, data, acl: this.store.internAcl(acl), czxidHi: zxidHi, czxidLo: zxidLo, mzxidHi: zxidHi, mzxidLo: zxidLo, pzxidHi: zxidHi, pzxidLo: zxidLo,
+      slot, parent, name: Buffer.from(name, 'utf8'), data, acl: this.store.internAcl(acl), czxidHi: zxidHi, czxidLo: zxidLo, mzxidHi: zxidHi, mzxidLo: zxidLo, pzxidHi: zxidHi, pzxidLo: zxidLo,
       ctime: time, mtime: time, version: 0, cversion: 0, aversion: 0, ownerHi: Number(owner >> 32n), ownerLo: Number(BigInt.asIntN(32, owner)),
     };
   }
@@ -260,21 +259,7 @@ export class DataTree {
 
   /** The slot of the node at `path`, or -1. Any string is accepted; invalid paths match nothing. */
   lookup(path: string): number {
-    if (path === '/') return rootSlot;
-    if (path.charCodeAt(0) !== 47) return -1;
-    const children = this.store.children;
-    let slot = rootSlot;
-    let start = 1;
-    for (;;) {
-      const end = path.indexOf('/', start);
-      const map = children.get(slot);
-      if (map === undefined) return -1;
-      const next = map.get(end < 0 ? path.slice(start) : path.slice(start, end));
-      if (next === undefined) return -1;
-      if (end < 0) return next;
-      slot = next;
-      start = end + 1;
-    }
+    return this.store.lookup(path);
   }
 
   /** lookup, remembering the last answer until a node is removed. */
@@ -300,10 +285,10 @@ export class DataTree {
     while (stack.length > 0) {
       const [slot, path] = stack.pop()!;
       yield path;
-      const map = this.store.children.get(slot);
-      if (map === undefined) continue;
-      const entries = [...map];
-      for (let i = entries.length - 1; i >= 0; i--) stack.push([entries[i]![1], joinPath(path, entries[i]![0])]);
+      const s = this.store;
+      const children: [number, string][] = [];
+      for (let c = s.firstChild[slot]!; c >= 0; c = s.nextSibling[c]!) children.push([c, joinPath(path, s.nameOf(c))]);
+      for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
     }
   }
 
@@ -486,7 +471,7 @@ export class DataTree {
     const path = sequential ? req.path + formatSequence(this.store.cversion[parent]!) : req.path;
     this.requireValidPath(path);
     const name = path.slice(lastSlash + 1);
-    if (this.store.children.get(parent)?.has(name) === true) throw new ZkError(ErrorCode.NODEEXISTS, path);
+    if (this.store.findChild(parent, name) >= 0) throw new ZkError(ErrorCode.NODEEXISTS, path);
     if (ephemeralSession(this.store.ownerOf(parent)) !== 0n) throw new ZkError(ErrorCode.NOCHILDRENFOREPHEMERALS, parentPath);
     const slot = this.insertNode(path, parent, name, req.data, acl, owner, txn);
     changes.push({ type: EventType.NodeCreated, path }, { type: EventType.NodeChildrenChanged, path: parentPath });
@@ -513,8 +498,6 @@ export class DataTree {
     store.take();
     // Field by field rather than through store.write: this is the hot path of every create.
     const zxid = txn.zxid;
-    store.parent[slot] = parent;
-    store.names[slot] = name;
     store.setData(slot, data);
     store.acl[slot] = store.internAcl(acl);
     store.czxid.values[slot] = zxid;
@@ -526,8 +509,7 @@ export class DataTree {
     store.cversion[slot] = 0;
     store.aversion[slot] = 0;
     store.setOwner(slot, owner);
-    const siblings = store.childMap(parent);
-    siblings.set(name, slot);
+    store.addChild(parent, slot, name);
     const saved = { cversion: store.cversion[parent]!, pzxid: store.pzxid.values[parent]! };
     store.cversion[parent]!++;
     store.pzxid.values[parent] = txn.zxid;
@@ -535,7 +517,7 @@ export class DataTree {
     this.dataSize += size;
     this.track(path, owner);
     this.undo?.push(() => {
-      siblings.delete(name);
+      store.unlinkChild(slot);
       store.cversion[parent] = saved.cversion;
       store.pzxid.values[parent] = saved.pzxid;
       store.untake(slot);
@@ -591,12 +573,10 @@ export class DataTree {
     this.beforeChange(slot);
     this.beforeChange(parent);
     const image = this.undo === null ? null : store.read(slot, emptyImage(), true);
-    const name = store.names[slot]!;
     const owner = store.ownerOf(slot);
     const size = path.length + store.dataBytes(slot);
     const savedPzxid = store.pzxid.values[parent]!;
-    const siblings = store.childMap(parent);
-    siblings.delete(name);
+    store.unlinkChild(slot);
     if (zxid > savedPzxid) store.pzxid.values[parent] = zxid;
     store.release(slot);
     this.dataSize -= size;
@@ -605,7 +585,7 @@ export class DataTree {
       this.undo!.push(() => {
         store.revive(slot);
         store.write(image);
-        siblings.set(name, slot);
+        store.linkChild(slot);
         store.pzxid.values[parent] = savedPzxid;
         this.dataSize += size;
         this.track(path, owner);
@@ -705,12 +685,11 @@ export class DataTree {
       const pathLength = lengths.pop()!;
       reached++;
       dataSize += pathLength + store.dataBytes(slot);
-      const map = store.children.get(slot);
-      if (map === undefined) continue;
       const childBase = slot === rootSlot ? 1 : pathLength + 1;
-      for (const [name, child] of map) {
+      for (let child = store.firstChild[slot]!; child >= 0; child = store.nextSibling[child]!) {
         slots.push(child);
-        lengths.push(childBase + name.length);
+        // Path lengths count UTF-16 units, as for nodes created since (path.length).
+        lengths.push(childBase + store.nameUnits(child));
       }
     }
     invariant(reached === store.size, `${store.size - reached} nodes do not hang off the root`);
@@ -726,11 +705,11 @@ export class DataTree {
     if (slot < 0) return 0;
     let count = 0;
     const stack = [slot];
+    const s = this.store;
     while (stack.length > 0) {
-      const map = this.store.children.get(stack.pop()!);
-      if (map === undefined) continue;
-      count += map.size;
-      for (const child of map.values()) stack.push(child);
+      const parent = stack.pop()!;
+      count += s.numChildren[parent]!;
+      for (let child = s.firstChild[parent]!; child >= 0; child = s.nextSibling[child]!) stack.push(child);
     }
     return count;
   }

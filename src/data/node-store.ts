@@ -2,19 +2,25 @@ import { invariant } from '../errors.js';
 import type { ACL } from '../protocol/records.js';
 
 /**
- * The znodes of a tree, column by column. Each znode has a slot number; its stat fields live
- * in typed arrays indexed by slot (outside the JS heap, no object per node), its data, name
- * and child map in plain arrays. A child map goes from name to slot, so a path is found by
+ * The znodes of a tree, column by column. Each znode has a slot number; its fields live in
+ * typed arrays indexed by slot, and its name and data in an arena of large buffers: outside
+ * the JS heap, with no object or string per znode for the garbage collector to trace or
+ * copy. Children are a list per parent through the columns (first child, next and previous
+ * sibling) plus one hash index from (parent slot, name) to slot, so a path is found by
  * walking from the root and there is no map of every path.
  *
- * Measured with 1M znodes of 128 bytes (1000 parents x 1000 children): 288 bytes a znode
- * (221 on the heap, 68 in the columns) against 434 for one object per znode in a map of
- * paths; and the garbage collector has one string per znode to trace instead of five
- * objects. A snapshot is a dump of the used slots, so loading one is mostly copying.
+ * Measured with 1M znodes of 128 bytes (1000 parents x 1000 children): see the README's
+ * performance section. A snapshot is a dump of the used slots, so loading one is mostly
+ * copying, and its node blocks become arena space as they are.
  *
  * Zxids are 64-bit: BigInt64Array columns, also viewed as int32 pairs (little
  * endian: low word first) so snapshots encode them without BigInt arithmetic.
  */
+/** Buffer's unchecked codec methods (Node has them on every Buffer; @types/node leaves them out). */
+interface FastBuffer extends Buffer {
+  utf8Write(string: string, offset: number, length: number): number;
+  utf8Slice(start: number, end: number): string;
+}
 
 /** Arena chunks: values are packed into these, rounded up to 16 bytes. */
 const chunkBytes = 4 * 1024 * 1024;
@@ -96,6 +102,46 @@ export class DataArena {
     return this.chunks[(ref - offset) / chunkBytes]!.subarray(offset, offset + length);
   }
 
+  /** True when the value holds exactly `length` bytes of `bytes` from `start`. */
+  equals(ref: number, bytes: Uint8Array, start: number, length: number): boolean {
+    const chunk = this.locate(ref);
+    const offset = this.located;
+    for (let i = 0; i < length; i++) if (chunk[offset + i] !== bytes[start + i]) return false;
+    return true;
+  }
+
+  /** The length in UTF-16 units of the value read as UTF-8 (without decoding it). */
+  utf16Length(ref: number, length: number): number {
+    const chunk = this.locate(ref);
+    const offset = this.located;
+    let units = 0;
+    for (let i = offset; i < offset + length; i++) {
+      const b = chunk[i]!;
+      if ((b & 0xc0) !== 0x80) units += b >= 0xf0 ? 2 : 1;
+    }
+    return units;
+  }
+
+  /** The buffer holding a ref; its offset there is left in `located`. */
+  private locate(ref: number): Buffer {
+    if (ref < 0) {
+      this.located = 0;
+      return this.large.get(-ref)!;
+    }
+    const offset = ref % chunkBytes;
+    this.located = offset;
+    return this.chunks[(ref - offset) / chunkBytes]!;
+  }
+
+  private located = 0;
+
+  /** The value decoded as UTF-8. */
+  text(ref: number, length: number): string {
+    if (ref < 0) return (this.large.get(-ref)! as FastBuffer).utf8Slice(0, length);
+    const offset = ref % chunkBytes;
+    return (this.chunks[(ref - offset) / chunkBytes]! as FastBuffer).utf8Slice(offset, offset + length);
+  }
+
   /** Copies `length` bytes of `source` from `start` into the value. */
   fill(ref: number, source: Uint8Array, start: number, length: number): void {
     if (ref < 0) {
@@ -129,7 +175,8 @@ const capacityMin = 1024;
 export interface NodeImage {
   slot: number;
   parent: number;
-  name: string;
+  /** UTF-8 bytes: a view into the arena for a live read; a copy otherwise. */
+  name: Uint8Array;
   /** Null is distinct from empty. A view into the arena for a live read; a copy otherwise. */
   data: Uint8Array | null;
   acl: number;
@@ -150,7 +197,7 @@ export interface NodeImage {
 
 export function emptyImage(): NodeImage {
   return {
-    slot: 0, parent: 0, name: '', data: null, acl: 0, czxidHi: 0, czxidLo: 0, mzxidHi: 0, mzxidLo: 0, pzxidHi: 0, pzxidLo: 0,
+    slot: 0, parent: 0, name: new Uint8Array(0), data: null, acl: 0, czxidHi: 0, czxidLo: 0, mzxidHi: 0, mzxidLo: 0, pzxidHi: 0, pzxidLo: 0,
     ctime: 0, mtime: 0, version: 0, cversion: 0, aversion: 0, ownerHi: 0, ownerLo: 0,
   };
 }
@@ -214,6 +261,29 @@ class LongColumn {
   }
 }
 
+/** FNV-1a over a name's UTF-8 bytes. */
+const fnvOffset = 0x811c9dc5 | 0;
+const fnvPrime = 0x01000193;
+
+function hashBytes(bytes: Uint8Array, start: number, end: number): number {
+  let h = fnvOffset;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, fnvPrime);
+  return h;
+}
+
+/** The child index's key for a name under a parent: both mixed, so siblings spread out. */
+function keyHash(parent: number, nameHash: number): number {
+  let h = Math.imul(parent ^ 0x5bd1e995, 0x9e3779b1) ^ nameHash;
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  return h;
+}
+
+/** The child index starts with this many buckets (a power of two). */
+const bucketsMin = 1024;
+const none = -1;
+
 export class NodeStore {
   capacity = capacityMin;
   /** Slots in use. */
@@ -235,14 +305,43 @@ export class NodeStore {
   /** Where each node's data is in the arena, and its length (-1: null). */
   dataRef = new Float64Array(capacityMin);
   dataLength = new Int32Array(capacityMin).fill(-1);
+  /** Each node's name: UTF-8 bytes in the arena (the root's is empty), and their hash. */
+  nameRef = new Float64Array(capacityMin);
+  nameLength = new Int32Array(capacityMin);
+  nameHash = new Int32Array(capacityMin);
+  /**
+   * Children, as a list per parent in creation order: the first child, each child's next
+   * sibling, and its previous one (the first child's previous is the last child), all -1
+   * for none.
+   */
+  firstChild = new Int32Array(capacityMin).fill(none);
+  nextSibling = new Int32Array(capacityMin);
+  prevSibling = new Int32Array(capacityMin);
+  numChildren = new Int32Array(capacityMin);
+  /** The next slot in the same child-index bucket. */
+  private hashNext = new Int32Array(capacityMin);
   readonly arena = new DataArena();
-  readonly names: string[] = [];
-  /** Child maps (name to slot) of the slots that have had children: only parents pay for one. */
-  readonly children = new Map<number, Map<string, number>>();
   /** Free slots below `high`, a stack: the last freed is reused first. */
   private readonly free: number[] = [];
   /** Bumped whenever a slot is freed: lookups cached before then may be stale. */
   generation = 0;
+
+  /**
+   * The child index, (parent, name) to slot, by linear hashing: chains through hashNext, and
+   * the table grows a bucket at a time (each insert splits at most one), so no insert ever
+   * rehashes the whole index. Buckets in use: roundBuckets + splitNext.
+   */
+  private buckets = new Int32Array(bucketsMin * 2).fill(none);
+  private roundBuckets = bucketsMin;
+  private splitNext = 0;
+  private indexed = 0;
+
+  /** A name being looked up, as UTF-8 (see encodeName). */
+  private scratch = Buffer.allocUnsafe(256);
+  private scratchLength = 0;
+  private scratchHash = 0;
+  /** The string last encoded into scratch. */
+  private scratchName: string | null = null;
 
   /** The distinct ACL lists, each once; nodes hold an index. Never shrinks. */
   readonly acls: (readonly ACL[])[] = [];
@@ -261,25 +360,18 @@ export class NodeStore {
   take(): number {
     const slot = this.free.length > 0 ? this.free.pop()! : this.high++;
     if (slot >= this.capacity) this.grow(slot + 1);
-    if (slot >= this.names.length) this.extendArrays();
+    this.firstChild[slot] = none;
+    this.numChildren[slot] = 0;
     this.size++;
     return slot;
   }
 
-  /** Takes a specific slot (a snapshot being loaded names them). */
+  /** Takes a specific slot (a snapshot being loaded names them; children may be linked already). */
   takeExact(slot: number): void {
     invariant(!this.inUse(slot), () => `slot ${slot} is in use`);
     if (slot >= this.capacity) this.grow(slot + 1);
     if (slot >= this.high) this.high = slot + 1;
-    if (slot >= this.names.length) this.extendArrays();
     this.size++;
-  }
-
-  /** Keeps the plain arrays as long as `high` and without holes (holey arrays are slower). */
-  private extendArrays(): void {
-    while (this.names.length < this.high) {
-      this.names.push('');
-    }
   }
 
   /** Makes room for slots below `slots` at once (a loader knows how many are coming). */
@@ -295,12 +387,11 @@ export class NodeStore {
     for (let slot = this.high - 1; slot >= 0; slot--) if (this.parent[slot]! === freeSlot) this.free.push(slot);
   }
 
-  /** Frees a slot; if `revive` is to undo this, it must be the next slot operation. */
+  /** Frees a slot (already unlinked from its parent, without children); `revive` undoes it. */
   release(slot: number): void {
     this.setData(slot, null);
+    this.setName(slot, null, 0, 0);
     this.parent[slot] = freeSlot;
-    this.names[slot] = '';
-    this.children.delete(slot);
     this.owners.delete(slot);
     this.free.push(slot);
     this.size--;
@@ -338,6 +429,15 @@ export class NodeStore {
     this.dataLength.fill(-1, this.capacity);
     this.parent = grown(this.parent, capacity, int32, resizable);
     this.parent.fill(freeSlot, this.capacity);
+    this.nameRef = grown(this.nameRef, capacity, float64, resizable);
+    this.nameLength = grown(this.nameLength, capacity, int32, resizable);
+    this.nameHash = grown(this.nameHash, capacity, int32, resizable);
+    this.firstChild = grown(this.firstChild, capacity, int32, resizable);
+    this.firstChild.fill(none, this.capacity);
+    this.nextSibling = grown(this.nextSibling, capacity, int32, resizable);
+    this.prevSibling = grown(this.prevSibling, capacity, int32, resizable);
+    this.numChildren = grown(this.numChildren, capacity, int32, resizable);
+    this.hashNext = grown(this.hashNext, capacity, int32, resizable);
     this.capacity = capacity;
   }
 
@@ -401,25 +501,248 @@ export class NodeStore {
   loadData(slot: number, source: Buffer, adoptedRef: number, start: number, length: number): void {
     this.dataLength[slot] = length;
     if (length <= 0) return;
-    if (DataArena.canAdopt(start, length)) {
-      this.dataRef[slot] = adoptedRef + start;
-      return;
-    }
-    const ref = this.arena.alloc(length);
-    this.arena.fill(ref, source, start, length);
-    this.dataRef[slot] = ref;
+    this.dataRef[slot] = this.adoptedOrCopied(source, adoptedRef, start, length);
   }
 
+  private adoptedOrCopied(source: Buffer, adoptedRef: number, start: number, length: number): number {
+    if (DataArena.canAdopt(start, length)) return adoptedRef + start;
+    const ref = this.arena.alloc(length);
+    this.arena.fill(ref, source, start, length);
+    return ref;
+  }
+
+  // ---- names and children -------------------------------------------------------------
+
+  /** The slot's name (the root's is ''). */
+  nameOf(slot: number): string {
+    const length = this.nameLength[slot]!;
+    return length === 0 ? '' : this.arena.text(this.nameRef[slot]!, length);
+  }
+
+  /** The name's length in UTF-16 units. */
+  nameUnits(slot: number): number {
+    const length = this.nameLength[slot]!;
+    return length === 0 ? 0 : this.arena.utf16Length(this.nameRef[slot]!, length);
+  }
+
+  /** The name's UTF-8 bytes, as a view valid until the slot is freed. */
+  nameView(slot: number): Buffer {
+    const length = this.nameLength[slot]!;
+    return length === 0 ? Buffer.alloc(0) : this.arena.view(this.nameRef[slot]!, length);
+  }
+
+  /** Replaces a slot's name with `length` bytes of `bytes` from `start` (null: none). */
+  private setName(slot: number, bytes: Uint8Array | null, start: number, length: number): void {
+    const old = this.nameLength[slot]!;
+    if (old > 0) this.arena.release(this.nameRef[slot]!, old);
+    this.nameLength[slot] = length;
+    this.nameHash[slot] = bytes === null ? 0 : hashBytes(bytes, start, start + length);
+    if (length === 0) return;
+    const ref = this.arena.alloc(length);
+    this.arena.fill(ref, bytes!, start, length);
+    this.nameRef[slot] = ref;
+  }
+
+  /** Sets a new slot's name to bytes of a buffer adopted at `adoptedRef`, as loadData does. */
+  loadName(slot: number, source: Buffer, adoptedRef: number, start: number, length: number): void {
+    this.nameLength[slot] = length;
+    this.nameHash[slot] = hashBytes(source, start, start + length);
+    if (length > 0) this.nameRef[slot] = this.adoptedOrCopied(source, adoptedRef, start, length);
+  }
+
+  /** Encodes `text` from `start` to `end` as UTF-8 into scratch, with its hash. */
+  private encodeName(text: string, start: number, end: number): void {
+    const count = end - start;
+    if (this.scratch.length < count * 3) this.scratch = Buffer.allocUnsafe(count * 3);
+    const buf = this.scratch;
+    let h = fnvOffset;
+    let i = 0;
+    for (; i < count; i++) {
+      const c = text.charCodeAt(start + i);
+      if (c >= 128) break;
+      buf[i] = c;
+      h = Math.imul(h ^ c, fnvPrime);
+    }
+    if (i < count) {
+      // Not ASCII: let the UTF-8 encoder do it.
+      const length = (buf as FastBuffer).utf8Write(text.slice(start, end), 0, buf.length);
+      this.scratchLength = length;
+      this.scratchHash = hashBytes(buf, 0, length);
+      return;
+    }
+    this.scratchLength = count;
+    this.scratchHash = h;
+  }
+
+  /** The child of `parent` whose name is `length` bytes of `bytes` from `start` with hash `nameHash`, or -1. */
+  findChildBytes(parent: number, bytes: Uint8Array, start: number, length: number, nameHash: number): number {
+    const nameHashes = this.nameHash;
+    const parents = this.parent;
+    const lengths = this.nameLength;
+    const next = this.hashNext;
+    for (let s = this.buckets[this.bucketOf(keyHash(parent, nameHash))]!; s !== none; s = next[s]!) {
+      if (nameHashes[s] === nameHash && parents[s] === parent && lengths[s] === length && this.arena.equals(this.nameRef[s]!, bytes, start, length)) return s;
+    }
+    return none;
+  }
+
+  /** The child of `parent` named `name`, or -1. */
+  findChild(parent: number, name: string): number {
+    this.encodeName(name, 0, name.length);
+    this.scratchName = name;
+    return this.findChildBytes(parent, this.scratch, 0, this.scratchLength, this.scratchHash);
+  }
+
+  /** The slot at an absolute path, or -1. Any string is accepted; invalid paths match nothing. */
+  lookup(path: string): number {
+    if (path === '/') return rootSlot;
+    if (path.charCodeAt(0) !== 47) return none;
+    let slot = rootSlot;
+    let start = 1;
+    for (;;) {
+      let end = path.indexOf('/', start);
+      const last = end < 0;
+      if (last) end = path.length;
+      this.encodeName(path, start, end);
+      slot = this.findChildBytes(slot, this.scratch, 0, this.scratchLength, this.scratchHash);
+      if (slot < 0 || last) return slot;
+      start = end + 1;
+    }
+  }
+
+  /** Names a new slot and makes it the last child of `parent`. */
+  addChild(parent: number, slot: number, name: string): void {
+    if (this.scratchName !== name) {
+      this.encodeName(name, 0, name.length);
+      this.scratchName = name;
+    }
+    this.parent[slot] = parent;
+    this.setName(slot, this.scratch, 0, this.scratchLength);
+    this.linkChild(slot);
+  }
+
+  /** Makes a slot, whose parent and name are set, the last child of its parent. */
+  linkChild(slot: number): void {
+    const parent = this.parent[slot]!;
+    const first = this.firstChild[parent]!;
+    if (first === none) {
+      this.firstChild[parent] = slot;
+      this.prevSibling[slot] = slot;
+    } else {
+      const last = this.prevSibling[first]!;
+      this.nextSibling[last] = slot;
+      this.prevSibling[slot] = last;
+      this.prevSibling[first] = slot;
+    }
+    this.nextSibling[slot] = none;
+    this.numChildren[parent]!++;
+    this.indexInsert(slot);
+  }
+
+  /** Takes a slot out of its parent's children (its parent and name stay set). */
+  unlinkChild(slot: number): void {
+    const parent = this.parent[slot]!;
+    const first = this.firstChild[parent]!;
+    const prev = this.prevSibling[slot]!;
+    const next = this.nextSibling[slot]!;
+    if (slot === first) {
+      this.firstChild[parent] = next;
+      if (next !== none) this.prevSibling[next] = prev;
+    } else {
+      this.nextSibling[prev] = next;
+      if (next !== none) this.prevSibling[next] = prev;
+      else this.prevSibling[first] = prev;
+    }
+    this.numChildren[parent]!--;
+    this.indexRemove(slot);
+  }
+
+  childCount(slot: number): number {
+    return this.numChildren[slot]!;
+  }
+
+  /** The children's names, in list order. */
+  childNames(slot: number): string[] {
+    const names: string[] = [];
+    for (let c = this.firstChild[slot]!; c !== none; c = this.nextSibling[c]!) names.push(this.nameOf(c));
+    return names;
+  }
+
+  /** The absolute path of a slot in use. */
+  pathOf(slot: number): string {
+    if (slot === rootSlot) return '/';
+    let path = '';
+    for (let s = slot; s !== rootSlot && s !== noParent; s = this.parent[s]!) path = '/' + this.nameOf(s) + path;
+    return path;
+  }
+
+  private bucketOf(key: number): number {
+    const low = key & (this.roundBuckets - 1);
+    return low < this.splitNext ? key & (this.roundBuckets * 2 - 1) : low;
+  }
+
+  private indexInsert(slot: number): void {
+    const bucket = this.bucketOf(keyHash(this.parent[slot]!, this.nameHash[slot]!));
+    this.hashNext[slot] = this.buckets[bucket]!;
+    this.buckets[bucket] = slot;
+    if (++this.indexed > this.roundBuckets + this.splitNext) this.splitBucket();
+  }
+
+  private indexRemove(slot: number): void {
+    const bucket = this.bucketOf(keyHash(this.parent[slot]!, this.nameHash[slot]!));
+    const next = this.hashNext;
+    let s = this.buckets[bucket]!;
+    if (s === slot) this.buckets[bucket] = next[slot]!;
+    else {
+      while (s !== none && next[s] !== slot) s = next[s]!;
+      invariant(s !== none, () => `slot ${slot} is not in the child index`);
+      next[s] = next[slot]!;
+    }
+    this.indexed--;
+  }
+
+  /** Splits bucket splitNext between itself and its image in the next round's table. */
+  private splitBucket(): void {
+    const round = this.roundBuckets;
+    const from = this.splitNext;
+    const next = this.hashNext;
+    let s = this.buckets[from]!;
+    let low = none;
+    let high = none;
+    while (s !== none) {
+      const after = next[s]!;
+      if ((keyHash(this.parent[s]!, this.nameHash[s]!) & round) === 0) {
+        next[s] = low;
+        low = s;
+      } else {
+        next[s] = high;
+        high = s;
+      }
+      s = after;
+    }
+    this.buckets[from] = low;
+    this.buckets[from + round] = high;
+    if (++this.splitNext < round) return;
+    // Every bucket of this round is split: the next round has twice as many.
+    this.roundBuckets = round * 2;
+    this.splitNext = 0;
+    const buckets = new Int32Array(round * 4).fill(none);
+    buckets.set(this.buckets);
+    this.buckets = buckets;
+  }
+
+  // ---- whole-node reads and writes -----------------------------------------------------
+
   /**
-   * Copies a slot's fields into `into` (the slot must be in use). The data is a view into
-   * the arena unless `copyData`.
+   * Copies a slot's fields into `into` (the slot must be in use). The name and data are
+   * views into the arena unless `copy`.
    */
-  read(slot: number, into: NodeImage, copyData = false): NodeImage {
+  read(slot: number, into: NodeImage, copy = false): NodeImage {
     const i = slot * 2;
     into.slot = slot;
     into.parent = this.parent[slot]!;
-    into.name = this.names[slot]!;
-    into.data = copyData ? this.dataCopy(slot) : this.dataView(slot);
+    into.name = copy ? Buffer.from(this.nameView(slot)) : this.nameView(slot);
+    into.data = copy ? this.dataCopy(slot) : this.dataView(slot);
     into.acl = this.acl[slot]!;
     into.czxidLo = this.czxid.words[i]!;
     into.czxidHi = this.czxid.words[i + 1]!;
@@ -438,12 +761,12 @@ export class NodeStore {
     return into;
   }
 
-  /** Sets every field of `image.slot` from the image (children maps are not touched). */
+  /** Sets every field of `image.slot` from the image; it is not linked to its parent here. */
   write(image: NodeImage): void {
     const slot = image.slot;
     const i = slot * 2;
     this.parent[slot] = image.parent;
-    this.names[slot] = image.name;
+    this.setName(slot, image.name, 0, image.name.length);
     this.setData(slot, image.data);
     this.acl[slot] = image.acl;
     this.czxid.words[i] = image.czxidLo;
@@ -477,25 +800,5 @@ export class NodeStore {
   /** setOwner from the signed high and low 32-bit words. */
   setOwnerWords(slot: number, hi: number, lo: number): void {
     this.setOwner(slot, hi === 0 && lo === 0 ? 0n : (BigInt(hi) << 32n) | BigInt(lo >>> 0));
-  }
-
-  /** The slot's children by name (created on first use). */
-  childMap(slot: number): Map<string, number> {
-    let map = this.children.get(slot);
-    if (map === undefined) this.children.set(slot, (map = new Map()));
-    return map;
-  }
-
-  childCount(slot: number): number {
-    const map = this.children.get(slot);
-    return map === undefined ? 0 : map.size;
-  }
-
-  /** The absolute path of a slot in use. */
-  pathOf(slot: number): string {
-    if (slot === rootSlot) return '/';
-    let path = '';
-    for (let s = slot; s !== rootSlot && s !== noParent; s = this.parent[s]!) path = '/' + this.names[s]! + path;
-    return path;
   }
 }

@@ -43,8 +43,6 @@ const Flag = {
 
 /** Buffer's unchecked codec methods (Node has them on every Buffer; @types/node leaves them out). */
 interface FastBuffer extends Buffer {
-  utf8Write(string: string, offset: number, length: number): number;
-  latin1Slice(start: number, end: number): string;
   utf8Slice(start: number, end: number): string;
 }
 
@@ -95,28 +93,23 @@ class BlockWriter {
     this.uint(zigzag(n));
   }
 
-  /** Length and UTF-8 bytes; names are short and mostly ASCII, written here without a call into C++. */
-  private name(name: string): void {
-    const buf = this.buf;
+  /** Length and bytes; names are short, copied here without a call into C++. */
+  private name(name: Uint8Array): void {
     const length = name.length;
-    if (length < 128) {
-      let i = 0;
-      while (i < length && name.charCodeAt(i) < 128) i++;
-      if (i === length) {
-        buf[this.pos++] = length;
-        for (let j = 0; j < length; j++) buf[this.pos++] = name.charCodeAt(j);
-        return;
-      }
+    this.uint(length);
+    if (length > 64) {
+      this.buf.set(name, this.pos);
+      this.pos += length;
+      return;
     }
-    const bytes = Buffer.byteLength(name, 'utf8');
-    this.uint(bytes);
-    this.pos += (buf as FastBuffer).utf8Write(name, this.pos, bytes);
+    const buf = this.buf;
+    for (let j = 0; j < length; j++) buf[this.pos++] = name[j]!;
   }
 
   add(n: NodeImage): void {
     if (!Number.isSafeInteger(n.ctime) || !Number.isSafeInteger(n.mtime)) throw new ProtocolError(`node in slot ${n.slot} has a time that is not an integer`);
     const data = n.data;
-    this.ensure(80 + n.name.length * 3 + (data === null ? 0 : data.length));
+    this.ensure(80 + n.name.length + (data === null ? 0 : data.length));
     let flags = 0;
     if (n.slot === this.prev.slot + 1) flags |= Flag.nextSlot;
     if (n.parent === this.prev.parent) flags |= Flag.sameParent;
@@ -229,16 +222,6 @@ class BlockReader {
   int(): number {
     return unzigzag(this.uint());
   }
-
-  name(): string {
-    const length = this.uint();
-    const start = this.pos;
-    const end = (this.pos += length);
-    if (end > this.end) return '';
-    const buf = this.buf;
-    for (let i = start; i < end; i++) if (buf[i]! >= 128) return (buf as FastBuffer).utf8Slice(start, end);
-    return (buf as FastBuffer).latin1Slice(start, end);
-  }
 }
 
 /** Rebuilds a tree from records; refuses records that do not fit, naming the record. */
@@ -296,7 +279,9 @@ export class TreeSnapshotLoader {
       const flags = r.buf[r.pos++]!;
       const slot = (flags & Flag.nextSlot) !== 0 ? this.prev.slot + 1 : r.uint();
       const parent = (flags & Flag.sameParent) !== 0 ? this.prev.parent : r.uint() - 1;
-      const name = r.name();
+      const nameLength = r.uint();
+      const nameStart = r.pos;
+      r.pos += nameLength;
       const dataLength = r.uint() - 1;
       const dataStart = r.pos;
       if (dataLength > 0) r.pos += dataLength;
@@ -335,11 +320,13 @@ export class TreeSnapshotLoader {
       if (!Number.isSafeInteger(slot) || slot < 0 || slot > 0x7ffffffe) this.fail(`bad slot ${slot}`);
       if (store.inUse(slot)) this.fail(`slot ${slot} given twice`);
       if (acl >= store.acls.length) this.fail(`node in slot ${slot} names unknown ACL ${acl}`);
-      if (parent === noParent ? name !== '' : parent < 0 || parent === slot || name === '') this.fail(`node in slot ${slot} has parent ${parent} and name '${name}'`);
+      if (parent === noParent ? nameLength !== 0 : parent < 0 || parent === slot || nameLength === 0) {
+        this.fail(`node in slot ${slot} has parent ${parent} and name '${(r.buf as FastBuffer).utf8Slice(nameStart, nameStart + nameLength)}'`);
+      }
       store.takeExact(slot);
       const i = slot * 2;
       store.parent[slot] = parent;
-      store.names[slot] = name;
+      store.loadName(slot, r.buf, adoptedRef, nameStart, nameLength);
       store.loadData(slot, r.buf, adoptedRef, dataStart, dataLength);
       store.acl[slot] = acl;
       store.czxid.words[i] = czxidLo;
@@ -355,9 +342,10 @@ export class TreeSnapshotLoader {
       store.aversion[slot] = aversion;
       if ((ownerHi | ownerLo) !== 0) store.setOwnerWords(slot, ownerHi, ownerLo);
       if (parent !== noParent) {
-        const siblings = store.childMap(parent);
-        if (siblings.has(name)) this.fail(`two nodes named '${name}' under slot ${parent}`);
-        siblings.set(name, slot);
+        if (store.findChildBytes(parent, r.buf, nameStart, nameLength, store.nameHash[slot]!) >= 0) {
+          this.fail(`two nodes named '${store.nameOf(slot)}' under slot ${parent}`);
+        }
+        store.linkChild(slot);
       }
       this.prev.slot = slot;
       this.prev.parent = parent;

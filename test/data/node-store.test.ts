@@ -132,3 +132,98 @@ describe('node columns through snapshots', () => {
     expect(() => load(orphaned)).toThrow(/do not hang off the root|has parent/);
   });
 });
+
+describe('names and the child index', () => {
+  /** A small deterministic generator, so a failure can be replayed. */
+  function random(seed: number): () => number {
+    let state = seed >>> 0;
+    return () => {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      return state / 2 ** 32;
+    };
+  }
+
+  // Two-, three-byte UTF-8 too (ZooKeeper refuses surrogate pairs in paths).
+  const nameParts = ['a', 'b', 'node', 'é', 'ü-x', '日本', 'zz', '-', '0'];
+
+  it('agrees with a map of maps through random creates and deletes, across index splits and a snapshot', () => {
+    const next = random(7);
+    const tree = new DataTree(options);
+    let zxid = 0n;
+    const apply = (op: any) => tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 1, authIds: [], op });
+    const parents = ['/p0', '/p1', '/p2', '/p1/deep'];
+    for (const p of parents) expect(apply({ type: OpCode.create, request: { path: p, data: null, acl: openAclUnsafe, flags: 0 } }).err).toBe(0);
+    const model = new Map<string, Set<string>>(parents.map((p) => [p, new Set()]));
+    for (let step = 0; step < 6000; step++) {
+      const parent = parents[Math.floor(next() * parents.length)]!;
+      let name = '';
+      for (let k = 1 + Math.floor(next() * 3); k > 0; k--) name += nameParts[Math.floor(next() * nameParts.length)]!;
+      name += String(Math.floor(next() * 1500));
+      const path = `${parent}/${name}`;
+      const children = model.get(parent)!;
+      if (next() < 0.3 && children.size > 0) {
+        const victim = [...children][Math.floor(next() * children.size)]!;
+        expect(apply({ type: OpCode.delete, request: { path: `${parent}/${victim}`, version: -1 } }).err).toBe(0);
+        children.delete(victim);
+      } else {
+        const result = apply({ type: OpCode.create, request: { path, data: Buffer.from(path), acl: openAclUnsafe, flags: 0 } });
+        expect(result.err, path).toBe(children.has(name) ? -110 : 0);
+        children.add(name);
+      }
+    }
+    const check = (t: DataTree): void => {
+      for (const [parent, children] of model) {
+        const node = t.getNode(parent)!;
+        expect(node.numChildren, parent).toBe(children.size + (parent === '/p1' ? 1 : 0));
+        const listed = new Set(node.childNames());
+        for (const name of children) {
+          expect(listed.has(name), `${parent}/${name}`).toBe(true);
+          expect(t.getNode(`${parent}/${name}`)!.data!.toString()).toBe(`${parent}/${name}`);
+        }
+        expect(listed.size).toBe(node.numChildren);
+      }
+      expect(t.getNode('/p0/nothere')).toBeUndefined();
+      expect(t.getNode('/p1/deep/é')).toBeUndefined();
+    };
+    check(tree);
+    const copy = decodeTreeSnapshot(encodeTreeSnapshot(tree), options);
+    check(copy);
+    expect([...copy.paths()].sort()).toEqual([...tree.paths()].sort());
+    expect(copy.approximateDataSize()).toBe(tree.approximateDataSize());
+  });
+
+  it('keeps creation order for children and looks up names that differ only after a shared prefix', () => {
+    const tree = treeWith(0);
+    let zxid = tree.lastZxid;
+    const names = ['x', 'xy', 'xyz', 'xz', 'ÿ', 'y'];
+    for (const name of names) {
+      tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 1, authIds: [], op: { type: OpCode.create, request: { path: `/p/${name}`, data: null, acl: openAclUnsafe, flags: 0 } } });
+    }
+    expect(tree.getNode('/p')!.childNames()).toEqual(names);
+    for (const name of names) expect(tree.store.nameOf(tree.lookup(`/p/${name}`))).toBe(name);
+    expect(tree.lookup('/p/xyzz')).toBe(-1);
+    expect(tree.lookup('/p/')).toBe(-1);
+    expect(tree.lookup('p')).toBe(-1);
+  });
+
+  it('a multi that fails puts deleted nodes back under their parent and takes created ones out', () => {
+    const tree = treeWith(3);
+    let zxid = tree.lastZxid;
+    const result = tree.apply({
+      zxid: ++zxid, sessionId: 0n, cxid: 0, time: 1, authIds: [],
+      op: {
+        type: OpCode.multi,
+        ops: [
+          { type: OpCode.delete, request: { path: '/p/n1', version: -1 } },
+          { type: OpCode.create, request: { path: '/p/new', data: null, acl: openAclUnsafe, flags: 0 } },
+          { type: OpCode.delete, request: { path: '/p/missing', version: -1 } },
+        ],
+      },
+    });
+    expect((result.response as { err: number }[])[2]!.err).toBe(-101);
+    expect(new Set(tree.getNode('/p')!.childNames())).toEqual(new Set(['n0', 'n1', 'n2']));
+    expect(tree.getNode('/p/n1')!.data!.toString()).toBe('value-1');
+    expect(tree.getNode('/p/new')).toBeUndefined();
+    expect(tree.getNode('/p')!.numChildren).toBe(3);
+  });
+});
