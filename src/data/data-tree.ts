@@ -113,6 +113,8 @@ export interface SessionEntry {
 }
 
 const sequenceWidth = 10;
+/** What a write returns while replaying: nobody reads it. */
+const replayed = { path: '', stat: undefined as unknown as Stat };
 const ttlTypeMask = 0x00ffff0000000000n;
 
 /** A snapshot in progress: slots' states at its start, and how far its iteration got. */
@@ -321,6 +323,21 @@ export class DataTree {
     return this.applyOp(txn, txn.op);
   }
 
+  /**
+   * apply for a txn nobody waits on (recovery replaying the log): the same change to the
+   * tree, without building reply stats or the list of changes for watches.
+   */
+  replay(txn: Txn): void {
+    this.replaying = true;
+    try {
+      this.apply(txn);
+    } finally {
+      this.replaying = false;
+    }
+  }
+
+  private replaying = false;
+
   private applyOp(txn: Txn, op: TxnOp): ApplyResult {
     switch (op.type) {
       case OpCode.createSession:
@@ -474,6 +491,7 @@ export class DataTree {
     if (this.store.findChild(parent, name) >= 0) throw new ZkError(ErrorCode.NODEEXISTS, path);
     if (ephemeralSession(this.store.ownerOf(parent)) !== 0n) throw new ZkError(ErrorCode.NOCHILDRENFOREPHEMERALS, parentPath);
     const slot = this.insertNode(path, parent, name, req.data, acl, owner, txn);
+    if (this.replaying) return replayed;
     changes.push({ type: EventType.NodeCreated, path }, { type: EventType.NodeChildrenChanged, path: parentPath });
     return { path, stat: this.statOfSlot(slot) };
   }
@@ -508,7 +526,8 @@ export class DataTree {
     store.version[slot] = 0;
     store.cversion[slot] = 0;
     store.aversion[slot] = 0;
-    store.setOwner(slot, owner);
+    // A fresh slot has no owner entry.
+    if (owner !== 0n) store.setOwner(slot, owner);
     store.addChild(parent, slot, name);
     const saved = { cversion: store.cversion[parent]!, pzxid: store.pzxid.values[parent]! };
     store.cversion[parent]!++;
@@ -591,7 +610,7 @@ export class DataTree {
         this.track(path, owner);
       });
     }
-    changes.push({ type: EventType.NodeDeleted, path }, { type: EventType.NodeChildrenChanged, path: store.pathOf(parent) });
+    if (!this.replaying) changes.push({ type: EventType.NodeDeleted, path }, { type: EventType.NodeChildrenChanged, path: store.pathOf(parent) });
   }
 
   private setData(txn: Txn, path: string, data: Buffer | null, version: number, changes: TreeChange[]): { stat: Stat } {
@@ -615,6 +634,7 @@ export class DataTree {
       store.mtime[slot] = saved.mtime;
       this.dataSize -= grown;
     });
+    if (this.replaying) return replayed;
     changes.push({ type: EventType.NodeDataChanged, path });
     return { stat: this.statOfSlot(slot) };
   }
@@ -634,7 +654,7 @@ export class DataTree {
       store.acl[slot] = saved.acl;
       store.aversion[slot] = saved.aversion;
     });
-    return { stat: this.statOfSlot(slot) };
+    return this.replaying ? replayed : { stat: this.statOfSlot(slot) };
   }
 
   private check(txn: Txn, path: string, version: number): void {

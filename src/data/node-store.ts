@@ -531,12 +531,12 @@ export class NodeStore {
     return length === 0 ? Buffer.alloc(0) : this.arena.view(this.nameRef[slot]!, length);
   }
 
-  /** Replaces a slot's name with `length` bytes of `bytes` from `start` (null: none). */
-  private setName(slot: number, bytes: Uint8Array | null, start: number, length: number): void {
+  /** Replaces a slot's name with `length` bytes of `bytes` from `start` (null: none); `hash` if known. */
+  private setName(slot: number, bytes: Uint8Array | null, start: number, length: number, hash?: number): void {
     const old = this.nameLength[slot]!;
     if (old > 0) this.arena.release(this.nameRef[slot]!, old);
     this.nameLength[slot] = length;
-    this.nameHash[slot] = bytes === null ? 0 : hashBytes(bytes, start, start + length);
+    this.nameHash[slot] = bytes === null ? 0 : hash ?? hashBytes(bytes, start, start + length);
     if (length === 0) return;
     const ref = this.arena.alloc(length);
     this.arena.fill(ref, bytes!, start, length);
@@ -617,12 +617,15 @@ export class NodeStore {
       this.scratchName = name;
     }
     this.parent[slot] = parent;
-    this.setName(slot, this.scratch, 0, this.scratchLength);
+    this.setName(slot, this.scratch, 0, this.scratchLength, this.scratchHash);
     this.linkChild(slot);
   }
 
-  /** Makes a slot, whose parent and name are set, the last child of its parent. */
-  linkChild(slot: number): void {
+  /**
+   * Makes a slot, whose parent and name are set, the last child of its parent. A loader
+   * passes `indexed` false for every node and then builds the index at once (indexAll).
+   */
+  linkChild(slot: number, indexed = true): void {
     const parent = this.parent[slot]!;
     const first = this.firstChild[parent]!;
     if (first === none) {
@@ -636,7 +639,39 @@ export class NodeStore {
     }
     this.nextSibling[slot] = none;
     this.numChildren[parent]!++;
-    this.indexInsert(slot);
+    if (indexed) this.indexInsert(slot);
+  }
+
+  /**
+   * Builds the child index from every slot in use but the root, sized for them (a loader
+   * links its nodes unindexed: one pass in slot order here costs a fraction of inserting them
+   * one by one, splitting buckets as the index grows). Returns a slot whose (parent, name) an
+   * earlier slot has too, or -1.
+   */
+  indexAll(): number {
+    let round = bucketsMin;
+    while (round < this.size) round *= 2;
+    const buckets = new Int32Array(round * 2).fill(none);
+    const mask = round - 1;
+    const { parent: parents, nameHash: nameHashes, hashNext: next } = this;
+    let indexed = 0;
+    for (let slot = 0; slot < this.high; slot++) {
+      const parent = parents[slot]!;
+      if (parent < 0) continue;
+      const nameHash = nameHashes[slot]!;
+      const bucket = keyHash(parent, nameHash) & mask;
+      for (let s = buckets[bucket]!; s !== none; s = next[s]!) {
+        if (nameHashes[s] === nameHash && parents[s] === parent && this.nameView(s).equals(this.nameView(slot))) return slot;
+      }
+      next[slot] = buckets[bucket]!;
+      buckets[bucket] = slot;
+      indexed++;
+    }
+    this.buckets = buckets;
+    this.roundBuckets = round;
+    this.splitNext = 0;
+    this.indexed = indexed;
+    return none;
   }
 
   /** Takes a slot out of its parent's children (its parent and name stay set). */

@@ -341,12 +341,8 @@ export class TreeSnapshotLoader {
       store.cversion[slot] = cversion;
       store.aversion[slot] = aversion;
       if ((ownerHi | ownerLo) !== 0) store.setOwnerWords(slot, ownerHi, ownerLo);
-      if (parent !== noParent) {
-        if (store.findChildBytes(parent, r.buf, nameStart, nameLength, store.nameHash[slot]!) >= 0) {
-          this.fail(`two nodes named '${store.nameOf(slot)}' under slot ${parent}`);
-        }
-        store.linkChild(slot);
-      }
+      // Indexed by name all at once when the last block is in (see finish).
+      if (parent !== noParent) store.linkChild(slot, false);
       this.prev.slot = slot;
       this.prev.parent = parent;
       this.prev.acl = acl;
@@ -358,7 +354,10 @@ export class TreeSnapshotLoader {
 
   finish(): DataTree {
     if (!this.header) this.fail('no header record');
-    if (this.tree.store.size !== this.nodeCount) this.fail(`header counts ${this.nodeCount} nodes, the blocks hold ${this.tree.store.size}`);
+    const store = this.tree.store;
+    const twin = store.indexAll();
+    if (twin >= 0) this.fail(`two nodes named '${store.nameOf(twin)}' under slot ${store.parent[twin]}`);
+    if (store.size !== this.nodeCount) this.fail(`header counts ${this.nodeCount} nodes, the blocks hold ${store.size}`);
     try {
       this.tree.finishLoading();
     } catch (err) {

@@ -163,10 +163,11 @@ export function encodeTxn(txn: Txn): Uint8Array {
   return pack(txn);
 }
 
-export function decodeTxn(bytes: Uint8Array): Txn {
+/** The txn in `bytes` (from `start` to `end`: a range of a larger read buffer decodes in place). */
+export function decodeTxn(bytes: Uint8Array, start = 0, end = bytes.length): Txn {
   let value: unknown;
   try {
-    value = packr.unpack(bytes);
+    value = start === 0 && end === bytes.length ? packr.unpack(bytes) : packr.unpack(bytes, { start, end });
   } catch (err) {
     throw new ProtocolError(`txn payload does not decode: ${(err as Error).message}`, { cause: err });
   }

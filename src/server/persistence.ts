@@ -35,9 +35,14 @@ export async function recoverStandalone(config: ServerConfig, log: Logger): Prom
   const storage = await openStorage({ dataDir: config.dataDir, dataLogDir: config.dataLogDir, log });
   const tree = await loadSnapshot(storage, config, log);
   let replayed = 0;
-  for await (const batch of storage.txnLog.readBatchesFrom(tree.lastZxid + 1n)) {
-    for (const record of batch) tree.apply({ ...decodeTxn(record.payload), zxid: record.zxid });
-    replayed += batch.length;
+  for await (const batch of storage.txnLog.recordBatchesFrom(tree.lastZxid + 1n)) {
+    const { zxids, chunks, starts, ends } = batch;
+    for (let i = 0; i < zxids.length; i++) {
+      const txn = decodeTxn(chunks[i]!, starts[i]!, ends[i]!);
+      txn.zxid = zxids[i]!;
+      tree.replay(txn);
+    }
+    replayed += zxids.length;
   }
   log.info({ zxid: hex(tree.lastZxid), replayed, nodes: tree.nodeCount }, 'state recovered');
   return { tree, storage, replayed };

@@ -27,6 +27,15 @@ export class FileWindow {
     return this.start === 0 && this.buffer.length === this.size ? this.buffer : undefined;
   }
 
+  /** The chunk the window holds now (a tight scan loop reads it directly), and its file offset. */
+  get chunk(): Buffer {
+    return this.buffer;
+  }
+
+  get chunkStart(): number {
+    return this.start;
+  }
+
   /**
    * The bytes [offset, offset + length) when the window already holds all of them, without
    * a read: sequential scans go through the cached chunk without a promise per record.

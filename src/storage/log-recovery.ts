@@ -5,7 +5,7 @@ import { FileWindow } from './file-window.js';
 import type { StorageFs } from './fs.js';
 import { logPrefix, zxidFiles, zxidText } from './names.js';
 import type { NamedFile } from './names.js';
-import { decodeSegmentHeader, findValidRecord, scanCachedRecordAtOpen, scanRecord, segmentHeaderBytes } from './txn-record.js';
+import { RecordRun, decodeSegmentHeader, findValidRecord, scanCachedRecordAtOpen, scanCachedRun, scanRecord, segmentHeaderBytes } from './txn-record.js';
 
 /** What recovery learned about the newest segment, which the log keeps appending to. */
 export interface ActiveSegmentState {
@@ -124,7 +124,18 @@ async function scanRecords(window: FileWindow, path: string, nameZxid: bigint, p
   let offset = segmentHeaderBytes;
   let lastZxid = previousZxid;
   let records = 0;
+  const run = new RecordRun(previousZxid, headerOnlyTo + 1n);
   for (;;) {
+    if (records > 0) {
+      // Plainly valid records in bulk; the first (it must carry the file name's zxid) and
+      // whatever the fast path stops at go through the full checks below.
+      run.restart(lastZxid);
+      offset = scanCachedRun(window, offset, run);
+      if (run.count > 0) {
+        records += run.count;
+        lastZxid = run.last;
+      }
+    }
     const step = scanCachedRecordAtOpen(window, offset, headerOnlyTo) ?? (await scanRecord(window, offset));
     if (step.kind === 'end') return { lastZxid, records, end: step.offset, size: window.size };
     if (step.kind === 'bad') {

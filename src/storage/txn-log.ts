@@ -8,7 +8,7 @@ import { batchBytesMax, payloadBytesMax, preallocateBytesDefault, segmentBytesDe
 import { listSegments, recoverLog } from './log-recovery.js';
 import type { ActiveSegmentState } from './log-recovery.js';
 import { logName, zxidText } from './names.js';
-import { encodeRecordHeader, encodeSegmentHeader, recordHeaderBytes, scanCachedRecord, scanRecord, segmentHeaderBytes, skipCachedRecordBelow } from './txn-record.js';
+import { RecordRun, encodeRecordHeader, encodeSegmentHeader, recordHeaderBytes, scanCachedRecord, scanCachedRun, scanRecord, segmentHeaderBytes } from './txn-record.js';
 
 export interface TxnLogOptions {
   /** The directory that holds the segments (dataLogDir). */
@@ -148,32 +148,33 @@ export class TxnLog {
 
   /**
    * readFrom, a batch at a time: each batch is the records one read of the file brought in
-   * (up to readChunkBytes). Recovery replays hundreds of thousands of txns this way without
-   * paying for an async step per record.
+   * (up to readChunkBytes).
    */
   async *readBatchesFrom(fromZxid: bigint, toZxid: bigint = this.durable): AsyncGenerator<LogRecord[]> {
+    for await (const batch of this.recordBatchesFrom(fromZxid, toZxid)) {
+      const out: LogRecord[] = [];
+      for (let i = 0; i < batch.zxids.length; i++) out.push({ zxid: batch.zxids[i]!, payload: batch.chunks[i]!.subarray(batch.starts[i]!, batch.ends[i]!) });
+      yield out;
+    }
+  }
+
+  /**
+   * readBatchesFrom without an object or buffer view per record: each payload is a range of
+   * a read buffer (decode it in place, e.g. decodeTxn(chunk, start, end)). Recovery replays
+   * hundreds of thousands of txns this way.
+   */
+  async *recordBatchesFrom(fromZxid: bigint, toZxid: bigint = this.durable): AsyncGenerator<RecordBatch> {
     const segments = await listSegments(this.fs, this.options.dir);
     const first = Math.max(0, findLastIndex(segments, (segment) => segment.zxid <= fromZxid));
     for (const segment of segments.slice(first)) {
       if (segment.zxid > toZxid) return;
       const path = join(this.options.dir, segment.name);
       for await (const batch of readSegmentBatches(this.fs, path, fromZxid, this.checkedFrom)) {
-        const out: LogRecord[] = [];
-        let done = false;
-        for (const record of batch) {
-          if (record.zxid > toZxid) {
-            done = true;
-            break;
-          }
-          if (record.zxid >= fromZxid) out.push({ zxid: record.zxid, payload: record.payload });
-          // Stop at the bound itself: what follows may be a batch still being written.
-          if (record.zxid === toZxid) {
-            done = true;
-            break;
-          }
-        }
-        if (out.length > 0) yield out;
-        if (done) return;
+        // Stop at the bound itself: what follows may be a batch still being written.
+        let keep = batch.zxids.length;
+        while (keep > 0 && batch.zxids[keep - 1]! > toZxid) keep--;
+        if (keep > 0) yield keep === batch.zxids.length ? batch : batch.slice(keep);
+        if (keep < batch.zxids.length || batch.zxids[keep - 1] === toZxid) return;
       }
     }
   }
@@ -380,30 +381,61 @@ async function* readSegment(fs: StorageFs, path: string, fromZxid = 0n): AsyncGe
   }
 }
 
-/** A segment's records, a batch per read of the file; a bad record is a StorageError. */
-async function* readSegmentBatches(fs: StorageFs, path: string, fromZxid: bigint, payloadCheckedFrom: bigint): AsyncGenerator<SegmentRecord[]> {
+/**
+ * Records as ranges of read buffers, in zxid order: record i's payload is
+ * chunks[i][starts[i], ends[i]).
+ */
+export class RecordBatch {
+  readonly zxids: bigint[] = [];
+  readonly chunks: Buffer[] = [];
+  readonly starts: number[] = [];
+  readonly ends: number[] = [];
+
+  push(zxid: bigint, chunk: Buffer, start: number, end: number): void {
+    this.zxids.push(zxid);
+    this.chunks.push(chunk);
+    this.starts.push(start);
+    this.ends.push(end);
+  }
+
+  /** The first `count` records. */
+  slice(count: number): RecordBatch {
+    const out = new RecordBatch();
+    for (let i = 0; i < count; i++) out.push(this.zxids[i]!, this.chunks[i]!, this.starts[i]!, this.ends[i]!);
+    return out;
+  }
+}
+
+/**
+ * A segment's records from `fromZxid` on, a batch per read of the file; a bad record is a
+ * StorageError. Payload CRCs are checked from `fromZxid` up to `checkedFrom` (the log
+ * checked those above when it was opened, or wrote them itself); records below `fromZxid`
+ * only have their headers checked.
+ */
+async function* readSegmentBatches(fs: StorageFs, path: string, fromZxid: bigint, checkedFrom: bigint): AsyncGenerator<RecordBatch> {
   const file = await fs.open(path, 'read');
   try {
     const window = new FileWindow(file, await file.size());
-    let batch: SegmentRecord[] = [];
+    const run = new RecordRun(0n, fromZxid, checkedFrom);
+    const fromHi = Number((fromZxid >> 32n) & 0xffffffffn);
+    const fromLo = Number(fromZxid & 0xffffffffn);
+    let batch = new RecordBatch();
+    const take = (chunk: Buffer, start: number, end: number, hi: number, lo: number): void => {
+      if (hi > fromHi || (hi === fromHi && lo >= fromLo)) batch.push((BigInt(hi) << 32n) | BigInt(lo), chunk, start, end);
+    };
     for (let offset = segmentHeaderBytes; ; ) {
-      const skipTo = skipCachedRecordBelow(window, offset, fromZxid);
-      if (skipTo !== undefined) {
-        offset = skipTo;
-        continue;
-      }
-      let step = scanCachedRecord(window, offset, payloadCheckedFrom);
-      if (step === undefined) {
-        if (batch.length > 0) yield batch;
-        batch = [];
-        step = await scanRecord(window, offset);
-      }
-      if (step.kind === 'end') break;
+      offset = scanCachedRun(window, offset, run, Infinity, take);
+      // The fast path stopped: the end of the cached chunk, of the data, or a bad record.
+      if (batch.zxids.length > 0) yield batch;
+      batch = new RecordBatch();
+      const step = await scanRecord(window, offset);
+      if (step.kind === 'end') return;
       if (step.kind === 'bad') throw new StorageError(path, step.offset, `expected a valid record, found ${step.reason}`);
-      batch.push({ zxid: step.zxid, payload: step.payload, end: step.end });
+      if (step.zxid <= run.last) throw new StorageError(path, step.offset, `expected a zxid above ${zxidText(run.last)}, found ${zxidText(step.zxid)}`);
+      run.restart(step.zxid);
+      if (step.zxid >= fromZxid) batch.push(step.zxid, step.payload, 0, step.payload.length);
       offset = step.end;
     }
-    if (batch.length > 0) yield batch;
   } finally {
     await file.close();
   }

@@ -92,7 +92,7 @@ export type ScanStep =
  * The record at `offset` when it is valid and wholly inside the window's cached chunk;
  * undefined sends the caller to scanRecord, which reads and explains (end, zeros, damage).
  */
-export function scanCachedRecord(window: FileWindow, offset: number, payloadCheckedFrom?: bigint): ScanStep | undefined {
+export function scanCachedRecord(window: FileWindow, offset: number): ScanStep | undefined {
   const header = window.cached(offset, recordHeaderBytes);
   if (header === undefined || !headerCrcMatches(header, 0)) return undefined;
   const length = header.readUInt32BE(4);
@@ -100,10 +100,7 @@ export function scanCachedRecord(window: FileWindow, offset: number, payloadChec
   const payload = window.cached(offset + recordHeaderBytes, length);
   if (payload === undefined) return undefined;
   const zxid = header.readBigUInt64BE(8);
-  // From payloadCheckedFrom on, the caller knows the payload CRC was checked already (the log
-  // checked it when it was opened, or wrote the record itself).
-  const checked = payloadCheckedFrom !== undefined && zxid >= payloadCheckedFrom;
-  if (!checked && crc32c(payload) !== header.readUInt32BE(16)) return undefined;
+  if (crc32c(payload) !== header.readUInt32BE(16)) return undefined;
   return { kind: 'record', offset, end: offset + recordHeaderBytes + length, zxid, payload };
 }
 
@@ -121,17 +118,100 @@ export function scanCachedRecordAtOpen(window: FileWindow, offset: number, heade
   return { kind: 'record', offset, end: offset + recordHeaderBytes + length, zxid, payload: header.subarray(0, 0) };
 }
 
+function hiWord(zxid: bigint): number {
+  return Number((zxid >> 32n) & 0xffffffffn);
+}
+
+function loWord(zxid: bigint): number {
+  return Number(zxid & 0xffffffffn);
+}
+
+function u32(bytes: Buffer, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+/** Where a sequential scan is (see scanCachedRun); zxids as unsigned 32-bit halves, no BigInts. */
+export class RecordRun {
+  lastHi = 0;
+  lastLo = 0;
+  /** Records taken so far. */
+  count = 0;
+  private readonly fromHi: number;
+  private readonly fromLo: number;
+  private readonly toHi: number;
+  private readonly toLo: number;
+
+  /**
+   * Payload CRCs are checked for zxids in [checkFrom, checkTo) (checkTo undefined: no upper
+   * bound); records must have zxids above `last`, increasing.
+   */
+  constructor(last: bigint, checkFrom: bigint, checkTo?: bigint) {
+    this.restart(last);
+    this.fromHi = hiWord(checkFrom);
+    this.fromLo = loWord(checkFrom);
+    // 2^32 is above any high word: no bound.
+    this.toHi = checkTo === undefined ? 2 ** 32 : hiWord(checkTo);
+    this.toLo = checkTo === undefined ? 0 : loWord(checkTo);
+  }
+
+  checksPayload(hi: number, lo: number): boolean {
+    return (hi > this.fromHi || (hi === this.fromHi && lo >= this.fromLo)) && (hi < this.toHi || (hi === this.toHi && lo < this.toLo));
+  }
+
+  /** Starts counting again, from records above `last`. */
+  restart(last: bigint): void {
+    this.lastHi = hiWord(last);
+    this.lastLo = loWord(last);
+    this.count = 0;
+  }
+
+  get last(): bigint {
+    return (BigInt(this.lastHi) << 32n) | BigInt(this.lastLo);
+  }
+}
+
 /**
- * Where the cached record at `offset` ends when its header is valid and its zxid is below
- * `below`, without checking its payload: a reader skipping to a zxid need not CRC what it
- * skips (recovery checked the newest segment's records when the log was opened).
+ * The fast path of a sequential scan: walks the records wholly inside the window's cached
+ * chunk from `offset` that are plainly valid (header CRC, length, zxid above run.last,
+ * payload CRC where the run checks it), at most `limit` of them, and returns the offset of
+ * the first record it did not take. Nothing is allocated per record; whatever it stops at,
+ * scanRecord looks at again and explains. `visit` gets each record's payload range.
  */
-export function skipCachedRecordBelow(window: FileWindow, offset: number, below: bigint): number | undefined {
-  const header = window.cached(offset, recordHeaderBytes);
-  if (header === undefined || !headerCrcMatches(header, 0)) return undefined;
-  const length = header.readUInt32BE(4);
-  if (length > payloadBytesMax || header.readBigUInt64BE(8) >= below) return undefined;
-  return offset + recordHeaderBytes + length;
+export function scanCachedRun(
+  window: FileWindow,
+  offset: number,
+  run: RecordRun,
+  limit = Infinity,
+  visit?: (chunk: Buffer, payloadStart: number, payloadEnd: number, hi: number, lo: number) => void,
+): number {
+  const chunk = window.chunk;
+  const base = window.chunkStart;
+  const end = Math.min(chunk.length, window.size - base);
+  let at = offset - base;
+  if (at < 0) return offset;
+  let lastHi = run.lastHi;
+  let lastLo = run.lastLo;
+  let taken = 0;
+  while (taken < limit && at + recordHeaderBytes <= end) {
+    const length = u32(chunk, at + 4);
+    const payloadStart = at + recordHeaderBytes;
+    const payloadEnd = payloadStart + length;
+    if (length > payloadBytesMax || payloadEnd > end) break;
+    if (u32(chunk, at) !== crc32cOfRange(chunk, at + 4, payloadStart)) break;
+    const hi = u32(chunk, at + 8);
+    const lo = u32(chunk, at + 12);
+    if (hi < lastHi || (hi === lastHi && lo <= lastLo)) break;
+    if (run.checksPayload(hi, lo) && crc32c(chunk.subarray(payloadStart, payloadEnd)) !== u32(chunk, at + 16)) break;
+    visit?.(chunk, payloadStart, payloadEnd, hi, lo);
+    lastHi = hi;
+    lastLo = lo;
+    taken++;
+    at = payloadEnd;
+  }
+  run.lastHi = lastHi;
+  run.lastLo = lastLo;
+  run.count += taken;
+  return at + base;
 }
 
 /** Reads the record at `offset`, or says why there is none. */

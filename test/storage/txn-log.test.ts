@@ -304,15 +304,31 @@ describe('TxnLog', () => {
     await expect(openLog(dir)).rejects.toMatchObject({ name: 'StorageError', file: path });
   });
 
-  it('readBatchesFrom gives the same records as readFrom, a read at a time', async () => {
+  it('reads records as ranges of its read buffers, across segments and read-buffer edges', async () => {
     const dir = await tempDir();
-    const { txnLog } = await openLog(dir, { segmentBytes: 700 });
-    await appendRange(txnLog, 1, 40);
-    const batched: bigint[] = [];
-    for await (const batch of txnLog.readBatchesFrom(zxidOf(1, 7), zxidOf(1, 33))) for (const r of batch) batched.push(r.zxid);
-    expect(batched).toEqual((await readAll(txnLog, zxidOf(1, 7))).map((r) => r.zxid).filter((z) => z <= zxidOf(1, 33)));
-    expect(batched).toHaveLength(27);
+    const { txnLog } = await openLog(dir, { segmentBytes: 4.5 * 1024 * 1024 });
+    // 8 KB payloads: 5.6 MB in all: the first segment is read in two reads (4 MiB each), a record straddles them.
+    for (let counter = 1; counter <= 700; counter += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, i) => txnLog.append(zxidOf(1, counter + i), payloadFor(zxidOf(1, counter + i), 8000))));
+    }
     await txnLog.close();
+    const reopened = (await openLog(dir, { segmentBytes: 4.5 * 1024 * 1024 })).txnLog;
+    expect(await segmentFiles(dir)).toHaveLength(2);
+    const zxids: bigint[] = [];
+    let batches = 0;
+    for await (const batch of reopened.recordBatchesFrom(zxidOf(1, 5), zxidOf(1, 690))) {
+      batches++;
+      for (let i = 0; i < batch.zxids.length; i++) {
+        const zxid = batch.zxids[i]!;
+        expect(batch.chunks[i]!.subarray(batch.starts[i]!, batch.ends[i]!).equals(payloadFor(zxid, 8000)), `payload of ${zxid}`).toBe(true);
+        zxids.push(zxid);
+      }
+    }
+    expect(zxids).toEqual(Array.from({ length: 686 }, (_, i) => zxidOf(1, 5 + i)));
+    expect(batches).toBeGreaterThan(2);
+    const viaReadFrom = await readAll(reopened, zxidOf(1, 690));
+    expect(viaReadFrom.map((r) => r.zxid)).toEqual(Array.from({ length: 11 }, (_, i) => zxidOf(1, 690 + i)));
+    await reopened.close();
   });
 
   it('a zxid going backwards refuses to open', async () => {
