@@ -31,11 +31,15 @@ const inflate = promisify(inflateRaw);
 /** zlib's output chunk: one callback per frame instead of one per 16 KiB. */
 const zlibChunkBytes = 1024 * 1024;
 /**
- * Frames being compressed or written at once. One: measured on two cores, three frames
- * deflating in parallel starved the main thread for 40-160 ms at a time, while the total
- * write time stayed the same (deflate is the bottleneck either way).
+ * Frames being compressed or written at once. Compressed, one: measured on two cores, three
+ * frames deflating in parallel starved the main thread for 40-160 ms at a time, while the
+ * total write time stayed the same (deflate is the bottleneck either way). Uncompressed,
+ * several: a write costs the main thread nothing, and with one at a time a snapshot taken
+ * under load spent most of its time waiting for writes queued behind the txn log's fsyncs
+ * (7 s for 700k znodes at 25k creates/s).
  */
-const writeFramesInFlightMax = 1;
+const compressedFramesInFlightMax = 1;
+const plainFramesInFlightMax = 4;
 /** Frames read and inflated ahead of the one being decoded. */
 const readFramesAheadMax = 3;
 
@@ -181,7 +185,8 @@ class FrameWriter {
   private position = snapshotHeaderBytes;
   private chain = 0;
   private recordCount = 0;
-  private recordsPerFrame = 256;
+  /** A guess for the first frame (a tree's node blocks are 64 KiB), then sized from the last. */
+  private recordsPerFrame = 16;
   private batch: unknown[] = [];
   private sliceStarted = performance.now();
 
@@ -208,11 +213,12 @@ class FrameWriter {
 
   private add(record: unknown): Promise<void> | undefined {
     this.batch.push(record);
-    // A frame is cut by count (sized from the previous frame) or once this slice has run for
-    // its time: the first frame's count is a guess, and records may be large (a tree's node
-    // blocks are 64 KiB: 256 of them took 150 ms to make before the first yield).
-    if (this.batch.length < this.recordsPerFrame && performance.now() - this.sliceStarted < snapshotSliceMsMax) return undefined;
-    return this.addFrame(this.batch.splice(0));
+    // A frame is cut by count, sized from the previous frame; making its records (a tree's
+    // node blocks take a fraction of a millisecond each) yields to the event loop once this
+    // slice has run for its time, without cutting the frame short.
+    if (this.batch.length >= this.recordsPerFrame) return this.addFrame(this.batch.splice(0));
+    if (performance.now() - this.sliceStarted >= snapshotSliceMsMax) return this.yieldIfSliceUsed();
+    return undefined;
   }
 
   private async addFrame(batch: unknown[]): Promise<void> {
@@ -227,7 +233,7 @@ class FrameWriter {
     const done = this.writeChain;
     done.catch(() => undefined);
     this.inFlight.push(done);
-    if (this.inFlight.length >= writeFramesInFlightMax) await this.inFlight.shift();
+    if (this.inFlight.length >= (this.compress ? compressedFramesInFlightMax : plainFramesInFlightMax)) await this.inFlight.shift();
     await this.yieldIfSliceUsed();
   }
 
