@@ -69,7 +69,7 @@ class DeltaBase {
 
 /** Appends nodes to a growing buffer. */
 class BlockWriter {
-  buf = Buffer.allocUnsafe(blockBytesTarget + 1024);
+  buf = Buffer.allocUnsafeSlow(blockBytesTarget + 1024);
   pos = 0;
   private readonly prev = new DeltaBase();
 
@@ -159,10 +159,10 @@ class BlockWriter {
     this.prev.ctime = n.ctime;
   }
 
-  /** The block so far, as its own buffer; the next block starts empty (deltas carry over). */
+  /** The block so far, handed over (not copied); the next block starts in a new buffer (deltas carry over). */
   take(): Buffer {
-    const block = Buffer.allocUnsafe(this.pos);
-    this.buf.copy(block, 0, 0, this.pos);
+    const block = this.buf.subarray(0, this.pos);
+    this.buf = Buffer.allocUnsafeSlow(blockBytesTarget + 1024);
     this.pos = 0;
     return block;
   }

@@ -1,4 +1,4 @@
-import { Packr } from 'msgpackr';
+import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import { OpCode } from '../protocol/constants.js';
 import type { ACL, Id, MultiOp } from '../protocol/records.js';
@@ -151,16 +151,35 @@ function badOp(): never {
   throw new ProtocolError('multi txn op is not a field list');
 }
 
-function pack(txn: Txn): Uint8Array {
+function fieldsOf(txn: Txn): unknown[] {
   const ids: unknown[] = [];
   for (const id of txn.authIds) ids.push(id.scheme, id.id);
   const fields: unknown[] = [txnFormat, txn.zxid, txn.time, txn.sessionId, txn.cxid, ids];
   packOp(txn.op, fields);
-  return packr.pack(fields);
+  return fields;
+}
+
+function pack(txn: Txn): Uint8Array {
+  return packr.pack(fieldsOf(txn));
 }
 
 export function encodeTxn(txn: Txn): Uint8Array {
   return pack(txn);
+}
+
+/** A txn's bytes in the encoder's own buffer, from `start` to `end`: valid until the next encode. */
+export interface ScratchBytes extends Buffer {
+  start: number;
+  end: number;
+}
+
+/**
+ * encodeTxn into a buffer the encoder reuses: for a caller that copies the bytes at once
+ * (the txn log). Each encodeTxn result is a new view and, every few dozen txns, a new 8 KiB
+ * buffer, whose garbage made V8 run full GCs (external memory pressure) under load.
+ */
+export function encodeTxnScratch(txn: Txn): ScratchBytes {
+  return packr.pack(fieldsOf(txn), REUSE_BUFFER_MODE | RESET_BUFFER_MODE) as ScratchBytes;
 }
 
 /** The txn in `bytes` (from `start` to `end`: a range of a larger read buffer decodes in place). */

@@ -62,6 +62,8 @@ export class WatchManager {
 
   /** Notifies the watchers a change concerns, dropping one-shot watches that fired. */
   trigger(change: TreeChange): void {
+    // Most writes touch paths nobody watches: nothing to allocate for them.
+    if (this.recursiveCount === 0 && !this.data.has(change.path) && !this.child.has(change.path)) return;
     const event: WatcherEvent = { type: change.type, state: KeeperState.SyncConnected, path: change.path };
     const notified = new Set<Watcher>();
     if (change.type === EventType.NodeChildrenChanged) {

@@ -5,6 +5,12 @@ import { ProtocolError } from '../errors.js';
  * strings and buffers (-1 = null), count-prefixed vectors. Longs are bigint so that
  * zxids and session ids never lose bits.
  */
+/** A long's bytes by way of a typed array (wrapping to 64 bits as BigInt.asIntN does). */
+const longScratch = new BigInt64Array(1);
+const longScratchBytes = new Uint8Array(longScratch.buffer);
+/** Where the most significant byte of longScratch is: 7 on little-endian machines. */
+const longHighByte = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 7 : 0;
+
 export class JuteWriter {
   private buf: Buffer;
   private pos = 0;
@@ -49,7 +55,12 @@ export class JuteWriter {
 
   long(v: bigint): this {
     this.ensure(8);
-    this.buf.writeBigInt64BE(BigInt.asIntN(64, v), this.pos);
+    // Through a scratch BigInt64Array: writeBigInt64BE makes several BigInts per call, and
+    // every reply carries a zxid and often a stat of six longs.
+    longScratch[0] = v;
+    const buf = this.buf;
+    const at = this.pos;
+    for (let i = 0; i < 8; i++) buf[at + i] = longScratchBytes[longHighByte === 7 ? 7 - i : i]!;
     this.pos += 8;
     return this;
   }

@@ -30,9 +30,26 @@ export interface Committer {
   readonly outstanding: number;
 }
 
-/** Makes txns durable; resolves once the txn with this zxid (and all before it) is on disk. */
+/**
+ * Makes txns durable, in the order appended. No promise per txn: the sink reports, a group
+ * commit at a time, the highest zxid now on disk (every txn appended before it is too), or
+ * that it failed, after which nothing more becomes durable.
+ */
 export interface TxnSink {
-  append(txn: Txn): Promise<void>;
+  /** Registers the committer's callbacks; called once, before the first append. */
+  listen(durable: (zxid: bigint) => void, failed: (err: unknown) => void): void;
+  append(txn: Txn): void;
+}
+
+/** A sink that keeps nothing: each txn is "durable" on the next microtask (tests, in-memory servers). */
+export function volatileSink(): TxnSink {
+  let durable: (zxid: bigint) => void = () => undefined;
+  return {
+    listen: (onDurable) => {
+      durable = onDurable;
+    },
+    append: (txn) => queueMicrotask(() => durable(txn.zxid)),
+  };
 }
 
 /** Applies committed txns, in zxid order, to the database. */
@@ -77,6 +94,10 @@ export class StandaloneCommitter implements Committer {
   ) {
     this.nextCounter = startZxid;
     this.durableZxid = startZxid;
+    sink.listen(
+      (zxid) => this.onDurable(zxid),
+      (err) => this.failAll(err),
+    );
   }
 
   get lastZxid(): bigint {
@@ -89,12 +110,10 @@ export class StandaloneCommitter implements Committer {
 
   submit(request: WriteRequest): Promise<Committed> {
     const txn: Txn = { sessionId: request.sessionId, cxid: request.cxid, zxid: ++this.nextCounter, time: this.now(), authIds: request.authIds, op: request.op };
+    if (this.failed !== null) return Promise.reject(this.failed);
     return new Promise<Committed>((resolve, reject) => {
       this.waiting.push({ txn, resolve, reject });
-      this.sink.append(txn).then(
-        () => this.onDurable(txn.zxid),
-        (err) => this.failAll(err),
-      );
+      this.sink.append(txn);
     });
   }
 
@@ -130,7 +149,10 @@ export class StandaloneCommitter implements Committer {
     }
   }
 
+  private failed: unknown = null;
+
   private failAll(err: unknown): void {
+    this.failed = err;
     // What is durable is still applied; after a failed fsync nothing more is.
     this.drain(Infinity);
     const failed = this.waiting.slice(this.head);

@@ -1,7 +1,7 @@
 import type { ServerConfig } from '../config/config.js';
 import { DataTree } from '../data/data-tree.js';
 import { TreeSnapshotLoader, treeSnapshotRecords } from '../data/tree-snapshot.js';
-import { decodeTxn, encodeTxn } from '../data/txn-codec.js';
+import { decodeTxn, encodeTxnScratch } from '../data/txn-codec.js';
 import type { Txn } from '../data/txn.js';
 import { StorageError } from '../errors.js';
 import { hex, type Logger } from '../logger.js';
@@ -131,8 +131,17 @@ export class LogSink implements TxnSink {
     private readonly snapshotter: Snapshotter,
   ) {}
 
-  append(txn: Txn): Promise<void> {
-    return this.storage.txnLog.append(txn.zxid, encodeTxn(txn)).then(() => this.snapshotter.committed());
+  listen(durable: (zxid: bigint) => void, failed: (err: unknown) => void): void {
+    this.storage.txnLog.onDurableBatch((zxid, count) => {
+      this.snapshotter.committed(count);
+      durable(zxid);
+    });
+    this.storage.txnLog.onFailure(failed);
+  }
+
+  append(txn: Txn): void {
+    const bytes = encodeTxnScratch(txn);
+    this.storage.txnLog.write(txn.zxid, bytes, bytes.start, bytes.end);
   }
 }
 

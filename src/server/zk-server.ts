@@ -11,7 +11,7 @@ import type { ConnectRequest, ConnectResponse, RequestHeader } from '../protocol
 import { passwordBytes, passwordMatches, sessionPassword } from '../session/password.js';
 import { SessionIdGenerator } from '../session/session-id.js';
 import { SessionTracker } from '../session/session-tracker.js';
-import { StandaloneCommitter, type Committer, type TxnSink } from './committer.js';
+import { StandaloneCommitter, volatileSink, type Committer, type TxnSink } from './committer.js';
 import { ServerConnection, type ConnectionHost, type Job } from './connection.js';
 import { runFourLetterWord, type ServerView } from './four-letter-words.js';
 import { handleRequest, type RequestContext } from './requests.js';
@@ -32,7 +32,6 @@ export interface ZkServerOptions {
 }
 
 /** A sink that keeps nothing: for a server started without storage. */
-export const volatileSink: TxnSink = { append: () => Promise.resolve() };
 
 /** Ms between container/TTL reaper scans (znode.container.checkIntervalMs). */
 export const containerCheckIntervalMsDefault = 60_000;
@@ -74,7 +73,7 @@ export class ZkServer implements ConnectionHost, RequestContext, ServerView {
     this.tracker = new SessionTracker(this.config.tickTime, this.now());
     this.ids = new SessionIdGenerator(this.serverId, this.now());
     for (const [id, entry] of this.tree.sessions) this.tracker.add(id, entry.timeout, this.now());
-    this.committer = new StandaloneCommitter(this.tree.lastZxid, options.sink ?? volatileSink, (txn) => this.applyTxn(txn), this.now);
+    this.committer = new StandaloneCommitter(this.tree.lastZxid, options.sink ?? volatileSink(), (txn) => this.applyTxn(txn), this.now);
     this.containerCheckIntervalMs = options.containerCheckIntervalMs ?? containerCheckIntervalMsDefault;
   }
 

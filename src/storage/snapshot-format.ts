@@ -72,11 +72,16 @@ export function decodeSnapshotHeader(header: Buffer): SnapshotHeaderCheck {
   return { ok: true, zxid: header.readBigUInt64BE(16), flags, crc };
 }
 
-export function encodeFrameHeader(stored: Uint8Array, recordCount: number): Buffer {
+/** The header of a frame whose stored bytes are `parts`, one after another. */
+export function encodeFrameHeader(parts: readonly Uint8Array[], recordCount: number): Buffer {
   const header = Buffer.alloc(frameHeaderBytes);
-  header.writeUInt32BE(stored.length, 0);
+  let length = 0;
+  for (const part of parts) length += part.length;
+  header.writeUInt32BE(length, 0);
   header.writeUInt32BE(recordCount, 4);
-  header.writeUInt32BE(frameCrc(header, stored), 8);
+  let crc = crc32c(header.subarray(0, 8));
+  for (const part of parts) crc = crc32c(part as Buffer, crc);
+  header.writeUInt32BE(crc, 8);
   return header;
 }
 

@@ -8,7 +8,7 @@ import { batchBytesMax, payloadBytesMax, preallocateBytesDefault, segmentBytesDe
 import { listSegments, recoverLog } from './log-recovery.js';
 import type { ActiveSegmentState } from './log-recovery.js';
 import { logName, zxidText } from './names.js';
-import { RecordRun, encodeRecordHeader, encodeSegmentHeader, recordHeaderBytes, scanCachedRecord, scanCachedRun, scanRecord, segmentHeaderBytes } from './txn-record.js';
+import { RecordRun, encodeSegmentHeader, writeRecordHeader, recordHeaderBytes, scanCachedRecord, scanCachedRun, scanRecord, segmentHeaderBytes } from './txn-record.js';
 
 export interface TxnLogOptions {
   /** The directory that holds the segments (dataLogDir). */
@@ -31,13 +31,70 @@ export interface LogRecord {
   payload: Buffer;
 }
 
-interface PendingAppend {
+/** An `append` caller waiting for its txn to be durable. */
+interface Waiter {
   zxid: bigint;
-  header: Buffer;
-  payload: Uint8Array;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
+
+/**
+ * Records not yet written, encoded (header and payload) back to back in one buffer as they
+ * are appended: the payload is copied at once, so the caller's buffer may be reused (a txn
+ * encoder packs every txn into the same scratch), and no object is kept per record.
+ */
+class RecordBuffer {
+  bytes = Buffer.allocUnsafeSlow(256 * 1024);
+  length = 0;
+  readonly zxids: bigint[] = [];
+  /** Where each record ends in `bytes`. */
+  readonly ends: number[] = [];
+
+  get count(): number {
+    return this.zxids.length;
+  }
+
+  add(zxid: bigint, payload: Uint8Array): void {
+    const needed = this.length + recordHeaderBytes + payload.length;
+    if (needed > this.bytes.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(needed, this.bytes.length * 2));
+      this.bytes.copy(grown, 0, 0, this.length);
+      this.bytes = grown;
+    }
+    writeRecordHeader(this.bytes, this.length, zxid, payload);
+    this.bytes.set(payload, this.length + recordHeaderBytes);
+    this.length = needed;
+    this.zxids.push(zxid);
+    this.ends.push(needed);
+  }
+
+  /** Moves the first `count` records to `into` (emptied first), keeping the rest here. */
+  moveFirst(count: number, into: RecordBuffer): void {
+    into.clear();
+    const cut = this.ends[count - 1]!;
+    if (cut > into.bytes.length) into.bytes = Buffer.allocUnsafeSlow(Math.max(cut, into.bytes.length * 2));
+    this.bytes.copy(into.bytes, 0, 0, cut);
+    into.length = cut;
+    for (let i = 0; i < count; i++) {
+      into.zxids.push(this.zxids[i]!);
+      into.ends.push(this.ends[i]!);
+    }
+    this.bytes.copy(this.bytes, 0, cut, this.length);
+    this.length -= cut;
+    this.zxids.splice(0, count);
+    this.ends.splice(0, count);
+    for (let i = 0; i < this.ends.length; i++) this.ends[i]! -= cut;
+  }
+
+  clear(): void {
+    this.length = 0;
+    this.zxids.length = 0;
+    this.ends.length = 0;
+  }
+}
+
+/** After each group commit: the highest zxid now durable and how many txns the batch held. */
+export type DurableListener = (zxid: bigint, count: number) => void;
 
 interface ActiveSegment {
   path: string;
@@ -63,7 +120,11 @@ export class TxnLog {
   private readonly segmentBytes: number;
   private readonly preallocateBytes: number;
   private active: ActiveSegment | undefined;
-  private pending: PendingAppend[] = [];
+  /** Appended, not yet written; and the batch being written (the two swap). */
+  private pending = new RecordBuffer();
+  private writing = new RecordBuffer();
+  /** `append` callers, in zxid order. */
+  private waiters: Waiter[] = [];
   private appended: bigint;
   private durable: bigint;
   private flushScheduled = false;
@@ -117,20 +178,52 @@ export class TxnLog {
    */
   append(zxid: bigint, payload: Uint8Array): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
+    this.checkAppend(zxid, payload);
+    this.pending.add(zxid, payload);
+    this.scheduleFlush();
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ zxid, resolve, reject });
+    });
+  }
+
+  /**
+   * append without a promise: the txn's durability is reported only to the batch listeners
+   * (onDurableBatch), and a failure to the failure listeners. A server appending tens of
+   * thousands of txns a second keeps a promise and its callbacks per txn off the heap.
+   * After a failure it throws the failure.
+   */
+  write(zxid: bigint, payload: Uint8Array, start = 0, end = payload.length): void {
+    if (this.failure !== undefined) throw this.failure;
+    const bytes = start === 0 && end === payload.length ? payload : payload.subarray(start, end);
+    this.checkAppend(zxid, bytes);
+    this.pending.add(zxid, bytes);
+    this.scheduleFlush();
+  }
+
+  private checkAppend(zxid: bigint, payload: Uint8Array): void {
     invariant(!this.closed, 'append on a closed txn log');
     invariant(!this.truncating, 'append while the txn log is being truncated');
     invariant(zxid > this.appended, () => `zxid ${zxidText(zxid)} appended after ${zxidText(this.appended)}`);
     invariant(payload.length <= payloadBytesMax, () => `txn payload of ${payload.length} bytes above payloadBytesMax`);
     this.appended = zxid;
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ zxid, header: encodeRecordHeader(zxid, payload), payload, resolve, reject });
-      this.scheduleFlush();
-    });
+  }
+
+  private readonly durableListeners: DurableListener[] = [];
+  private readonly failureListeners: ((error: Error) => void)[] = [];
+
+  /** Calls `listener` after each group commit (see DurableListener); it must not throw. */
+  onDurableBatch(listener: DurableListener): void {
+    this.durableListeners.push(listener);
+  }
+
+  /** Calls `listener` once if a write or fsync fails (the log refuses appends from then on). */
+  onFailure(listener: (error: Error) => void): void {
+    this.failureListeners.push(listener);
   }
 
   /** Resolves once everything appended so far is durable. */
   async sync(): Promise<void> {
-    while (this.pending.length > 0 || this.flushing !== undefined) {
+    while (this.pending.count > 0 || this.flushing !== undefined) {
       if (this.failure !== undefined) throw this.failure;
       if (this.flushing === undefined) this.startFlushing();
       await this.flushing;
@@ -268,48 +361,53 @@ export class TxnLog {
       this.flushing = undefined;
       // Appends made after the loop saw an empty queue, while this promise settled,
       // found a flush still "in flight" and did not schedule one.
-      if (this.pending.length > 0 && this.failure === undefined) this.scheduleFlush();
+      if (this.pending.count > 0 && this.failure === undefined) this.scheduleFlush();
     });
   }
 
   /** Writes and syncs batches until no appends are waiting; one fsync in flight at a time. */
   private async flushLoop(): Promise<void> {
-    while (this.pending.length > 0 && this.failure === undefined) {
+    while (this.pending.count > 0 && this.failure === undefined) {
       const batch = this.takeBatch();
       try {
         await this.writeBatch(batch);
       } catch (error) {
-        this.fail(error, batch);
+        this.fail(error);
         return;
       }
-      this.durable = batch[batch.length - 1]!.zxid;
-      for (const append of batch) append.resolve();
+      this.durable = batch.zxids[batch.count - 1]!;
+      let resolved = 0;
+      while (resolved < this.waiters.length && this.waiters[resolved]!.zxid <= this.durable) this.waiters[resolved++]!.resolve();
+      if (resolved > 0) this.waiters.splice(0, resolved);
       this.options.onDurable?.(this.durable);
+      for (const listener of this.durableListeners) listener(this.durable, batch.count);
     }
   }
 
-  private takeBatch(): PendingAppend[] {
-    let bytes = 0;
-    let count = 0;
-    while (count < this.pending.length && (count === 0 || bytes < batchBytesMax)) {
-      bytes += recordHeaderBytes + this.pending[count]!.payload.length;
-      count += 1;
+  /** The records to write next, up to batchBytesMax (at least one): swapped or moved out of `pending`. */
+  private takeBatch(): RecordBuffer {
+    const pending = this.pending;
+    if (pending.length <= batchBytesMax || pending.count === 1) {
+      this.pending = this.writing;
+      this.pending.clear();
+      this.writing = pending;
+      return pending;
     }
-    return this.pending.splice(0, count);
+    let count = 1;
+    while (count < pending.count && pending.ends[count]! <= batchBytesMax) count++;
+    pending.moveFirst(count, this.writing);
+    return this.writing;
   }
 
-  private async writeBatch(batch: PendingAppend[]): Promise<void> {
+  private async writeBatch(batch: RecordBuffer): Promise<void> {
     if (this.active === undefined || this.active.writeOffset >= this.segmentBytes) {
-      await this.rollOver(batch[0]!.zxid);
+      await this.rollOver(batch.zxids[0]!);
     }
     const active = this.active!;
     const buffers: Uint8Array[] = active.fresh ? [encodeSegmentHeader(active.firstZxid)] : [];
     const position = active.fresh ? 0 : active.writeOffset;
-    let end = active.fresh ? segmentHeaderBytes : active.writeOffset;
-    for (const append of batch) {
-      buffers.push(append.header, append.payload);
-      end += recordHeaderBytes + append.payload.length;
-    }
+    buffers.push(batch.bytes.subarray(0, batch.length));
+    const end = (active.fresh ? segmentHeaderBytes : active.writeOffset) + batch.length;
     const allocatedEnd = this.pushPreallocation(buffers, end, active.allocatedEnd);
     await active.file.writev(buffers, position);
     await active.file.datasync();
@@ -348,12 +446,14 @@ export class TxnLog {
     if (active !== undefined) await active.file.close();
   }
 
-  private fail(error: unknown, batch: PendingAppend[]): void {
+  private fail(error: unknown): void {
     const offset = this.active?.writeOffset ?? 0;
     const failure = new StorageError(this.active?.path ?? this.options.dir, offset, 'write or fsync of the txn log failed; the log refuses further appends', { cause: error });
     this.failure = failure;
     this.log.error({ err: error, file: this.active?.path, offset }, 'txn log write failed');
-    for (const append of [...batch, ...this.pending.splice(0)]) append.reject(failure);
+    this.pending.clear();
+    for (const waiter of this.waiters.splice(0)) waiter.reject(failure);
+    for (const listener of this.failureListeners) listener(failure);
   }
 }
 

@@ -47,13 +47,18 @@ export function decodeSegmentHeader(header: Buffer): SegmentHeaderCheck {
 
 export function encodeRecordHeader(zxid: bigint, payload: Uint8Array): Buffer {
   const header = Buffer.allocUnsafe(recordHeaderBytes);
-  header.writeUInt32BE(payload.length, 4);
-  // Two 32-bit halves: writeBigUInt64BE costs more than the rest of the header.
-  header.writeUInt32BE(Number(zxid >> 32n), 8);
-  header.writeUInt32BE(Number(zxid & 0xffffffffn), 12);
-  header.writeUInt32BE(crc32c(payload), 16);
-  header.writeUInt32BE(crc32cOfRange(header, 4, 20), 0);
+  writeRecordHeader(header, 0, zxid, payload);
   return header;
+}
+
+/** Writes the header of a record holding `payload` at `at` of `out`. */
+export function writeRecordHeader(out: Buffer, at: number, zxid: bigint, payload: Uint8Array): void {
+  out.writeUInt32BE(payload.length, at + 4);
+  // Two 32-bit halves: writeBigUInt64BE costs more than the rest of the header.
+  out.writeUInt32BE(Number((zxid >> 32n) & 0xffffffffn), at + 8);
+  out.writeUInt32BE(Number(zxid & 0xffffffffn), at + 12);
+  out.writeUInt32BE(crc32c(payload), at + 16);
+  out.writeUInt32BE(crc32cOfRange(out, at + 4, at + 20), at);
 }
 
 const crc32cTable = (() => {

@@ -110,6 +110,30 @@ describe('TxnLog', () => {
     await txnLog.close();
   });
 
+  it('write: no promise per txn; batch listeners hear each group commit and its size, failure listeners a failed fsync', async () => {
+    const dir = await tempDir();
+    const faults = new FaultFs();
+    const { log } = captureLogger();
+    const txnLog = await TxnLog.open({ dir, log, fs: faults });
+    const batches: [bigint, number][] = [];
+    const failures: Error[] = [];
+    txnLog.onDurableBatch((zxid, count) => batches.push([zxid, count]));
+    txnLog.onFailure((error) => failures.push(error));
+    for (let i = 1; i <= 300; i++) txnLog.write(zxidOf(1, i), payloadFor(BigInt(i)));
+    await waitFor(() => batches.length > 0 && batches.at(-1)![0] === zxidOf(1, 300));
+    expect(batches.reduce((sum, [, count]) => sum + count, 0)).toBe(300);
+    expect(batches.length).toBeLessThan(30);
+    expect(txnLog.durableZxid).toBe(zxidOf(1, 300));
+    expect((await readAll(txnLog, zxidOf(1, 299))).map((r) => r.payload)).toEqual([payloadFor(299n), payloadFor(300n)]);
+    faults.failNext('datasync');
+    txnLog.write(zxidOf(1, 301), payloadFor(301n));
+    await waitFor(() => failures.length === 1);
+    expect(failures[0]).toBeInstanceOf(StorageError);
+    expect(() => txnLog.write(zxidOf(1, 302), payloadFor(302n))).toThrow(StorageError);
+    expect(batches.at(-1)![0]).toBe(zxidOf(1, 300));
+    await expect(txnLog.close()).rejects.toBeInstanceOf(StorageError);
+  });
+
   it('a failed fdatasync fails the batch and every later append', async () => {
     const dir = await tempDir();
     const faults = new FaultFs();
