@@ -698,18 +698,24 @@ export class DataTree {
     let reached = 0;
     let dataSize = 0;
     // Depth first, two stacks: slots, and the lengths of their paths.
-    const slots = [rootSlot];
-    const lengths = [1];
-    while (slots.length > 0) {
-      const slot = slots.pop()!;
-      const pathLength = lengths.pop()!;
+    const slots = new Int32Array(store.size + 1);
+    const lengths = new Float64Array(store.size + 1);
+    const { firstChild, nextSibling } = store;
+    let depth = 0;
+    slots[depth] = rootSlot;
+    lengths[depth++] = 1;
+    while (depth > 0) {
+      const slot = slots[--depth]!;
+      const pathLength = lengths[depth]!;
       reached++;
       dataSize += pathLength + store.dataBytes(slot);
       const childBase = slot === rootSlot ? 1 : pathLength + 1;
-      for (let child = store.firstChild[slot]!; child >= 0; child = store.nextSibling[child]!) {
-        slots.push(child);
+      for (let child = firstChild[slot]!; child >= 0; child = nextSibling[child]!) {
+        // More children than nodes: a cycle in the sibling lists (a corrupt snapshot).
+        if (depth > store.size) break;
+        slots[depth] = child;
         // Path lengths count UTF-16 units, as for nodes created since (path.length).
-        lengths.push(childBase + store.nameUnits(child));
+        lengths[depth++] = childBase + store.nameUnits(child);
       }
     }
     invariant(reached === store.size, `${store.size - reached} nodes do not hang off the root`);

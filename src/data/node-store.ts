@@ -522,8 +522,14 @@ export class NodeStore {
   /** The name's length in UTF-16 units. */
   nameUnits(slot: number): number {
     const length = this.nameLength[slot]!;
-    return length === 0 ? 0 : this.arena.utf16Length(this.nameRef[slot]!, length);
+    return length === 0 || !this.nonAsciiNames ? length : this.arena.utf16Length(this.nameRef[slot]!, length);
   }
+
+  /**
+   * Set once any name has a byte above 0x7f; until then a name's UTF-16 length is its byte
+   * length (nameUnits is asked for every node when a snapshot has been loaded).
+   */
+  private nonAsciiNames = false;
 
   /** The name's UTF-8 bytes, as a view valid until the slot is freed. */
   nameView(slot: number): Buffer {
@@ -537,6 +543,9 @@ export class NodeStore {
     if (old > 0) this.arena.release(this.nameRef[slot]!, old);
     this.nameLength[slot] = length;
     this.nameHash[slot] = bytes === null ? 0 : hash ?? hashBytes(bytes, start, start + length);
+    if (hash === undefined && bytes !== null) {
+      for (let i = start; i < start + length; i++) if (bytes[i]! >= 0x80) this.nonAsciiNames = true;
+    }
     if (length === 0) return;
     const ref = this.arena.alloc(length);
     this.arena.fill(ref, bytes!, start, length);
@@ -546,7 +555,15 @@ export class NodeStore {
   /** Sets a new slot's name to bytes of a buffer adopted at `adoptedRef`, as loadData does. */
   loadName(slot: number, source: Buffer, adoptedRef: number, start: number, length: number): void {
     this.nameLength[slot] = length;
-    this.nameHash[slot] = hashBytes(source, start, start + length);
+    let h = fnvOffset;
+    let high = 0;
+    for (let i = start; i < start + length; i++) {
+      const b = source[i]!;
+      high |= b;
+      h = Math.imul(h ^ b, fnvPrime);
+    }
+    this.nameHash[slot] = h;
+    if (high >= 0x80) this.nonAsciiNames = true;
     if (length > 0) this.nameRef[slot] = this.adoptedOrCopied(source, adoptedRef, start, length);
   }
 
@@ -565,6 +582,7 @@ export class NodeStore {
     }
     if (i < count) {
       // Not ASCII: let the UTF-8 encoder do it.
+      this.nonAsciiNames = true;
       const length = (buf as FastBuffer).utf8Write(text.slice(start, end), 0, buf.length);
       this.scratchLength = length;
       this.scratchHash = hashBytes(buf, 0, length);

@@ -5,23 +5,45 @@ import { decodeTxn, encodeTxnScratch } from '../data/txn-codec.js';
 import type { Txn } from '../data/txn.js';
 import { StorageError } from '../errors.js';
 import { hex, type Logger } from '../logger.js';
-import { openStorage, purge, type Storage } from '../storage/index.js';
+import { SnapshotRejected, openStorage, purge, type Storage } from '../storage/index.js';
 import type { TxnSink } from './committer.js';
 import type { EnsembleRecovery, EnsembleStorage } from './ensemble-server.js';
 
-/** Loads the newest valid snapshot into a fresh tree (or returns a fresh tree). */
+/**
+ * Loads the newest valid snapshot into a fresh tree (or returns a fresh tree when there is
+ * none). A snapshot found invalid while it is read (a bad CRC, a short file) is dropped with
+ * a warning and the next older one is read; when every one is invalid, starting empty
+ * would silently lose data, so that is a StorageError.
+ */
 async function loadSnapshot(storage: Storage, config: ServerConfig, log: Logger): Promise<DataTree> {
-  const snapshot = await storage.snapshots.loadLatestSnapshot();
-  if (snapshot === undefined) return new DataTree({ extendedTypesEnabled: config.extendedTypesEnabled });
-  const loader = new TreeSnapshotLoader({ extendedTypesEnabled: config.extendedTypesEnabled });
-  try {
-    for await (const batch of snapshot.batches) for (const record of batch) loader.add(record);
-  } catch (err) {
-    throw new StorageError(snapshot.file, 0, `snapshot content does not rebuild a tree: ${(err as Error).message}`, { cause: err });
+  const rejected: SnapshotRejected[] = [];
+  for await (const snapshot of storage.snapshots.streamSnapshots()) {
+    const loader = new TreeSnapshotLoader({ extendedTypesEnabled: config.extendedTypesEnabled });
+    try {
+      for await (const batch of snapshot.batches) for (const record of batch) loader.add(record);
+    } catch (err) {
+      if (err instanceof SnapshotRejected) {
+        log.warn({ file: err.file, offset: err.offset, reason: err.message }, 'snapshot failed validation; trying an older one');
+        rejected.push(err);
+        continue;
+      }
+      if (err instanceof StorageError) throw err;
+      throw new StorageError(snapshot.file, 0, `snapshot content does not rebuild a tree: ${(err as Error).message}`, { cause: err });
+    }
+    let tree: DataTree;
+    try {
+      tree = loader.finish();
+    } catch (err) {
+      throw new StorageError(snapshot.file, 0, `snapshot content does not rebuild a tree: ${(err as Error).message}`, { cause: err });
+    }
+    log.info({ file: snapshot.file, zxid: hex(snapshot.zxid), nodes: tree.nodeCount }, 'snapshot loaded');
+    return tree;
   }
-  const tree = loader.finish();
-  log.info({ file: snapshot.file, zxid: hex(snapshot.zxid), nodes: tree.nodeCount }, 'snapshot loaded');
-  return tree;
+  if (rejected.length > 0) {
+    const newest = rejected[0]!;
+    throw new StorageError(newest.file, newest.offset, `expected a valid snapshot, but none of the ${rejected.length} snapshot files validates (newest: ${newest.message})`);
+  }
+  return new DataTree({ extendedTypesEnabled: config.extendedTypesEnabled });
 }
 
 export interface StandaloneRecovery {

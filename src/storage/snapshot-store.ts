@@ -97,6 +97,16 @@ export interface LoadedSnapshot extends SnapshotInfo {
   batches: AsyncIterable<unknown[]>;
 }
 
+export interface StreamedSnapshot {
+  zxid: bigint;
+  file: string;
+  /** The records a frame at a time, checked as they are read; see streamSnapshots. */
+  batches: AsyncIterable<unknown[]>;
+}
+
+/** A snapshot file found invalid while it was being read: an older one may still be good. */
+export class SnapshotRejected extends StorageError {}
+
 type Validation = { ok: true; info: SnapshotInfo; flags: number; bytes: Buffer | undefined } | { ok: false; offset: number; reason: string };
 
 /**
@@ -168,6 +178,21 @@ export class SnapshotStore {
       throw error;
     } finally {
       this.writing = false;
+    }
+  }
+
+  /**
+   * The snapshots, newest first, each read as it is decoded: its `batches` check every frame's
+   * CRC before handing it out, and the trailer (record count, CRC chain) at the end, and
+   * throw a SnapshotRejected naming the file and offset at the first problem, after which
+   * the caller drops what it built and takes the next one. Reading ahead while the caller
+   * decodes hides the read: loadLatestSnapshot's validation pass first read 139 MB (1M
+   * znodes) in ~200 ms before any decoding started.
+   */
+  async *streamSnapshots(): AsyncGenerator<StreamedSnapshot> {
+    for (const zxid of await this.list()) {
+      const path = join(this.options.dir, snapshotName(zxid));
+      yield { zxid, file: path, batches: { [Symbol.asyncIterator]: () => streamBatches(this.fs, path, zxid) } };
     }
   }
 
@@ -335,8 +360,14 @@ async function validateFrames(window: FileWindow, headerCrc: number): Promise<{ 
 
 type FrameRead = { ok: true; stored: Buffer; count: number; crc: number; end: number } | { ok: false; offset: number; reason: string };
 
+/** What frames are read from: a FileWindow, or a ReadAhead. */
+interface ByteSource {
+  readonly size: number;
+  view(offset: number, length: number): Promise<Buffer>;
+}
+
 /** The frame at `offset`, its CRC checked. */
-async function readFrame(window: FileWindow, offset: number): Promise<FrameRead> {
+async function readFrame(window: ByteSource, offset: number): Promise<FrameRead> {
   const head = await window.view(offset, frameHeaderBytes);
   if (head.length < frameHeaderBytes) return { ok: false, offset, reason: 'short frame header (incomplete snapshot)' };
   const length = head.readUInt32BE(0);
@@ -357,6 +388,95 @@ function checkTrailer(trailer: Buffer, offset: number, size: number, recordCount
   if (decoded.chain !== chain) return { ok: false, offset, reason: 'trailer CRC chain does not match the frames (frames missing, repeated or reordered)' };
   if (offset + trailerBytes !== size) return { ok: false, offset: offset + trailerBytes, reason: `${size - offset - trailerBytes} bytes after the trailer` };
   return { ok: true, recordCount };
+}
+
+/** Streamed reads come in chunks of this size, up to this many ahead of the one being decoded. */
+const streamChunkBytes = 8 * 1024 * 1024;
+const streamChunksAhead = 2;
+
+/**
+ * Sequential reads of a file in large chunks, a few in flight ahead of the reader: the
+ * reads (on libuv's pool) overlap with the decoding on the main thread.
+ */
+class ReadAhead {
+  private readonly chunks: { start: number; bytes: Promise<Buffer> }[] = [];
+  private nextStart = 0;
+
+  constructor(
+    private readonly file: StorageFile,
+    readonly size: number,
+  ) {}
+
+  private fill(upTo: number): void {
+    while (this.nextStart < this.size && (this.nextStart < upTo || this.chunks.length < streamChunksAhead + 1)) {
+      const start = this.nextStart;
+      const length = Math.min(streamChunkBytes, this.size - start);
+      const buffer = Buffer.allocUnsafeSlow(length);
+      const bytes = this.file.read(buffer, start).then((read) => buffer.subarray(0, read));
+      bytes.catch(() => undefined);
+      this.chunks.push({ start, bytes });
+      this.nextStart = start + length;
+    }
+  }
+
+  /** The bytes [offset, offset + length), or fewer at the end of the file; offsets only grow. */
+  async view(offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(offset + length, this.size);
+    this.fill(end);
+    // Chunks wholly before `offset` are done with.
+    while (this.chunks.length > 1 && this.chunks[1]!.start <= offset) this.chunks.shift();
+    const first = this.chunks[0];
+    if (first === undefined || offset >= end) return Buffer.alloc(0);
+    const bytes = await first.bytes;
+    if (end <= first.start + bytes.length) return bytes.subarray(offset - first.start, end - first.start);
+    // Across chunks (a frame at a chunk's edge): copied into one buffer.
+    const out = Buffer.allocUnsafeSlow(end - offset);
+    let copied = 0;
+    for (const chunk of this.chunks) {
+      if (copied === out.length) break;
+      const piece = await chunk.bytes;
+      const from = Math.max(offset, chunk.start) - chunk.start;
+      const to = Math.min(end, chunk.start + piece.length) - chunk.start;
+      if (to > from) copied += piece.copy(out, copied, from, to);
+    }
+    return out.subarray(0, copied);
+  }
+}
+
+/** The records of a snapshot a frame at a time, each frame checked before it is decoded. */
+async function* streamBatches(fs: StorageFs, path: string, nameZxid: bigint): AsyncGenerator<unknown[]> {
+  const file = await fs.open(path, 'read');
+  try {
+    const reader = new ReadAhead(file, await file.size());
+    const reject = (offset: number, reason: string): never => {
+      throw new SnapshotRejected(path, offset, reason);
+    };
+    const header = decodeSnapshotHeader(await reader.view(0, snapshotHeaderBytes));
+    if (!header.ok) return reject(header.offset, header.reason);
+    if (header.zxid !== nameZxid) return reject(16, `header zxid ${zxidText(header.zxid)} differs from the file name's`);
+    const unpackr = createUnpackr();
+    let chain = header.crc;
+    let recordCount = 0;
+    let offset = snapshotHeaderBytes;
+    for (;;) {
+      const head = await reader.view(offset, frameHeaderBytes);
+      if (head.length < 4) return reject(offset, 'expected a frame or the trailer, found the end of the file (incomplete snapshot)');
+      if (head.readUInt32BE(0) === trailerTag) {
+        const trailer = checkTrailer(await reader.view(offset, trailerBytes), offset, reader.size, recordCount, chain);
+        if (!trailer.ok) reject(trailer.offset, trailer.reason);
+        return;
+      }
+      const frame = await readFrame(reader, offset);
+      if (!frame.ok) return reject(frame.offset, frame.reason);
+      chain = chainCrc(chain, frame.crc);
+      recordCount += frame.count;
+      const payload = (header.flags & flagDeflate) !== 0 ? await inflate(frame.stored, { chunkSize: zlibChunkBytes }) : frame.stored;
+      yield decodeFrame(unpackr, payload, path, { offset, count: frame.count, payload: Promise.resolve(payload) });
+      offset = frame.end;
+    }
+  } finally {
+    await file.close();
+  }
 }
 
 interface PendingFrame {
