@@ -127,7 +127,8 @@ interface SnapshotView {
 
 /**
  * A consistent walk of a tree (DataTree.openConsistentCursor). The image given for a live
- * node is reused: copy what you need before returning from `visit`. Close it when abandoning
+ * node is reused and leaves its name and data in the store (NodeImage.live): copy what you
+ * need before returning from `visit`. Close it when abandoning
  * the walk early; a walk that reaches the end closes itself.
  */
 export class ConsistentCursor {
@@ -153,7 +154,7 @@ export class ConsistentCursor {
         view.pre.delete(slot);
         node = before;
       } else if (store.inUse(slot)) {
-        node = store.read(slot, scratch);
+        node = store.readLive(slot, scratch);
       }
       slot++;
       if (node !== null && !visit(node)) {
@@ -245,7 +246,7 @@ export class DataTree {
     const zxidHi = Number(zxid >> 32n);
     const zxidLo = Number(BigInt.asIntN(32, zxid));
     return {
-      slot, parent, name: Buffer.from(name, 'utf8'), data, acl: this.store.internAcl(acl), czxidHi: zxidHi, czxidLo: zxidLo, mzxidHi: zxidHi, mzxidLo: zxidLo, pzxidHi: zxidHi, pzxidLo: zxidLo,
+      slot, parent, name: Buffer.from(name, 'utf8'), data, live: false, acl: this.store.internAcl(acl), czxidHi: zxidHi, czxidLo: zxidLo, mzxidHi: zxidHi, mzxidLo: zxidLo, pzxidHi: zxidHi, pzxidLo: zxidLo,
       ctime: time, mtime: time, version: 0, cversion: 0, aversion: 0, ownerHi: Number(owner >> 32n), ownerLo: Number(BigInt.asIntN(32, owner)),
     };
   }
@@ -503,7 +504,7 @@ export class DataTree {
     for (const view of this.views) {
       // At or below the cursor the snapshot already took the slot as it was.
       if (slot <= view.cursor || view.pre.has(slot)) continue;
-      if (copy === undefined) copy = this.store.inUse(slot) ? this.store.read(slot, emptyImage(), true) : null;
+      if (copy === undefined) copy = this.store.inUse(slot) ? this.store.read(slot, emptyImage()) : null;
       view.pre.set(slot, copy);
     }
   }
@@ -591,7 +592,7 @@ export class DataTree {
     const parent = store.parent[slot]!;
     this.beforeChange(slot);
     this.beforeChange(parent);
-    const image = this.undo === null ? null : store.read(slot, emptyImage(), true);
+    const image = this.undo === null ? null : store.read(slot, emptyImage());
     const owner = store.ownerOf(slot);
     const size = path.length + store.dataBytes(slot);
     const savedPzxid = store.pzxid.values[parent]!;

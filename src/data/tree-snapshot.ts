@@ -2,7 +2,7 @@ import { Packr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import type { ACL } from '../protocol/records.js';
 import { DataTree, type DataTreeOptions } from './data-tree.js';
-import { noParent, type NodeImage } from './node-store.js';
+import { noParent, type NodeImage, type NodeStore } from './node-store.js';
 
 /**
  * The DataTree as a stream of small msgpack records, for snapshots on disk and SNAP on the wire:
@@ -73,6 +73,9 @@ class BlockWriter {
   pos = 0;
   private readonly prev = new DeltaBase();
 
+  /** Where live images' names and data are. */
+  constructor(private readonly store: NodeStore) {}
+
   private ensure(extra: number): void {
     if (this.pos + extra <= this.buf.length) return;
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + extra));
@@ -93,23 +96,19 @@ class BlockWriter {
     this.uint(zigzag(n));
   }
 
-  /** Length and bytes; names are short, copied here without a call into C++. */
-  private name(name: Uint8Array): void {
-    const length = name.length;
-    this.uint(length);
-    if (length > 64) {
-      this.buf.set(name, this.pos);
-      this.pos += length;
-      return;
-    }
-    const buf = this.buf;
-    for (let j = 0; j < length; j++) buf[this.pos++] = name[j]!;
+  /** Copies bytes at pos (pos is not moved). */
+  private bytes(bytes: Uint8Array): void {
+    this.buf.set(bytes, this.pos);
   }
 
   add(n: NodeImage): void {
     if (!Number.isSafeInteger(n.ctime) || !Number.isSafeInteger(n.mtime)) throw new ProtocolError(`node in slot ${n.slot} has a time that is not an integer`);
-    const data = n.data;
-    this.ensure(80 + n.name.length + (data === null ? 0 : data.length));
+    const store = this.store;
+    const live = n.live;
+    const nameLength = live ? store.nameLength[n.slot]! : n.name.length;
+    // -1: null.
+    const dataLength = live ? store.dataLength[n.slot]! : n.data === null ? -1 : n.data.length;
+    this.ensure(80 + nameLength + Math.max(0, dataLength));
     let flags = 0;
     if (n.slot === this.prev.slot + 1) flags |= Flag.nextSlot;
     if (n.parent === this.prev.parent) flags |= Flag.sameParent;
@@ -122,12 +121,15 @@ class BlockWriter {
     this.buf[this.pos++] = flags;
     if ((flags & Flag.nextSlot) === 0) this.uint(n.slot);
     if ((flags & Flag.sameParent) === 0) this.uint(n.parent + 1);
-    this.name(n.name);
-    if (data === null) this.uint(0);
-    else {
-      this.uint(data.length + 1);
-      this.buf.set(data, this.pos);
-      this.pos += data.length;
+    this.uint(nameLength);
+    if (live) store.copyName(n.slot, this.buf, this.pos);
+    else this.bytes(n.name);
+    this.pos += nameLength;
+    this.uint(dataLength + 1);
+    if (dataLength > 0) {
+      if (live) store.copyData(n.slot, this.buf, this.pos);
+      else this.bytes(n.data!);
+      this.pos += dataLength;
     }
     if ((flags & Flag.sameAcl) === 0) this.uint(n.acl);
     this.int(n.czxidHi - this.prev.czxidHi);
@@ -183,7 +185,7 @@ export function* treeSnapshotRecords(tree: DataTree, blockBytes = blockBytesTarg
   const cursor = tree.openConsistentCursor();
   try {
     yield* head;
-    const writer = new BlockWriter();
+    const writer = new BlockWriter(store);
     const visit = (node: NodeImage): boolean => {
       writer.add(node);
       return writer.pos < blockBytes;

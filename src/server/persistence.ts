@@ -2,10 +2,12 @@ import type { ServerConfig } from '../config/config.js';
 import { DataTree } from '../data/data-tree.js';
 import { TreeSnapshotLoader, treeSnapshotRecords } from '../data/tree-snapshot.js';
 import { decodeTxn, encodeTxnScratch } from '../data/txn-codec.js';
+import { TxnWriter } from '../data/txn-writer.js';
 import type { Txn } from '../data/txn.js';
 import { StorageError } from '../errors.js';
 import { hex, type Logger } from '../logger.js';
 import { SnapshotRejected, openStorage, purge, type Storage } from '../storage/index.js';
+import type { RecordEncoder } from '../storage/txn-log.js';
 import type { TxnSink } from './committer.js';
 import type { EnsembleRecovery, EnsembleStorage } from './ensemble-server.js';
 
@@ -162,8 +164,28 @@ export class LogSink implements TxnSink {
   }
 
   append(txn: Txn): void {
+    this.encoder.txn = txn;
+    // Encoded straight into the log's buffer; what the writer does not handle goes through msgpackr.
+    if (this.storage.txnLog.writeEncoded(txn.zxid, this.encoder)) return;
     const bytes = encodeTxnScratch(txn);
     this.storage.txnLog.write(txn.zxid, bytes, bytes.start, bytes.end);
+  }
+
+  private readonly encoder = new TxnRecordEncoder();
+}
+
+/** A TxnWriter for the txn at hand, in the txn log's RecordEncoder shape. */
+class TxnRecordEncoder implements RecordEncoder {
+  txn: Txn | null = null;
+  private readonly writer = new TxnWriter();
+
+  encode(buf: Buffer, at: number, limit: number): number {
+    try {
+      return this.writer.encode(this.txn!, buf, at, limit);
+    } catch {
+      // A field of a shape the writer does not expect: msgpackr encodes this one.
+      return -2;
+    }
   }
 }
 

@@ -31,6 +31,14 @@ export interface LogRecord {
   payload: Buffer;
 }
 
+/**
+ * Writes a record's payload into the log's buffer at `at`, stopping at `limit`: returns its
+ * end, -1 when it needs more room, -2 when it cannot encode this one.
+ */
+export interface RecordEncoder {
+  encode(buf: Buffer, at: number, limit: number): number;
+}
+
 /** An `append` caller waiting for its txn to be durable. */
 interface Waiter {
   zxid: bigint;
@@ -66,6 +74,29 @@ class RecordBuffer {
     this.length = needed;
     this.zxids.push(zxid);
     this.ends.push(needed);
+  }
+
+  /**
+   * Adds a record whose payload `encoder` writes in place; false (nothing added) when the
+   * encoder cannot encode it or it would exceed payloadBytesMax.
+   */
+  addEncoded(zxid: bigint, encoder: RecordEncoder): boolean {
+    for (;;) {
+      const start = this.length + recordHeaderBytes;
+      const end = encoder.encode(this.bytes, start, Math.min(this.bytes.length, start + payloadBytesMax));
+      if (end >= 0) {
+        const payload = this.bytes.subarray(start, end);
+        writeRecordHeader(this.bytes, this.length, zxid, payload);
+        this.length = end;
+        this.zxids.push(zxid);
+        this.ends.push(end);
+        return true;
+      }
+      if (end === -2 || this.bytes.length >= start + payloadBytesMax) return false;
+      const grown = Buffer.allocUnsafeSlow(this.bytes.length * 2);
+      this.bytes.copy(grown, 0, 0, this.length);
+      this.bytes = grown;
+    }
   }
 
   /** Moves the first `count` records to `into` (emptied first), keeping the rest here. */
@@ -200,10 +231,27 @@ export class TxnLog {
     this.scheduleFlush();
   }
 
-  private checkAppend(zxid: bigint, payload: Uint8Array): void {
+  /**
+   * write, with the payload written by `encoder` straight into the log's buffer. False when
+   * the encoder cannot encode it: nothing is appended (write it another way).
+   */
+  writeEncoded(zxid: bigint, encoder: RecordEncoder): boolean {
+    if (this.failure !== undefined) throw this.failure;
+    this.checkOpen(zxid);
+    if (!this.pending.addEncoded(zxid, encoder)) return false;
+    this.appended = zxid;
+    this.scheduleFlush();
+    return true;
+  }
+
+  private checkOpen(zxid: bigint): void {
     invariant(!this.closed, 'append on a closed txn log');
     invariant(!this.truncating, 'append while the txn log is being truncated');
     invariant(zxid > this.appended, () => `zxid ${zxidText(zxid)} appended after ${zxidText(this.appended)}`);
+  }
+
+  private checkAppend(zxid: bigint, payload: Uint8Array): void {
+    this.checkOpen(zxid);
     invariant(payload.length <= payloadBytesMax, () => `txn payload of ${payload.length} bytes above payloadBytesMax`);
     this.appended = zxid;
   }

@@ -134,6 +134,36 @@ describe('TxnLog', () => {
     await expect(txnLog.close()).rejects.toBeInstanceOf(StorageError);
   });
 
+  it('writeEncoded: payloads written in place by an encoder, growing the buffer as needed, read back as written', async () => {
+    const dir = await tempDir();
+    const { txnLog } = await openLog(dir);
+    // An encoder that writes payloadFor(zxid, size), asking for room when it lacks it.
+    let size = 0;
+    let zxid = 0n;
+    const encoder = {
+      encode: (buf: Buffer, at: number, limit: number): number => {
+        if (at + size > limit) return -1;
+        payloadFor(zxid, size).copy(buf, at);
+        return at + size;
+      },
+    };
+    const sizes = [10, 200_000, 5, 600_000, 1];
+    for (let i = 0; i < sizes.length; i++) {
+      size = sizes[i]!;
+      zxid = zxidOf(1, i + 1);
+      expect(txnLog.writeEncoded(zxid, encoder)).toBe(true);
+    }
+    expect(txnLog.writeEncoded(zxidOf(1, 9), { encode: () => -2 })).toBe(false);
+    await txnLog.sync();
+    expect(txnLog.lastZxid).toBe(zxidOf(1, sizes.length));
+    await txnLog.close();
+    const reopened = (await openLog(dir)).txnLog;
+    const records = await readAll(reopened);
+    expect(records.map((r) => r.zxid)).toEqual(sizes.map((_, i) => zxidOf(1, i + 1)));
+    records.forEach((r, i) => expect(r.payload.equals(payloadFor(r.zxid, sizes[i]!)), `record ${i}`).toBe(true));
+    await reopened.close();
+  });
+
   it('a failed fdatasync fails the batch and every later append', async () => {
     const dir = await tempDir();
     const faults = new FaultFs();
