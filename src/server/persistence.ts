@@ -1,6 +1,6 @@
 import type { ServerConfig } from '../config/config.js';
 import { DataTree } from '../data/data-tree.js';
-import { TreeSnapshotLoader, treeSnapshotRecords } from '../data/tree-snapshot.js';
+import { BlockPool, TreeSnapshotLoader, treeSnapshotRecords } from '../data/tree-snapshot.js';
 import { decodeTxn, encodeTxnScratch } from '../data/txn-codec.js';
 import { TxnWriter } from '../data/txn-writer.js';
 import type { Txn } from '../data/txn.js';
@@ -98,6 +98,7 @@ export class Snapshotter {
   private sinceLast = 0;
   private threshold: number;
   private running: Promise<void> | null = null;
+  private readonly blocks = new BlockPool();
 
   constructor(
     private readonly storage: Storage,
@@ -126,7 +127,7 @@ export class Snapshotter {
     const zxid = tree.lastZxid;
     const started = Date.now();
     this.running = this.storage.snapshots
-      .writeSnapshot(zxid, treeSnapshotRecords(tree))
+      .writeSnapshot(zxid, treeSnapshotRecords(tree, undefined, this.blocks), { written: (record) => this.blocks.giveRecord(record) })
       .then(
         (info) => this.log.info({ zxid: hex(zxid), ms: Date.now() - started, bytes: info.bytes, records: info.recordCount }, 'snapshot written'),
         (err) => this.log.error({ err, zxid: hex(zxid) }, 'snapshot failed'),

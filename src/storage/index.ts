@@ -56,7 +56,7 @@ export type { OpenMode, StorageFile, StorageFs } from './fs.js';
 export { purge } from './purge.js';
 export type { PurgeOptions, PurgeResult } from './purge.js';
 export { SnapshotRejected, SnapshotStore } from './snapshot-store.js';
-export type { LoadedSnapshot, SnapshotInfo, SnapshotStoreOptions, StreamedSnapshot } from './snapshot-store.js';
+export type { LoadedSnapshot, SnapshotInfo, SnapshotStoreOptions, StreamedSnapshot, WriteOptions } from './snapshot-store.js';
 export { TxnLog } from './txn-log.js';
 export type { LogRecord, TxnLogOptions } from './txn-log.js';
 

@@ -97,6 +97,11 @@ export interface LoadedSnapshot extends SnapshotInfo {
   batches: AsyncIterable<unknown[]>;
 }
 
+export interface WriteOptions {
+  /** Called with each record once its frame is written: its buffers may be reused from then on. */
+  written?: (record: unknown) => void;
+}
+
 export interface StreamedSnapshot {
   zxid: bigint;
   file: string;
@@ -153,7 +158,7 @@ export class SnapshotStore {
    * final name only once complete and synced. Encoding yields to the event loop every few
    * milliseconds.
    */
-  async writeSnapshot(zxid: bigint, records: Iterable<unknown> | AsyncIterable<unknown>): Promise<SnapshotInfo> {
+  async writeSnapshot(zxid: bigint, records: Iterable<unknown> | AsyncIterable<unknown>, options: WriteOptions = {}): Promise<SnapshotInfo> {
     invariant(!this.writing, 'a snapshot is already being written');
     this.writing = true;
     const finalPath = join(this.options.dir, snapshotName(zxid));
@@ -163,7 +168,7 @@ export class SnapshotStore {
       const file = await this.fs.open(tempPath, 'createTruncate');
       let written: { bytes: number; recordCount: number };
       try {
-        written = await new FrameWriter(file, this.compress).writeAll(zxid, records);
+        written = await new FrameWriter(file, this.compress, options.written).writeAll(zxid, records);
         await file.sync();
       } finally {
         await file.close();
@@ -241,6 +246,7 @@ class FrameWriter {
   constructor(
     private readonly file: StorageFile,
     private readonly compress: boolean,
+    private readonly written: ((record: unknown) => void) | undefined,
   ) {}
 
   async writeAll(zxid: bigint, records: Iterable<unknown> | AsyncIterable<unknown>): Promise<{ bytes: number; recordCount: number }> {
@@ -278,7 +284,10 @@ class FrameWriter {
     const stored = this.compress ? deflate(parts[0]!, { level: 1, chunkSize: zlibChunkBytes }).then((bytes) => [bytes]) : Promise.resolve(parts);
     const count = batch.length;
     // Compression runs on libuv's pool; writes stay in file order.
-    this.writeChain = Promise.all([this.writeChain, stored]).then(([, bytes]) => this.writeFrame(bytes, count));
+    this.writeChain = Promise.all([this.writeChain, stored]).then(async ([, bytes]) => {
+      await this.writeFrame(bytes, count);
+      if (this.written !== undefined) for (const record of batch) this.written(record);
+    });
     const done = this.writeChain;
     done.catch(() => undefined);
     this.inFlight.push(done);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildConfig, type ServerConfig } from '../../src/config/config.js';
 import { DataTree } from '../../src/data/data-tree.js';
 import { openAclUnsafe } from '../../src/data/acl.js';
-import { treeSnapshotRecords } from '../../src/data/tree-snapshot.js';
+import { BlockPool, treeSnapshotRecords } from '../../src/data/tree-snapshot.js';
 import { StorageError } from '../../src/errors.js';
 import { OpCode } from '../../src/protocol/constants.js';
 import { recoverStandalone } from '../../src/server/persistence.js';
@@ -40,6 +40,31 @@ describe('snapshots read as they are decoded', () => {
     expect(loaded.nodeCount).toBe(tree.nodeCount);
     expect(loaded.lastZxid).toBe(tree.lastZxid);
     for (const i of [0, 777, 1999]) expect(loaded.getNode(`/p/n${i}`)!.data).toEqual(Buffer.alloc(10_000, i % 251));
+  });
+
+  it('reuses node block buffers once written, and the snapshots stay exact', async () => {
+    const dir = await tempDir();
+    const { log } = captureLogger();
+    const store = await SnapshotStore.open({ dir, log });
+    const pool = new BlockPool();
+    const tree = treeOf(3000, 1000);
+    let given = 0;
+    const written = (record: unknown): void => {
+      given++;
+      pool.giveRecord(record);
+    };
+    await store.writeSnapshot(tree.lastZxid, treeSnapshotRecords(tree, undefined, pool), { written });
+    expect(given).toBeGreaterThan(40);
+    // Change every other node, then snapshot again from the recycled buffers.
+    let zxid = tree.lastZxid;
+    for (let i = 0; i < 3000; i += 2) {
+      tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 2, authIds: [], op: { type: OpCode.setData, request: { path: `/p/n${i}`, data: Buffer.alloc(500, 9), version: -1 } } });
+    }
+    await store.writeSnapshot(tree.lastZxid, treeSnapshotRecords(tree, undefined, pool), { written });
+    const { tree: loaded, storage } = await recoverStandalone(configFor(dir), log);
+    await storage.close();
+    expect(loaded.lastZxid).toBe(tree.lastZxid);
+    for (const i of [0, 1, 1500, 2999]) expect(loaded.getNode(`/p/n${i}`)!.data, `n${i}`).toEqual(i % 2 === 0 ? Buffer.alloc(500, 9) : Buffer.alloc(1000, i % 251));
   });
 
   it.each([
