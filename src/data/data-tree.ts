@@ -123,6 +123,8 @@ interface SnapshotView {
   pre: Map<number, NodeImage | null>;
   /** Slots up to this one have been given out. */
   cursor: number;
+  /** Every slot in use at the start is below this: the walk ends here, and slots from here on need no pre-image. */
+  high: number;
 }
 
 /**
@@ -146,7 +148,7 @@ export class ConsistentCursor {
   run(visit: (node: NodeImage) => boolean): void {
     const { store, view, scratch } = this;
     let slot = this.slot;
-    while (slot < store.high) {
+    while (slot < view.high) {
       view.cursor = slot;
       let node: NodeImage | null = null;
       const before = view.pre.size > 0 ? view.pre.get(slot) : undefined;
@@ -502,8 +504,9 @@ export class DataTree {
     if (this.views.size === 0) return;
     let copy: NodeImage | null | undefined;
     for (const view of this.views) {
-      // At or below the cursor the snapshot already took the slot as it was.
-      if (slot <= view.cursor || view.pre.has(slot)) continue;
+      // At or below the cursor the snapshot already took the slot as it was; from view.high
+      // on there was nothing to take (a create during a snapshot costs no pre-image).
+      if (slot <= view.cursor || slot >= view.high || view.pre.has(slot)) continue;
       if (copy === undefined) copy = this.store.inUse(slot) ? this.store.read(slot, emptyImage()) : null;
       view.pre.set(slot, copy);
     }
@@ -683,7 +686,7 @@ export class DataTree {
    * ConsistentCursor). Several may run at once (a periodic snapshot and one for a learner).
    */
   openConsistentCursor(): ConsistentCursor {
-    const view: SnapshotView = { pre: new Map(), cursor: -1 };
+    const view: SnapshotView = { pre: new Map(), cursor: -1, high: this.store.high };
     this.views.add(view);
     return new ConsistentCursor(this.store, view, () => this.views.delete(view));
   }
