@@ -160,8 +160,16 @@ export class DataArena {
       return;
     }
     const offset = ref % chunkBytes;
-    // TypedArray#set is a memcpy; making a view for it costs more than copying 128 bytes.
-    this.chunks[(ref - offset) / chunkBytes]!.set(start === 0 && length === source.length ? source : source.subarray(start, start + length), offset);
+    const chunk = this.chunks[(ref - offset) / chunkBytes]!;
+    if (start === 0 && length === source.length) {
+      // TypedArray#set is a memcpy.
+      chunk.set(source, offset);
+    } else if (length <= 64) {
+      // A name out of a scratch buffer: a view for set would cost more than the copy.
+      for (let i = 0; i < length; i++) chunk[offset + i] = source[start + i]!;
+    } else {
+      chunk.set(source.subarray(start, start + length), offset);
+    }
   }
 }
 
