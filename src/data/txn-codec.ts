@@ -1,12 +1,14 @@
-import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE } from 'msgpackr';
+import { Packr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import { OpCode } from '../protocol/constants.js';
 import type { ACL, Id, MultiOp } from '../protocol/records.js';
 import type { Txn, TxnOp } from './txn.js';
+import { TxnWriter } from './txn-writer.js';
 
 /**
- * Txns travel (peer PROPOSALs) and rest (the txn log) as msgpackr bytes. Longs are bigint
- * on both sides: int64AsType keeps zxids and session ids exact, never floats.
+ * Txns travel (peer PROPOSALs) and rest (the txn log) as msgpack bytes: written by TxnWriter
+ * (txn-writer.ts; byte for byte what msgpackr would write), read by msgpackr. Longs are
+ * bigint on both sides: int64AsType keeps zxids and session ids exact, never floats.
  *
  * A txn is packed as a flat array, fields by position, not as a map: decoding keyed maps was
  * most of the time of replaying a log (about 2.5 us of 10 per txn; a restart replays up to
@@ -28,64 +30,12 @@ const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObject
 
 const txnFormat = 1;
 
-function flatAcl(acl: readonly ACL[] | null): unknown[] | null {
-  if (acl === null) return null;
-  const out: unknown[] = [];
-  for (const a of acl) out.push(a.perms, a.id.scheme, a.id.id);
-  return out;
-}
-
 function aclOf(flat: unknown): ACL[] | null {
   if (flat === null) return null;
   if (!Array.isArray(flat) || flat.length % 3 !== 0) throw new ProtocolError('txn ACL is not a list of (perms, scheme, id)');
   const acl: ACL[] = [];
   for (let i = 0; i < flat.length; i += 3) acl.push({ perms: int(flat[i], 'ACL perms'), id: { scheme: str(flat[i + 1], 'ACL scheme'), id: flat[i + 2] as string } });
   return acl;
-}
-
-/** Appends an op's fields (type first) to `out`. */
-function packOp(op: TxnOp | MultiOp, out: unknown[]): void {
-  switch (op.type) {
-    case OpCode.create:
-    case OpCode.create2:
-    case OpCode.createContainer:
-    case OpCode.createTTL: {
-      const r = op.request;
-      out.push(op.type, r.path, r.data, flatAcl(r.acl), r.flags, r.ttl ?? null);
-      return;
-    }
-    case OpCode.delete:
-    case OpCode.check:
-      out.push(op.type, op.request.path, op.request.version);
-      return;
-    case OpCode.deleteContainer:
-      out.push(op.type, op.request.path);
-      return;
-    case OpCode.setData:
-      out.push(op.type, op.request.path, op.request.data, op.request.version);
-      return;
-    case OpCode.setACL:
-      out.push(op.type, op.request.path, flatAcl(op.request.acl), op.request.version);
-      return;
-    case OpCode.multi:
-      out.push(op.type, op.ops.map((o) => {
-        const fields: unknown[] = [];
-        packOp(o, fields);
-        return fields;
-      }));
-      return;
-    case OpCode.createSession:
-      out.push(op.type, op.timeout);
-      return;
-    case OpCode.closeSession:
-      out.push(op.type);
-      return;
-    case OpCode.error:
-      out.push(op.type, op.err);
-      return;
-    default:
-      throw new ProtocolError(`op ${(op as { type: number }).type} cannot be packed into a txn`);
-  }
 }
 
 function str(v: unknown, what: string): string {
@@ -151,35 +101,17 @@ function badOp(): never {
   throw new ProtocolError('multi txn op is not a field list');
 }
 
-function fieldsOf(txn: Txn): unknown[] {
-  const ids: unknown[] = [];
-  for (const id of txn.authIds) ids.push(id.scheme, id.id);
-  const fields: unknown[] = [txnFormat, txn.zxid, txn.time, txn.sessionId, txn.cxid, ids];
-  packOp(txn.op, fields);
-  return fields;
-}
+const writer = new TxnWriter();
 
-function pack(txn: Txn): Uint8Array {
-  return packr.pack(fieldsOf(txn));
-}
-
+/** A txn's bytes in a buffer of their own (TxnWriter's encoding: what msgpackr would write). */
 export function encodeTxn(txn: Txn): Uint8Array {
-  return pack(txn);
-}
-
-/** A txn's bytes in the encoder's own buffer, from `start` to `end`: valid until the next encode. */
-export interface ScratchBytes extends Buffer {
-  start: number;
-  end: number;
-}
-
-/**
- * encodeTxn into a buffer the encoder reuses: for a caller that copies the bytes at once
- * (the txn log). Each encodeTxn result is a new view and, every few dozen txns, a new 8 KiB
- * buffer, whose garbage made V8 run full GCs (external memory pressure) under load.
- */
-export function encodeTxnScratch(txn: Txn): ScratchBytes {
-  return packr.pack(fieldsOf(txn), REUSE_BUFFER_MODE | RESET_BUFFER_MODE) as ScratchBytes;
+  let buf = Buffer.allocUnsafe(512);
+  for (;;) {
+    const end = writer.encode(txn, buf, 0, buf.length);
+    if (end >= 0) return buf.subarray(0, end);
+    if (end === -2) throw new ProtocolError(`txn ${txn.zxid} holds a value a txn cannot carry`);
+    buf = Buffer.allocUnsafe(buf.length * 4);
+  }
 }
 
 /** The txn in `bytes` (from `start` to `end`: a range of a larger read buffer decodes in place). */
@@ -221,5 +153,5 @@ export function decodeTxn(bytes: Uint8Array, start = 0, end = bytes.length): Txn
 export type TxnRequest = Omit<Txn, 'zxid'>;
 
 export function encodeTxnRequest(request: TxnRequest): Uint8Array {
-  return pack({ ...request, zxid: 0n });
+  return encodeTxn({ ...request, zxid: 0n });
 }

@@ -1,10 +1,10 @@
 import type { ServerConfig } from '../config/config.js';
 import { DataTree } from '../data/data-tree.js';
 import { BlockPool, TreeSnapshotLoader, treeSnapshotRecords } from '../data/tree-snapshot.js';
-import { decodeTxn, encodeTxnScratch } from '../data/txn-codec.js';
+import { decodeTxn } from '../data/txn-codec.js';
 import { TxnWriter } from '../data/txn-writer.js';
 import type { Txn } from '../data/txn.js';
-import { StorageError } from '../errors.js';
+import { ProtocolError, StorageError } from '../errors.js';
 import { hex, type Logger } from '../logger.js';
 import { SnapshotRejected, openStorage, purge, type Storage } from '../storage/index.js';
 import type { RecordEncoder } from '../storage/txn-log.js';
@@ -166,10 +166,8 @@ export class LogSink implements TxnSink {
 
   append(txn: Txn): void {
     this.encoder.txn = txn;
-    // Encoded straight into the log's buffer; what the writer does not handle goes through msgpackr.
-    if (this.storage.txnLog.writeEncoded(txn.zxid, this.encoder)) return;
-    const bytes = encodeTxnScratch(txn);
-    this.storage.txnLog.write(txn.zxid, bytes, bytes.start, bytes.end);
+    // Encoded straight into the log's buffer.
+    if (!this.storage.txnLog.writeEncoded(txn.zxid, this.encoder)) throw new ProtocolError(`txn ${hex(txn.zxid)} cannot be encoded`);
   }
 
   private readonly encoder = new TxnRecordEncoder();
@@ -181,12 +179,7 @@ class TxnRecordEncoder implements RecordEncoder {
   private readonly writer = new TxnWriter();
 
   encode(buf: Buffer, at: number, limit: number): number {
-    try {
-      return this.writer.encode(this.txn!, buf, at, limit);
-    } catch {
-      // A field of a shape the writer does not expect: msgpackr encodes this one.
-      return -2;
-    }
+    return this.writer.encode(this.txn!, buf, at, limit);
   }
 }
 

@@ -203,9 +203,9 @@ export class TxnLog {
   }
 
   /**
-   * Appends a txn; resolves once it is durable. Zxids must strictly increase. `payload`
-   * must not be changed until the promise settles. After a failed write or fsync every
-   * call rejects: a log whose fsync failed cannot be trusted to know what it holds.
+   * Appends a txn; resolves once it is durable. Zxids must strictly increase. `payload` is
+   * copied at once. After a failed write or fsync every call rejects: a log whose fsync
+   * failed cannot be trusted to know what it holds.
    */
   append(zxid: bigint, payload: Uint8Array): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
@@ -223,11 +223,10 @@ export class TxnLog {
    * thousands of txns a second keeps a promise and its callbacks per txn off the heap.
    * After a failure it throws the failure.
    */
-  write(zxid: bigint, payload: Uint8Array, start = 0, end = payload.length): void {
+  write(zxid: bigint, payload: Uint8Array): void {
     if (this.failure !== undefined) throw this.failure;
-    const bytes = start === 0 && end === payload.length ? payload : payload.subarray(start, end);
-    this.checkAppend(zxid, bytes);
-    this.pending.add(zxid, bytes);
+    this.checkAppend(zxid, payload);
+    this.pending.add(zxid, payload);
     this.scheduleFlush();
   }
 
