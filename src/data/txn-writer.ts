@@ -14,7 +14,7 @@ import type { Txn, TxnOp } from './txn.js';
  * (encode that one with msgpackr).
  */
 export class TxnWriter {
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = noBuffer;
   private pos = 0;
   private limit = 0;
   private failed = false;
@@ -39,7 +39,7 @@ export class TxnWriter {
     }
     this.op(txn.op);
     const end = this.pos;
-    this.buf = Buffer.alloc(0);
+    this.buf = noBuffer;
     if (this.unsupported) return -2;
     return this.failed || end > limit ? -1 : end;
   }
@@ -307,6 +307,8 @@ function opFieldCount(op: TxnOp | MultiOp): number {
   }
 }
 
+/** Held between calls instead of the caller's buffer. */
+const noBuffer = Buffer.alloc(0);
 const int64 = new BigInt64Array(1);
 const uint64 = new BigUint64Array(int64.buffer);
 const int64Bytes = new Uint8Array(int64.buffer);
