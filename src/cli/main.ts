@@ -1,7 +1,3 @@
-import { runCluster } from './cluster.js';
-import { runShell } from '../client/shell/index.js';
-import { runPurge } from './purge.js';
-import { runServer } from './server.js';
 
 const usage = `usage: zkts <command> [args]
 
@@ -16,14 +12,16 @@ commands:
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    // Each command loads only its own modules: a server restarting after a crash does not
+    // wait for the client and the shell to load.
     case 'server':
-      return runServer(rest, env);
+      return (await import('./server.js')).runServer(rest, env);
     case 'cluster':
-      return runCluster(rest);
+      return (await import('./cluster.js')).runCluster(rest);
     case 'shell':
-      return runShell(rest);
+      return (await import('../client/shell/index.js')).runShell(rest);
     case 'purge':
-      return runPurge(rest);
+      return (await import('./purge.js')).runPurge(rest);
     case undefined:
     case 'help':
     case '--help':
