@@ -321,7 +321,7 @@ export class DataTree {
 
   /** Applies one committed txn. Zxids must strictly increase. */
   apply(txn: Txn): ApplyResult {
-    invariant(txn.zxid > this.lastZxid, () => `txn zxid 0x${txn.zxid.toString(16)} is not above the last applied 0x${this.lastZxid.toString(16)}`);
+    if (txn.zxid <= this.lastZxid) invariant(false, `txn zxid 0x${txn.zxid.toString(16)} is not above the last applied 0x${this.lastZxid.toString(16)}`);
     this.lastZxid = txn.zxid;
     return this.applyOp(txn, txn.op);
   }
@@ -533,24 +533,29 @@ export class DataTree {
     // A fresh slot has no owner entry.
     if (owner !== 0n) store.setOwner(slot, owner);
     store.addChild(parent, slot, name);
-    const saved = { cversion: store.cversion[parent]!, pzxid: store.pzxid.values[parent]! };
+    const size = path.length + (data === null ? 0 : data.length);
+    if (this.undo !== null) {
+      // Inside a multi: what a rollback needs, saved only there.
+      const savedCversion = store.cversion[parent]!;
+      const savedPzxid = store.pzxid.values[parent]!;
+      this.undo.push(() => {
+        store.unlinkChild(slot);
+        store.cversion[parent] = savedCversion;
+        store.pzxid.values[parent] = savedPzxid;
+        store.untake(slot);
+        this.dataSize -= size;
+        this.untrack(path, owner);
+      });
+    }
     store.cversion[parent]!++;
     store.pzxid.values[parent] = txn.zxid;
-    const size = path.length + (data === null ? 0 : data.length);
     this.dataSize += size;
     this.track(path, owner);
-    this.undo?.push(() => {
-      store.unlinkChild(slot);
-      store.cversion[parent] = saved.cversion;
-      store.pzxid.values[parent] = saved.pzxid;
-      store.untake(slot);
-      this.dataSize -= size;
-      this.untrack(path, owner);
-    });
     return slot;
   }
 
   private track(path: string, owner: bigint): void {
+    if (owner === 0n) return;
     if (owner === containerOwnerMarker) this.containers.add(path);
     else if (isTtlOwner(owner)) this.ttlNodes.add(path);
     else if (owner !== 0n) {
@@ -561,6 +566,7 @@ export class DataTree {
   }
 
   private untrack(path: string, owner: bigint): void {
+    if (owner === 0n) return;
     if (owner === containerOwnerMarker) this.containers.delete(path);
     else if (isTtlOwner(owner)) this.ttlNodes.delete(path);
     else if (owner !== 0n) {
