@@ -3,16 +3,20 @@ import { readChunkBytes } from './limits.js';
 
 /**
  * A sliding read window over a file for sequential scans. Every refill reads into a fresh
- * buffer, so views handed out earlier stay valid after later calls.
+ * buffer, so views handed out earlier stay valid after later calls, unless `reuse`: then one
+ * buffer is read into again and again (a scan that keeps no views; fresh memory costs a page
+ * fault every 4 KiB, ~70 ms for the 90 MB of log a restart scans).
  */
 export class FileWindow {
   private buffer: Buffer = Buffer.alloc(0);
   private start = 0;
+  private spare: Buffer | null = null;
 
   constructor(
     readonly file: StorageFile | null,
     readonly size: number,
     private readonly chunkBytes = readChunkBytes,
+    private readonly reuse = false,
   ) {}
 
   /** A window over bytes already in memory (a whole file read at once). */
@@ -54,7 +58,13 @@ export class FileWindow {
     }
     const want = Math.min(Math.max(length, this.chunkBytes), this.size - offset);
     if (this.file === null) return Buffer.alloc(0);
-    const buffer = Buffer.allocUnsafe(Math.max(want, 0));
+    let buffer: Buffer;
+    if (this.reuse) {
+      if (this.spare === null || this.spare.length < want) this.spare = Buffer.allocUnsafeSlow(Math.max(want, this.chunkBytes));
+      buffer = this.spare.subarray(0, Math.max(want, 0));
+    } else {
+      buffer = Buffer.allocUnsafe(Math.max(want, 0));
+    }
     const read = await this.file.read(buffer, offset);
     this.buffer = buffer.subarray(0, read);
     this.start = offset;

@@ -92,7 +92,8 @@ async function checkHeaderOnly(fs: StorageFs, path: string, nameZxid: bigint): P
 async function scanSegment(fs: StorageFs, path: string, nameZxid: bigint, previousZxid: bigint, isNewest: boolean, headerOnlyTo: bigint): Promise<SegmentScan> {
   const file = await fs.open(path, 'read');
   try {
-    const window = new FileWindow(file, await file.size());
+    // The scan keeps no views of what it reads: one read buffer serves the whole segment.
+    const window = new FileWindow(file, await file.size(), undefined, true);
     await checkSegmentHeader(window, path, nameZxid, previousZxid, isNewest);
     return await scanRecords(window, path, nameZxid, previousZxid, isNewest, headerOnlyTo);
   } finally {

@@ -232,8 +232,10 @@ export async function scanRecord(window: FileWindow, offset: number): Promise<Sc
   if (length > payloadBytesMax) return { kind: 'bad', offset, reason: `payload length ${length} above payloadBytesMax ${payloadBytesMax}` };
   const end = offset + recordHeaderBytes + length;
   if (end > size) return { kind: 'bad', offset, reason: `short payload: ${length} bytes expected, ${size - offset - recordHeaderBytes} in the file` };
+  // Read before the next view: a window that reuses its buffer may overwrite the header's bytes.
+  const payloadCrc = header.readUInt32BE(16);
   const payload = await window.view(offset + recordHeaderBytes, length);
-  if (crc32c(payload) !== header.readUInt32BE(16)) return { kind: 'bad', offset, reason: 'payload CRC mismatch' };
+  if (crc32c(payload) !== payloadCrc) return { kind: 'bad', offset, reason: 'payload CRC mismatch' };
   return { kind: 'record', offset, end, zxid, payload };
 }
 

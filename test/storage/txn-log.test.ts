@@ -164,6 +164,20 @@ describe('TxnLog', () => {
     await reopened.close();
   });
 
+  it('opens and reads a log whose records are larger than a read buffer', async () => {
+    const dir = await tempDir();
+    const { txnLog } = await openLog(dir);
+    const sizes = [100, 5 * 1024 * 1024, 300, 9 * 1024 * 1024 + 7, 1];
+    for (let i = 0; i < sizes.length; i++) await txnLog.append(zxidOf(1, i + 1), payloadFor(zxidOf(1, i + 1), sizes[i]!));
+    await txnLog.close();
+    const { txnLog: reopened, warnings } = await openLog(dir);
+    expect(warnings()).toEqual([]);
+    expect(reopened.lastZxid).toBe(zxidOf(1, sizes.length));
+    const records = await readAll(reopened);
+    records.forEach((r, i) => expect(r.payload.equals(payloadFor(r.zxid, sizes[i]!)), `record ${i}`).toBe(true));
+    await reopened.close();
+  });
+
   it('a failed fdatasync fails the batch and every later append', async () => {
     const dir = await tempDir();
     const faults = new FaultFs();
