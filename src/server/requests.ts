@@ -29,6 +29,7 @@ import {
   readMultiRequest,
   writeMultiResponse,
   type ACL,
+  type Id,
   type MultiResult,
   type RequestHeader,
   type SetWatches,
@@ -321,9 +322,13 @@ function decodeWrite(header: RequestHeader, body: JuteReader): TxnOp {
   }
 }
 
+/** The auth ids of a write from a connection that has none (most): one shared, frozen array. */
+const noAuthIds = Object.freeze([]) as unknown as Id[];
+
 const write: Handler = (ctx, conn, header, body) => {
   const op = decodeWrite(header, body);
-  const authIds = conn.authIds.slice();
+  // A copy: ids added to the connection later do not apply to this write.
+  const authIds = conn.authIds.length === 0 ? noAuthIds : conn.authIds.slice();
   return {
     write: true,
     start: () => {
