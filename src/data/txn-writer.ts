@@ -209,16 +209,8 @@ export class TxnWriter {
   /** UTF-8 with the header msgpackr picks (fixstr, str8, str16, str32 by byte length). */
   private string(s: string): void {
     const units = s.length;
-    let length = 0;
-    for (let i = 0; i < units; i++) {
-      const c = s.charCodeAt(i);
-      if (c < 0x80) length += 1;
-      else if (c < 0x800) length += 2;
-      else if ((c & 0xfc00) === 0xd800 && i + 1 < units && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-        length += 4;
-        i++;
-      } else length += 3;
-    }
+    // The same count as the loop below writes (a lone surrogate takes 3 bytes either way).
+    const length = Buffer.byteLength(s, 'utf8');
     const header = length < 0x20 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
     if (!this.room(header + length)) return;
     const buf = this.buf;

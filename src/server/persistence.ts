@@ -6,7 +6,7 @@ import { TxnWriter } from '../data/txn-writer.js';
 import type { Txn } from '../data/txn.js';
 import { ProtocolError, StorageError } from '../errors.js';
 import { hex, type Logger } from '../logger.js';
-import { SnapshotRejected, openStorage, purge, type Storage } from '../storage/index.js';
+import { openStorage, purge, type Storage } from '../storage/index.js';
 import type { RecordEncoder } from '../storage/txn-log.js';
 import type { TxnSink } from './committer.js';
 import type { EnsembleRecovery, EnsembleStorage } from './ensemble-server.js';
@@ -18,34 +18,20 @@ import type { EnsembleRecovery, EnsembleStorage } from './ensemble-server.js';
  * would silently lose data, so that is a StorageError.
  */
 async function loadSnapshot(storage: Storage, config: ServerConfig, log: Logger): Promise<DataTree> {
-  const rejected: SnapshotRejected[] = [];
-  for await (const snapshot of storage.snapshots.streamSnapshots()) {
+  const found = await storage.snapshots.readNewestValid(async (snapshot) => {
     const loader = new TreeSnapshotLoader({ extendedTypesEnabled: config.extendedTypesEnabled });
     try {
       for await (const batch of snapshot.batches) for (const record of batch) loader.add(record);
+      return loader.finish();
     } catch (err) {
-      if (err instanceof SnapshotRejected) {
-        log.warn({ file: err.file, offset: err.offset, reason: err.message }, 'snapshot failed validation; trying an older one');
-        rejected.push(err);
-        continue;
-      }
       if (err instanceof StorageError) throw err;
       throw new StorageError(snapshot.file, 0, `snapshot content does not rebuild a tree: ${(err as Error).message}`, { cause: err });
     }
-    let tree: DataTree;
-    try {
-      tree = loader.finish();
-    } catch (err) {
-      throw new StorageError(snapshot.file, 0, `snapshot content does not rebuild a tree: ${(err as Error).message}`, { cause: err });
-    }
-    log.info({ file: snapshot.file, zxid: hex(snapshot.zxid), nodes: tree.nodeCount }, 'snapshot loaded');
-    return tree;
-  }
-  if (rejected.length > 0) {
-    const newest = rejected[0]!;
-    throw new StorageError(newest.file, newest.offset, `expected a valid snapshot, but none of the ${rejected.length} snapshot files validates (newest: ${newest.message})`);
-  }
-  return new DataTree({ extendedTypesEnabled: config.extendedTypesEnabled });
+  });
+  if (found === undefined) return new DataTree({ extendedTypesEnabled: config.extendedTypesEnabled });
+  const tree = found.result;
+  log.info({ file: found.snapshot.file, zxid: hex(found.snapshot.zxid), nodes: tree.nodeCount }, 'snapshot loaded');
+  return tree;
 }
 
 export interface StandaloneRecovery {

@@ -19,18 +19,6 @@ export class FileWindow {
     private readonly reuse = false,
   ) {}
 
-  /** A window over bytes already in memory (a whole file read at once). */
-  static over(bytes: Buffer): FileWindow {
-    const window = new FileWindow(null, bytes.length);
-    window.buffer = bytes;
-    return window;
-  }
-
-  /** The whole file when one read brought it all in, else undefined. */
-  get whole(): Buffer | undefined {
-    return this.start === 0 && this.buffer.length === this.size ? this.buffer : undefined;
-  }
-
   /** The chunk the window holds now (a tight scan loop reads it directly), and its file offset. */
   get chunk(): Buffer {
     return this.buffer;

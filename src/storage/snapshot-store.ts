@@ -3,10 +3,9 @@ import { promisify } from 'node:util';
 import { deflateRaw, inflateRaw } from 'node:zlib';
 import type { Logger } from 'pino';
 import { StorageError, invariant } from '../errors.js';
-import { FileWindow } from './file-window.js';
 import { nodeFs } from './fs.js';
 import type { StorageFile, StorageFs } from './fs.js';
-import { readChunkBytes, snapshotFrameBytesMax, snapshotFrameBytesTarget, snapshotFrameRecordsMax, snapshotSliceMsMax } from './limits.js';
+import { snapshotFrameBytesMax, snapshotFrameBytesTarget, snapshotFrameRecordsMax, snapshotSliceMsMax } from './limits.js';
 import { snapshotName, snapshotPrefix, tempSuffix, zxidFiles, zxidText } from './names.js';
 import {
   chainCrc,
@@ -63,9 +62,6 @@ function nodeBlockPrefix(length: number): Buffer {
   return prefix;
 }
 
-/** Frames read and inflated ahead of the one being decoded. */
-const readFramesAheadMax = 3;
-
 export interface SnapshotStoreOptions {
   /** The directory that holds snapshots and epoch files (dataDir). */
   dir: string;
@@ -89,8 +85,8 @@ export interface SnapshotInfo {
 export interface LoadedSnapshot extends SnapshotInfo {
   /**
    * The records in the order they were written. Each iteration reads the file again.
-   * Buffers in records are views into the buffer their frame was read or inflated into
-   * (256 KiB to 4 MiB), which stays alive while any of them does.
+   * Buffers in records are views into the buffer their frame was read or inflated into,
+   * which stays alive while any of them does.
    */
   records: AsyncIterable<unknown>;
   /** The same records a frame at a time: the fastest way to feed a large tree. */
@@ -110,16 +106,16 @@ export interface StreamedSnapshot {
 }
 
 /** A snapshot file found invalid while it was being read: an older one may still be good. */
-export class SnapshotRejected extends StorageError {}
-
-type Validation = { ok: true; info: SnapshotInfo; flags: number; bytes: Buffer | undefined } | { ok: false; offset: number; reason: string };
-
-/**
- * A snapshot up to this size is read in one go, checked, and decoded from memory: one read
- * instead of two passes of 4 MiB reads, and a tree's node blocks are views into it that the
- * tree keeps as its data arena (so the bytes are not copied again).
- */
-const wholeFileReadBytesMax = 1024 * 1024 * 1024;
+export class SnapshotRejected extends StorageError {
+  constructor(
+    file: string,
+    offset: number,
+    /** What was wrong, without the file and offset. */
+    readonly reason: string,
+  ) {
+    super(file, offset, reason);
+  }
+}
 
 export class SnapshotStore {
   private readonly fs: StorageFs;
@@ -208,25 +204,40 @@ export class SnapshotStore {
    * there are some but none is valid, since starting empty would silently lose data.
    */
   async loadLatestSnapshot(): Promise<LoadedSnapshot | undefined> {
-    const zxids = await this.list();
-    for (const zxid of zxids) {
-      const path = join(this.options.dir, snapshotName(zxid));
-      const validation = await validateSnapshot(this.fs, path, zxid);
-      if (!validation.ok) {
-        this.log.warn({ file: path, offset: validation.offset, reason: validation.reason }, 'snapshot failed validation; trying an older one');
-        continue;
+    // Checked by reading it through once, before its records are handed out.
+    const found = await this.readNewestValid(async (snapshot) => {
+      let recordCount = 0;
+      for await (const batch of snapshot.batches) recordCount += batch.length;
+      return recordCount;
+    });
+    if (found === undefined) return undefined;
+    const { snapshot, result: recordCount } = found;
+    const file = await this.fs.open(snapshot.file, 'read');
+    const bytes = await file.size().finally(() => file.close());
+    return { zxid: snapshot.zxid, file: snapshot.file, bytes, recordCount, batches: snapshot.batches, records: flatten(snapshot.batches) };
+  }
+
+  /**
+   * Hands the snapshots, newest first, to `read` (which should read its batches through)
+   * until one is read without a SnapshotRejected; each rejected one is skipped with a warning
+   * naming the file and offset. Undefined when there are no snapshots; a StorageError when
+   * there are some but none is valid, since starting empty would silently lose data. Other
+   * errors from `read` are passed on.
+   */
+  async readNewestValid<T>(read: (snapshot: StreamedSnapshot) => Promise<T>): Promise<{ snapshot: StreamedSnapshot; result: T } | undefined> {
+    const rejected: SnapshotRejected[] = [];
+    for await (const snapshot of this.streamSnapshots()) {
+      try {
+        return { snapshot, result: await read(snapshot) };
+      } catch (error) {
+        if (!(error instanceof SnapshotRejected)) throw error;
+        this.log.warn({ file: error.file, offset: error.offset, reason: error.reason }, 'snapshot failed validation; trying an older one');
+        rejected.push(error);
       }
-      const { flags, bytes } = validation;
-      return {
-        ...validation.info,
-        batches: { [Symbol.asyncIterator]: () => readBatches(this.fs, path, flags, bytes) },
-        records: flatten({ [Symbol.asyncIterator]: () => readBatches(this.fs, path, flags, bytes) }),
-      };
     }
-    if (zxids.length > 0) {
-      throw new StorageError(join(this.options.dir, snapshotName(zxids[0]!)), 0, `expected a valid snapshot, but none of the ${zxids.length} snapshot files validates`);
-    }
-    return undefined;
+    if (rejected.length === 0) return undefined;
+    const newest = rejected[0]!;
+    throw new StorageError(newest.file, newest.offset, `expected a valid snapshot, but none of the ${rejected.length} snapshot files validates (newest: ${newest.reason})`);
   }
 }
 
@@ -335,48 +346,10 @@ class FrameWriter {
   }
 }
 
-async function validateSnapshot(fs: StorageFs, path: string, nameZxid: bigint): Promise<Validation> {
-  const file = await fs.open(path, 'read');
-  try {
-    const size = await file.size();
-    const window = new FileWindow(file, size, size <= wholeFileReadBytesMax ? Math.max(size, 1) : readChunkBytes);
-    const header = decodeSnapshotHeader(await window.view(0, snapshotHeaderBytes));
-    if (!header.ok) return header;
-    if (header.zxid !== nameZxid) return { ok: false, offset: 16, reason: `header zxid ${zxidText(header.zxid)} differs from the file name's` };
-    const frames = await validateFrames(window, header.crc);
-    if (!frames.ok) return frames;
-    return { ok: true, flags: header.flags, bytes: window.whole, info: { zxid: header.zxid, file: path, bytes: window.size, recordCount: frames.recordCount } };
-  } finally {
-    await file.close();
-  }
-}
-
-async function validateFrames(window: FileWindow, headerCrc: number): Promise<{ ok: true; recordCount: number } | { ok: false; offset: number; reason: string }> {
-  let offset = snapshotHeaderBytes;
-  let chain = headerCrc;
-  let recordCount = 0;
-  for (;;) {
-    const head = await window.view(offset, frameHeaderBytes);
-    if (head.length < 4) return { ok: false, offset, reason: 'expected a frame or the trailer, found the end of the file (incomplete snapshot)' };
-    if (head.readUInt32BE(0) === trailerTag) return checkTrailer(await window.view(offset, trailerBytes), offset, window.size, recordCount, chain);
-    const frame = await readFrame(window, offset);
-    if (!frame.ok) return frame;
-    chain = chainCrc(chain, frame.crc);
-    recordCount += frame.count;
-    offset = frame.end;
-  }
-}
-
 type FrameRead = { ok: true; stored: Buffer; count: number; crc: number; end: number } | { ok: false; offset: number; reason: string };
 
-/** What frames are read from: a FileWindow, or a ReadAhead. */
-interface ByteSource {
-  readonly size: number;
-  view(offset: number, length: number): Promise<Buffer>;
-}
-
 /** The frame at `offset`, its CRC checked. */
-async function readFrame(window: ByteSource, offset: number): Promise<FrameRead> {
+async function readFrame(window: ReadAhead, offset: number): Promise<FrameRead> {
   const head = await window.view(offset, frameHeaderBytes);
   if (head.length < frameHeaderBytes) return { ok: false, offset, reason: 'short frame header (incomplete snapshot)' };
   const length = head.readUInt32BE(0);
@@ -480,7 +453,7 @@ async function* streamBatches(fs: StorageFs, path: string, nameZxid: bigint): As
       chain = chainCrc(chain, frame.crc);
       recordCount += frame.count;
       const payload = (header.flags & flagDeflate) !== 0 ? await inflate(frame.stored, { chunkSize: zlibChunkBytes }) : frame.stored;
-      yield decodeFrame(unpackr, payload, path, { offset, count: frame.count, payload: Promise.resolve(payload) });
+      yield decodeFrame(unpackr, payload, path, { offset, count: frame.count });
       offset = frame.end;
     }
   } finally {
@@ -488,47 +461,7 @@ async function* streamBatches(fs: StorageFs, path: string, nameZxid: bigint): As
   }
 }
 
-interface PendingFrame {
-  offset: number;
-  count: number;
-  payload: Promise<Buffer>;
-}
-
-/** Decodes a validated snapshot's frames, inflating a few ahead on the thread pool. */
-async function* readBatches(fs: StorageFs, path: string, flags: number, bytes?: Buffer): AsyncGenerator<unknown[]> {
-  const file = bytes === undefined ? await fs.open(path, 'read') : null;
-  try {
-    const window = file === null ? FileWindow.over(bytes!) : new FileWindow(file, await file.size());
-    const unpackr = createUnpackr();
-    const ahead: PendingFrame[] = [];
-    let offset = snapshotHeaderBytes;
-    for (;;) {
-      while (ahead.length < readFramesAheadMax && offset !== -1) {
-        const next = await nextFrame(window, path, offset, flags);
-        offset = next === undefined ? -1 : next.end;
-        if (next !== undefined) ahead.push(next.pending);
-      }
-      const frame = ahead.shift();
-      if (frame === undefined) return;
-      yield decodeFrame(unpackr, await frame.payload, path, frame);
-    }
-  } finally {
-    await file?.close();
-  }
-}
-
-async function nextFrame(window: FileWindow, path: string, offset: number, flags: number): Promise<{ pending: PendingFrame; end: number } | undefined> {
-  const head = await window.view(offset, 4);
-  if (head.readUInt32BE(0) === trailerTag) return undefined;
-  const frame = await readFrame(window, offset);
-  // The file validated a moment ago; a change now means something else is writing it.
-  if (!frame.ok) throw new StorageError(path, frame.offset, `snapshot changed while being read: ${frame.reason}`);
-  const payload = (flags & flagDeflate) !== 0 ? inflate(frame.stored, { chunkSize: zlibChunkBytes }) : Promise.resolve(frame.stored);
-  payload.catch(() => undefined);
-  return { pending: { offset, count: frame.count, payload }, end: frame.end };
-}
-
-function decodeFrame(unpackr: ReturnType<typeof createUnpackr>, payload: Buffer, path: string, frame: PendingFrame): unknown[] {
+function decodeFrame(unpackr: ReturnType<typeof createUnpackr>, payload: Buffer, path: string, frame: { offset: number; count: number }): unknown[] {
   let records: unknown;
   try {
     records = unpackr.unpack(payload);

@@ -19,8 +19,8 @@ export interface TxnLogOptions {
   segmentBytes?: number;
   /** Zeros written ahead of the write position; 0 turns preallocation off. */
   preallocateBytes?: number;
-  /** Called after each group commit with the highest zxid now durable; must not throw. */
-  onDurable?: (zxid: bigint) => void;
+  /** Called after each group commit (as onDurableBatch's listeners are); must not throw. */
+  onDurable?: DurableListener;
   /** Records of segments wholly at or below this zxid are checked when read, not at open. */
   scanFrom?: bigint;
 }
@@ -178,6 +178,7 @@ export class TxnLog {
     invariant(this.preallocateBytes >= 0, 'preallocateBytes must not be negative');
     this.appended = lastZxid;
     this.durable = lastZxid;
+    if (options.onDurable !== undefined) this.durableListeners.push(options.onDurable);
   }
 
   /** Opens (creating if needed) the log in `options.dir`, validating its records (see recoverLog). */
@@ -218,21 +219,11 @@ export class TxnLog {
   }
 
   /**
-   * append without a promise: the txn's durability is reported only to the batch listeners
-   * (onDurableBatch), and a failure to the failure listeners. A server appending tens of
-   * thousands of txns a second keeps a promise and its callbacks per txn off the heap.
-   * After a failure it throws the failure.
-   */
-  write(zxid: bigint, payload: Uint8Array): void {
-    if (this.failure !== undefined) throw this.failure;
-    this.checkAppend(zxid, payload);
-    this.pending.add(zxid, payload);
-    this.scheduleFlush();
-  }
-
-  /**
-   * write, with the payload written by `encoder` straight into the log's buffer. False when
-   * the encoder cannot encode it: nothing is appended (write it another way).
+   * append without a promise, the payload written by `encoder` straight into the log's
+   * buffer: the txn's durability is reported only to the batch listeners (onDurableBatch),
+   * and a failure to the failure listeners. A server appending tens of thousands of txns a
+   * second keeps a promise and its callbacks per txn off the heap. False when the encoder
+   * cannot encode it (nothing is appended); after a failure it throws the failure.
    */
   writeEncoded(zxid: bigint, encoder: RecordEncoder): boolean {
     if (this.failure !== undefined) throw this.failure;
@@ -426,7 +417,6 @@ export class TxnLog {
       let resolved = 0;
       while (resolved < this.waiters.length && this.waiters[resolved]!.zxid <= this.durable) this.waiters[resolved++]!.resolve();
       if (resolved > 0) this.waiters.splice(0, resolved);
-      this.options.onDurable?.(this.durable);
       for (const listener of this.durableListeners) listener(this.durable, batch.count);
     }
   }

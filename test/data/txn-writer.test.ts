@@ -69,6 +69,7 @@ const cases: [string, Txn][] = [
   ['createSession', txn({ type: OpCode.createSession, timeout: 30_000 })],
   ['closeSession with auth ids', txn({ type: OpCode.closeSession }, { authIds: [{ scheme: 'digest', id: 'u:abc' }, { scheme: 'ip', id: '10.0.0.1' }] })],
   ['error', txn({ type: OpCode.error, err: -101 })],
+  ['an auth id with a lone surrogate and an astral character', txn({ type: OpCode.closeSession }, { authIds: [{ scheme: 'digest', id: 'a\ud800b\u{1f600}c' }] })],
   [
     'multi',
     txn({

@@ -110,7 +110,7 @@ describe('TxnLog', () => {
     await txnLog.close();
   });
 
-  it('write: no promise per txn; batch listeners hear each group commit and its size, failure listeners a failed fsync', async () => {
+  it('writeEncoded: no promise per txn; batch listeners hear each group commit and its size, failure listeners a failed fsync', async () => {
     const dir = await tempDir();
     const faults = new FaultFs();
     const { log } = captureLogger();
@@ -119,17 +119,19 @@ describe('TxnLog', () => {
     const failures: Error[] = [];
     txnLog.onDurableBatch((zxid, count) => batches.push([zxid, count]));
     txnLog.onFailure((error) => failures.push(error));
-    for (let i = 1; i <= 300; i++) txnLog.write(zxidOf(1, i), payloadFor(BigInt(i)));
+    const write = (zxid: bigint, payload: Buffer): boolean =>
+      txnLog.writeEncoded(zxid, { encode: (buf, at, limit) => (at + payload.length > limit ? -1 : at + payload.copy(buf, at)) });
+    for (let i = 1; i <= 300; i++) expect(write(zxidOf(1, i), payloadFor(BigInt(i)))).toBe(true);
     await waitFor(() => batches.length > 0 && batches.at(-1)![0] === zxidOf(1, 300));
     expect(batches.reduce((sum, [, count]) => sum + count, 0)).toBe(300);
     expect(batches.length).toBeLessThan(30);
     expect(txnLog.durableZxid).toBe(zxidOf(1, 300));
     expect((await readAll(txnLog, zxidOf(1, 299))).map((r) => r.payload)).toEqual([payloadFor(299n), payloadFor(300n)]);
     faults.failNext('datasync');
-    txnLog.write(zxidOf(1, 301), payloadFor(301n));
+    write(zxidOf(1, 301), payloadFor(301n));
     await waitFor(() => failures.length === 1);
     expect(failures[0]).toBeInstanceOf(StorageError);
-    expect(() => txnLog.write(zxidOf(1, 302), payloadFor(302n))).toThrow(StorageError);
+    expect(() => write(zxidOf(1, 302), payloadFor(302n))).toThrow(StorageError);
     expect(batches.at(-1)![0]).toBe(zxidOf(1, 300));
     await expect(txnLog.close()).rejects.toBeInstanceOf(StorageError);
   });
@@ -164,10 +166,11 @@ describe('TxnLog', () => {
     await reopened.close();
   });
 
-  it('opens and reads a log whose records are larger than a read buffer', async () => {
+  it('opens and reads a log whose records are larger than a read buffer or cross its edge', async () => {
     const dir = await tempDir();
     const { txnLog } = await openLog(dir);
-    const sizes = [100, 5 * 1024 * 1024, 300, 9 * 1024 * 1024 + 7, 1];
+    // Records larger than a read, and many that straddle the edge of one (the open scan reuses its read buffer).
+    const sizes = [100, 5 * 1024 * 1024, 300, 9 * 1024 * 1024 + 7, 1, ...Array.from({ length: 40 }, (_, i) => 300_000 + i * 7_919)];
     for (let i = 0; i < sizes.length; i++) await txnLog.append(zxidOf(1, i + 1), payloadFor(zxidOf(1, i + 1), sizes[i]!));
     await txnLog.close();
     const { txnLog: reopened, warnings } = await openLog(dir);
