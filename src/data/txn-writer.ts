@@ -211,20 +211,10 @@ export class TxnWriter {
     const units = s.length;
     // The same count as the loop below writes (a lone surrogate takes 3 bytes either way).
     const length = Buffer.byteLength(s, 'utf8');
-    const header = length < 0x20 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
-    if (!this.room(header + length)) return;
+    if (!this.room((length < 0x20 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5) + length)) return;
+    if (length < 0x20) this.buf[this.pos++] = 0xa0 | length;
+    else this.lengthHeader(length, 0xd9);
     const buf = this.buf;
-    if (length < 0x20) buf[this.pos++] = 0xa0 | length;
-    else if (length < 0x100) {
-      buf[this.pos++] = 0xd9;
-      buf[this.pos++] = length;
-    } else if (length < 0x10000) {
-      buf[this.pos++] = 0xda;
-      this.u16(length);
-    } else {
-      buf[this.pos++] = 0xdb;
-      this.u32(length);
-    }
     let p = this.pos;
     for (let i = 0; i < units; i++) {
       let c = s.charCodeAt(i);
@@ -250,21 +240,24 @@ export class TxnWriter {
   private bytes(data: Uint8Array | null): void {
     if (data === null) return this.nil();
     const length = data.length;
-    const header = length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
-    if (!this.room(header + length)) return;
-    const buf = this.buf;
+    if (!this.room((length < 0x100 ? 2 : length < 0x10000 ? 3 : 5) + length)) return;
+    this.lengthHeader(length, 0xc4);
+    this.buf.set(data, this.pos);
+    this.pos += length;
+  }
+
+  /** A str or bin length: the 8-, 16- or 32-bit form, whose codes follow `code8`. */
+  private lengthHeader(length: number, code8: number): void {
     if (length < 0x100) {
-      buf[this.pos++] = 0xc4;
-      buf[this.pos++] = length;
+      this.buf[this.pos++] = code8;
+      this.buf[this.pos++] = length;
     } else if (length < 0x10000) {
-      buf[this.pos++] = 0xc5;
+      this.buf[this.pos++] = code8 + 1;
       this.u16(length);
     } else {
-      buf[this.pos++] = 0xc6;
+      this.buf[this.pos++] = code8 + 2;
       this.u32(length);
     }
-    buf.set(data, this.pos);
-    this.pos += length;
   }
 
   private u16(v: number): void {
