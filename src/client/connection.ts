@@ -353,11 +353,28 @@ export class Connection {
     }
   }
 
+  /**
+   * Requests made in one go (a burst of calls, or many callers answered by one read) leave in
+   * one writev: the socket stays corked until the current batch of callbacks is done. With
+   * thousands of requests in flight a write per request cost the client four times the CPU
+   * of the requests themselves and woke the server once per request.
+   */
   private writeFrame(bytes: Buffer): void {
-    if (this.socket === null) return;
+    const socket = this.socket;
+    if (socket === null) return;
     this.lastSend = Date.now();
-    this.socket.write(bytes);
+    if (this.corkedSocket !== socket) {
+      this.corkedSocket = socket;
+      socket.cork();
+      process.nextTick(() => {
+        this.corkedSocket = null;
+        socket.uncork();
+      });
+    }
+    socket.write(bytes);
   }
+
+  private corkedSocket: net.Socket | null = null;
 
   // ---- timers ----------------------------------------------------------------------------
 

@@ -122,6 +122,35 @@ describe('client protocol details (fake server)', () => {
     expect(f.connects[1]!.passwd).toEqual(Buffer.alloc(16, 1));
   });
 
+  it('sends requests made in one tick in one socket write', async () => {
+    const f = await fake('serve');
+    const client = track(createClient(`127.0.0.1:${f.port}`));
+    await client.connect();
+    // Count the client socket's trips to the kernel: Writable's _write (one buffer) and
+    // _writev (a corked batch), called only for the socket connected to the fake server.
+    const proto = net.Socket.prototype as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+    const original = { write: proto._write, writev: proto._writev };
+    let trips = 0;
+    proto._write = function (this: net.Socket, ...a: unknown[]) {
+      if (this.remotePort === f.port) trips++;
+      return original.write.apply(this, a);
+    };
+    proto._writev = function (this: net.Socket, ...a: unknown[]) {
+      if (this.remotePort === f.port) trips++;
+      return original.writev.apply(this, a);
+    };
+    try {
+      const before = f.requests.length;
+      const calls = Array.from({ length: 50 }, (_, i) => client.exists(`/n${i}`).catch(() => undefined));
+      await Promise.all(calls);
+      expect(f.requests.length - before).toBe(50);
+      expect(trips).toBe(1);
+    } finally {
+      proto._write = original.write;
+      proto._writev = original.writev;
+    }
+  });
+
   it('pings at about a third of the negotiated timeout when idle', async () => {
     const f = await fake('serve', 900);
     const client = track(createClient(`127.0.0.1:${f.port}`));
