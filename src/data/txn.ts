@@ -23,7 +23,7 @@ export interface Txn {
   sessionId: bigint;
   cxid: number;
   /** The ids the caller's connection held, for ACL checks and the `auth` ACL scheme. */
-  authIds: Id[];
+  authIds: readonly Id[];
   op: TxnOp;
 }
 

@@ -9,7 +9,7 @@ import { ErrorCode } from '../protocol/constants.js';
 import type { QuorumEffect, QuorumEvent, QuorumLimits, LogEntry, Role } from '../quorum/index.js';
 import { LearnerPhase, QuorumPeer, defaultQuorumLimits, makeQuorumView } from '../quorum/index.js';
 import { PeerTransport, type PeerFaultHook } from '../quorum/peer-transport.js';
-import type { Committed, Committer, WriteRequest } from './committer.js';
+import type { Committer, WriteRequest, WriteWaiter } from './committer.js';
 import type { JuteReader } from '../protocol/jute.js';
 import type { ConnectRequest, ConnectResponse, RequestHeader } from '../protocol/records.js';
 import type { Job, ServerConnection } from './connection.js';
@@ -53,8 +53,7 @@ const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObject
 
 interface PendingWrite {
   request: WriteRequest;
-  resolve: (c: Committed) => void;
-  reject: (e: unknown) => void;
+  waiter: WriteWaiter;
 }
 
 /**
@@ -85,7 +84,7 @@ export class EnsembleServer extends ZkServer {
     super({ ...options, tree: options.recovery.tree });
     const self = this;
     const committer: Committer = {
-      submit: (request) => self.submitWrite(request),
+      submit: (request, waiter) => self.submitWrite(request, waiter),
       get lastZxid() {
         return self.tree.lastZxid;
       },
@@ -314,7 +313,7 @@ export class EnsembleServer extends ZkServer {
     const pending = this.pendingWrites.get(origin.requestId);
     if (pending === undefined) return;
     this.pendingWrites.delete(origin.requestId);
-    pending.resolve({ txn, result });
+    pending.waiter.committed(txn, result);
   }
 
   private replaceTree(tree: DataTree): void {
@@ -341,8 +340,9 @@ export class EnsembleServer extends ZkServer {
 
   private failPending(reason: string): void {
     const err = new ZkError(ErrorCode.CONNECTIONLOSS, reason);
-    for (const p of this.pendingWrites.values()) p.reject(err);
+    const writes = [...this.pendingWrites.values()];
     this.pendingWrites.clear();
+    for (const p of writes) p.waiter.lost(err);
     for (const p of this.pendingSyncs.values()) p.reject(err);
     this.pendingSyncs.clear();
     for (const waiters of this.pendingRevalidations.values()) for (const w of waiters) w(false);
@@ -351,22 +351,24 @@ export class EnsembleServer extends ZkServer {
 
   private rejectRequest(requestId: number, reason: string): void {
     const err = new ZkError(ErrorCode.CONNECTIONLOSS, `request not accepted: ${reason}`);
-    this.pendingWrites.get(requestId)?.reject(err);
+    const write = this.pendingWrites.get(requestId);
     this.pendingWrites.delete(requestId);
+    write?.waiter.lost(err);
     this.pendingSyncs.get(requestId)?.reject(err);
     this.pendingSyncs.delete(requestId);
   }
 
   // ---- Committer --------------------------------------------------------------------
 
-  private submitWrite(request: WriteRequest): Promise<Committed> {
-    if (!this.serving) return Promise.reject(new ZkError(ErrorCode.CONNECTIONLOSS, 'not serving'));
+  private submitWrite(request: WriteRequest, waiter: WriteWaiter): void {
+    if (!this.serving) {
+      waiter.lost(new ZkError(ErrorCode.CONNECTIONLOSS, 'not serving'));
+      return;
+    }
     const requestId = this.nextRequestId++;
     const payload = encodeTxnRequest({ ...request, time: this.now() });
-    return new Promise<Committed>((resolve, reject) => {
-      this.pendingWrites.set(requestId, { request, resolve, reject });
-      this.enqueue({ kind: 'clientWrite', requestId, payload });
-    });
+    this.pendingWrites.set(requestId, { request, waiter });
+    this.enqueue({ kind: 'clientWrite', requestId, payload });
   }
 
   // ---- sessions across the ensemble ---------------------------------------------------

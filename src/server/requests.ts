@@ -1,7 +1,6 @@
 import { digestId, aclPermits } from '../data/acl.js';
-import type { DataTree, ZNode } from '../data/data-tree.js';
-
-import type { TxnOp } from '../data/txn.js';
+import type { ApplyResult, DataTree, ZNode } from '../data/data-tree.js';
+import type { Txn, TxnOp } from '../data/txn.js';
 import type { WatchManager } from '../data/watch-manager.js';
 import { ProtocolError } from '../errors.js';
 import { ErrorCode, EventType, KeeperState, OpCode, Perms, Xid, opName } from '../protocol/constants.js';
@@ -34,8 +33,8 @@ import {
   type RequestHeader,
   type SetWatches,
 } from '../protocol/records.js';
-import type { Committed, Committer } from './committer.js';
-import { replyFrame, type Job, type Outcome, type ServerConnection } from './connection.js';
+import type { Committer, WriteWaiter } from './committer.js';
+import { replyFrame, type Completion, type Job, type Outcome, type ServerConnection } from './connection.js';
 
 /** What request handling needs from the server around it. */
 export interface RequestContext {
@@ -165,11 +164,13 @@ const sync: Handler = (ctx, _conn, header, body) => {
   const req = decode(PathRequestCodec, body, header);
   return {
     write: true,
-    start: () =>
+    start: (done) => {
       ctx.sync().then(
-        () => reply(ctx, header, 0, (w) => w.string(req.path)),
-        lostWrite,
-      ),
+        () => done.finish(reply(ctx, header, 0, (w) => w.string(req.path))),
+        (err) => done.finish(lostWrite(err)),
+      );
+      return null;
+    },
   };
 };
 
@@ -262,9 +263,9 @@ const auth = (ctx: RequestContext, conn: ServerConnection, header: RequestHeader
       const text = req.auth?.toString('utf8') ?? '';
       if (!text.includes(':')) return fail();
       const id = digestId(text);
-      if (!conn.authIds.some((a) => a.scheme === 'digest' && a.id === id)) conn.authIds.push({ scheme: 'digest', id });
+      if (!conn.authIds.some((a) => a.scheme === 'digest' && a.id === id)) conn.addAuthId({ scheme: 'digest', id });
       if (ctx.superDigest !== null && id === ctx.superDigest && !conn.authIds.some((a) => a.scheme === 'super')) {
-        conn.authIds.push({ scheme: 'super', id: '' });
+        conn.addAuthId({ scheme: 'super', id: '' });
       }
     } else if (req.scheme === 'ip') {
       // The connection already holds its ip id; ZooKeeper's ip provider adds nothing more.
@@ -322,37 +323,62 @@ function decodeWrite(header: RequestHeader, body: JuteReader): TxnOp {
   }
 }
 
-/** The auth ids of a write from a connection that has none (most): one shared, frozen array. */
-const noAuthIds = Object.freeze([]) as unknown as Id[];
+/**
+ * A write: handed to the committer when it may start, its reply built when it is applied.
+ * The job is its own waiter, so a write costs this object and no closure or promise.
+ */
+class WriteJob implements Job, WriteWaiter {
+  readonly write = true;
+  private done: Completion | null = null;
 
-const write: Handler = (ctx, conn, header, body) => {
-  const op = decodeWrite(header, body);
-  // A copy: ids added to the connection later do not apply to this write.
-  const authIds = conn.authIds.length === 0 ? noAuthIds : conn.authIds.slice();
-  return {
-    write: true,
-    start: () => {
-      if (!ctx.sessionIsLive(conn.sessionId)) return { frame: replyFrame(header.xid, ctx.tree.lastZxid, ErrorCode.SESSIONEXPIRED) };
-      return ctx.committer.submit({ sessionId: conn.sessionId, cxid: header.xid, authIds, op }).then(
-        ({ txn, result }: Committed): Outcome => ({
-          frame: replyFrame(header.xid, txn.zxid, result.err, writeReplyBody(header.type, result.response)),
-        }),
-        lostWrite,
-      );
-    },
-  };
-};
+  constructor(
+    private readonly ctx: RequestContext,
+    private readonly conn: ServerConnection,
+    private readonly xid: number,
+    private readonly type: number,
+    private readonly op: TxnOp,
+    // The ids as they are now: the connection replaces its list on auth, never changes it.
+    private readonly authIds: readonly Id[],
+  ) {}
+
+  start(done: Completion): Outcome | null {
+    const conn = this.conn;
+    if (!this.ctx.sessionIsLive(conn.sessionId)) return { frame: replyFrame(this.xid, this.ctx.tree.lastZxid, ErrorCode.SESSIONEXPIRED) };
+    this.done = done;
+    this.ctx.committer.submit({ sessionId: conn.sessionId, cxid: this.xid, authIds: this.authIds, op: this.op }, this);
+    return null;
+  }
+
+  committed(txn: Txn, result: ApplyResult): void {
+    let outcome: Outcome;
+    try {
+      outcome = { frame: replyFrame(this.xid, txn.zxid, result.err, writeReplyBody(this.type, result.response)) };
+    } catch (err) {
+      // Called from the apply loop: a reply that cannot be built closes this connection only.
+      outcome = { frame: null, close: `internal error: ${(err as Error).message}` };
+    }
+    this.done!.finish(outcome);
+  }
+
+  lost(err: unknown): void {
+    this.done!.finish(lostWrite(err));
+  }
+}
+
+const write: Handler = (ctx, conn, header, body) => new WriteJob(ctx, conn, header.xid, header.type, decodeWrite(header, body), conn.authIds);
 
 const closeSession: Handler = (ctx, conn, header) => ({
   write: true,
-  start: () => {
+  start: (done) => {
     conn.closeRequested = true;
-    return ctx.committer
-      .submit({ sessionId: conn.sessionId, cxid: header.xid, authIds: [], op: { type: OpCode.closeSession } })
-      .then(
-        ({ txn }): Outcome => ({ frame: replyFrame(header.xid, txn.zxid, 0), close: 'session closed by client' }),
-        (err): Outcome => lostWrite(err),
-      );
+    ctx.committer.submit(
+      { sessionId: conn.sessionId, cxid: header.xid, authIds: [], op: { type: OpCode.closeSession } },
+      {
+        committed: (txn) => done.finish({ frame: replyFrame(header.xid, txn.zxid, 0), close: 'session closed by client' }),
+        lost: (err) => done.finish(lostWrite(err)),
+      },
+    );
+    return null;
   },
 });
 

@@ -11,7 +11,7 @@ import type { ConnectRequest, ConnectResponse, RequestHeader } from '../protocol
 import { passwordBytes, passwordMatches, sessionPassword } from '../session/password.js';
 import { SessionIdGenerator } from '../session/session-id.js';
 import { SessionTracker } from '../session/session-tracker.js';
-import { StandaloneCommitter, volatileSink, type Committer, type TxnSink } from './committer.js';
+import { StandaloneCommitter, submitWrite, volatileSink, type Committer, type TxnSink } from './committer.js';
 import { ServerConnection, type ConnectionHost, type Job } from './connection.js';
 import { runFourLetterWord, type ServerView } from './four-letter-words.js';
 import { handleRequest, type RequestContext } from './requests.js';
@@ -207,7 +207,7 @@ export class ZkServer implements ConnectionHost, RequestContext, ServerView {
     const sessionId = this.ids.nextId();
     this.tracker.add(sessionId, timeOut, this.now());
     try {
-      await this.committer.submit({ sessionId, cxid: 0, authIds: [], op: { type: OpCode.createSession, timeout: timeOut } });
+      await submitWrite(this.committer, { sessionId, cxid: 0, authIds: [], op: { type: OpCode.createSession, timeout: timeOut } });
     } catch (err) {
       conn.log.info({ reason: (err as Error).message }, 'session could not be created');
       return null;
@@ -285,7 +285,7 @@ export class ZkServer implements ConnectionHost, RequestContext, ServerView {
         continue;
       }
       this.log.info({ session: hex(sessionId) }, 'session expired');
-      void this.committer.submit({ sessionId, cxid: 0, authIds: [], op: { type: OpCode.closeSession } }).catch((err) => {
+      void submitWrite(this.committer, { sessionId, cxid: 0, authIds: [], op: { type: OpCode.closeSession } }).catch((err) => {
         this.log.error({ err, session: hex(sessionId) }, 'closing an expired session failed');
       });
     }
@@ -295,9 +295,7 @@ export class ZkServer implements ConnectionHost, RequestContext, ServerView {
     if (!this.tracksExpiry() || !this.serving) return;
     const due = this.tree.reapCandidates(this.now(), (node) => node.cversion > 0);
     for (const path of due) {
-      void this.committer
-        .submit({ sessionId: 0n, cxid: 0, authIds: [], op: { type: OpCode.deleteContainer, request: { path } } })
-        .catch((err) => this.log.error({ err, path }, 'reaping failed'));
+      void submitWrite(this.committer, { sessionId: 0n, cxid: 0, authIds: [], op: { type: OpCode.deleteContainer, request: { path } } }).catch((err) => this.log.error({ err, path }, 'reaping failed'));
     }
   }
 
