@@ -380,7 +380,13 @@ export class ServerConnection implements Watcher {
     if (!entry.waiting) return; // reported inside start: the pump that started it sends it
     entry.waiting = false;
     this.inProgress--;
-    this.pump();
+    // Called from the committer's apply loop: whatever goes wrong with this connection's
+    // replies closes this connection, and the loop goes on to the next txn.
+    try {
+      this.pump();
+    } catch (err) {
+      this.refuse(err);
+    }
   }
 
   /**
