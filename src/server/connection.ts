@@ -76,9 +76,10 @@ class Entry implements Completion {
  * the kernel's socket buffer). Every queued request is a few live objects, which each
  * young-generation GC copies, and a connection that always has hundreds queued keeps the
  * server saturated. Measured with one client keeping 2000 creates in flight, 1M znodes
- * loaded: 256 gave getData p99 5.3-6.5 ms (scavenge survivors ~230 KB, p90 pause 2.0 ms);
- * 64 gave 4.3-5.1 ms (~130 KB, 1.3 ms), the probe's p50 halved, at the same load rate
- * (~30k creates/s: a group commit of 64 txns on this disk takes well under a millisecond).
+ * loaded (bench:server-storage): 256 gave getData p99 5.3-6.5 ms (scavenge survivors ~230
+ * KB, p90 pause 2.0 ms); 64 gave 4.1-6.3 ms, median 4.9 (~130 KB, 1.3 ms), the probe's p50
+ * halved, at the same load rate (~30k creates/s: a group commit of 64 txns on this disk
+ * takes well under a millisecond).
  * Many connections still fill a group commit between them.
  */
 export const connectionQueueMax = 64;
