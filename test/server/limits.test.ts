@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { JuteReader, JuteWriter } from '../../src/protocol/jute.js';
-import { ConnectRequestCodec, ConnectResponseCodec, RequestHeaderCodec, ReplyHeaderCodec, PathWatchRequestCodec } from '../../src/protocol/records.js';
+import { ConnectRequestCodec, ConnectResponseCodec, CreateRequestCodec, RequestHeaderCodec, ReplyHeaderCodec, PathWatchRequestCodec } from '../../src/protocol/records.js';
+import type { Txn } from '../../src/data/txn.js';
+import { connectionQueueMax } from '../../src/server/connection.js';
+import type { TxnSink } from '../../src/server/committer.js';
 import type { ZkServer } from '../../src/server/zk-server.js';
 import { RawConnection, rawExchange, startServer, waitFor } from './harness.js';
 
@@ -15,6 +18,34 @@ function existsFrame(xid: number, path: string): Buffer {
   RequestHeaderCodec.write(w, { xid, type: 3 });
   PathWatchRequestCodec.write(w, { path, watch: false });
   return w.frame();
+}
+
+function createFrame(xid: number, path: string): Buffer {
+  const w = new JuteWriter();
+  RequestHeaderCodec.write(w, { xid, type: 1 });
+  CreateRequestCodec.write(w, { path, data: Buffer.alloc(8), acl: [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }], flags: 0 });
+  return w.frame();
+}
+
+/** A sink whose txns become durable only while its gate is open (a very slow disk). */
+class GatedSink implements TxnSink {
+  private durable: (zxid: bigint) => void = () => undefined;
+  private held = 0n;
+  open = true;
+
+  listen(durable: (zxid: bigint) => void): void {
+    this.durable = durable;
+  }
+
+  append(txn: Txn): void {
+    this.held = txn.zxid;
+    if (this.open) queueMicrotask(() => this.durable(txn.zxid));
+  }
+
+  release(): void {
+    this.open = true;
+    this.durable(this.held);
+  }
 }
 
 async function session(server: ZkServer, timeOut = 4000): Promise<{ conn: RawConnection; sessionId: bigint; passwd: Buffer; timeOut: number }> {
@@ -46,6 +77,31 @@ describe('server limits and sessions', () => {
     const again = await session(server);
     expect(again.sessionId).not.toBe(0n);
     for (const s of [...open, again]) s.conn.close();
+  });
+
+  it('stops reading from a connection with a full request queue, and reads on as it drains', async () => {
+    const sink = new GatedSink();
+    server = await startServer({}, { sink });
+    const { conn } = await session(server);
+    sink.open = false;
+    // Far more than one read of the socket holds: a client pipelining writes to a slow disk.
+    const total = 5000;
+    conn.send(Buffer.concat(Array.from({ length: total }, (_, i) => createFrame(i + 1, `/n${i}`))));
+    const [serverSide] = [...server.connections];
+    await waitFor('requests to arrive', () => serverSide!.queuedRequests > 0);
+    // Nothing completes while the disk is held: without the limit every request is read and
+    // queued within a few milliseconds; with it, reading stops after the read that filled
+    // the queue (a read holds well under half of these).
+    await new Promise((r) => setTimeout(r, 300));
+    const queued = serverSide!.queuedRequests;
+    expect(queued).toBeGreaterThanOrEqual(connectionQueueMax);
+    expect(queued).toBeLessThan(total / 2);
+    expect(conn.frames.length).toBe(1); // the ConnectResponse only
+    sink.release();
+    await waitFor('every reply', () => conn.frames.length === 1 + total, 20_000);
+    const xids = conn.frames.slice(1).map((f) => ReplyHeaderCodec.read(new JuteReader(f)));
+    expect(xids.every((h, i) => h.xid === i + 1 && h.err === 0)).toBe(true);
+    conn.close();
   });
 
   it('clamps the session timeout to [min, max]', async () => {
