@@ -104,6 +104,31 @@ describe('server limits and sessions', () => {
     conn.close();
   });
 
+  it('replies in order when a write is applied before the job that submitted it has returned', async () => {
+    // A sink that reports each txn durable inside append: the write's outcome reaches its
+    // queue entry while the connection is still starting it, and a read queued behind it
+    // must not wait for a report that already came.
+    const instant: TxnSink = {
+      listen(durable) {
+        this.append = (txn: Txn) => durable(txn.zxid);
+      },
+      append: () => undefined,
+    };
+    server = await startServer({}, { sink: instant });
+    const { conn } = await session(server);
+    conn.send(Buffer.concat([createFrame(1, '/a'), existsFrame(2, '/a'), createFrame(3, '/b'), createFrame(4, '/a'), existsFrame(5, '/b')]));
+    await waitFor('five replies', () => conn.frames.length === 6);
+    const replies = conn.frames.slice(1).map((f) => ReplyHeaderCodec.read(new JuteReader(f)));
+    expect(replies.map((h) => [h.xid, h.err])).toEqual([
+      [1, 0],
+      [2, 0],
+      [3, 0],
+      [4, -110], // NODEEXISTS
+      [5, 0],
+    ]);
+    conn.close();
+  });
+
   it('clamps the session timeout to [min, max]', async () => {
     server = await startServer({ tickTime: 100, minSessionTimeout: 300, maxSessionTimeout: 900 });
     const low = await session(server, 10);

@@ -8,7 +8,8 @@ import { OpCode } from '../../src/protocol/constants.js';
 import { recoverStandalone } from '../../src/server/persistence.js';
 import { FaultFs } from '../../src/storage/fault-fs.js';
 import { SnapshotRejected, SnapshotStore } from '../../src/storage/snapshot-store.js';
-import { captureLogger, tempDir } from './helpers.js';
+import type { Logger } from 'pino';
+import { captureLogger, tempDir, type LogLine } from './helpers.js';
 
 /** A tree of `count` znodes with `bytes` of data each. */
 function treeOf(count: number, bytes: number): DataTree {
@@ -26,11 +27,16 @@ function configFor(dir: string): ServerConfig {
   return config as ServerConfig;
 }
 
+/** A snapshot store in a fresh directory, with a logger whose warnings the test can read. */
+async function freshStore(): Promise<{ dir: string; log: Logger; warnings: () => LogLine[]; store: SnapshotStore }> {
+  const dir = await tempDir();
+  const { log, warnings } = captureLogger();
+  return { dir, log, warnings, store: await SnapshotStore.open({ dir, log }) };
+}
+
 describe('snapshots read as they are decoded', () => {
   it('reads a snapshot larger than its read chunks, frames straddling them, into the same tree', async () => {
-    const dir = await tempDir();
-    const { log } = captureLogger();
-    const store = await SnapshotStore.open({ dir, log });
+    const { dir, log, store } = await freshStore();
     // 2000 znodes of 10 KB: a 20 MB file, read in 8 MiB chunks.
     const tree = treeOf(2000, 10_000);
     const info = await store.writeSnapshot(tree.lastZxid, treeSnapshotRecords(tree));
@@ -43,9 +49,7 @@ describe('snapshots read as they are decoded', () => {
   });
 
   it('reuses node block buffers once written, and the snapshots stay exact', async () => {
-    const dir = await tempDir();
-    const { log } = captureLogger();
-    const store = await SnapshotStore.open({ dir, log });
+    const { dir, log, store } = await freshStore();
     const pool = new BlockPool();
     const tree = treeOf(3000, 1000);
     let given = 0;
@@ -71,9 +75,7 @@ describe('snapshots read as they are decoded', () => {
     ['a flipped byte inside a frame', (size: number) => Math.floor(size / 2), 'frame CRC mismatch'],
     ['a flipped byte in the trailer', (size: number) => size - 10, 'trailer'],
   ])('a newest snapshot with %s is rejected while read; recovery loads the older one and says so', async (_name, at, reason) => {
-    const dir = await tempDir();
-    const { log, warnings } = captureLogger();
-    const store = await SnapshotStore.open({ dir, log });
+    const { dir, log, warnings, store } = await freshStore();
     const older = treeOf(300, 10_000);
     const newer = treeOf(900, 10_000);
     await store.writeSnapshot(older.lastZxid, treeSnapshotRecords(older));
@@ -96,9 +98,7 @@ describe('snapshots read as they are decoded', () => {
   });
 
   it('refuses to start empty when every snapshot is rejected', async () => {
-    const dir = await tempDir();
-    const { log } = captureLogger();
-    const store = await SnapshotStore.open({ dir, log });
+    const { dir, log, store } = await freshStore();
     const tree = treeOf(50, 100);
     const written = await store.writeSnapshot(tree.lastZxid, treeSnapshotRecords(tree));
     await new FaultFs().flipByte(written.file, written.bytes - 30);
