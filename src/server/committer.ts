@@ -1,7 +1,7 @@
-import { invariant } from '../errors.js';
 import type { ApplyResult } from '../data/data-tree.js';
 import type { Txn, TxnOp } from '../data/txn.js';
 import type { Id } from '../protocol/records.js';
+import { loopWork, type LoopWork, type SlicedWork } from '../loop-work.js';
 
 /** A write as a connection hands it over, before it has a zxid. */
 export interface WriteRequest {
@@ -75,17 +75,12 @@ export function volatileSink(): TxnSink {
 export type ApplyFn = (txn: Txn) => ApplyResult;
 
 /**
- * A run of durable txns is applied (and its replies sent) for about this long before the
- * rest waits for the next turn of the event loop: after a group commit of a few thousand
- * txns, reads on other connections would otherwise wait for all of them (measured: getData
- * p99 89 ms, max 858 ms during a 1M-znode load). With the other slices (connection input,
- * snapshot writing) at a fraction of a millisecond too, a turn of the loop under a saturating
- * load is short: the probe's p99 went from 23-30 ms (2 and 4 ms slices) to 8-10 ms, and
- * the load's throughput did not drop.
+ * A run of durable txns is applied (and its replies sent) a slice at a time, in the turns of
+ * `loopWork`: after a group commit of a few thousand txns, reads on other connections would
+ * otherwise wait for all of them (measured: getData p99 89 ms, max 858 ms during a 1M-znode
+ * load). The clock is looked at every few txns (a create with its reply is ~10-20 us).
  */
-export const applySliceMsMax = 0.5;
-/** Txns applied between two looks at the clock. */
-const applyClockStride = 16;
+const applyClockStride = 4;
 
 interface Waiting {
   txn: Txn;
@@ -96,19 +91,19 @@ interface Waiting {
  * The standalone committer: prep (stamp zxid and time), persist through the sink (group
  * commit batches them), then apply strictly in zxid order and settle each waiter.
  */
-export class StandaloneCommitter implements Committer {
+export class StandaloneCommitter implements Committer, SlicedWork {
   private nextCounter: bigint;
   /** Txns handed out and not yet applied, in zxid order, from `head` on. */
   private waiting: Waiting[] = [];
   private head = 0;
   private durableZxid: bigint;
-  private drainScheduled = false;
 
   constructor(
     startZxid: bigint,
     private readonly sink: TxnSink,
     private readonly apply: ApplyFn,
     private readonly now: () => number = Date.now,
+    private readonly work: LoopWork = loopWork,
   ) {
     this.nextCounter = startZxid;
     this.durableZxid = startZxid;
@@ -138,25 +133,20 @@ export class StandaloneCommitter implements Committer {
 
   private onDurable(zxid: bigint): void {
     if (zxid > this.durableZxid) this.durableZxid = zxid;
-    if (!this.drainScheduled) this.drain(applySliceMsMax);
+    if (this.hasDurable()) this.work.schedule(this);
   }
 
-  /** Applies durable txns in zxid order for about sliceMs, then leaves the rest to setImmediate. */
-  private drain(sliceMs: number): void {
-    const started = performance.now();
+  private hasDurable(): boolean {
+    return this.head < this.waiting.length && this.waiting[this.head]!.txn.zxid <= this.durableZxid;
+  }
+
+  /** Applies durable txns in zxid order until `deadline` (LoopWork); true when some are left. */
+  runSlice(deadline: number): boolean {
     let applied = 0;
-    while (this.head < this.waiting.length && this.waiting[this.head]!.txn.zxid <= this.durableZxid) {
-      if (++applied % applyClockStride === 0 && performance.now() - started >= sliceMs) {
-        this.drainScheduled = true;
-        setImmediate(() => {
-          this.drainScheduled = false;
-          this.drain(applySliceMsMax);
-        });
-        break;
-      }
+    while (this.hasDurable()) {
+      if (++applied % applyClockStride === 0 && performance.now() >= deadline) break;
       const w = this.waiting[this.head]!;
       this.waiting[this.head++] = undefined as unknown as Waiting;
-      invariant(w.txn.zxid <= this.durableZxid, 'applying a txn that is not durable');
       w.waiter.committed(w.txn, this.apply(w.txn));
     }
     if (this.head === this.waiting.length) {
@@ -166,6 +156,7 @@ export class StandaloneCommitter implements Committer {
       this.waiting = this.waiting.slice(this.head);
       this.head = 0;
     }
+    return this.hasDurable();
   }
 
   private failed: unknown = null;
@@ -173,7 +164,7 @@ export class StandaloneCommitter implements Committer {
   private failAll(err: unknown): void {
     this.failed = err;
     // What is durable is still applied; after a failed fsync nothing more is.
-    this.drain(Infinity);
+    this.runSlice(Infinity);
     const failed = this.waiting.slice(this.head);
     this.waiting = [];
     this.head = 0;

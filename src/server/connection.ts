@@ -17,6 +17,7 @@ import {
   type WatcherEvent,
 } from '../protocol/records.js';
 import type { Watcher } from '../data/watch-manager.js';
+import { loopWork, type SlicedWork } from '../loop-work.js';
 
 /** What a request turns into: a reply frame now, or later, and whether to close after it. */
 export interface Outcome {
@@ -83,8 +84,11 @@ class Entry implements Completion {
  * Many connections still fill a group commit between them.
  */
 export const connectionQueueMax = 64;
-/** A connection's frames are handled for about this long before other work gets a turn. */
-export const inputSliceMs = 0.25;
+/**
+ * A read of at most this many frames (an interactive client) is handled at once; a longer
+ * run (a pipelining client) waits, reading paused, for turns of `loopWork`.
+ */
+export const inlineFramesMax = 4;
 
 const fourLetterCodes = new Map<number, string>();
 for (const w of ['ruok', 'srvr', 'stat', 'conf', 'cons', 'envi', 'mntr', 'wchs', 'wchc', 'wchp', 'dump', 'isro', 'dirs', 'srst', 'crst', 'gtmk', 'stmk', 'hash']) {
@@ -98,7 +102,7 @@ let connectionCounter = 0;
  * One client connection: frames, the handshake, per-connection FIFO of replies,
  * notifications. It knows the wire, not what the requests mean.
  */
-export class ServerConnection implements Watcher {
+export class ServerConnection implements Watcher, SlicedWork {
   readonly id = ++connectionCounter;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -173,45 +177,55 @@ export class ServerConnection implements Watcher {
     try {
       if (this.state === 'new' && this.decoder.pendingBytes === 0 && chunk.length >= 4 && this.tryFourLetterWord(chunk)) return;
       const frames = this.decoder.push(chunk);
-      if (this.inputBacklog.length > 0) this.inputBacklog.push(...frames);
-      else this.takeFrames(frames);
+      if (this.inputBacklog.length > 0) {
+        for (const frame of frames) this.inputBacklog.push(frame);
+      } else if (frames.length <= inlineFramesMax) {
+        for (const frame of frames) {
+          this.onFrame(frame);
+          if (!this.isOpen) return;
+        }
+      } else {
+        this.inputBacklog = frames;
+        this.socket.pause();
+        loopWork.schedule(this);
+      }
     } catch (err) {
       this.refuse(err);
     }
   }
 
   /**
-   * Frames read but not yet handled: a client with thousands of requests in flight hands over
-   * hundreds of KiB in one read, and handling it all at once kept every other connection
-   * waiting for tens of milliseconds. Handled for about inputSliceMs a turn, reading paused.
+   * Frames read but not yet handled, from `backlogHead` on: a client with thousands of
+   * requests in flight hands over hundreds of KiB in one read, and handling it all at once
+   * kept every other connection waiting for tens of milliseconds. Handled in turns of
+   * `loopWork`, reading paused.
    */
   private inputBacklog: Buffer[] = [];
+  private backlogHead = 0;
 
-  private takeFrames(frames: Buffer[]): void {
-    const started = performance.now();
-    for (let i = 0; i < frames.length; i++) {
-      this.onFrame(frames[i]!);
-      if (this.state === 'closed') return;
-      if ((i & 15) === 15 && i + 1 < frames.length && performance.now() - started >= inputSliceMs) {
-        this.inputBacklog = frames.slice(i + 1);
-        this.socket.pause();
-        setImmediate(() => this.takeBacklog());
-        return;
-      }
-    }
-  }
-
-  private takeBacklog(): void {
-    if (this.state === 'closed') return;
+  /** Handles backlog frames until `deadline` (LoopWork); true when some are left. */
+  runSlice(deadline: number): boolean {
+    if (this.state === 'closed') return false;
     const frames = this.inputBacklog;
-    this.inputBacklog = [];
+    let i = this.backlogHead;
     try {
-      this.takeFrames(frames);
+      while (i < frames.length) {
+        this.onFrame(frames[i++]!);
+        if (!this.isOpen) return false;
+        if ((i & 3) === 0 && performance.now() >= deadline) break;
+      }
     } catch (err) {
       this.refuse(err);
-      return;
+      return false;
     }
+    if (i < frames.length) {
+      this.backlogHead = i;
+      return true;
+    }
+    this.inputBacklog = [];
+    this.backlogHead = 0;
     this.resumeReading();
+    return false;
   }
 
   /** Reads again unless frames wait, the request queue is full, or a handshake is running. */
@@ -462,6 +476,7 @@ export class ServerConnection implements Watcher {
     this.inProgress = 0;
     this.backlog = [];
     this.inputBacklog = [];
+    this.backlogHead = 0;
     if (graceful) this.socket.end();
     else this.socket.destroy();
     this.log.debug({ reason, session: this.sessionId === 0n ? undefined : '0x' + this.sessionId.toString(16) }, 'connection closed');

@@ -22,11 +22,5 @@ export const snapshotFrameBytesTarget = 1024 * 1024;
 export const snapshotFrameRecordsMax = 2048;
 /** A frame length above this is corruption, not a frame. */
 export const snapshotFrameBytesMax = 1024 * mebibyte;
-/**
- * Snapshot writing encodes for at most about this long before yielding to the event loop,
- * so that client requests and heartbeats are not starved (see applySliceMsMax).
- */
-export const snapshotSliceMsMax = 0.5;
-
 /** ZooKeeper's own floor for autopurge.snapRetainCount. */
 export const snapshotRetainCountMin = 3;

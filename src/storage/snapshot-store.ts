@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import { StorageError, invariant } from '../errors.js';
 import { nodeFs } from './fs.js';
 import type { StorageFile, StorageFs } from './fs.js';
-import { snapshotFrameBytesMax, snapshotFrameBytesTarget, snapshotFrameRecordsMax, snapshotSliceMsMax } from './limits.js';
+import { snapshotFrameBytesMax, snapshotFrameBytesTarget, snapshotFrameRecordsMax } from './limits.js';
+import { loopWork } from '../loop-work.js';
 import { snapshotName, snapshotPrefix, tempSuffix, zxidFiles, zxidText } from './names.js';
 import {
   chainCrc,
@@ -252,7 +253,6 @@ class FrameWriter {
   /** A guess for the first frame (a tree's node blocks are 64 KiB), then sized from the last. */
   private recordsPerFrame = 16;
   private batch: unknown[] = [];
-  private sliceStarted = performance.now();
 
   constructor(
     private readonly file: StorageFile,
@@ -279,10 +279,10 @@ class FrameWriter {
   private add(record: unknown): Promise<void> | undefined {
     this.batch.push(record);
     // A frame is cut by count, sized from the previous frame; making its records (a tree's
-    // node blocks take a fraction of a millisecond each) yields to the event loop once this
-    // slice has run for its time, without cutting the frame short.
+    // node blocks take a fraction of a millisecond each) waits for a turn of loopWork once
+    // the slice it was given has run out, without cutting the frame short.
     if (this.batch.length >= this.recordsPerFrame) return this.addFrame(this.batch.splice(0));
-    if (performance.now() - this.sliceStarted >= snapshotSliceMsMax) return this.yieldIfSliceUsed();
+    if (loopWork.sliceOver()) return loopWork.slice();
     return undefined;
   }
 
@@ -340,9 +340,7 @@ class FrameWriter {
   }
 
   private async yieldIfSliceUsed(): Promise<void> {
-    if (performance.now() - this.sliceStarted < snapshotSliceMsMax) return;
-    await new Promise((resolve) => setImmediate(resolve));
-    this.sliceStarted = performance.now();
+    if (loopWork.sliceOver()) await loopWork.slice();
   }
 }
 

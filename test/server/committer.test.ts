@@ -1,5 +1,6 @@
 // The standalone committer's contract with its waiters: applied strictly in zxid order and
-// only once durable, each waiter told exactly once, and nothing applied after a failed fsync.
+// only once durable (on a coming turn of loopWork), each waiter told exactly once, and
+// nothing applied after a failed fsync.
 import { describe, expect, it } from 'vitest';
 import type { ApplyResult } from '../../src/data/data-tree.js';
 import type { Txn } from '../../src/data/txn.js';
@@ -48,10 +49,13 @@ function setup(startZxid = 0x100n): { committer: StandaloneCommitter; sink: Manu
   return { committer: new StandaloneCommitter(startZxid, sink, apply, () => 1234), sink, applied };
 }
 
+/** Lets loopWork run its turn (armed with setImmediate before this one). */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 const request = (cxid: number) => ({ sessionId: 0x55n, cxid, authIds: [], op: { type: OpCode.delete, request: { path: `/n${cxid}`, version: -1 } } }) as const;
 
 describe('StandaloneCommitter', () => {
-  it('stamps zxids in submission order and applies nothing before the sink says it is durable', () => {
+  it('stamps zxids in submission order and applies nothing before the sink says it is durable', async () => {
     const { committer, sink, applied } = setup();
     const events: string[] = [];
     for (let i = 1; i <= 3; i++) committer.submit(request(i), recorder(events, `w${i}`));
@@ -62,11 +66,15 @@ describe('StandaloneCommitter', () => {
     expect(events).toEqual([]);
 
     sink.makeDurable(0x102n);
+    // Applied on the loop's next turn, not inside the sink's report.
+    expect(applied).toEqual([]);
+    await nextTurn();
     expect(applied).toEqual([0x101n, 0x102n]);
     expect(events).toEqual(['w1 committed 0x101', 'w2 committed 0x102']);
     expect(committer.outstanding).toBe(1);
 
     sink.makeDurable(0x103n);
+    await nextTurn();
     expect(events).toEqual(['w1 committed 0x101', 'w2 committed 0x102', 'w3 committed 0x103']);
     expect(committer.outstanding).toBe(0);
   });
@@ -100,7 +108,9 @@ describe('StandaloneCommitter', () => {
     };
     for (let i = 1; i <= total; i++) committer.submit(request(i), waiter);
     sink.makeDurable(BigInt(total));
-    // Applying 200k txns takes far longer than one slice: the first call stops early.
+    expect(applied.length).toBe(0);
+    // Applying 200k txns takes far longer than one turn's allowance: the first turn stops early.
+    await nextTurn();
     expect(applied.length).toBeGreaterThan(0);
     expect(applied.length).toBeLessThan(total);
     const deadline = Date.now() + 30_000;

@@ -1,0 +1,173 @@
+// LoopWork: deferrable work shares one allowance per turn of the event loop, so that I/O
+// (a read from an interactive client) is handled between turns, not after all of the work.
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { LoopWork, type SlicedWork } from '../src/loop-work.js';
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Numbers the turns of a LoopWork: a turn is one callback, after which nextTicks run. */
+class TurnClock {
+  turn = 0;
+  private inTurn = false;
+  mark(): void {
+    if (this.inTurn) return;
+    this.inTurn = true;
+    this.turn++;
+    process.nextTick(() => {
+      this.inTurn = false;
+    });
+  }
+}
+
+function busy(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // a unit of work
+  }
+}
+
+/** Work that needs `units` units of `unitMs` each and records which turn ran each unit. */
+class Greedy implements SlicedWork {
+  readonly turns: number[] = [];
+  constructor(
+    private readonly name: string,
+    private units: number,
+    private readonly unitMs: number,
+    private readonly log: string[],
+    private readonly clock: TurnClock,
+  ) {}
+  runSlice(deadline: number): boolean {
+    this.clock.mark();
+    this.log.push(`${this.name}@${this.clock.turn}`);
+    do {
+      busy(this.unitMs);
+      this.units--;
+      this.turns.push(this.clock.turn);
+    } while (this.units > 0 && performance.now() < deadline);
+    return this.units > 0;
+  }
+  get left(): number {
+    return this.units;
+  }
+}
+
+describe('LoopWork', () => {
+  it('runs each waiting task at most once a turn, in order, and a task with work left again later', async () => {
+    const work = new LoopWork(50);
+    const log: string[] = [];
+    const clock = new TurnClock();
+    const a = new Greedy('a', 3, 0, log, clock);
+    const b = new Greedy('b', 1, 0, log, clock);
+    // Scheduled twice, a runs once (its 3 instant units in one slice).
+    work.schedule(a);
+    work.schedule(a);
+    work.schedule(b);
+    expect(work.isScheduled(a)).toBe(true);
+    expect(work.pending).toBe(2);
+    await nextTurn();
+    expect(log).toEqual(['a@1', 'b@1']);
+    expect(a.left).toBe(0);
+    expect(work.pending).toBe(0);
+  });
+
+  it('stops a turn once its allowance is spent and goes on after the loop has polled', async () => {
+    const turnMs = 2;
+    const work = new LoopWork(turnMs);
+    const log: string[] = [];
+    const clock = new TurnClock();
+    // Two tasks of 40 units of 0.5 ms: 40 ms of work in all, ~2 ms a turn.
+    const a = new Greedy('a', 40, 0.5, log, clock);
+    const b = new Greedy('b', 40, 0.5, log, clock);
+    work.schedule(a);
+    work.schedule(b);
+    // A timer due at once fires in the loop's next timers phase: between turns.
+    let unitsDoneWhenTimerFired = -1;
+    setTimeout(() => {
+      unitsDoneWhenTimerFired = 80 - a.left - b.left;
+    }, 0);
+    const deadline = Date.now() + 20_000;
+    while ((a.left > 0 || b.left > 0) && Date.now() < deadline) await nextTurn();
+    expect(a.left + b.left).toBe(0);
+    expect(unitsDoneWhenTimerFired).toBeGreaterThanOrEqual(0);
+    expect(unitsDoneWhenTimerFired).toBeLessThan(20);
+    // No turn ran more than the allowance's worth of units (plus the one that overran it).
+    const perTurn = new Map<number, number>();
+    for (const t of [...a.turns, ...b.turns]) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
+    expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(turnMs / 0.5 + 1);
+    // Turns alternate which task goes first: neither waits for the other to finish.
+    expect(a.turns.at(-1)! - b.turns.at(-1)!).toBeLessThanOrEqual(2);
+    expect(b.turns.at(-1)! - a.turns.at(-1)!).toBeLessThanOrEqual(2);
+  });
+
+  it('lets a read from a socket in between: its data is handled long before the work is done', async () => {
+    const work = new LoopWork(1);
+    const log: string[] = [];
+    const clock = new TurnClock();
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const heard = new Promise<number>((resolve) => {
+      server.on('connection', (socket) => socket.once('data', () => resolve(400 - task.left)));
+    });
+    const client = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => client.once('connect', resolve));
+    // 400 units of 0.25 ms: 100 ms of work, 1 ms a turn.
+    const task = new Greedy('t', 400, 0.25, log, clock);
+    work.schedule(task);
+    client.write('x');
+    const unitsBefore = await heard;
+    client.destroy();
+    server.close();
+    expect(unitsBefore).toBeLessThan(200);
+    const deadline = Date.now() + 20_000;
+    while (task.left > 0 && Date.now() < deadline) await nextTurn();
+    expect(task.left).toBe(0);
+  });
+
+  it('reports a task that throws and still runs the others', async () => {
+    const failures: unknown[] = [];
+    const work = new LoopWork(5, (err) => failures.push(err));
+    const ran: string[] = [];
+    work.schedule({
+      runSlice: () => {
+        throw new Error('broken task');
+      },
+    });
+    work.schedule({
+      runSlice: () => {
+        ran.push('second');
+        return false;
+      },
+    });
+    await nextTurn();
+    expect(failures.map((e) => (e as Error).message)).toEqual(['broken task']);
+    expect(ran).toEqual(['second']);
+    expect(work.pending).toBe(0);
+  });
+
+  it('gives an async producer a share of each busy turn, so it moves on while sync work waits too', async () => {
+    const work = new LoopWork(2);
+    const log: string[] = [];
+    const clock = new TurnClock();
+    const sync = new Greedy('s', 200, 0.25, log, clock);
+    work.schedule(sync);
+    let asyncUnits = 0;
+    const asyncTurns: number[] = [];
+    const producer = (async () => {
+      while (asyncUnits < 20) {
+        if (work.sliceOver()) await work.slice();
+        asyncTurns.push(clock.turn);
+        busy(0.1);
+        asyncUnits++;
+      }
+    })();
+    await producer;
+    // Done while the sync task (50 ms of work) still had most of it left.
+    expect(sync.left).toBeGreaterThan(50);
+    expect(new Set(asyncTurns).size).toBeGreaterThan(1);
+    const deadline = Date.now() + 20_000;
+    while (sync.left > 0 && Date.now() < deadline) await nextTurn();
+    expect(sync.left).toBe(0);
+  });
+});
