@@ -71,6 +71,28 @@ export class LoopWork {
     return performance.now() >= this.sliceDeadline;
   }
 
+  /** Whether a turn's sync work is running (this callback is inside one). */
+  get inTurn(): boolean {
+    return this.turning;
+  }
+
+  /**
+   * Runs `fn` once the sync work queued now has run out, or after `deferTurnsMax` turns,
+   * whichever is first; outside a turn, on the next tick. For output that is cheaper sent in
+   * one go (a pipelining client's replies).
+   */
+  afterWork(fn: () => void): void {
+    if (!this.turning) {
+      process.nextTick(fn);
+      return;
+    }
+    this.deferred.push(fn);
+  }
+
+  private turning = false;
+  private deferred: (() => void)[] = [];
+  private deferredTurns = 0;
+
   /** Work waiting for a turn (sliced and async). */
   get pending(): number {
     return this.queue.length + this.asyncWaiters.length;
@@ -82,15 +104,29 @@ export class LoopWork {
     setImmediate(this.turn);
   }
 
+  /**
+   * Asks for a short next turn: an interactive client (one request at a time) just had its
+   * reply, and its next request is on the way; a full turn started now would keep it waiting
+   * for most of the allowance (the loop polls only between turns).
+   */
+  shortenNextTurn(): void {
+    this.shortTurn = true;
+  }
+
+  private shortTurn = false;
+
   private readonly turn = (): void => {
     this.armed = false;
     const started = performance.now();
-    const deadline = started + this.turnMs;
+    const turnMs = this.shortTurn ? this.turnMs * shortTurnShare : this.turnMs;
+    this.shortTurn = false;
+    const deadline = started + turnMs;
     // An async producer waiting takes an equal share of the turn, after the others.
     let count = this.queue.length;
-    const asyncShare = this.asyncWaiters.length > 0 ? this.turnMs / (count + 1) : 0;
+    const asyncShare = this.asyncWaiters.length > 0 ? turnMs / (count + 1) : 0;
     const syncDeadline = deadline - asyncShare;
     // Each waiting task at most once a turn, in order; one left over goes first next turn.
+    this.turning = true;
     while (count-- > 0) {
       const work = this.queue.shift()!;
       this.queued.delete(work);
@@ -103,6 +139,19 @@ export class LoopWork {
       if (more) this.schedule(work);
       if (performance.now() >= syncDeadline) break;
     }
+    this.turning = false;
+    if (this.deferred.length > 0 && (this.queue.length === 0 || ++this.deferredTurns >= deferTurnsMax)) {
+      const due = this.deferred;
+      this.deferred = [];
+      this.deferredTurns = 0;
+      for (const fn of due) {
+        try {
+          fn();
+        } catch (err) {
+          this.onFailure(err, { runSlice: () => false });
+        }
+      }
+    }
     // An async producer runs in the microtasks right after this callback, so it comes last;
     // it gets what is left of the turn, at least its share.
     const resolve = this.asyncWaiters.shift();
@@ -113,6 +162,12 @@ export class LoopWork {
     if (this.queue.length > 0 || this.asyncWaiters.length > 0) this.arm();
   };
 }
+
+/** Output deferred with afterWork waits for at most this many turns. */
+const deferTurnsMax = 4;
+
+/** A turn shortened by shortenNextTurn gets this share of the allowance. */
+const shortTurnShare = 0.3;
 
 /**
  * Half a millisecond a turn: the load's throughput is the same as with the separate slices

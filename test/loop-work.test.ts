@@ -170,4 +170,68 @@ describe('LoopWork', () => {
     while (sync.left > 0 && Date.now() < deadline) await nextTurn();
     expect(sync.left).toBe(0);
   });
+
+  it('runs a turn shortened for an interactive client for a fraction of the allowance', async () => {
+    const turnMs = 10;
+    const work = new LoopWork(turnMs);
+    const log: string[] = [];
+    const clock = new TurnClock();
+    const task = new Greedy('t', 400, 0.25, log, clock);
+    work.schedule(task);
+    work.shortenNextTurn();
+    await nextTurn();
+    const shortTurnUnits = 400 - task.left;
+    // 0.3 of 10 ms is 12 units of 0.25 ms; a full turn is 40 (fewer on a slow machine, never more).
+    expect(shortTurnUnits).toBeLessThanOrEqual(13);
+    // Only the next turn is short.
+    let fullTurnUnitsMax = 0;
+    for (let i = 0; i < 5; i++) {
+      const before = task.left;
+      await nextTurn();
+      fullTurnUnitsMax = Math.max(fullTurnUnitsMax, before - task.left);
+    }
+    expect(fullTurnUnitsMax).toBeGreaterThan(13);
+    const deadline = Date.now() + 20_000;
+    while (task.left > 0 && Date.now() < deadline) await nextTurn();
+    expect(task.left).toBe(0);
+  });
+
+  it('holds output deferred with afterWork until the queued work runs out or a few turns pass', async () => {
+    const work = new LoopWork(1);
+    const events: string[] = [];
+    // Outside a turn: on the next tick.
+    work.afterWork(() => events.push('outside'));
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+    expect(events).toEqual(['outside']);
+
+    // Inside a turn, with work left for 2 more turns: sent when it runs out (after turn 3).
+    let turns = 0;
+    work.schedule({
+      runSlice: () => {
+        turns++;
+        expect(work.inTurn).toBe(true);
+        if (turns === 1) work.afterWork(() => events.push(`flushed after turn ${turns}`));
+        return turns < 3;
+      },
+    });
+    while (turns < 3) await nextTurn();
+    await nextTurn();
+    expect(events).toEqual(['outside', 'flushed after turn 3']);
+    expect(work.inTurn).toBe(false);
+
+    // With work that never runs out: sent after at most 4 turns.
+    let endless = 0;
+    let flushedAt = -1;
+    const forever: SlicedWork = {
+      runSlice: () => {
+        endless++;
+        if (endless === 1) work.afterWork(() => (flushedAt = endless));
+        return endless < 20;
+      },
+    };
+    work.schedule(forever);
+    while (endless < 20) await nextTurn();
+    expect(flushedAt).toBeGreaterThanOrEqual(1);
+    expect(flushedAt).toBeLessThanOrEqual(5);
+  });
 });
