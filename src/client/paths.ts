@@ -12,16 +12,22 @@ export function validatePath(path: string, sequential = false): void {
 
 function pathProblem(path: string, sequential: boolean): string | null {
   if (typeof path !== 'string' || path.length === 0) return 'path must not be empty';
-  if (path[0] !== '/') return 'path must start with /';
-  if (path.length === 1) return null;
-  if (path.endsWith('/') && !sequential) return 'path must not end with /';
-  const body = sequential && path.endsWith('/') ? path.slice(0, -1) : path;
-  const segments = body.split('/').slice(1);
-  for (const segment of segments) {
-    if (segment === '') return 'empty node name';
-    if (segment === '.' || segment === '..') return `relative node name '${segment}'`;
+  if (path.charCodeAt(0) !== slash) return 'path must start with /';
+  const length = path.length;
+  if (length === 1) return null;
+  const trailingSlash = path.charCodeAt(length - 1) === slash;
+  if (trailingSlash && !sequential) return 'path must not end with /';
+  // Names, without a split: every create goes through here.
+  const end = trailingSlash ? length - 1 : length;
+  let start = 1;
+  for (let i = 1; i <= end; i++) {
+    if (i < end && path.charCodeAt(i) !== slash) continue;
+    const n = i - start;
+    if (n === 0) return 'empty node name';
+    if (path.charCodeAt(start) === dot && (n === 1 || (n === 2 && path.charCodeAt(start + 1) === dot))) return `relative node name '${path.slice(start, i)}'`;
+    start = i + 1;
   }
-  for (let i = 0; i < path.length; i++) {
+  for (let i = 0; i < length; i++) {
     const c = path.charCodeAt(i);
     if (c === 0) return `null character at index ${i}`;
     if ((c > 0 && c <= 0x1f) || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xf8ff) || c >= 0xfff0) {
@@ -30,6 +36,9 @@ function pathProblem(path: string, sequential: boolean): string | null {
   }
   return null;
 }
+
+const slash = 47;
+const dot = 46;
 
 /** Adds the chroot to a client path: what the server sees. */
 export function toServerPath(chroot: string, path: string): string {
