@@ -52,13 +52,26 @@ class Greedy implements SlicedWork {
   }
 }
 
+/** Lets the loop run until the tasks have no units left (20 s at most) and checks they did. */
+async function runOut(...tasks: Greedy[]): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (tasks.some((t) => t.left > 0) && Date.now() < deadline) await nextTurn();
+  for (const t of tasks) expect(t.left).toBe(0);
+}
+
+/** A LoopWork with a log and a turn clock for the Greedy tasks made through it. */
+function setup(turnMs: number): { work: LoopWork; log: string[]; clock: TurnClock; greedy: (name: string, units: number, unitMs: number) => Greedy } {
+  const work = new LoopWork(turnMs);
+  const log: string[] = [];
+  const clock = new TurnClock();
+  return { work, log, clock, greedy: (name, units, unitMs) => new Greedy(name, units, unitMs, log, clock) };
+}
+
 describe('LoopWork', () => {
   it('runs each waiting task at most once a turn, in order, and a task with work left again later', async () => {
-    const work = new LoopWork(50);
-    const log: string[] = [];
-    const clock = new TurnClock();
-    const a = new Greedy('a', 3, 0, log, clock);
-    const b = new Greedy('b', 1, 0, log, clock);
+    const { work, log, greedy } = setup(50);
+    const a = greedy('a', 3, 0);
+    const b = greedy('b', 1, 0);
     // Scheduled twice, a runs once (its 3 instant units in one slice).
     work.schedule(a);
     work.schedule(a);
@@ -73,12 +86,10 @@ describe('LoopWork', () => {
 
   it('stops a turn once its allowance is spent and goes on after the loop has polled', async () => {
     const turnMs = 2;
-    const work = new LoopWork(turnMs);
-    const log: string[] = [];
-    const clock = new TurnClock();
+    const { work, greedy } = setup(turnMs);
     // Two tasks of 40 units of 0.5 ms: 40 ms of work in all, ~2 ms a turn.
-    const a = new Greedy('a', 40, 0.5, log, clock);
-    const b = new Greedy('b', 40, 0.5, log, clock);
+    const a = greedy('a', 40, 0.5);
+    const b = greedy('b', 40, 0.5);
     work.schedule(a);
     work.schedule(b);
     // A timer due at once fires in the loop's next timers phase: between turns.
@@ -86,9 +97,7 @@ describe('LoopWork', () => {
     setTimeout(() => {
       unitsDoneWhenTimerFired = 80 - a.left - b.left;
     }, 0);
-    const deadline = Date.now() + 20_000;
-    while ((a.left > 0 || b.left > 0) && Date.now() < deadline) await nextTurn();
-    expect(a.left + b.left).toBe(0);
+    await runOut(a, b);
     expect(unitsDoneWhenTimerFired).toBeGreaterThanOrEqual(0);
     expect(unitsDoneWhenTimerFired).toBeLessThan(20);
     // No turn ran more than the allowance's worth of units (plus the one that overran it).
@@ -101,9 +110,7 @@ describe('LoopWork', () => {
   });
 
   it('lets a read from a socket in between: its data is handled long before the work is done', async () => {
-    const work = new LoopWork(1);
-    const log: string[] = [];
-    const clock = new TurnClock();
+    const { work, greedy } = setup(1);
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as net.AddressInfo).port;
@@ -113,16 +120,14 @@ describe('LoopWork', () => {
     const client = net.connect(port, '127.0.0.1');
     await new Promise<void>((resolve) => client.once('connect', resolve));
     // 400 units of 0.25 ms: 100 ms of work, 1 ms a turn.
-    const task = new Greedy('t', 400, 0.25, log, clock);
+    const task = greedy('t', 400, 0.25);
     work.schedule(task);
     client.write('x');
     const unitsBefore = await heard;
     client.destroy();
     server.close();
     expect(unitsBefore).toBeLessThan(200);
-    const deadline = Date.now() + 20_000;
-    while (task.left > 0 && Date.now() < deadline) await nextTurn();
-    expect(task.left).toBe(0);
+    await runOut(task);
   });
 
   it('reports a task that throws and still runs the others', async () => {
@@ -147,10 +152,8 @@ describe('LoopWork', () => {
   });
 
   it('gives an async producer a share of each busy turn, so it moves on while sync work waits too', async () => {
-    const work = new LoopWork(2);
-    const log: string[] = [];
-    const clock = new TurnClock();
-    const sync = new Greedy('s', 200, 0.25, log, clock);
+    const { work, clock, greedy } = setup(2);
+    const sync = greedy('s', 200, 0.25);
     work.schedule(sync);
     let asyncUnits = 0;
     const asyncTurns: number[] = [];
@@ -166,17 +169,13 @@ describe('LoopWork', () => {
     // Done while the sync task (50 ms of work) still had most of it left.
     expect(sync.left).toBeGreaterThan(50);
     expect(new Set(asyncTurns).size).toBeGreaterThan(1);
-    const deadline = Date.now() + 20_000;
-    while (sync.left > 0 && Date.now() < deadline) await nextTurn();
-    expect(sync.left).toBe(0);
+    await runOut(sync);
   });
 
   it('runs a turn shortened for an interactive client for a fraction of the allowance', async () => {
     const turnMs = 10;
-    const work = new LoopWork(turnMs);
-    const log: string[] = [];
-    const clock = new TurnClock();
-    const task = new Greedy('t', 400, 0.25, log, clock);
+    const { work, greedy } = setup(turnMs);
+    const task = greedy('t', 400, 0.25);
     work.schedule(task);
     work.shortenNextTurn();
     await nextTurn();
@@ -191,9 +190,7 @@ describe('LoopWork', () => {
       fullTurnUnitsMax = Math.max(fullTurnUnitsMax, before - task.left);
     }
     expect(fullTurnUnitsMax).toBeGreaterThan(13);
-    const deadline = Date.now() + 20_000;
-    while (task.left > 0 && Date.now() < deadline) await nextTurn();
-    expect(task.left).toBe(0);
+    await runOut(task);
   });
 
   it('holds output deferred with afterWork until the queued work runs out or a few turns pass', async () => {
