@@ -170,8 +170,10 @@ const deferTurnsMax = 4;
 const shortTurnShare = 0.3;
 
 /**
- * Half a millisecond a turn: the load's throughput is the same as with the separate slices
- * (the work is the same; a turn costs one more non-blocking poll), and a read waits for less.
+ * Half a millisecond a turn: with full turns only, a 1M-create load ran at the rate it had
+ * with the separate slices (the work is the same; a turn costs one more non-blocking poll).
+ * Short turns after interactive reads cost ~13% of that rate in the storage benchmark, most
+ * of it answering the benchmark's probe ~45% more often (README, Performance).
  */
 export const loopTurnMs = 0.5;
 

@@ -184,7 +184,7 @@ export class ServerConnection implements Watcher, SlicedWork {
           this.onFrame(frame);
           if (!this.isOpen) return;
         }
-        loopWork.shortenNextTurn();
+        if (frames.length > 0) loopWork.shortenNextTurn();
       } else {
         this.inputBacklog = frames;
         this.socket.pause();
