@@ -12,7 +12,8 @@ import {
 import type { ACL, CreateRequest, Id, MultiOp, MultiResult, Stat } from '../protocol/records.js';
 import { checkAcl, fixupAcl, openAclUnsafe, readAclUnsafe } from './acl.js';
 import { baseName, builtInPaths, joinPath, parentOf, pathProblem } from './path.js';
-import { NodeStore, emptyImage, noParent, rootSlot, type NodeImage } from './node-store.js';
+import { NodeStore, emptyImage, hashOfName, noParent, rootSlot, type NodeImage } from './node-store.js';
+import type { PlainCreate } from './txn-codec.js';
 import type { Txn, TxnOp } from './txn.js';
 
 /**
@@ -340,6 +341,121 @@ export class DataTree {
   }
 
   private replaying = false;
+
+  /**
+   * replay for the common txn of a log, a plain create whose fields readPlainCreate found in
+   * a record: made straight from the record's bytes (no path string, no txn object, no
+   * BigInts but the zxid). False, with nothing changed, whenever anything is not the
+   * ordinary case (a non-ASCII or odd path, a parent missing or not open to world:anyone, a
+   * node already there, an auth-scheme or bad ACL, a closed session): the caller then decodes
+   * and replays the txn in full, which gives the same result or error as when it was first
+   * applied. `decodeAcl` reads an ACL's bytes the first time they are seen.
+   */
+  replayPlainCreate(zxid: bigint, b: Buffer, c: PlainCreate, decodeAcl: (b: Buffer, start: number, end: number) => readonly ACL[] | null): boolean {
+    if (zxid <= this.lastZxid || this.views.size > 0 || this.undo !== null) return false;
+    // The writer's session must still be open (as checkSession asks).
+    if ((b.readInt32BE(c.sessionAt) !== 0 || b.readInt32BE(c.sessionAt + 4) !== 0) && !this.sessions.has(b.readBigInt64BE(c.sessionAt))) return false;
+    const { pathStart, pathEnd } = c;
+    if (pathEnd - pathStart < 2 || b[pathStart] !== 47 || b[pathEnd - 1] === 47) return false;
+    // Printable ASCII, no empty or relative names: a valid path, and its length in UTF-16
+    // units is its length in bytes.
+    let lastSlash = pathStart;
+    for (let i = pathStart + 1; i <= pathEnd; i++) {
+      const ch = i < pathEnd ? b[i]! : 47;
+      if (ch === 47) {
+        const n = i - lastSlash - 1;
+        if (n === 0 || (b[lastSlash + 1] === 46 && (n === 1 || (n === 2 && b[lastSlash + 2] === 46)))) return false;
+        if (i < pathEnd) lastSlash = i;
+      } else if (ch < 0x20 || ch > 0x7e) return false;
+    }
+    const store = this.store;
+    const parent = this.replayParent(b, pathStart, lastSlash);
+    if (parent < 0 || !this.worldMayCreate(store.acl[parent]!)) return false;
+    if (ephemeralSession(store.ownerOf(parent)) !== 0n) return false;
+    const nameStart = lastSlash + 1;
+    const nameHash = hashOfName(b, nameStart, pathEnd);
+    if (store.findChildBytes(parent, b, nameStart, pathEnd - nameStart, nameHash) >= 0) return false;
+    const acl = this.replayAcl(b, c.aclStart, c.aclEnd, decodeAcl);
+    if (acl < 0) return false;
+
+    this.lastZxid = zxid;
+    const slot = store.nextSlot();
+    store.take();
+    const data = c.dataStart < 0 ? null : b.subarray(c.dataStart, c.dataEnd);
+    store.setData(slot, data);
+    store.acl[slot] = acl;
+    store.czxid.values[slot] = zxid;
+    store.mzxid.values[slot] = zxid;
+    store.pzxid.values[slot] = zxid;
+    store.ctime[slot] = c.time;
+    store.mtime[slot] = c.time;
+    store.version[slot] = 0;
+    store.cversion[slot] = 0;
+    store.aversion[slot] = 0;
+    store.addChildBytes(parent, slot, b, nameStart, pathEnd - nameStart, nameHash);
+    store.cversion[parent]!++;
+    store.pzxid.values[parent] = zxid;
+    this.dataSize += pathEnd - pathStart + (data === null ? 0 : data.length);
+    return true;
+  }
+
+  /** The slot of the parent path bytes[start, end) (the root when empty), cached. */
+  private replayParent(b: Buffer, start: number, end: number): number {
+    if (end === start) return rootSlot;
+    const cached = this.replayParentBytes;
+    const n = end - start;
+    if (cached.length === n && this.replayParentGeneration === this.store.generation && this.replayParentSlot >= 0) {
+      let i = 0;
+      while (i < n && cached[i] === b[start + i]) i++;
+      if (i === n) return this.replayParentSlot;
+    }
+    const slot = this.store.lookupBytes(b, start, end);
+    this.replayParentBytes = Buffer.from(b.subarray(start, end));
+    this.replayParentSlot = slot;
+    this.replayParentGeneration = this.store.generation;
+    return slot;
+  }
+
+  private replayParentBytes: Buffer = Buffer.alloc(0);
+  private replayParentSlot = -1;
+  private replayParentGeneration = -1;
+
+  /** Whether the ACL list at this index lets anyone create children. */
+  private worldMayCreate(aclIndex: number): boolean {
+    let known = this.worldCreate.get(aclIndex);
+    if (known === undefined) {
+      known = this.store.acls[aclIndex]!.some((a) => a.id.scheme === 'world' && a.id.id === 'anyone' && (a.perms & Perms.CREATE) !== 0);
+      this.worldCreate.set(aclIndex, known);
+    }
+    return known;
+  }
+
+  private readonly worldCreate = new Map<number, boolean>();
+
+  /** The store's index of the ACL in bytes[start, end), or -1 (auth scheme, invalid). */
+  private replayAcl(b: Buffer, start: number, end: number, decodeAcl: (b: Buffer, start: number, end: number) => readonly ACL[] | null): number {
+    const n = end - start;
+    for (const [bytes, index] of this.replayAcls) {
+      if (bytes.length !== n) continue;
+      let i = 0;
+      while (i < n && bytes[i] === b[start + i]) i++;
+      if (i === n) return index;
+    }
+    const acl = decodeAcl(b, start, end);
+    // An auth-scheme ACL depends on the writer's ids; a bad one fails: both left to the full replay.
+    if (acl === null || acl.some((a) => a.id.scheme === 'auth')) return -1;
+    let index: number;
+    try {
+      index = this.store.internAcl(fixupAcl(acl, []));
+    } catch (err) {
+      if (err instanceof ZkError) return -1;
+      throw err;
+    }
+    if (this.replayAcls.length < 8) this.replayAcls.push([Buffer.from(b.subarray(start, end)), index]);
+    return index;
+  }
+
+  private readonly replayAcls: [Buffer, number][] = [];
 
   private applyOp(txn: Txn, op: TxnOp): ApplyResult {
     switch (op.type) {

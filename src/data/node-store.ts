@@ -290,6 +290,11 @@ class LongColumn {
 const fnvOffset = 0x811c9dc5 | 0;
 const fnvPrime = 0x01000193;
 
+/** The hash the store keeps for a name of these bytes (for findChildBytes, addChildBytes). */
+export function hashOfName(bytes: Uint8Array, start: number, end: number): number {
+  return hashBytes(bytes, start, end);
+}
+
 function hashBytes(bytes: Uint8Array, start: number, end: number): number {
   let h = fnvOffset;
   for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, fnvPrime);
@@ -664,6 +669,30 @@ export class NodeStore {
       if (slot < 0 || last) return slot;
       start = end + 1;
     }
+  }
+
+  /**
+   * The slot at the absolute path in bytes[start, end) (UTF-8, as a txn record holds it), or
+   * -1. The path must be valid (replay checks it first).
+   */
+  lookupBytes(bytes: Uint8Array, start: number, end: number): number {
+    if (end - start === 1) return bytes[start] === 47 ? rootSlot : none;
+    let slot = rootSlot;
+    let from = start + 1;
+    for (let i = from; i <= end; i++) {
+      if (i < end && bytes[i] !== 47) continue;
+      slot = this.findChildBytes(slot, bytes, from, i - from, hashBytes(bytes, from, i));
+      if (slot < 0) return none;
+      from = i + 1;
+    }
+    return slot;
+  }
+
+  /** addChild with the name as bytes[start, start + length) and its hash (hashOfName). */
+  addChildBytes(parent: number, slot: number, bytes: Uint8Array, start: number, length: number, nameHash: number): void {
+    this.parent[slot] = parent;
+    this.setName(slot, bytes, start, length, nameHash);
+    this.linkChild(slot);
   }
 
   /** Names a new slot and makes it the last child of `parent`. */

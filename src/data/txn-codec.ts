@@ -155,3 +155,139 @@ export type TxnRequest = Omit<Txn, 'zxid'>;
 export function encodeTxnRequest(request: TxnRequest): Uint8Array {
   return encodeTxn({ ...request, zxid: 0n });
 }
+
+/**
+ * Where the fields of a plain create are in a txn record (a persistent, non-sequential create
+ * or create2 without a TTL, TxnWriter's layout): what replay needs to make the node straight
+ * from the record's bytes (DataTree.replayPlainCreate), without decoding it into values.
+ */
+export interface PlainCreate {
+  time: number;
+  /** Offset of the session id's 8 bytes. */
+  sessionAt: number;
+  authStart: number;
+  authEnd: number;
+  pathStart: number;
+  pathEnd: number;
+  /** -1 when the data is null. */
+  dataStart: number;
+  dataEnd: number;
+  aclStart: number;
+  aclEnd: number;
+}
+
+/** The ACL list packed at bytes[start, end) (a flat [perms, scheme, id, ...] array). */
+export function decodeAclAt(bytes: Buffer, start: number, end: number): ACL[] | null {
+  let flat: unknown;
+  try {
+    flat = packr.unpack(bytes, { start, end });
+  } catch (err) {
+    throw new ProtocolError(`txn ACL does not decode: ${(err as Error).message}`, { cause: err });
+  }
+  return aclOf(flat);
+}
+
+export function plainCreate(): PlainCreate {
+  return { time: 0, sessionAt: 0, authStart: 0, authEnd: 0, pathStart: 0, pathEnd: 0, dataStart: 0, dataEnd: 0, aclStart: 0, aclEnd: 0 };
+}
+
+/**
+ * Fills `out` when bytes[start, end) is a plain create in TxnWriter's layout; false for any
+ * other txn (or any byte it does not expect), which is then decoded in full.
+ */
+export function readPlainCreate(b: Buffer, start: number, end: number, out: PlainCreate): boolean {
+  // [1, zxid, time, sessionId, cxid, [ids], type, path, data, acl, flags, ttl]: 12 fields.
+  if (end - start < 40 || b[start] !== 0x9c || b[start + 1] !== txnFormat || b[start + 2] !== 0xd3) return false;
+  let p = start + 11;
+  const tag = b[p]!;
+  if (tag < 0x80) {
+    out.time = tag;
+    p += 1;
+  } else if (tag === 0xcb) {
+    out.time = b.readDoubleBE(p + 1);
+    p += 9;
+  } else if (tag === 0xce) {
+    out.time = b.readUInt32BE(p + 1);
+    p += 5;
+  } else return false;
+  if (p + 9 > end || b[p] !== 0xd3) return false;
+  out.sessionAt = p + 1;
+  p += 9;
+  p = skipInt(b, p);
+  if (p < 0) return false;
+  // Auth ids: a short flat array of strings.
+  const ids = b[p]!;
+  if ((ids & 0xf0) !== 0x90) return false;
+  out.authStart = p;
+  p += 1;
+  for (let i = ids & 0x0f; i > 0; i--) {
+    p = skipString(b, p);
+    if (p < 0) return false;
+  }
+  out.authEnd = p;
+  if (p + 4 > end || (b[p] !== OpCode.create && b[p] !== OpCode.create2)) return false;
+  p += 1;
+  const pathLength = stringLength(b, p);
+  if (pathLength < 0) return false;
+  p += stringHeaderBytes(b[p]!);
+  out.pathStart = p;
+  out.pathEnd = p += pathLength;
+  if (p + 5 > end) return false;
+  if (b[p] === 0xc0) {
+    out.dataStart = -1;
+    out.dataEnd = -1;
+    p += 1;
+  } else if (b[p] === 0xc4) {
+    out.dataStart = p + 2;
+    out.dataEnd = p = p + 2 + b[p + 1]!;
+  } else if (b[p] === 0xc5) {
+    out.dataStart = p + 3;
+    out.dataEnd = p = p + 3 + b.readUInt16BE(p + 1);
+  } else if (b[p] === 0xc6) {
+    out.dataStart = p + 5;
+    out.dataEnd = p = p + 5 + b.readUInt32BE(p + 1);
+  } else return false;
+  if (p + 3 > end) return false;
+  // The ACL: [perms, scheme, id, ...] in a fixarray; its bytes are the key of a cache.
+  const acl = b[p]!;
+  if ((acl & 0xf0) !== 0x90 || (acl & 0x0f) === 0 || (acl & 0x0f) % 3 !== 0) return false;
+  out.aclStart = p;
+  p += 1;
+  for (let i = (acl & 0x0f) / 3; i > 0; i--) {
+    p = skipInt(b, p);
+    if (p < 0) return false;
+    p = skipString(b, p);
+    if (p < 0) return false;
+    p = skipString(b, p);
+    if (p < 0) return false;
+  }
+  out.aclEnd = p;
+  // flags 0 (persistent), ttl nil, and nothing after.
+  return p + 2 === end && b[p] === 0 && b[p + 1] === 0xc0;
+}
+
+function skipInt(b: Buffer, p: number): number {
+  const tag = b[p]!;
+  if (tag < 0x80 || tag >= 0xe0) return p + 1;
+  if (tag === 0xcc || tag === 0xd0) return p + 2;
+  if (tag === 0xcd || tag === 0xd1) return p + 3;
+  if (tag === 0xce || tag === 0xd2) return p + 5;
+  return -1;
+}
+
+function stringLength(b: Buffer, p: number): number {
+  const tag = b[p]!;
+  if ((tag & 0xe0) === 0xa0) return tag & 0x1f;
+  if (tag === 0xd9) return b[p + 1]!;
+  if (tag === 0xda) return b.readUInt16BE(p + 1);
+  return -1;
+}
+
+function stringHeaderBytes(tag: number): number {
+  return (tag & 0xe0) === 0xa0 ? 1 : tag === 0xd9 ? 2 : 3;
+}
+
+function skipString(b: Buffer, p: number): number {
+  const length = stringLength(b, p);
+  return length < 0 ? -1 : p + stringHeaderBytes(b[p]!) + length;
+}
