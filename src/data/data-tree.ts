@@ -382,16 +382,7 @@ export class DataTree {
     const slot = store.nextSlot();
     store.take();
     const data = c.dataStart < 0 ? null : b.subarray(c.dataStart, c.dataEnd);
-    store.setData(slot, data);
-    store.acl[slot] = acl;
-    store.czxid.values[slot] = zxid;
-    store.mzxid.values[slot] = zxid;
-    store.pzxid.values[slot] = zxid;
-    store.ctime[slot] = c.time;
-    store.mtime[slot] = c.time;
-    store.version[slot] = 0;
-    store.cversion[slot] = 0;
-    store.aversion[slot] = 0;
+    this.initNode(slot, data, acl, zxid, c.time);
     store.addChildBytes(parent, slot, b, nameStart, pathEnd - nameStart, nameHash);
     store.cversion[parent]!++;
     store.pzxid.values[parent] = zxid;
@@ -634,18 +625,7 @@ export class DataTree {
     this.beforeChange(slot);
     this.beforeChange(parent);
     store.take();
-    // Field by field rather than through store.write: this is the hot path of every create.
-    const zxid = txn.zxid;
-    store.setData(slot, data);
-    store.acl[slot] = store.internAcl(acl);
-    store.czxid.values[slot] = zxid;
-    store.mzxid.values[slot] = zxid;
-    store.pzxid.values[slot] = zxid;
-    store.ctime[slot] = txn.time;
-    store.mtime[slot] = txn.time;
-    store.version[slot] = 0;
-    store.cversion[slot] = 0;
-    store.aversion[slot] = 0;
+    this.initNode(slot, data, store.internAcl(acl), txn.zxid, txn.time);
     // A fresh slot has no owner entry.
     if (owner !== 0n) store.setOwner(slot, owner);
     store.addChild(parent, slot, name);
@@ -668,6 +648,21 @@ export class DataTree {
     this.dataSize += size;
     this.track(path, owner);
     return slot;
+  }
+
+  /** A new node's fields, one by one rather than through store.write: the hot path of every create. */
+  private initNode(slot: number, data: Uint8Array | null, aclIndex: number, zxid: bigint, time: number): void {
+    const store = this.store;
+    store.setData(slot, data);
+    store.acl[slot] = aclIndex;
+    store.czxid.values[slot] = zxid;
+    store.mzxid.values[slot] = zxid;
+    store.pzxid.values[slot] = zxid;
+    store.ctime[slot] = time;
+    store.mtime[slot] = time;
+    store.version[slot] = 0;
+    store.cversion[slot] = 0;
+    store.aversion[slot] = 0;
   }
 
   private track(path: string, owner: bigint): void {
