@@ -1,8 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { JuteReader, JuteWriter } from '../../src/protocol/jute.js';
 import { ConnectRequestCodec, ConnectResponseCodec, CreateRequestCodec, RequestHeaderCodec, ReplyHeaderCodec, PathWatchRequestCodec } from '../../src/protocol/records.js';
 import type { Txn } from '../../src/data/txn.js';
 import { connectionQueueMax } from '../../src/server/connection.js';
+import { loopWork } from '../../src/loop-work.js';
 import type { TxnSink } from '../../src/server/committer.js';
 import type { ZkServer } from '../../src/server/zk-server.js';
 import { RawConnection, rawExchange, startServer, waitFor } from './harness.js';
@@ -104,10 +105,10 @@ describe('server limits and sessions', () => {
     conn.close();
   });
 
-  it('replies in order when a write is applied before the job that submitted it has returned', async () => {
-    // A sink that reports each txn durable inside append: the write's outcome reaches its
-    // queue entry while the connection is still starting it, and a read queued behind it
-    // must not wait for a report that already came.
+  it('replies in order when the sink reports a write durable inside append', async () => {
+    // A sink that reports each txn durable inside append: the apply still waits for a turn
+    // of loopWork, the report must not run the committer inside the connection's start of
+    // the write, and a read queued behind it waits for the write's reply.
     const instant: TxnSink = {
       listen(durable) {
         this.append = (txn: Txn) => durable(txn.zxid);
@@ -127,6 +128,39 @@ describe('server limits and sessions', () => {
       [5, 0],
     ]);
     conn.close();
+  });
+
+  it('answers an interactive read at once and asks for a short turn; holds a pipelining client\'s replies until the turn\'s work runs out', async () => {
+    const sink = new GatedSink();
+    server = await startServer({}, { sink });
+    const { conn } = await session(server);
+    const shorten = vi.spyOn(loopWork, 'shortenNextTurn');
+    const deferred = vi.spyOn(loopWork, 'afterWork');
+    try {
+      // One request: handled as it is read (not in a turn), its reply on the next tick.
+      conn.send(existsFrame(1, '/zookeeper'));
+      await waitFor('the exists reply', () => conn.frames.length === 2);
+      expect(shorten).toHaveBeenCalled();
+      expect(deferred).not.toHaveBeenCalled();
+      shorten.mockClear();
+      // A burst of writes: read in turns; applied in turns with more of them queued, so the
+      // replies wait (afterWork) and leave together.
+      sink.open = false;
+      const total = 40;
+      conn.send(Buffer.concat(Array.from({ length: total }, (_, i) => createFrame(i + 2, `/burst${i}`))));
+      const [serverSide] = [...server.connections];
+      await waitFor('the burst to be queued', () => serverSide!.queuedRequests === total);
+      expect(shorten).not.toHaveBeenCalled();
+      sink.release();
+      await waitFor('every reply', () => conn.frames.length === 2 + total);
+      expect(deferred).toHaveBeenCalled();
+      const replies = conn.frames.slice(2).map((f) => ReplyHeaderCodec.read(new JuteReader(f)));
+      expect(replies.every((h, i) => h.xid === i + 2 && h.err === 0)).toBe(true);
+    } finally {
+      shorten.mockRestore();
+      deferred.mockRestore();
+      conn.close();
+    }
   });
 
   it('clamps the session timeout to [min, max]', async () => {
