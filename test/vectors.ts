@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// The golden frames recorded between ZooKeeper 3.8 and real clients (../shared/vectors).
+// The golden frames recorded between ZooKeeper 3.8 and real clients (test/fixtures/README.md).
 
 export interface VectorFrame {
   dir: 'c2s' | 's2c';
@@ -28,7 +28,7 @@ export interface VectorFile {
 const here = dirname(fileURLToPath(import.meta.url));
 
 export function vectorsPath(): string {
-  return process.env.ZKTS_VECTORS ?? resolve(here, '../../shared/vectors/zk38-frames.json');
+  return resolve(here, 'fixtures/zk38-frames.json');
 }
 
 export function loadVectors(): VectorFile {
