@@ -77,7 +77,7 @@ class Writer {
 
   /** The first write sent at or after `t` that succeeded. */
   async firstSuccessAfter(t: number): Promise<{ sentAt: number; doneAt: number }> {
-    return waitFor(() => this.successes.find((s) => s.sentAt >= t), { timeoutMs: roundTimeoutMs, intervalMs: 2, what: 'a write after the kill' });
+    return waitFor('a write after the kill', () => this.successes.find((s) => s.sentAt >= t), { timeoutMs: roundTimeoutMs, intervalMs: 2 });
   }
 
   async stop(): Promise<void> {

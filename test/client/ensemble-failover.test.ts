@@ -10,6 +10,7 @@ import type { WatchedEvent } from '../../src/client/index.js';
 import { Cluster, fourLetterWord, parseSrvr, waitFor, type Member } from '../ensemble/cluster-harness.js';
 import { outcome, ProxiedEnsemble, reconnectedAfter, roles, stateReached } from './ensemble-helpers.js';
 import { startServer, TcpProxy, type TestServer } from './servers.js';
+import { scaled } from '../../src/testing/wait.js';
 
 /** The session timeout the failover clients ask for (the members grant it as is). */
 const sessionTimeoutMs = 4_000;
@@ -35,7 +36,7 @@ const proxied = (): ProxiedEnsemble => {
 beforeAll(async () => {
   cluster = await Cluster.start({ participants: 3, tickTime: 100 });
   rig = await ProxiedEnsemble.start(cluster);
-}, 30_000);
+}, scaled(30_000));
 
 afterAll(async () => {
   try {
@@ -50,7 +51,7 @@ beforeEach(async () => {
   proxied().healAll();
   for (const m of ensemble().members) if (!m.running) await ensemble().restart(m);
   await roles(ensemble());
-}, 30_000);
+}, scaled(30_000));
 
 afterEach(async (context) => {
   if (context.task.result?.state === 'fail') {
@@ -90,7 +91,7 @@ describe('zkts client failover across a three-member zkts ensemble', () => {
     proxied().proxy(victim).holdReplies();
     const requestCount = 10;
     const creates = Array.from({ length: requestCount }, (_, i) => outcome(c.zk.create('/kill/seq/n-', `request-${i}`, { mode: 'PERSISTENT_SEQUENTIAL' })));
-    await waitFor(async () => (await observer.zk.getChildren('/kill/seq')).length === requestCount, { timeoutMs: 5_000, what: 'the creates to be committed' });
+    await waitFor('the creates to be committed', async () => (await observer.zk.getChildren('/kill/seq')).length === requestCount, { timeoutMs: 5_000 });
     // Hold the client away from the survivors (their proxies keep its connect request) until
     // a change has been made through one of them.
     proxied().proxy(other).stall();
@@ -102,7 +103,7 @@ describe('zkts client failover across a three-member zkts ensemble', () => {
     // Every create was in flight at the kill: each fails with CONNECTIONLOSS, none is sent again.
     const results = await Promise.all(creates);
     expect(results.map((r) => (r.ok ? 'ok' : r.code))).toEqual(Array.from({ length: requestCount }, () => connectionLossCode));
-    await waitFor(() => c.statesSince(from, 'DISCONNECTED').length > 0, { timeoutMs: 5_000, what: 'DISCONNECTED' });
+    await waitFor('DISCONNECTED', () => c.statesSince(from, 'DISCONNECTED').length > 0, { timeoutMs: 5_000 });
 
     await observer.zk.setData('/kill/watched', 'v2');
     await observer.zk.create('/kill/while-away', null);
@@ -119,7 +120,7 @@ describe('zkts client failover across a three-member zkts ensemble', () => {
 
     // The watches were set again on the new server with the last zxid the client had seen,
     // so the changes it missed fire them.
-    await waitFor(() => dataEvents.length > 0 && childEvents.length > 0, { timeoutMs: 5_000, what: 'the missed changes to fire the watches' });
+    await waitFor('the missed changes to fire the watches', () => dataEvents.length > 0 && childEvents.length > 0, { timeoutMs: 5_000 });
     expect(dataEvents.map((e) => `${e.type} ${e.path}`)).toEqual(['NodeDataChanged /kill/watched']);
     expect(childEvents.map((e) => `${e.type} ${e.path}`)).toEqual(['NodeChildrenChanged /kill']);
 
@@ -162,7 +163,7 @@ describe('zkts client failover across a three-member zkts ensemble', () => {
     // The old connection, still open on the silent server, goes away too: that must not
     // take the session (now owned elsewhere) with it.
     proxied().proxy(first).cut();
-    await waitFor(() => proxied().proxy(first).openConnections === 0, { timeoutMs: 2_000, what: 'the old connection to close' });
+    await waitFor('the old connection to close', () => proxied().proxy(first).openConnections === 0, { timeoutMs: 2_000 });
     await c.zk.setData('/silent/after', 'still here');
     expect(c.zk.state).toBe('SYNC_CONNECTED');
     expect((await statOn(first, '/silent/eph'))?.ephemeralOwner).toBe(session);
@@ -183,9 +184,9 @@ describe('zkts client failover across a three-member zkts ensemble', () => {
 
     const from = c.states.length;
     for (const m of order) proxied().proxy(m).stall();
-    await waitFor(() => c.statesSince(from, 'DISCONNECTED').length > 0, { timeoutMs: shortTimeoutMs, what: 'DISCONNECTED' });
+    await waitFor('DISCONNECTED', () => c.statesSince(from, 'DISCONNECTED').length > 0, { timeoutMs: shortTimeoutMs });
     for (const m of ensemble().members) {
-      await waitFor(async () => (await statOn(m, '/away/eph')) === null, { timeoutMs: 15_000, intervalMs: 200, what: `the ephemeral to go from server ${m.sid}` });
+      await waitFor(`the ephemeral to go from server ${m.sid}`, async () => (await statOn(m, '/away/eph')) === null, { timeoutMs: 15_000, intervalMs: 200 });
     }
     expect(c.zk.state).not.toBe('EXPIRED'); // it has not heard from any server yet
 
@@ -199,7 +200,7 @@ describe('zkts client failover across a three-member zkts ensemble', () => {
 
     // It stops: no connection stays open and no new one is made while we look again.
     const accepted = order.map((m) => proxied().proxy(m).accepted);
-    await waitFor(() => order.every((m) => proxied().proxy(m).openConnections === 0), { timeoutMs: 5_000, what: 'the client to hold no connection' });
+    await waitFor('the client to hold no connection', () => order.every((m) => proxied().proxy(m).openConnections === 0), { timeoutMs: 5_000 });
     for (const m of ensemble().members) expect(await statOn(m, '/away/eph')).toBeNull();
     expect(order.map((m) => proxied().proxy(m).accepted)).toEqual(accepted);
     await c.zk.close();
@@ -224,12 +225,8 @@ describe('zkts client failover across a three-member zkts ensemble', () => {
     expect([first.sid, second.sid]).toContain(newLeader.sid);
 
     // setData is idempotent, so retrying it after a CONNECTIONLOSS cannot do harm.
-    await waitFor(async () => (await outcome(c.zk.setData('/leader-gone/marker', 'after'))).ok, {
-      timeoutMs: writesResumeBoundMs,
-      intervalMs: 50,
-      what: 'a write through the client after the leader died',
-    });
-    expect(Date.now() - killedAt).toBeLessThan(writesResumeBoundMs);
+    await waitFor('a write through the client after the leader died', async () => (await outcome(c.zk.setData('/leader-gone/marker', 'after'))).ok, { timeoutMs: writesResumeBoundMs, intervalMs: 50 });
+    expect(Date.now() - killedAt).toBeLessThan(scaled(writesResumeBoundMs));
     expect(c.zk.sessionId).toBe(session);
     const since = c.states.slice(from);
     expect(since.filter((s) => s.state === 'EXPIRED' || s.state === 'CLOSED'), c.history()).toEqual([]);
@@ -256,10 +253,7 @@ describe('zkts client failover across a three-member zkts ensemble', () => {
     const back = await reconnectedAfter(c, from, writesResumeBoundMs, 'the session back on a follower');
     expect(back.sessionId).toBe(session);
     expect(followers.map((m) => m.sid)).toContain(proxied().memberAt(back.server)?.sid);
-    await waitFor(async () => (await outcome(c.zk.create('/leader-conn/after', null))).ok || (await c.zk.exists('/leader-conn/after')) !== null, {
-      timeoutMs: writesResumeBoundMs,
-      what: 'a write after the failover',
-    });
+    await waitFor('a write after the failover', async () => (await outcome(c.zk.create('/leader-conn/after', null))).ok || (await c.zk.exists('/leader-conn/after')) !== null, { timeoutMs: writesResumeBoundMs });
     for (const m of followers) expect((await statOn(m, '/leader-conn/eph'))?.ephemeralOwner, `ephemeral on server ${m.sid}`).toBe(session);
   });
 

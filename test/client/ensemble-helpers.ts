@@ -161,26 +161,19 @@ export async function roles(cluster: Cluster): Promise<{ leader: Member; followe
 
 /** Waits until the client is SYNC_CONNECTED again after state index `from`, returning that change. */
 export async function reconnectedAfter(client: TrackedClient, from: number, timeoutMs: number, what: string): Promise<StateChange> {
-  return waitFor(
-    () => {
-      const later = client.states.slice(from);
-      const i = later.findIndex((s) => s.state === 'DISCONNECTED');
-      if (i < 0) return undefined;
-      return later.slice(i).find((s) => s.state === 'SYNC_CONNECTED') ?? undefined;
-    },
-    { timeoutMs, intervalMs: 20, what },
-  ).catch((error: unknown) => {
+  return waitFor(what, () => {
+    const later = client.states.slice(from);
+    const i = later.findIndex((s) => s.state === 'DISCONNECTED');
+    if (i < 0) return undefined;
+    return later.slice(i).find((s) => s.state === 'SYNC_CONNECTED');
+  }, { timeoutMs }).catch((error: unknown) => {
     throw new Error(`${(error as Error).message}\n${client.history()}`);
   });
 }
 
 /** Waits for `client` to be in `state`. */
 export async function stateReached(client: TrackedClient, state: string, timeoutMs: number): Promise<StateChange> {
-  return waitFor(() => client.states.find((s, i) => s.state === state && i === client.states.length - 1), {
-    timeoutMs,
-    intervalMs: 20,
-    what: `client ${client.name} to be ${state}`,
-  }).catch((error: unknown) => {
+  return waitFor(`client ${client.name} to be ${state}`, () => client.states.find((s, i) => s.state === state && i === client.states.length - 1), { timeoutMs, intervalMs: 20 }).catch((error: unknown) => {
     throw new Error(`${(error as Error).message}\n${client.history()}`);
   });
 }

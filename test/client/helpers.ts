@@ -42,7 +42,7 @@ export class EventLog {
   }
 
   async waitForCount(n: number, what = `${n} events`, timeoutMs = 5000): Promise<void> {
-    await waitFor(() => this.events.length >= n, `${what} (have ${JSON.stringify(this.summary())})`, timeoutMs);
+    await waitFor(`${what} (have ${JSON.stringify(this.summary())})`, () => this.events.length >= n, { timeoutMs: timeoutMs });
   }
 }
 

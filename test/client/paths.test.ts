@@ -1,4 +1,4 @@
-// The client's path check (ZooKeeper's PathUtils.validatePath rules, PROTOCOL.md 12.1): what
+// The client's path check (ZooKeeper's PathUtils.validatePath rules, docs/protocol.md 12.1): what
 // it refuses and the reason it gives.
 import { describe, expect, it } from 'vitest';
 import { validatePath } from '../../src/client/paths.js';

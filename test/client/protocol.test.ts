@@ -8,6 +8,7 @@ import { FrameDecoder, JuteReader, JuteWriter, OpCode } from '../../src/protocol
 import { ConnectRequestCodec, ConnectResponseCodec, ReplyHeaderCodec, RequestHeaderCodec, type ConnectRequest } from '../../src/protocol/records.js';
 import { expectCode } from './helpers.js';
 import { waitFor } from './servers.js';
+import { scaled } from '../../src/testing/wait.js';
 
 type Behaviour = 'close-on-connect' | 'serve' | 'swap-replies';
 
@@ -116,7 +117,7 @@ describe('client protocol details (fake server)', () => {
     const b = client.exists('/b');
     await expectCode(a, 'CONNECTIONLOSS');
     await expectCode(b, 'CONNECTIONLOSS');
-    await waitFor(() => f.connects.length >= 2, 'reconnect after the bad reply');
+    await waitFor('reconnect after the bad reply', () => f.connects.length >= 2);
     // The resumed session carries the id and password the server gave.
     expect(f.connects[1]!.sessionId).toBe(0x77n);
     expect(f.connects[1]!.passwd).toEqual(Buffer.alloc(16, 1));
@@ -156,12 +157,12 @@ describe('client protocol details (fake server)', () => {
     const client = track(createClient(`127.0.0.1:${f.port}`));
     await client.connect();
     const start = Date.now();
-    await waitFor(() => f.requests.filter((r) => r.type === OpCode.ping).length >= 3, 'three pings', 3000);
+    await waitFor('three pings', () => f.requests.filter((r) => r.type === OpCode.ping).length >= 3, { timeoutMs: 3000 });
     const pings = f.requests.filter((r) => r.type === OpCode.ping);
     expect(pings.every((p) => p.xid === -2)).toBe(true);
     const elapsed = pings[2]!.at - start;
     expect(elapsed).toBeGreaterThanOrEqual(800);
-    expect(elapsed).toBeLessThan(1500);
+    expect(elapsed).toBeLessThan(scaled(1500));
   });
 
   it('parses connect strings with several hosts, IPv6 and a chroot', () => {

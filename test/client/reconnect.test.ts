@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ZooKeeperClient } from '../../src/client/index.js';
 import { ClientPool, EventLog, expectCode } from './helpers.js';
 import { startServer, targets, TcpProxy, waitFor, type TestServer } from './servers.js';
+import { scaled } from '../../src/testing/wait.js';
 
 describe.each(targets())('reconnection and expiry against %s', (target) => {
   let server: TestServer;
@@ -50,7 +51,7 @@ describe.each(targets())('reconnection and expiry against %s', (target) => {
       expect((r as PromiseRejectedResult).reason.codeName).toBe('CONNECTIONLOSS');
       expect((r as PromiseRejectedResult).reason.code).toBe(-4);
     }
-    await waitFor(() => zk.state === 'SYNC_CONNECTED' && statesOf(zk).includes('DISCONNECTED'), 'reconnect');
+    await waitFor('reconnect', () => zk.state === 'SYNC_CONNECTED' && statesOf(zk).includes('DISCONNECTED'));
     expect(zk.sessionId).toBe(session);
     expect(statesOf(zk)).toEqual(['CONNECTING', 'SYNC_CONNECTED', 'DISCONNECTED', 'CONNECTING', 'SYNC_CONNECTED']);
     expect((await direct.exists(`${b}/eph`))?.ephemeralOwner).toBe(session);
@@ -73,7 +74,7 @@ describe.each(targets())('reconnection and expiry against %s', (target) => {
     await zk.getData(`${b}/steady`, { watch: steadyLog.listener });
     proxy.blackhole();
     proxy.cut();
-    await waitFor(() => zk.state !== 'SYNC_CONNECTED', 'disconnect');
+    await waitFor('disconnect', () => zk.state !== 'SYNC_CONNECTED');
     await direct.setData(`${b}/data`, '2');
     await direct.create(`${b}/born`);
     await direct.create(`${b}/parent/kid`);
@@ -100,7 +101,7 @@ describe.each(targets())('reconnection and expiry against %s', (target) => {
     const log = new EventLog();
     await zk.addWatch(`${b}`, 'PERSISTENT_RECURSIVE', log.listener);
     proxy.cut();
-    await waitFor(() => zk.state === 'SYNC_CONNECTED' && statesOf(zk).includes('DISCONNECTED'), 'reconnect');
+    await waitFor('reconnect', () => zk.state === 'SYNC_CONNECTED' && statesOf(zk).includes('DISCONNECTED'));
     expect((await zk.getData(`${b}/secret`)).data!.toString()).toBe('s');
     expect(await zk.whoAmI()).toEqual(expect.arrayContaining([{ authScheme: 'digest', user: 'bob' }]));
     await direct.create(`${b}/x`);
@@ -116,13 +117,13 @@ describe.each(targets())('reconnection and expiry against %s', (target) => {
     await zk.create(`${b}/e`, '', { mode: 'EPHEMERAL' });
     const stalledAt = Date.now();
     proxy.stall();
-    await waitFor(() => zk.state !== 'SYNC_CONNECTED', 'read timeout', 8000);
+    await waitFor('read timeout', () => zk.state !== 'SYNC_CONNECTED', { timeoutMs: 8000 });
     const detectedAfter = Date.now() - stalledAt;
     expect(detectedAfter).toBeGreaterThanOrEqual(3000); // pings kept it alive until the stall
-    expect(detectedAfter).toBeLessThan(6000);
+    expect(detectedAfter).toBeLessThan(scaled(6000));
     const pending = zk.exists(`${b}/e`).then((st) => st !== null, (e: Error & { codeName: string }) => e.codeName);
     proxy.resume();
-    await waitFor(() => zk.state === 'SYNC_CONNECTED', 'reconnect after the stall', 8000);
+    await waitFor('reconnect after the stall', () => zk.state === 'SYNC_CONNECTED', { timeoutMs: 8000 });
     expect(zk.sessionId).toBe(session);
     // Issued while disconnected: either sent on the new connection or failed with the old one.
     expect([true, 'CONNECTIONLOSS']).toContain(await pending);
@@ -135,12 +136,12 @@ describe.each(targets())('reconnection and expiry against %s', (target) => {
     const watchLog = new EventLog();
     await zk.exists(`${b}/e`, { watch: watchLog.listener });
     proxy.stall();
-    await waitFor(() => zk.state !== 'SYNC_CONNECTED', 'disconnect', 5000);
+    await waitFor('disconnect', () => zk.state !== 'SYNC_CONNECTED', { timeoutMs: 5000 });
     // The server forgets the session once its timeout passes without a packet from it.
-    await waitFor(async () => (await direct.exists(`${b}/e`)) === null, 'the ephemeral to go', 10_000, 100);
+    await waitFor('the ephemeral to go', async () => (await direct.exists(`${b}/e`)) === null, { timeoutMs: 10_000, intervalMs: 100 });
     const queued = zk.getData(`${b}/e`).then(() => 'ok', (e: Error & { codeName: string }) => e.codeName);
     proxy.resume();
-    await waitFor(() => zk.state === 'EXPIRED', 'EXPIRED', 8000);
+    await waitFor('EXPIRED', () => zk.state === 'EXPIRED', { timeoutMs: 8000 });
     const expired = pool.states.get(zk)!.find((s) => s.state === 'EXPIRED')!;
     expect(expired.at).toBeGreaterThan(0);
     expect(expired.reason).toMatch(/expired/);
@@ -200,7 +201,7 @@ describe('server restart on the same port and dataDir (zookeeper, two servers)',
     const log = new EventLog();
     await zk.getData('/restart0', { watch: log.listener });
     await a.restart();
-    await waitFor(() => zk.state === 'SYNC_CONNECTED' && pool.stateNames(zk).includes('DISCONNECTED'), `reconnect after restart (states ${JSON.stringify(pool.states.get(zk)!.map((c) => [c.state, c.server, c.reason]))})`, 20_000);
+    await waitFor(`reconnect after restart (states ${JSON.stringify(pool.states.get(zk)!.map((c) => [c.state, c.server, c.reason]))})`, () => zk.state === 'SYNC_CONNECTED' && pool.stateNames(zk).includes('DISCONNECTED'), { timeoutMs: 20_000 });
     expect(zk.sessionId).toBe(session);
     expect(zk.currentServer).toBe(a.connectString);
     expect(pool.stateNames(zk).filter((s) => s === 'SYNC_CONNECTED').length).toBe(2);

@@ -78,18 +78,14 @@ export async function startServer(target: Target, options: ServerOptions = {}): 
     proc.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
     let exited = false;
     proc.once('exit', () => (exited = true));
-    await waitFor(
-      async () => {
+    await waitFor(`${target} on port ${port} to answer ruok and serve`, async () => {
         if (exited) throw new Error(`${target} server exited during start-up:\n${out}`);
         if ((await fourLetterWord(port, 'ruok', 1000).catch(() => '')) !== 'imok') return false;
         // ZooKeeper answers ruok before it serves sessions (a ConnectRequest is then closed);
         // srvr says so until it is really up.
         const srvr = await fourLetterWord(port, 'srvr', 1000).catch(() => 'not currently serving');
         return !srvr.includes('not currently serving');
-      },
-      `${target} on port ${port} to answer ruok and serve`,
-      30_000,
-      50,
+      }, { timeoutMs: 30_000, intervalMs: 50 }
     ).catch((err: Error) => {
       proc.kill('SIGKILL');
       throw new Error(`${err.message}\n--- server output ---\n${out}`);

@@ -88,12 +88,12 @@ describe.each(targets())('zkts shell against %s', (target) => {
     const send = async (line: string, expectOut: string | RegExp): Promise<void> => {
       const mark = stdout.text.length;
       stdin.write(`${line}\n`);
-      await waitFor(() => {
+      await waitFor(`output ${String(expectOut)} after '${line}' (stdout: ${JSON.stringify(stdout.text.slice(mark))}, stderr: ${JSON.stringify(stderr.text)})`, () => {
         const fresh = stdout.text.slice(mark) + stderr.text;
         return typeof expectOut === 'string' ? fresh.includes(expectOut) : expectOut.test(fresh);
-      }, `output ${String(expectOut)} after '${line}' (stdout: ${JSON.stringify(stdout.text.slice(mark))}, stderr: ${JSON.stringify(stderr.text)})`);
+      });
     };
-    await waitFor(() => /SYNC_CONNECTED \(session 0x[0-9a-f]+, timeout \d+ ms\)/.test(stdout.text), 'connected banner');
+    await waitFor('connected banner', () => /SYNC_CONNECTED \(session 0x[0-9a-f]+, timeout \d+ ms\)/.test(stdout.text));
     await send('create /i "two words"', 'Created /i');
     await send('get -w /i', 'two words');
     expect(stdout.text).toMatch(new RegExp(`\\[zk: ${cs.replace(/\./g, '\\.')}\\(SYNC_CONNECTED\\) 2\\] `));
@@ -101,11 +101,11 @@ describe.each(targets())('zkts shell against %s', (target) => {
     await send('addWatch /i', '');
     await send('create /i/kid', 'type:NodeCreated path:/i/kid');
     await send('get /missing', '');
-    await waitFor(() => stderr.text.includes('Node does not exist: /missing'), 'error text');
+    await waitFor('error text', () => stderr.text.includes('Node does not exist: /missing'));
     await send('history', '4 - create /i/kid');
     await send('close', 'CLOSED');
     await send('ls /', '(CLOSED)');
-    await waitFor(() => stderr.text.includes('Not connected'), 'not connected error');
+    await waitFor('not connected error', () => stderr.text.includes('Not connected'));
     await send(`connect ${cs}`, 'SYNC_CONNECTED');
     await send('ls /i', '[kid]');
     await send('deleteall /i', '');
@@ -117,16 +117,16 @@ describe.each(targets())('zkts shell against %s', (target) => {
     const stdin = new PassThrough();
     const stdout = new Capture();
     const done = runShell([cs], { stdin, stdout, stderr: new Capture(), terminal: true });
-    await waitFor(() => stdout.text.includes('SYNC_CONNECTED'), 'connected');
+    await waitFor('connected', () => stdout.text.includes('SYNC_CONNECTED'));
     stdin.write('create /comp-alpha\n');
-    await waitFor(() => stdout.text.includes('Created /comp-alpha'), 'created');
+    await waitFor('created', () => stdout.text.includes('Created /comp-alpha'));
     const mark = stdout.text.length;
     stdin.write('get /comp-al\t');
-    await waitFor(() => stdout.text.slice(mark).includes('/comp-alpha'), 'path completion');
+    await waitFor('path completion', () => stdout.text.slice(mark).includes('/comp-alpha'));
     stdin.write('\n');
     const mark2 = stdout.text.length;
     stdin.write('getAc\t');
-    await waitFor(() => stdout.text.slice(mark2).includes('getAcl'), 'command completion');
+    await waitFor('command completion', () => stdout.text.slice(mark2).includes('getAcl'));
     stdin.write('\x15'); // ctrl-u: clear the line
     stdin.write('deleteall /comp-alpha\nquit\n');
     expect(await done).toBe(0);

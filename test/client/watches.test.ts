@@ -87,7 +87,7 @@ describe.each(targets())('watches against %s', (target) => {
     await writer.setData(`${b}/x`, 'v');
     await first.waitForCount(1);
     await second.waitForCount(1);
-    await waitFor(() => all.length >= 2, 'default watcher events');
+    await waitFor('default watcher events', () => all.length >= 2);
     expect(first.summary()).toEqual([`NodeDataChanged ${b}/x`]);
     expect(second.summary()).toEqual([`NodeDataChanged ${b}/x`]);
     expect(all.map((e) => `${e.type} ${e.path}`)).toEqual([`NodeChildrenChanged ${b}/x`, `NodeDataChanged ${b}/x`]);

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
-import { waitFor, withDeadline, type WaitOptions } from '../support/wait.js';
+import { scaled, waitFor, withDeadline, type WaitOptions } from '../support/wait.js';
 
 export { waitFor, withDeadline, type WaitOptions };
 
@@ -103,7 +103,7 @@ export async function rawExchange(
     const timer = setTimeout(() => {
       socket.destroy();
       resolve({ data: Buffer.concat(chunks), closedByServer: false });
-    }, timeoutMs);
+    }, scaled(timeoutMs));
     socket.on('connect', () => socket.write(payload));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', (error) => {
@@ -290,7 +290,7 @@ function spawnServer(configPath: string, superDigest: string): ChildProcess {
 function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
+    const timer = setTimeout(() => resolve(false), scaled(timeoutMs));
     child.once('exit', () => {
       clearTimeout(timer);
       resolve(true);
@@ -327,12 +327,10 @@ async function startOnce(options: Required<ServerOptions>): Promise<ServerHandle
   };
 
   try {
-    await waitFor(
-      async () => {
+    await waitFor(`${target} on port ${port} to answer ruok with imok`, async () => {
         if (exited) throw new ServerExitedError(child.exitCode, child.signalCode);
         return (await fourLetterWord(port, 'ruok', 1_000)) === 'imok';
-      },
-      { timeoutMs: serverReadyTimeoutMs, intervalMs: 100, what: `${target} on port ${port} to answer ruok with imok` },
+      }, { timeoutMs: serverReadyTimeoutMs, intervalMs: 100 }
     ).catch((error: unknown) => {
       if (exited) throw new ServerExitedError(child.exitCode, child.signalCode);
       throw error;
@@ -438,7 +436,7 @@ export function runProcess(
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
-    }, timeoutMs);
+    }, scaled(timeoutMs));
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.on('error', (error) => {

@@ -10,6 +10,7 @@ import {
   type ScenarioRun,
   type ServerHandle,
 } from './harness.js';
+import { scaled } from '../../src/testing/wait.js';
 
 let server: ServerHandle | undefined;
 const srv = (): ServerHandle => {
@@ -452,7 +453,7 @@ describe('Java client: sessions', () => {
     // which is at most a third of the timeout earlier) has run out.
     const elapsed = ok(r, 'expiredAfterMs') as number;
     expect(elapsed).toBeGreaterThanOrEqual(timeoutMs / 2);
-    expect(elapsed).toBeLessThan(timeoutMs + 5_000);
+    expect(elapsed).toBeLessThan(timeoutMs + scaled(5_000));
     expect(ok(r, 'ephemeralsLeft')).toEqual([]);
     // Reconnecting with the dead session reports Expired.
     expect(r.events.some((line) => line.w === 'victim' && line.state === 'Expired'), r.transcript).toBe(true);

@@ -2,6 +2,7 @@
 // test/conformance/python/kazoo_driver.py.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpServerLogOnFailure, runKazoo, startServer, superPassword, type ScenarioRun, type ServerHandle } from './harness.js';
+import { scaled } from '../../src/testing/wait.js';
 
 let server: ServerHandle | undefined;
 beforeAll(async () => {
@@ -183,7 +184,7 @@ describe('kazoo: sessions', () => {
     expect(ok(r, 'victimEphemeral')).toBe('/ksession/victim');
     const elapsed = ok(r, 'expiredAfterMs') as number;
     expect(elapsed).toBeGreaterThanOrEqual(500);
-    expect(elapsed).toBeLessThan(6_000);
+    expect(elapsed).toBeLessThan(scaled(6_000));
     expect(r.events.some((event) => event.ev === 'state' && event.w === 'victim' && event.state === 'LOST'), r.transcript).toBe(true);
     expect(ok(r, 'resumedStillOwns')).toBe(true);
     expect(ok(r, 'closedRemovesEphemeral')).toBeNull();

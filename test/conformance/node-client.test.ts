@@ -86,7 +86,7 @@ afterEach(async () => {
     // called mid-handshake (it parses it as a reply and throws), so let handshakes finish first.
     const manager = (client as unknown as { connectionManager?: { state: number } }).connectionManager;
     const connecting = 1;
-    await waitFor(() => manager?.state !== connecting, { timeoutMs: 5_000, intervalMs: 10, what: 'a client handshake to finish' }).catch(() => undefined);
+    await waitFor('a client handshake to finish', () => manager?.state !== connecting, { timeoutMs: 5_000, intervalMs: 10 }).catch(() => undefined);
     client.close();
   }
   for (const proxy of proxies.splice(0)) await proxy.cut();
@@ -198,7 +198,7 @@ describe('node-zookeeper-client: watches', () => {
 
     await must((cb) => writer.setData('/nzw/d', Buffer.from('1'), -1, cb));
     await must((cb) => writer.create('/nzw/new', null, OPEN, 0, cb));
-    await waitFor(() => data.events.length >= 1 && exists.events.length >= 1 && child.events.length >= 1, { what: 'three watch events' });
+    await waitFor('three watch events', () => data.events.length >= 1 && exists.events.length >= 1 && child.events.length >= 1);
     expect(data.events).toEqual([[NODE_DATA_CHANGED, '/nzw/d']]);
     expect(exists.events).toEqual([[NODE_CREATED, '/nzw/new']]);
     // Both changes touched /nzw's children once (create of /nzw/new); the
@@ -208,7 +208,7 @@ describe('node-zookeeper-client: watches', () => {
     await must((cb) => watching.exists('/nzw/new', deleted.watcher, cb));
     await must((cb) => writer.setData('/nzw/d', Buffer.from('2'), -1, cb));
     await must((cb) => writer.remove('/nzw/new', -1, cb));
-    await waitFor(() => deleted.events.length >= 1, { what: 'NodeDeleted' });
+    await waitFor('NodeDeleted', () => deleted.events.length >= 1);
     expect(deleted.events).toEqual([[NODE_DELETED, '/nzw/new']]);
     // Fired watches are gone: the second setData fired nothing, and the
     // NodeDeleted above was delivered after it on the same connection.
@@ -300,7 +300,7 @@ describe('node-zookeeper-client: sessions', () => {
     await must((cb) => observer.exists('/nzs-victim', gone.watcher, cb));
     const cutAt = Date.now();
     await proxy.cut();
-    await waitFor(() => gone.events.length > 0, { what: 'the ephemeral to be deleted by expiry', timeoutMs: 10_000 });
+    await waitFor('the ephemeral to be deleted by expiry', () => gone.events.length > 0, { timeoutMs: 10_000 });
     expect(gone.events).toEqual([[NODE_DELETED, '/nzs-victim']]);
     // Not when the socket closed, but once the timeout ran out.
     expect(Date.now() - cutAt).toBeGreaterThanOrEqual(500);

@@ -4,6 +4,7 @@ import net from 'node:net';
 import zookeeper from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpServerLogOnFailure, fourLetterWord, rawExchange, startServer, target, withDeadline, type ServerHandle } from './harness.js';
+import { scaled } from '../../src/testing/wait.js';
 
 interface Client {
   connect(): void;
@@ -277,7 +278,7 @@ describe('bad input closes only the offending connection', () => {
       const timer = setTimeout(() => {
         socket.destroy();
         resolve({ closed: false, bytes });
-      }, 5_000);
+      }, scaled(5_000));
       socket.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
       });

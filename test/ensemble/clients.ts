@@ -67,13 +67,8 @@ export async function treeOn(member: Member, root: string): Promise<Record<strin
  * CONNECTIONLOSS and friends are expected for a while.
  */
 export async function eventually<T>(op: () => Promise<T>, what: string, timeoutMs = 10_000): Promise<T> {
-  return waitFor(
-    async () => {
-      const value = await op();
-      return { value };
-    },
-    { timeoutMs, intervalMs: 50, what },
-  ).then((box) => box.value);
+  const box = await waitFor(what, async () => ({ value: await op() }), { timeoutMs, intervalMs: 50 });
+  return box.value;
 }
 
 export const errorCode = (error: unknown): number | undefined => (error as { code?: number }).code;

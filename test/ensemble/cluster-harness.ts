@@ -14,7 +14,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor, withDeadline, type WaitOptions } from '../support/wait.js';
+import { scaled, waitFor, withDeadline, type WaitOptions } from '../support/wait.js';
 
 export { waitFor, withDeadline, type WaitOptions };
 
@@ -86,7 +86,7 @@ export function fourLetterWord(port: number, word: string, timeoutMs = fourLette
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`${word} on port ${port}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
+    }, scaled(timeoutMs));
     socket.on('connect', () => socket.write(word));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', (error) => {
@@ -469,14 +469,12 @@ export class Cluster {
    */
   async waitForLeader(options: { not?: readonly Member[]; timeoutMs?: number } = {}): Promise<Member> {
     const excluded = new Set(options.not ?? []);
-    return waitFor(
-      async () => {
+    return waitFor('one leader among the running members', async () => {
         const candidates = this.running().filter((m) => !excluded.has(m));
         const modes = await Promise.all(candidates.map(async (m) => ({ m, status: await m.status() })));
         const leaders = modes.filter((x) => x.status?.mode === 'leader');
         return leaders.length === 1 ? leaders[0]!.m : undefined;
-      },
-      { timeoutMs: options.timeoutMs ?? leaderElectionTimeoutMs, intervalMs: 50, what: 'one leader among the running members' },
+      }, { timeoutMs: options.timeoutMs ?? leaderElectionTimeoutMs, intervalMs: 50 }
     );
   }
 
@@ -484,13 +482,11 @@ export class Cluster {
   async waitForServing(members: readonly Member[], timeoutMs = memberStartTimeoutMs): Promise<void> {
     await Promise.all(
       members.map((m) =>
-        waitFor(
-          async () => {
+        waitFor(`server ${m.sid} to serve`, async () => {
             if (m.exit !== null) throw new Error(`server ${m.sid} exited (code ${m.exit.code}, signal ${m.exit.signal})`);
             const status = await m.status();
             return status !== undefined && status.mode !== 'looking';
-          },
-          { timeoutMs, intervalMs: 50, what: `server ${m.sid} to serve` },
+          }, { timeoutMs, intervalMs: 50 }
         ),
       ),
     );
@@ -499,15 +495,13 @@ export class Cluster {
   /** Waits until every given member reports the same zxid in srvr, and returns it. */
   async waitForSameZxid(members: readonly Member[] = this.running(), timeoutMs = 10_000): Promise<bigint> {
     let last = '';
-    return waitFor(
-      async () => {
+    return waitFor(`members ${members.map((m) => m.sid).join(',')} to agree on a zxid`, async () => {
         const statuses = await Promise.all(members.map((m) => m.status()));
         last = statuses.map((s, i) => `server ${members[i]!.sid}: ${s === undefined ? 'no answer' : `${s.mode} 0x${s.zxid.toString(16)}`}`).join(', ');
         if (statuses.some((s) => s === undefined)) return undefined;
         const first = statuses[0]!.zxid;
         return statuses.every((s) => s!.zxid === first) ? first : undefined;
-      },
-      { timeoutMs, intervalMs: 50, what: `members ${members.map((m) => m.sid).join(',')} to agree on a zxid` },
+      }, { timeoutMs, intervalMs: 50 }
     ).catch((error: unknown) => {
       throw new Error(`${(error as Error).message} (last: ${last})`);
     });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, waitFor, type Member } from './cluster-harness.js';
 import { dumpClusterLogsOnFailure } from './failure-logs.js';
 import { closeClient, closeClients, connectTo, eventually, treeOn } from './clients.js';
+import { scaled } from '../../src/testing/wait.js';
 
 let cluster: Cluster | undefined;
 const ensemble = (): Cluster => {
@@ -16,7 +17,7 @@ const ensemble = (): Cluster => {
 
 beforeAll(async () => {
   cluster = await Cluster.start({ participants: 3 });
-}, 30_000);
+}, scaled(30_000));
 
 afterAll(async () => {
   await closeClients();
@@ -61,7 +62,7 @@ describe('divergent histories are cut back to the ensemble’s', () => {
       () => 'committed',
       () => 'failed',
     );
-    await waitFor(() => logHolds(leader, marker), { timeoutMs: 5_000, what: 'the leader to log the proposal it cannot commit' });
+    await waitFor('the leader to log the proposal it cannot commit', () => logHolds(leader, marker), { timeoutMs: 5_000 });
     // The leader dies with the proposal in its log; the followers die without ever having read it.
     await leader.kill();
     for (const f of followers) await f.kill();
@@ -109,7 +110,7 @@ describe('divergent histories are cut back to the ensemble’s', () => {
       () => 'ok',
       () => 'failed',
     );
-    await waitFor(() => logHolds(leader, marker), { timeoutMs: 5_000, what: 'the leader to log the proposal' });
+    await waitFor('the leader to log the proposal', () => logHolds(leader, marker), { timeoutMs: 5_000 });
     await leader.kill();
     for (const f of followers) f.resume();
     expect(await write).toBe('failed');
@@ -159,13 +160,11 @@ describe('divergent histories are cut back to the ensemble’s', () => {
     leader.resume();
     const resumedAt = Date.now();
     const answers: { at: number; mode: string | undefined }[] = [];
-    await waitFor(
-      async () => {
+    await waitFor('the resumed leader to follow', async () => {
         const status = await leader.status(2_000);
         answers.push({ at: Date.now() - resumedAt, mode: status?.mode });
         return status?.mode === 'follower';
-      },
-      { timeoutMs: 15_000, intervalMs: 10, what: 'the resumed leader to follow' },
+      }, { timeoutMs: 15_000, intervalMs: 10 }
     );
     // It never answers as leader: before it answers anything it delivers the ticks it missed,
     // and those tell it that it lost its quorum. Counted, not timed: on a loaded machine the
@@ -181,6 +180,6 @@ describe('divergent histories are cut back to the ensemble’s', () => {
     await closeClient(stale);
     const tree = await expectSameTree(ensemble().members, '/pause');
     expect(tree).toEqual({ '/pause': 'during' });
-    expect(failoverMs).toBeLessThan(15_000);
+    expect(failoverMs).toBeLessThan(scaled(15_000));
   });
 });

@@ -7,6 +7,7 @@ import type { ZooKeeperClient } from '../../src/client/index.js';
 import { Cluster, type Member } from './cluster-harness.js';
 import { dumpClusterLogsOnFailure } from './failure-logs.js';
 import { closeClient, closeClients, connectTo, eventually, treeOn } from './clients.js';
+import { scaled } from '../../src/testing/wait.js';
 
 /** The leader keeps this many committed txns for DIFF (committedLogWindowMax). */
 const diffWindowTxns = 500;
@@ -19,7 +20,7 @@ const ensemble = (): Cluster => {
 
 beforeAll(async () => {
   cluster = await Cluster.start({ participants: 3 });
-}, 30_000);
+}, scaled(30_000));
 
 afterAll(async () => {
   await closeClients();

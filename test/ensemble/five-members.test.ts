@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from './cluster-harness.js';
 import { dumpClusterLogsOnFailure } from './failure-logs.js';
 import { closeClient, closeClients, connectTo, eventually, treeOn } from './clients.js';
+import { scaled } from '../../src/testing/wait.js';
 
 let cluster: Cluster | undefined;
 const ensemble = (): Cluster => {
@@ -13,7 +14,7 @@ const ensemble = (): Cluster => {
 
 beforeAll(async () => {
   cluster = await Cluster.start({ participants: 5 });
-}, 30_000);
+}, scaled(30_000));
 
 afterAll(async () => {
   await closeClients();

@@ -6,6 +6,7 @@ import { Cluster, waitFor } from './cluster-harness.js';
 import { dumpClusterLogsOnFailure } from './failure-logs.js';
 import { closeClient, closeClients, connectTo, dumpTree, errorCode, treeOn } from './clients.js';
 import { javaCli, nodeClient } from './third-party.js';
+import { scaled } from '../../src/testing/wait.js';
 
 let cluster: Cluster | undefined;
 const ensemble = (): Cluster => {
@@ -15,7 +16,7 @@ const ensemble = (): Cluster => {
 
 beforeAll(async () => {
   cluster = await Cluster.start({ participants: 3, observers: 1 });
-}, 30_000);
+}, scaled(30_000));
 
 afterAll(async () => {
   await closeClients();
@@ -31,7 +32,7 @@ describe('a healthy ensemble (3 voters + 1 observer)', () => {
     expect(modes.filter((m) => m === 'follower')).toHaveLength(2);
     expect(modes[3]).toBe('observer');
     const leader = await ensemble().waitForLeader();
-    await waitFor(async () => (await leader.mntr()).get('zk_synced_followers') === '2', { timeoutMs: 5_000, what: 'two synced followers in mntr' });
+    await waitFor('two synced followers in mntr', async () => (await leader.mntr()).get('zk_synced_followers') === '2', { timeoutMs: 5_000 });
     expect((await leader.mntr()).get('zk_synced_observers')).toBe('1');
   });
 
@@ -74,11 +75,11 @@ describe('a healthy ensemble (3 voters + 1 observer)', () => {
     // Longer than the session timeout later, touched only via server 2, it is still alive everywhere.
     const watcher = await connectTo([s3!]);
     const aliveUntil = Date.now() + 2_500;
-    await waitFor(async () => (await resumed.exists('/moving/eph')) !== null && Date.now() >= aliveUntil, { timeoutMs: 8_000, what: 'a session timeout to pass' });
+    await waitFor('a session timeout to pass', async () => (await resumed.exists('/moving/eph')) !== null && Date.now() >= aliveUntil, { timeoutMs: 8_000 });
     await watcher.sync('/moving');
     expect((await watcher.exists('/moving/eph'))?.ephemeralOwner).toBe(sessionId);
     await closeClient(resumed);
-    await waitFor(async () => (await watcher.exists('/moving/eph')) === null, { timeoutMs: 5_000, what: 'the ephemeral gone once the moved session closes' });
+    await waitFor('the ephemeral gone once the moved session closes', async () => (await watcher.exists('/moving/eph')) === null, { timeoutMs: 5_000 });
     await closeClient(watcher);
     // The original object is stale now; close it locally.
     await closeClient(owner);
@@ -102,10 +103,10 @@ describe('a healthy ensemble (3 voters + 1 observer)', () => {
       const others = members.filter((m) => m !== follower);
       for (const m of others) {
         const reader = await connectTo([m]);
-        await waitFor(async () => {
+        await waitFor(`the expired ephemeral gone on server ${m.sid}`, async () => {
           await reader.sync('/doomed');
           return (await reader.exists('/doomed/eph')) === null;
-        }, { timeoutMs: 10_000, what: `the expired ephemeral gone on server ${m.sid}` });
+        }, { timeoutMs: 10_000 });
         await closeClient(reader);
       }
     } finally {
@@ -143,7 +144,7 @@ describe('a healthy ensemble (3 voters + 1 observer)', () => {
     // node-zookeeper-client has no sync: the observer must catch up on its own, promptly.
     const reader = await nodeClient(observer!);
     try {
-      await waitFor(async () => JSON.stringify(await reader.dump('/mixed')) === JSON.stringify(expected), { timeoutMs: 5_000, what: 'the observer to show the tree' });
+      await waitFor('the observer to show the tree', async () => JSON.stringify(await reader.dump('/mixed')) === JSON.stringify(expected), { timeoutMs: 5_000 });
       expect(await reader.dump('/mixed')).toEqual(expected);
     } finally {
       reader.close();

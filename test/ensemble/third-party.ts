@@ -5,6 +5,7 @@ import path from 'node:path';
 import zookeeper from 'node-zookeeper-client';
 import type { Member } from './cluster-harness.js';
 import { repoRoot, withDeadline } from './cluster-harness.js';
+import { scaled } from '../../src/testing/wait.js';
 
 // The package ships no types; these are the parts used here.
 interface NodeZkError extends Error {
@@ -108,7 +109,7 @@ export function javaCli(member: Member, commands: string[], timeoutMs = 30_000):
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`ZooKeeperMain on server ${member.sid} did not finish within ${timeoutMs} ms\n${Buffer.concat(stdout).toString('utf8')}`));
-    }, timeoutMs);
+    }, scaled(timeoutMs));
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.on('error', (error) => {

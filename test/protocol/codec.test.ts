@@ -134,7 +134,7 @@ describe('codec against the golden ZooKeeper 3.8 frames', () => {
   });
 });
 
-describe('exact bytes of PROTOCOL.md examples', () => {
+describe('exact bytes of docs/protocol.md examples', () => {
   it('encodes a new-session ConnectRequest', () => {
     const w = new JuteWriter();
     ConnectRequestCodec.write(w, { protocolVersion: 0, lastZxidSeen: 0n, timeOut: 30000, sessionId: 0n, passwd: Buffer.alloc(16), readOnly: false });

@@ -4,6 +4,7 @@ import { silentLogger } from '../../src/logger.js';
 import { notificationMessage, type PeerMessage } from '../../src/quorum/messages.js';
 import { PeerTransport, type PeerFaultHook } from '../../src/quorum/peer-transport.js';
 import { freePort, waitFor } from '../support/net.js';
+import { scaled } from '../../src/testing/wait.js';
 
 interface Node {
   transport: PeerTransport;
@@ -46,7 +47,7 @@ describe('peer transport', () => {
     // The smaller sid cannot dial: its messages wait until the larger one connects.
     for (let i = 0; i < 50; i++) a.transport.send(2, vote(0x1_0000_0000n + BigInt(i)));
     for (let i = 0; i < 50; i++) b.transport.send(1, vote(BigInt(i)));
-    await waitFor(() => a.inbox.length === 50 && b.inbox.length === 50, 'all messages');
+    await waitFor('all messages', () => a.inbox.length === 50 && b.inbox.length === 50);
     expect(b.inbox.map((m) => (m.msg as { zxid: bigint }).zxid)).toEqual(Array.from({ length: 50 }, (_, i) => 0x1_0000_0000n + BigInt(i)));
     expect(a.inbox.every((m) => m.from === 2)).toBe(true);
     expect(a.transport.isConnected(2) && b.transport.isConnected(1)).toBe(true);
@@ -56,19 +57,19 @@ describe('peer transport', () => {
     const [a, b] = await pair();
     started.push(a, b);
     b.transport.send(1, vote(1n));
-    await waitFor(() => a.inbox.length === 1, 'first message');
+    await waitFor('first message', () => a.inbox.length === 1);
     b.transport.disconnect(1);
-    await waitFor(() => a.disconnects.includes(2) && b.disconnects.includes(1), 'both sides to hear of the break');
-    await waitFor(() => b.transport.isConnected(1), 'the larger sid to dial again', 5000);
+    await waitFor('both sides to hear of the break', () => a.disconnects.includes(2) && b.disconnects.includes(1));
+    await waitFor('the larger sid to dial again', () => b.transport.isConnected(1), { timeoutMs: 5000 });
     b.transport.send(1, vote(2n));
-    await waitFor(() => a.inbox.length === 2, 'a message on the new connection');
+    await waitFor('a message on the new connection', () => a.inbox.length === 2);
   });
 
   it('closes a connection that sends garbage, and keeps serving its real peer', async () => {
     const [a, b] = await pair();
     started.push(a, b);
     b.transport.send(1, vote(1n));
-    await waitFor(() => a.inbox.length === 1, 'first message');
+    await waitFor('first message', () => a.inbox.length === 1);
     const port = a.transport.port;
     for (const garbage of [Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.from([0, 0, 0, 3, 0xc1, 0xc1, 0xc1]), Buffer.alloc(4096, 0xff)]) {
       const closed = await new Promise<boolean>((resolve) => {
@@ -78,12 +79,12 @@ describe('peer transport', () => {
         setTimeout(() => {
           s.destroy();
           resolve(false);
-        }, 8000);
+        }, scaled(8000));
       });
       expect(closed).toBe(true);
     }
     b.transport.send(1, vote(2n));
-    await waitFor(() => a.inbox.length === 2, 'the real peer to still get through');
+    await waitFor('the real peer to still get through', () => a.inbox.length === 2);
     expect(a.inbox.every((m) => m.from === 2)).toBe(true);
   });
 
@@ -92,15 +93,15 @@ describe('peer transport', () => {
     const [a, b] = await pair({ allow: () => !cut });
     started.push(a, b);
     b.transport.send(1, vote(1n));
-    await waitFor(() => a.inbox.length === 1, 'first message');
+    await waitFor('first message', () => a.inbox.length === 1);
     cut = true;
     b.transport.send(1, vote(2n));
-    await waitFor(() => b.disconnects.includes(1), 'the sender to see the link as broken');
+    await waitFor('the sender to see the link as broken', () => b.disconnects.includes(1));
     expect(b.transport.framesDropped).toBeGreaterThan(0);
     cut = false;
-    await waitFor(() => b.transport.isConnected(1), 'the link to come back', 5000);
+    await waitFor('the link to come back', () => b.transport.isConnected(1), { timeoutMs: 5000 });
     b.transport.send(1, vote(3n));
-    await waitFor(() => a.inbox.some((m) => (m.msg as { zxid: bigint }).zxid === 3n), 'traffic after healing');
+    await waitFor('traffic after healing', () => a.inbox.some((m) => (m.msg as { zxid: bigint }).zxid === 3n));
     expect(a.inbox.some((m) => (m.msg as { zxid: bigint }).zxid === 2n)).toBe(false);
   });
 });

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-// The consensus core must stay a deterministic state machine (DESIGN.md): no clock, no
+// The consensus core must stay a deterministic state machine (docs/design.md): no clock, no
 // randomness, no I/O, no logging. The shell files that do I/O are listed here by name.
 const here = dirname(fileURLToPath(import.meta.url));
 const quorumDir = resolve(here, '../../src/quorum');

@@ -167,7 +167,7 @@ class ScenarioReplay {
     if (c === undefined) return;
     const want = this.expected.get(n)!.length;
     try {
-      await waitFor(`${want} frames on connection ${n}`, () => c.frames.length >= want || c.closed, 3000);
+      await waitFor(`${want} frames on connection ${n}`, () => c.frames.length >= want || c.closed, { timeoutMs: 3000 });
     } catch {
       // compare() reports what is missing.
     }

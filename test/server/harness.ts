@@ -3,6 +3,9 @@ import { buildConfig, type ServerConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { FrameDecoder } from '../../src/protocol/framing.js';
 import { ZkServer, type ZkServerOptions } from '../../src/server/zk-server.js';
+import { scaled } from '../../src/testing/wait.js';
+
+export { waitFor } from '../../src/testing/wait.js';
 
 /** A standalone server in this process on an OS-chosen port. */
 export async function startServer(
@@ -24,15 +27,6 @@ export async function startServer(
   const server = new ZkServer({ config: config as ServerConfig, log: silentLogger(), ...options });
   await server.start();
   return server;
-}
-
-/** Polls until check() is true, or fails after the deadline with what it was waiting for. */
-export async function waitFor(what: string, check: () => boolean, deadlineMs = 5000): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** A raw client socket that collects whole frames. */
@@ -77,7 +71,7 @@ export function rawExchange(port: number, bytes: Buffer, deadlineMs = 5000): Pro
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error('server did not close the connection in time'));
-    }, deadlineMs);
+    }, scaled(deadlineMs));
     socket.on('data', (c) => chunks.push(c));
     socket.on('close', () => {
       clearTimeout(timer);

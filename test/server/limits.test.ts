@@ -99,7 +99,7 @@ describe('server limits and sessions', () => {
     expect(queued).toBeLessThan(total / 2);
     expect(conn.frames.length).toBe(1); // the ConnectResponse only
     sink.release();
-    await waitFor('every reply', () => conn.frames.length === 1 + total, 20_000);
+    await waitFor('every reply', () => conn.frames.length === 1 + total, { timeoutMs: 20_000 });
     const xids = conn.frames.slice(1).map((f) => ReplyHeaderCodec.read(new JuteReader(f)));
     expect(xids.every((h, i) => h.xid === i + 1 && h.err === 0)).toBe(true);
     conn.close();
@@ -175,8 +175,8 @@ describe('server limits and sessions', () => {
   it('expires a silent session, closes its connection, and refuses to resume it', async () => {
     server = await startServer({ tickTime: 100, minSessionTimeout: 300, maxSessionTimeout: 900 });
     const s = await session(server, 300);
-    await waitFor('the session to expire', () => !server!.tree.sessions.has(s.sessionId), 5000);
-    await waitFor('its connection to close', () => s.conn.closed, 5000);
+    await waitFor('the session to expire', () => !server!.tree.sessions.has(s.sessionId), { timeoutMs: 5000 });
+    await waitFor('its connection to close', () => s.conn.closed, { timeoutMs: 5000 });
     const retry = await RawConnection.open(server.port);
     retry.send(connectFrame(s.sessionId, s.passwd));
     await waitFor('the invalid-session reply', () => retry.frames.length >= 1 && retry.closed);

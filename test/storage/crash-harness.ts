@@ -15,6 +15,7 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 
 export { freePort, waitFor, fourLetterWord } from '../support/net.js';
 import { freePort, waitFor, fourLetterWord } from '../support/net.js';
+import { scaled } from '../../src/testing/wait.js';
 
 
 
@@ -120,7 +121,7 @@ export class ServerProcess {
     const seen = this.lines.find(test);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for log '${what}'\n${this.describe()}`)), timeoutMs);
+      const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for log '${what}'\n${this.describe()}`)), scaled(timeoutMs));
       const listener = (line: LogLine) => {
         if (test(line)) finish(undefined, line);
       };

@@ -21,6 +21,7 @@ import {
   type TreeModel,
   type WriteOp,
 } from './crash-harness.js';
+import { scaled } from '../../src/testing/wait.js';
 
 const killsTotal = 24;
 const parent = '/crash';
@@ -254,7 +255,7 @@ function killTrigger(plan: KillPlan, proc: ServerProcess, dataDir: string): { fi
 }
 
 describe('standalone server killed with SIGKILL', () => {
-  it(`keeps every acknowledged write across ${killsTotal} kills, some during snapshots`, { timeout: testDeadlineMs + 10_000 }, async () => {
+  it(`keeps every acknowledged write across ${killsTotal} kills, some during snapshots`, { timeout: scaled(testDeadlineMs + 10_000) }, async () => {
     const seed = seedFromEnv();
     console.log(`crash test seed ${seed} (ZKTS_CRASH_SEED=${seed} replays it)`);
     const testStarted = Date.now();
@@ -316,7 +317,7 @@ describe('standalone server killed with SIGKILL', () => {
       tally.acked += writer.ackedWrites;
       inFlight = writer.inFlight;
       for (const floor of [writer.highestAckedZxid, await midLifeZxid]) if (floor > zxidFloor) zxidFloor = floor;
-      expect(Date.now() - testStarted, `${context}: over the test's time budget`).toBeLessThan(testDeadlineMs);
+      expect(Date.now() - testStarted, `${context}: over the test's time budget`).toBeLessThan(scaled(testDeadlineMs));
     }
 
     console.log(`crash test seed ${seed}: ${JSON.stringify(tally)}, ${acked.size} znodes at the end, ${Date.now() - testStarted} ms`);

@@ -6,6 +6,7 @@ import { FaultFs } from '../../src/storage/fault-fs.js';
 import { TxnLog } from '../../src/storage/txn-log.js';
 import type { TxnLogOptions } from '../../src/storage/txn-log.js';
 import { encodeRecordHeader, encodeSegmentHeader, recordHeaderBytes, segmentHeaderBytes } from '../../src/storage/txn-record.js';
+import { waitFor } from '../../src/testing/wait.js';
 import { captureLogger, payloadFor, tempDir, zxidOf } from './helpers.js';
 
 async function openLog(dir: string, extra: Partial<TxnLogOptions> = {}): Promise<{ txnLog: TxnLog; warnings: () => unknown[] }> {
@@ -101,7 +102,7 @@ describe('TxnLog', () => {
     const txnLog = await TxnLog.open({ dir, log, fs: faults, onDurable: (zxid) => batches.push(zxid) });
     const first = txnLog.append(zxidOf(1, 1), payloadFor(1n));
     // Wait until the first batch is being synced, then append two more.
-    await waitFor(() => faults.counts.writev === 1);
+    await waitFor('one writev', () => faults.counts.writev === 1);
     const second = txnLog.append(zxidOf(1, 2), payloadFor(2n));
     const third = txnLog.append(zxidOf(1, 3), payloadFor(3n));
     await Promise.all([first, second, third]);
@@ -122,14 +123,14 @@ describe('TxnLog', () => {
     const write = (zxid: bigint, payload: Buffer): boolean =>
       txnLog.writeEncoded(zxid, { encode: (buf, at, limit) => (at + payload.length > limit ? -1 : at + payload.copy(buf, at)) });
     for (let i = 1; i <= 300; i++) expect(write(zxidOf(1, i), payloadFor(BigInt(i)))).toBe(true);
-    await waitFor(() => batches.length > 0 && batches.at(-1)![0] === zxidOf(1, 300));
+    await waitFor('the batch up to the 300th txn', () => batches.length > 0 && batches.at(-1)![0] === zxidOf(1, 300));
     expect(batches.reduce((sum, [, count]) => sum + count, 0)).toBe(300);
     expect(batches.length).toBeLessThan(30);
     expect(txnLog.durableZxid).toBe(zxidOf(1, 300));
     expect((await readAll(txnLog, zxidOf(1, 299))).map((r) => r.payload)).toEqual([payloadFor(299n), payloadFor(300n)]);
     faults.failNext('datasync');
     write(zxidOf(1, 301), payloadFor(301n));
-    await waitFor(() => failures.length === 1);
+    await waitFor('the failure to be reported', () => failures.length === 1);
     expect(failures[0]).toBeInstanceOf(StorageError);
     expect(() => write(zxidOf(1, 302), payloadFor(302n))).toThrow(StorageError);
     expect(batches.at(-1)![0]).toBe(zxidOf(1, 300));
@@ -203,7 +204,7 @@ describe('TxnLog', () => {
     // These never get their fdatasync: the crash happens first.
     faults.failNext('datasync');
     const lost = [11, 12, 13].map((counter) => txnLog.append(zxidOf(1, counter), payloadFor(zxidOf(1, counter))).catch(() => 'failed'));
-    await waitFor(() => faults.unsyncedBytes(join(dir, 'log.0000000100000001')) > 0);
+    await waitFor('unsynced bytes in the first segment', () => faults.unsyncedBytes(join(dir, 'log.0000000100000001')) > 0);
     await faults.crash();
     expect(await Promise.all(lost)).toEqual(['failed', 'failed', 'failed']);
     await txnLog.close().catch(() => undefined);
@@ -229,7 +230,7 @@ describe('TxnLog', () => {
     const endOfDurable = (await stat(segment)).size;
     faults.failNext('datasync');
     const lost = txnLog.append(zxidOf(1, 6), payloadFor(zxidOf(1, 6))).catch(() => 'failed');
-    await waitFor(() => faults.unsyncedBytes(segment) > 0);
+    await waitFor('unsynced bytes in the segment', () => faults.unsyncedBytes(segment) > 0);
     await faults.crash({ keepUnsyncedBytes: () => keepBytes });
     expect(await lost).toBe('failed');
     await txnLog.close().catch(() => undefined);
@@ -258,7 +259,7 @@ describe('TxnLog', () => {
     expect(segmentsBefore).toEqual(['log.0000000100000001']);
     faults.failNext('datasync');
     const lost = txnLog.append(zxidOf(1, 6), payloadFor(6n, 40)).catch(() => 'failed');
-    await waitFor(() => faults.counts.writev === 6);
+    await waitFor('six writevs', () => faults.counts.writev === 6);
     await faults.crash({ keepUnsyncedBytes: () => keepBytes, keepUnsyncedDirOps: true });
     expect(await lost).toBe('failed');
     await txnLog.close().catch(() => undefined);
@@ -468,18 +469,9 @@ describe('TxnLog', () => {
     await appendRange(txnLog, 1, 5);
     faults.failNext('datasync');
     const lost = txnLog.append(zxidOf(1, 6), payloadFor(6n)).catch(() => 'failed');
-    await waitFor(() => faults.counts.datasync === 6);
+    await waitFor('six fdatasyncs', () => faults.counts.datasync === 6);
     expect((await readAll(txnLog)).map((record) => record.zxid).at(-1)).toBe(zxidOf(1, 5));
     expect(await lost).toBe('failed');
     await txnLog.close().catch(() => undefined);
   });
 });
-
-/** Polls `condition` until it holds, failing after a deadline. */
-export async function waitFor(condition: () => boolean, deadlineMs = 5000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met before the deadline');
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}

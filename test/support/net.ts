@@ -1,5 +1,8 @@
 import net from 'node:net';
 import { fourLetterWord as fourLetterWordAt } from '../../src/admin/four-letter-client.js';
+import { scaled } from '../../src/testing/wait.js';
+
+export { waitFor } from '../../src/testing/wait.js';
 
 // Helpers every suite that runs real servers needs: a free port, a condition with a
 // deadline, a four-letter word.
@@ -16,25 +19,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Polls `probe` until it returns a truthy value; throws once `timeoutMs` has passed. */
-export async function waitFor<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 10_000, intervalMs = 20): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value as NonNullable<T>;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
 /** Sends a four-letter word to 127.0.0.1:port; resolves with the server's whole answer. */
 export function fourLetterWord(port: number, word: string, timeoutMs = 2000): Promise<string> {
-  return fourLetterWordAt('127.0.0.1', port, word, timeoutMs);
+  return fourLetterWordAt('127.0.0.1', port, word, scaled(timeoutMs));
 }

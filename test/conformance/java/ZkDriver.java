@@ -44,7 +44,8 @@ import org.apache.zookeeper.data.Id;
 import org.apache.zookeeper.data.Stat;
 
 public final class ZkDriver {
-  static final long WAIT_MS = 15_000;
+  // Deadlines stretch with the test suite's (ZKTS_TEST_TIME_FACTOR).
+  static final long WAIT_MS = (long) (15_000 * Double.parseDouble(System.getenv().getOrDefault("ZKTS_TEST_TIME_FACTOR", "1")));
   static String connectString;
   static final AtomicInteger fenceCounter = new AtomicInteger();
 
