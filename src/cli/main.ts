@@ -2,10 +2,11 @@
 const usage = `usage: zkts <command> [args]
 
 commands:
-  server <zoo.cfg>          run one server (standalone, or an ensemble member)
+  server <zoo.cfg> [--log-level L]   run one server (standalone, or an ensemble member)
   cluster [zoo.cfg ...]     run an ensemble on this machine (default: conf/ensemble/zoo{1,2,3}.cfg)
   shell [hosts] [-- cmd]    interactive shell (zkCli-like), or run one command and exit
   purge <dataDir> [dataLogDir] [-n N]   keep the N newest snapshots (>= 3) and the logs they need
+  4lw <word> [host:port]    send a four-letter word (srvr, ruok, mntr, ...) and print the answer
 `;
 
 /** The `zkts` command's dispatcher: argv and env are read here and nowhere deeper. */
@@ -22,6 +23,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return (await import('../client/shell/index.js')).runShell(rest);
     case 'purge':
       return (await import('./purge.js')).runPurge(rest);
+    case '4lw':
+      return (await import('./four-letter-word.js')).runFourLetterWord(rest);
     case undefined:
     case 'help':
     case '--help':

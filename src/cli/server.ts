@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util';
 import { loadConfigFile, readMyId, type ServerConfig } from '../config/config.js';
 import { ConfigError, StorageError } from '../errors.js';
 import { createRootLogger, type Logger } from '../logger.js';
@@ -59,19 +60,34 @@ export async function startEnsembleMember(config: ServerConfig, log: Logger): Pr
   };
 }
 
-/** `zkts server <zoo.cfg>`: runs until SIGINT/SIGTERM. */
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** `zkts server <zoo.cfg> [--log-level L]`: runs until SIGINT/SIGTERM. The flag wins over ZKTS_LOG_LEVEL. */
 export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const file = args[0];
-  if (file === undefined) {
-    process.stderr.write('usage: zkts server <zoo.cfg>\n');
+  let parsed: { values: { 'log-level'?: string }; positionals: string[] };
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: { 'log-level': { type: 'string' } } });
+  } catch (err) {
+    process.stderr.write(`zkts server: ${(err as Error).message}\nusage: zkts server <zoo.cfg> [--log-level ${logLevels.join('|')}]\n`);
     return 2;
   }
-  const log = createRootLogger({ level: env.ZKTS_LOG_LEVEL ?? 'info' });
+  const file = parsed.positionals[0];
+  if (file === undefined || parsed.positionals.length > 1) {
+    process.stderr.write(`usage: zkts server <zoo.cfg> [--log-level ${logLevels.join('|')}]\n`);
+    return 2;
+  }
+  const level = parsed.values['log-level'] ?? env.ZKTS_LOG_LEVEL ?? 'info';
+  if (!logLevels.includes(level)) {
+    const source = parsed.values['log-level'] !== undefined ? '--log-level' : 'ZKTS_LOG_LEVEL';
+    process.stderr.write(`zkts server: ${source} must be one of ${logLevels.join(', ')}, not '${level}'\n`);
+    return 2;
+  }
+  const log = createRootLogger({ level });
   let running: RunningServer;
   try {
-    const parsed = loadConfigFile(file);
-    for (const warning of parsed.warnings) log.warn({ file }, warning);
-    const config = parsed.config;
+    const loaded = loadConfigFile(file);
+    for (const warning of loaded.warnings) log.warn({ file }, warning);
+    const config = loaded.config;
     running = config.servers.length > 0 ? await startEnsembleMember(config, log) : await startStandalone(config, log);
   } catch (err) {
     if (err instanceof ConfigError) {

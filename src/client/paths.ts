@@ -2,7 +2,7 @@ import { ZkError } from '../errors.js';
 import { ErrorCode } from '../protocol/constants.js';
 
 /**
- * Client-side path check, the rules of ZooKeeper's PathUtils.validatePath (PROTOCOL.md 12.1).
+ * Client-side path check, the rules of ZooKeeper's PathUtils.validatePath (docs/protocol.md 12.1).
  * A sequential create may end in '/' (the server appends the counter).
  */
 export function validatePath(path: string, sequential = false): void {

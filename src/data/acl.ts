@@ -54,7 +54,7 @@ function schemeMatches(acl: Id, caller: Id): boolean {
   return acl.id === caller.id;
 }
 
-/** ZooKeeper's check rule (PROTOCOL.md 9.4). */
+/** ZooKeeper's check rule (docs/protocol.md 9.4). */
 export function aclPermits(acl: readonly ACL[], perm: number, authIds: readonly Id[]): boolean {
   if (acl.length === 0) return true;
   // Loops rather than some(): this runs for every write, and most callers have no auth ids.

@@ -18,7 +18,7 @@ import type { Txn, TxnOp } from './txn.js';
 
 /**
  * A znode as callers see it: a view of one slot of the tree's NodeStore, valid until the
- * tree next changes. Stored cversion counts child creations only (PROTOCOL.md 10).
+ * tree next changes. Stored cversion counts child creations only (docs/protocol.md 10).
  */
 export class ZNode {
   constructor(
@@ -76,7 +76,7 @@ export class ZNode {
     return this.store.aversion[this.slot]!;
   }
 
-  /** Stored owner: a session id, or the container / TTL markers of PROTOCOL.md 8.1. */
+  /** Stored owner: a session id, or the container / TTL markers of docs/protocol.md 8.1. */
   get ephemeralOwner(): bigint {
     return this.store.ownerOf(this.slot);
   }

@@ -1,7 +1,7 @@
 import { ZkError } from '../errors.js';
 import { ErrorCode } from '../protocol/constants.js';
 
-/** Why a path is not a valid znode path, or null when it is (PROTOCOL.md 12.1). One pass, no allocation. */
+/** Why a path is not a valid znode path, or null when it is (docs/protocol.md 12.1). One pass, no allocation. */
 export function pathProblem(path: string): string | null {
   const n = path.length;
   if (n === 0) return 'path must not be empty';

@@ -34,7 +34,7 @@ function clearBits(table: Table, path: string, watcher: Watcher, bits: number): 
 
 /**
  * The watches one server's connections hold: one-shot data/exists and child watches,
- * persistent and persistent-recursive watches (PROTOCOL.md 7, 12.4).
+ * persistent and persistent-recursive watches (docs/protocol.md 7, 12.4).
  */
 export class WatchManager {
   private readonly data: Table = new Map();

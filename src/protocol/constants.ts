@@ -1,5 +1,5 @@
 // Wire constants of ZooKeeper's client protocol (ZooDefs.OpCode, KeeperException.Code,
-// Watcher.Event.*). Values are facts of the protocol; see PROTOCOL.md sections 4-9.
+// Watcher.Event.*). Values are facts of the protocol; see docs/protocol.md sections 4-9.
 
 export const OpCode = {
   notification: 0,
@@ -159,6 +159,6 @@ export const juteMaxBufferDefault = 0xfffff;
 /** Largest TTL a node may carry (40 bits of milliseconds). */
 export const ttlMsMax = 0xffffffffffn;
 
-/** Stored ephemeralOwner markers (PROTOCOL.md 8.1). */
+/** Stored ephemeralOwner markers (docs/protocol.md 8.1). */
 export const containerOwnerMarker = -0x8000000000000000n;
 export const ttlOwnerMarkerBase = -0x100000000000000n; // 0xFF00000000000000 as a signed long

@@ -1,6 +1,6 @@
 /**
  * Session ids: server id in the top byte, then 40 bits of the clock in ms when the
- * tracker started, then a 16-bit counter that carries upward (PROTOCOL.md 11.4).
+ * tracker started, then a 16-bit counter that carries upward (docs/protocol.md 11.4).
  */
 export class SessionIdGenerator {
   private next: bigint;
