@@ -270,6 +270,11 @@ export function validateCreate(type: number, req: CreateRequest, ctx: Validation
   if (path.lastIndexOf('/') < 0) refuse(ErrorCode.BADARGUMENTS, `${prefix}path`, `'${printable(path)}' has no '/'`);
   if (path.includes('\u0000')) refuse(ErrorCode.BADARGUMENTS, `${prefix}path`, `'${printable(path)}' has a null character`);
   validateAcl(req.acl, ctx.authIds, `${prefix}acl`);
+  // ZooKeeper looks the parent up before it checks the whole path: a parent that is not a
+  // valid path cannot exist, so that create is NONODE whatever the tree holds.
+  const lastSlash = path.lastIndexOf('/');
+  const parent = lastSlash === 0 ? '/' : path.slice(0, lastSlash);
+  if (pathProblem(parent) !== null) refuse(ErrorCode.NONODE, `${prefix}path`, `'${printable(path)}' has a parent that is not a valid path, so it does not exist`);
   // The sequence suffix is added before the path is checked ("/a/" + sequential is legal).
   requireValidPath(sequentialFlags.has(flags) ? `${path}0000000000` : path, `${prefix}path`);
 }
