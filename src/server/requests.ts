@@ -85,7 +85,7 @@ function validate(ctx: RequestContext, conn: ServerConnection, header: RequestHe
     validateRequest(header.type, record, { authIds: conn.authIds, extendedTypesEnabled: ctx.tree.extendedTypesEnabled });
   } catch (err) {
     if (err instanceof ProtocolError) {
-      throw new ProtocolError(`invalid ${opName(header.type)} request (xid ${header.xid}, session 0x${hex(conn.sessionId)}): ${err.message}`, { cause: err });
+      throw new ProtocolError(`invalid ${opName(header.type)} request (xid ${header.xid}, session ${hex(conn.sessionId)}): ${err.message}`, { cause: err });
     }
     throw err;
   }
