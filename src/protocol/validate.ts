@@ -104,8 +104,10 @@ export function ipBytes(addr: string): number[] | null {
   const parts = v4.split('.');
   if (parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return parts.map(Number);
   if (!addr.includes(':')) return null;
-  const [head, tail] = addr.split('::', 2);
-  if (tail !== undefined && tail.includes('::')) return null;
+  const gap = addr.indexOf('::');
+  if (gap >= 0 && addr.indexOf('::', gap + 1) >= 0) return null;
+  const head = gap < 0 ? addr : addr.slice(0, gap);
+  const tail = gap < 0 ? undefined : addr.slice(gap + 2);
   const h = head ? head.split(':') : [];
   const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
   const fill = tail !== undefined ? 8 - h.length - t.length : 0;
