@@ -291,6 +291,8 @@ export function readPlainCreate(b: Buffer, start: number, end: number, out: Plai
     p += 1;
   } else if (tag === 0xcb) {
     out.time = b.readDoubleBE(p + 1);
+    // decodeTxn refuses a time that is not an integer: so must this path, to agree with it.
+    if (!Number.isSafeInteger(out.time)) return false;
     p += 9;
   } else if (tag === 0xce) {
     out.time = b.readUInt32BE(p + 1);
