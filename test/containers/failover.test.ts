@@ -69,9 +69,9 @@ afterEach(async (context) => {
   process.stderr.write(`\n=== after failed test "${context.task.name}" ===\n${logs.join('\n')}\n=== end ===\n`);
 });
 
-/** Waits until a create sent after `since` has been acknowledged; returns when. */
+/** Waits until a create sent after `since` has been acknowledged; returns when it was. */
 async function writesResumedAfter(since: number): Promise<number> {
-  return waitFor(`an acknowledged create after ${new Date(since).toISOString()}`, () => (load().lastAckAt > since ? load().lastAckAt : null), {
+  return waitFor(`an acknowledged create sent after ${new Date(since).toISOString()}`, () => load().firstAckOfCreateSentAfter(since), {
     timeoutMs: writesResumeTimeoutMs,
   });
 }
@@ -90,14 +90,15 @@ describe('a three-member zkts ensemble in containers, under a workload of severa
     const old = await ensemble().waitForLeader();
     const faultAt = Date.now();
     await ensemble().stop(old);
+    const exitedAt = Date.now();
     const leader = await ensemble().waitForLeader();
     const electedMs = Date.now() - faultAt;
     expect(leader).not.toBe(old);
-    const resumedMs = (await writesResumedAfter(faultAt)) - faultAt;
+    const resumedMs = (await writesResumedAfter(exitedAt)) - exitedAt;
     await ensemble().start(old);
     expect(await ensemble().waitForQuorum()).toBe(leader);
     expect(await ensemble().followers()).toContain(old);
-    report(`leader ${old} stopped (SIGTERM)`, faultAt, { 'new leader elected after': electedMs, 'creates acknowledged again after': resumedMs, 'whole again after': Date.now() - faultAt });
+    report(`leader ${old} stopped (SIGTERM)`, faultAt, { 'new leader elected after': electedMs, 'first create sent after it exited acknowledged after': resumedMs, 'whole again after': Date.now() - faultAt });
   }, scaled(scenarioTimeoutMs));
 
   it('the leader is paused for longer than syncLimit: the others elect a leader without it, and it comes back as a follower', async (context) => {
@@ -105,16 +106,18 @@ describe('a three-member zkts ensemble in containers, under a workload of severa
     const old = await ensemble().waitForLeader();
     const faultAt = Date.now();
     await ensemble().pause(old);
-    // A new leader needs the followers to have given up on the silent one: syncLimit has passed.
+    const frozenAt = Date.now();
+    // A new leader needs the followers to have given up on the silent one after syncLimit,
+    // counted from the last message they heard (up to a tick before the pause).
     const leader = await ensemble().waitForLeader();
     const electedMs = Date.now() - faultAt;
     expect(leader).not.toBe(old);
-    expect(electedMs).toBeGreaterThanOrEqual(syncLimitTicks * tickTimeMs);
-    const resumedMs = (await writesResumedAfter(faultAt)) - faultAt;
+    expect(electedMs).toBeGreaterThanOrEqual((syncLimitTicks - 1) * tickTimeMs);
+    const resumedMs = (await writesResumedAfter(frozenAt)) - frozenAt;
     await ensemble().resume(old);
     expect(await ensemble().waitForQuorum()).toBe(leader);
     expect(await ensemble().followers()).toContain(old);
-    report(`leader ${old} paused`, faultAt, { 'new leader elected after': electedMs, 'creates acknowledged again after': resumedMs, 'whole again after': Date.now() - faultAt });
+    report(`leader ${old} paused`, faultAt, { 'new leader elected after': electedMs, 'first create sent after the freeze acknowledged after': resumedMs, 'whole again after': Date.now() - faultAt });
   }, scaled(scenarioTimeoutMs));
 
   it('a follower is cut off the ensemble network: it stops serving, the other two go on, and it catches up when reconnected', async (context) => {

@@ -20,6 +20,8 @@ export class Writer {
   readonly client: ZooKeeperClient;
   /** Names (under ackedRoot) of the creates the ensemble acknowledged, in order. */
   readonly acked: string[] = [];
+  /** When each acknowledged create was sent and when its acknowledgement came back. */
+  readonly sentAt: number[] = [];
   readonly ackedAt: number[] = [];
   readonly states: StateChange[] = [];
   failures = 0;
@@ -72,9 +74,11 @@ export class Writer {
   private async run(): Promise<void> {
     for (let seq = 0; !this.stopped && seq < createsPerWriterMax; seq++) {
       const name = `${this.name}-${String(seq).padStart(6, '0')}`;
+      const sentAt = Date.now();
       try {
         await this.client.create(`${ackedRoot}/${name}`, String(seq));
         this.acked.push(name);
+        this.sentAt.push(sentAt);
         this.ackedAt.push(Date.now());
         await delay(paceMs);
       } catch (error) {
@@ -104,9 +108,15 @@ export class Workload {
     return this.writers.reduce((n, w) => n + w.acked.length, 0);
   }
 
-  /** When the latest acknowledged create came back (0 before any). */
-  get lastAckAt(): number {
-    return Math.max(0, ...this.writers.map((w) => w.ackedAt.at(-1) ?? 0));
+  /** When the first create sent after `since` was acknowledged, or null while none has been. */
+  firstAckOfCreateSentAfter(since: number): number | null {
+    let first: number | null = null;
+    for (const w of this.writers) {
+      for (let i = w.sentAt.length - 1; i >= 0 && w.sentAt[i]! > since; i--) {
+        if (first === null || w.ackedAt[i]! < first) first = w.ackedAt[i]!;
+      }
+    }
+    return first;
   }
 
   /** The longest stretch between `from` and `to` in which no writer had a create acknowledged. */
