@@ -83,12 +83,18 @@ async function answers(host: string, port: number, word: string): Promise<string
   }
 }
 
+/** What the readiness wait needs of a container (a dockerode Container has it). */
+interface InspectableContainer {
+  id: string;
+  inspect(): Promise<{ State: { Running: boolean; ExitCode: number } }>;
+}
+
 /** Ready when the member answers `imok` through its published client port; fails at once if the container exits. */
 class RuokWaitStrategy implements WaitStrategy {
   private startupTimeoutMs = memberStartTimeoutMs;
   private startupTimeoutSet = false;
 
-  async waitUntilReady(container: { id: string; inspect(): Promise<{ State: { Running: boolean; ExitCode: number } }> }, boundPorts: BoundPorts): Promise<void> {
+  async waitUntilReady(container: InspectableContainer, boundPorts: BoundPorts): Promise<void> {
     await waitUntilServing(container, await dockerHost(), boundPorts.getBinding(zktsClientPort), this.startupTimeoutMs);
   }
 
@@ -107,12 +113,7 @@ class RuokWaitStrategy implements WaitStrategy {
   }
 }
 
-async function waitUntilServing(
-  container: { id: string; inspect(): Promise<{ State: { Running: boolean; ExitCode: number } }> },
-  host: string,
-  port: number,
-  timeoutMs: number,
-): Promise<void> {
+async function waitUntilServing(container: InspectableContainer, host: string, port: number, timeoutMs: number): Promise<void> {
   const outcome = await waitFor(
     `zkts in container ${container.id.slice(0, 12)} to answer ruok on ${host}:${port}`,
     async () => {

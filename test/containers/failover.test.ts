@@ -1,10 +1,10 @@
 // A three-member zkts ensemble in containers on a private Docker network (zkts/testcontainers),
 // under a workload of several sessions that each hold an ephemeral node and create nodes one
-// after another, survives in turn: the leader stopped, the leader paused for longer than
-// syncLimit, a follower cut off the ensemble's network and reconnected, and a rolling
-// restart. Afterwards every acknowledged create is on every member, and every session (none
-// was out of reach for longer than its timeout) still holds its ephemeral node. The recovery
-// times are printed; they are figures, not assertions.
+// after another, survives in turn: the leader stopped, the leader killed, the leader paused
+// for longer than syncLimit, a follower cut off the ensemble's network and reconnected, and a
+// rolling restart. Afterwards every acknowledged create is on every member, and every session
+// (none was out of reach for longer than its timeout) still holds its ephemeral node. The
+// recovery times are printed; they are figures, not assertions.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/index.js';
 import { scaled, waitFor } from '../../src/testing/wait.js';
@@ -101,6 +101,22 @@ describe('a three-member zkts ensemble in containers, under a workload of severa
     report(`leader ${old} stopped (SIGTERM)`, faultAt, { 'new leader elected after': electedMs, 'first create sent after it exited acknowledged after': resumedMs, 'whole again after': Date.now() - faultAt });
   }, scaled(scenarioTimeoutMs));
 
+  it('the leader is killed (SIGKILL): another member leads, and the killed one restarts on its data and rejoins', async (context) => {
+    await requireDocker(context);
+    const faultAt = Date.now();
+    const old = await ensemble().killLeader();
+    const killedAt = Date.now();
+    expect(ensemble().servers.find((s) => s.id === old)?.state).toBe('stopped');
+    const leader = await ensemble().waitForLeader();
+    const electedMs = Date.now() - faultAt;
+    expect(leader).not.toBe(old);
+    const resumedMs = (await writesResumedAfter(killedAt)) - killedAt;
+    await ensemble().start(old);
+    expect(await ensemble().waitForQuorum()).toBe(leader);
+    expect(await ensemble().followers()).toContain(old);
+    report(`leader ${old} killed (SIGKILL)`, faultAt, { 'new leader elected after': electedMs, 'first create sent after the kill acknowledged after': resumedMs, 'whole again after': Date.now() - faultAt });
+  }, scaled(scenarioTimeoutMs));
+
   it('the leader is paused for longer than syncLimit: the others elect a leader without it, and it comes back as a follower', async (context) => {
     await requireDocker(context);
     const old = await ensemble().waitForLeader();
@@ -127,6 +143,7 @@ describe('a three-member zkts ensemble in containers, under a workload of severa
     const faultAt = Date.now();
     await ensemble().isolate(follower);
     expect(ensemble().servers.find((s) => s.id === follower)?.state).toBe('isolated');
+    await expect(ensemble().pause(follower)).rejects.toThrow(`member ${follower} is isolated, not running`);
     await waitFor(`member ${follower} to stop serving once cut off`, async () => {
       const srvr = await ensemble().container(follower).fourLetterWord('srvr').catch(() => '');
       return !/^Mode: (leader|follower)$/m.test(srvr);
