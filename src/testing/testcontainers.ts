@@ -359,14 +359,18 @@ export class ZktsCluster {
     return (await this.modes()).filter((m) => m.mode === 'follower').map((m) => m.id);
   }
 
-  /** Waits until one reachable member leads with a majority of the ensemble behind it; its id. */
-  async waitForLeader(options: { timeoutMs?: number } = {}): Promise<number> {
+  /**
+   * Waits until one reachable member leads with a majority of the ensemble behind it; its id.
+   * `not` leaves members out, for waiting on a successor while the old leader is still going.
+   */
+  async waitForLeader(options: { not?: readonly number[]; timeoutMs?: number } = {}): Promise<number> {
     const majority = Math.floor(this.members.length / 2) + 1;
+    const not = options.not ?? [];
     return waitFor(
-      'a zkts leader with a quorum',
+      not.length === 0 ? 'a zkts leader with a quorum' : `a zkts leader other than ${not.join(', ')} with a quorum`,
       async () => {
         const modes = await this.modes();
-        const leaders = modes.filter((m) => m.mode === 'leader');
+        const leaders = modes.filter((m) => m.mode === 'leader' && !not.includes(m.id));
         const followers = modes.filter((m) => m.mode === 'follower');
         return leaders.length === 1 && leaders.length + followers.length >= majority ? leaders[0]!.id : null;
       },
