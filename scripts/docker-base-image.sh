@@ -66,5 +66,6 @@ tar --numeric-owner --owner=0 --group=0 -C "$root" -c . | docker import \
   --change 'CMD ["node"]' \
   --message "node $("$node_bin" --version) from $node_bin with its libraries" \
   - "$tag" >/dev/null
+docker image prune -f --filter label=org.zkts.base >/dev/null
 size="$(docker image inspect "$tag" --format '{{.Size}}')"
 echo "docker-base-image: $tag holds node $("$node_bin" --version) ($((size / 1024 / 1024)) MiB)"

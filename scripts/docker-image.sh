@@ -25,5 +25,7 @@ source="$(cd dist/src && find . -name '*.js' -print0 | LC_ALL=C sort -z | xargs 
 
 if [ "$base" = zkts-node-base ]; then scripts/docker-base-image.sh "$base"; fi
 DOCKER_BUILDKIT=0 docker build --quiet --build-arg "BASE=$base" --build-arg "SOURCE=$source" -t "$tag" . >/dev/null
+# The image this one replaced, now untagged, goes (only images this script labelled).
+docker image prune -f --filter label=org.zkts.source >/dev/null
 size="$(docker image inspect "$tag" --format '{{.Size}}')"
 echo "docker-image: built $tag on $base ($((size / 1000 / 1000)) MB)"
