@@ -127,6 +127,9 @@ export class EnsembleServer extends ZkServer {
       onMessage: (from, msg) => this.enqueue({ kind: 'message', from, msg }),
       onDisconnected: (peer) => this.enqueue({ kind: 'disconnected', peer }),
       faults: options.faults,
+      juteMaxBuffer: options.config.juteMaxBuffer,
+      tls: options.config.quorumTls,
+      secret: options.config.quorumAuthSecret,
     });
   }
 
@@ -223,7 +226,7 @@ export class EnsembleServer extends ZkServer {
         this.transport.send(effect.to, effect.msg);
         return;
       case 'disconnect':
-        this.transport.disconnect(effect.peer);
+        this.transport.disconnect(effect.peer, effect.reason);
         return;
       case 'persistTxns':
         this.persist(effect.entries);
