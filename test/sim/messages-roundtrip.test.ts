@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
+import { checkPeerMessage } from '../../src/quorum/message-schema.js';
 import * as m from '../../src/quorum/messages.js';
 import { ServerState } from '../../src/quorum/vote.js';
 import { makeZxid } from '../../src/quorum/zxid.js';
@@ -59,6 +60,8 @@ describe('peer message factories round-trip through msgpackr', () => {
       for (const [key, value] of Object.entries(message)) {
         if (typeof value === 'bigint') expect(typeof decoded[key], `${type}.${key}`).toBe('bigint');
       }
+      // What the receiver's transport does next: the decoded frame passes the schema.
+      expect(checkPeerMessage(decoded)).toMatchObject({ ok: true });
     });
   }
 
