@@ -37,6 +37,8 @@ export interface HelloOptions {
   /** Prove this secret (the real one, a wrong one); none: an empty proof. */
   readonly secret?: Uint8Array;
   readonly version?: number;
+  /** Frames to send in the same write as the proof, so they arrive with it (nothing can come between). */
+  readonly then?: readonly unknown[];
 }
 
 /** What the member answered to a hello: its welcome, or that it closed the connection. */
@@ -101,7 +103,8 @@ export class PeerForger {
     if (welcome === null) return { welcomed: false };
     const ids = { dialer: sid, acceptor: welcome.sid };
     const nonces = { dialer: dialerNonce, acceptor: welcome.nonce };
-    this.send({ proof: handshakeProof(options.secret ?? null, 'dialer', ids, nonces) });
+    const proof = frameOf({ proof: handshakeProof(options.secret ?? null, 'dialer', ids, nonces) });
+    this.sendRaw(Buffer.concat([proof, ...(options.then ?? []).map(frameOf)]));
     return { welcomed: true, sid: welcome.sid };
   }
 
