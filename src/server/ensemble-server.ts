@@ -2,7 +2,7 @@ import { Packr } from 'msgpackr';
 import type { PeerSpec } from '../config/config.js';
 import type { DataTree } from '../data/data-tree.js';
 import { encodeTreeSnapshot } from '../data/tree-snapshot.js';
-import { decodeTxn, encodeTxnRequest } from '../data/txn-codec.js';
+import { encodeTxnRequest } from '../data/txn-codec.js';
 import { ZkError, invariant } from '../errors.js';
 import { hex } from '../logger.js';
 import { ErrorCode } from '../protocol/constants.js';
@@ -313,7 +313,7 @@ export class EnsembleServer extends ZkServer {
   }
 
   private applyCommitted(zxid: bigint, payload: Uint8Array, origin: { sid: number; requestId: number } | null): void {
-    const txn = { ...decodeTxn(payload), zxid };
+    const txn = { ...this.payloads.txn(payload), zxid };
     const result = this.applyTxn(txn);
     if (origin === null || origin.sid !== this.serverId) return;
     const pending = this.pendingWrites.get(origin.requestId);

@@ -40,21 +40,34 @@ function opProblem(op: TxnOp | MultiOp): string | null {
 
 /**
  * The data tree's say on bytes from peers: a txn payload must decode as a txn this server can
- * apply, a snapshot as a tree it can restore. A snapshot is decoded once: the tree checked here
- * is the one installed.
+ * apply, a snapshot as a tree it can restore. Bytes are decoded once: what was checked here is
+ * what the shell applies or installs (`txn`, `tree`).
  */
 export class TreePayloads implements PayloadValidator {
   private readonly decoded = new WeakMap<Uint8Array, DataTree>();
+  private readonly decodedTxns = new WeakMap<Uint8Array, Txn>();
 
   constructor(private readonly options: DataTreeOptions) {}
 
   txnProblem(payload: Uint8Array): string | null {
     if (!isArrayRecord(payload)) return 'not a txn record';
+    let txn: Txn;
     try {
-      return txnShapeProblem(decodeTxn(payload));
+      txn = decodeTxn(payload);
     } catch (err) {
       return (err as Error).message;
     }
+    const problem = txnShapeProblem(txn);
+    if (problem === null) this.decodedTxns.set(payload, txn);
+    return problem;
+  }
+
+  /** The txn in a payload that passed txnProblem (decoded then), or decoded now (our own writes). */
+  txn(payload: Uint8Array): Txn {
+    const txn = this.decodedTxns.get(payload);
+    if (txn === undefined) return decodeTxn(payload);
+    this.decodedTxns.delete(payload);
+    return txn;
   }
 
   snapshotProblem(data: Uint8Array): string | null {
