@@ -266,10 +266,14 @@ export class PeerTransport {
           secureContext: this.secureContext!,
           checkServerIdentity: (_host, cert) => (this.tls!.hostnameVerification ? checkServerIdentity(addr.host, cert) : undefined),
         });
-    socket.setNoDelay(true);
+    tcp.setNoDelay(true);
     this.pending.add(socket);
     const reader = new HandshakeReader(socket);
-    const timer = setTimeout(() => reader.fail(new HandshakeRefused('no welcome within the handshake timeout')), helloTimeoutMs);
+    // Connecting, TLS and the welcome all within the timeout; a peer that never answers is dialled again.
+    const timer = setTimeout(() => {
+      reader.fail(new HandshakeRefused('no welcome within the handshake timeout'));
+      socket.destroy();
+    }, helloTimeoutMs);
     let problem: string | null = null;
     const onError = (err: NodeJS.ErrnoException): void => {
       problem = err.message;
