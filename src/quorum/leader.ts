@@ -1,4 +1,3 @@
-import { invariant } from '../errors.js';
 import type { LogEntry } from './journal.js';
 import {
   commitMessage,
