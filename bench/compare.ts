@@ -16,7 +16,7 @@
 // Both ensembles (and the CPU burners) are stopped and their directories removed on exit, on
 // Ctrl-C and on failure; a watchdog does it if this process is killed outright.
 //
-//   npm run bench:compare                        the full run (about 20 minutes)
+//   npm run bench:compare                        the full run (about 25 minutes on 2 busy cores)
 //   npm run bench:compare -- --quick             a smoke run of every phase
 //   npm run bench:compare -- --workloads create,get --rounds 5 --skip noise,failover
 import { spawn, spawnSync } from 'node:child_process';
@@ -233,6 +233,7 @@ function figuresOf(r: BenchResult): [string, Better, number, number][] {
   rows.push(
     ['server CPU µs/op (3 members)', 'lower', 1, perOp(sum(r.servers.map((s) => s.cpuMs)) * 1000)],
     ['cores the 3 members got (CPU ms / wall ms)', 'neither', 2, sum(r.servers.map((s) => s.cpuMs)) / r.elapsedMs],
+    ['waiting for a CPU µs/op (all threads, 3 members)', 'lower', 1, perOp(sum(r.servers.map((s) => s.runQueueWaitMs)) * 1000)],
     ['syscalls/op (read+write, 3 members)', 'lower', 2, perOp(sum(r.servers.map((s) => (s.readSyscalls ?? 0) + (s.writeSyscalls ?? 0))))],
     ['context switches/op (3 members)', 'lower', 2, perOp(sum(r.servers.map((s) => s.voluntaryContextSwitches + s.involuntaryContextSwitches)))],
   );

@@ -28,6 +28,11 @@ export interface ProcessSample {
   /** Summed over its live threads; a thread that exits takes its counts with it. */
   voluntaryContextSwitches: number;
   involuntaryContextSwitches: number;
+  /**
+   * Time its threads were ready to run but waited for a CPU (/proc/pid/task/tid/schedstat),
+   * summed over its live threads, ms: what a busy machine took from it.
+   */
+  runQueueWaitMs: number;
 }
 
 /** Reads /proc/<pid>; throws, naming the pid, when there is no such process. */
@@ -44,15 +49,16 @@ export function sampleProcess(pid: number): ProcessSample {
   const stime = Number(fields[12]);
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const io = readOptional(`/proc/${pid}/io`);
-  const switches = threadContextSwitches(pid);
+  const threads = threadCounters(pid);
   return {
     pid,
     cpuMs: ((utime + stime) * 1000) / clockTicksPerSecond,
     rssKiB: statusField(status, 'VmRSS') ?? 0,
     readSyscalls: io === null ? null : statusField(io, 'syscr'),
     writeSyscalls: io === null ? null : statusField(io, 'syscw'),
-    voluntaryContextSwitches: switches.voluntary,
-    involuntaryContextSwitches: switches.involuntary,
+    voluntaryContextSwitches: threads.voluntary,
+    involuntaryContextSwitches: threads.involuntary,
+    runQueueWaitMs: threads.runQueueWaitNs / 1e6,
   };
 }
 
@@ -70,23 +76,25 @@ function statusField(text: string, name: string): number | null {
   return match === null ? null : Number(match[1]);
 }
 
-/** /proc/pid/status counts the main thread only; a JVM does its work on other threads. */
-function threadContextSwitches(pid: number): { voluntary: number; involuntary: number } {
-  let voluntary = 0;
-  let involuntary = 0;
+/** /proc/pid/status and schedstat count the main thread only; a JVM does its work on other threads. */
+function threadCounters(pid: number): { voluntary: number; involuntary: number; runQueueWaitNs: number } {
+  const counters = { voluntary: 0, involuntary: 0, runQueueWaitNs: 0 };
   let tasks: string[];
   try {
     tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
-    return { voluntary, involuntary };
+    return counters;
   }
   for (const tid of tasks) {
     const status = readOptional(`/proc/${pid}/task/${tid}/status`);
-    if (status === null) continue; // the thread ended between the listing and the read
-    voluntary += statusField(status, 'voluntary_ctxt_switches') ?? 0;
-    involuntary += statusField(status, 'nonvoluntary_ctxt_switches') ?? 0;
+    const schedstat = readOptional(`/proc/${pid}/task/${tid}/schedstat`);
+    if (status === null || schedstat === null) continue; // the thread ended between the listing and the read
+    counters.voluntary += statusField(status, 'voluntary_ctxt_switches') ?? 0;
+    counters.involuntary += statusField(status, 'nonvoluntary_ctxt_switches') ?? 0;
+    // "time on a CPU, time waiting for one (both ns), timeslices"
+    counters.runQueueWaitNs += Number(schedstat.split(' ')[1] ?? 0);
   }
-  return { voluntary, involuntary };
+  return counters;
 }
 
 /** What one process used between two samples: counters as differences, RSS the later sample's. */
@@ -102,6 +110,7 @@ export function processUsage(before: ProcessSample, after: ProcessSample): Proce
     writeSyscalls: diff(before.writeSyscalls, after.writeSyscalls),
     voluntaryContextSwitches: after.voluntaryContextSwitches - before.voluntaryContextSwitches,
     involuntaryContextSwitches: after.involuntaryContextSwitches - before.involuntaryContextSwitches,
+    runQueueWaitMs: after.runQueueWaitMs - before.runQueueWaitMs,
   };
 }
 

@@ -30,8 +30,8 @@ options:
                     latency always uses 1 session with 1 request in flight
   --size B          bytes of data in each create and setData (default ${defaults.size})
   --client C        ${clientKinds.join(' | ')} (default zkts)
-  --pids P[,P...]   server process ids: their CPU time, syscalls, context switches (timed phase)
-                    and RSS (at its end), from /proc
+  --pids P[,P...]   server process ids: their CPU time, syscalls, context switches, time spent
+                    waiting for a CPU (timed phase) and RSS (at its end), from /proc
   --timeout S       seconds the run may take (default ${defaults.timeoutS}); the clean-up gets 30 s more
   --keep            leave the znodes under the root
   --json            print one JSON object instead of text
@@ -110,7 +110,7 @@ export function formatResult(r: BenchResult): string {
   for (const s of r.servers) {
     const syscalls = s.readSyscalls === null ? 'syscalls -' : `syscalls ${perOp(s.readSyscalls, r.completed)} read + ${perOp(s.writeSyscalls, r.completed)} write per op`;
     lines.push(
-      `  pid ${s.pid}: CPU ${thousands(s.cpuMs)} ms (${perOp(s.cpuMs * 1000, r.completed, 1)} µs/op), ${syscalls}, context switches ${perOp(s.voluntaryContextSwitches + s.involuntaryContextSwitches, r.completed)} per op, RSS ${(s.rssKiB / 1024).toFixed(1)} MiB`,
+      `  pid ${s.pid}: CPU ${thousands(s.cpuMs)} ms (${perOp(s.cpuMs * 1000, r.completed, 1)} µs/op), ${syscalls}, context switches ${perOp(s.voluntaryContextSwitches + s.involuntaryContextSwitches, r.completed)} per op, waited ${thousands(s.runQueueWaitMs)} ms for a CPU, RSS ${(s.rssKiB / 1024).toFixed(1)} MiB`,
     );
   }
   if (r.completed > 0) {

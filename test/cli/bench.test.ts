@@ -152,6 +152,7 @@ describe('zkts bench', () => {
       expect(r.servers).toHaveLength(1);
       expect(r.servers[0]!.pid).toBe(server.child.pid);
       expect(r.servers[0]!.rssKiB).toBeGreaterThan(10_000);
+      expect(r.servers[0]!.runQueueWaitMs).toEqual(expect.any(Number));
       if (r.writes > 0) expect(r.servers[0]!.writeSyscalls).toBeGreaterThan(0);
       expect(r.machine.cores).toBe(os.cpus().length);
       await expectDone(workload, r, receivedBefore);
