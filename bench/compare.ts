@@ -234,6 +234,8 @@ function figuresOf(r: BenchResult): [string, Better, number, number][] {
     ['server CPU µs/op (3 members)', 'lower', 1, perOp(sum(r.servers.map((s) => s.cpuMs)) * 1000)],
     ['cores the 3 members got (CPU ms / wall ms)', 'neither', 2, sum(r.servers.map((s) => s.cpuMs)) / r.elapsedMs],
     ['waiting for a CPU µs/op (all threads, 3 members)', 'lower', 1, perOp(sum(r.servers.map((s) => s.runQueueWaitMs)) * 1000)],
+    // Near 1.0 the client process, one Node.js thread, is what limits the run.
+    ['cores the client got', 'neither', 2, r.clientCpuMs / r.elapsedMs],
     ['syscalls/op (read+write, 3 members)', 'lower', 2, perOp(sum(r.servers.map((s) => (s.readSyscalls ?? 0) + (s.writeSyscalls ?? 0))))],
     ['context switches/op (3 members)', 'lower', 2, perOp(sum(r.servers.map((s) => s.voluntaryContextSwitches + s.involuntaryContextSwitches)))],
   );
