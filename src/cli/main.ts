@@ -9,6 +9,7 @@ commands:
   purge <dataDir> [dataLogDir] [-n N]   keep the N newest snapshots (>= 3) and the logs they need
   4lw <word> [host:port] [--expect A]   send a four-letter word (srvr, ruok, mntr, ...) and print
                             the answer; with --expect, exit 1 unless the answer is A
+  bench <workload> [options]   load a server or ensemble and measure it (zkts bench --help)
 `;
 
 /** The `zkts` command's dispatcher: argv and env are read here and nowhere deeper. */
@@ -27,6 +28,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return (await import('./purge.js')).runPurge(rest);
     case '4lw':
       return (await import('./four-letter-word.js')).runFourLetterWord(rest);
+    case 'bench':
+      return (await import('./bench.js')).runBenchCommand(rest);
     case undefined:
     case 'help':
     case '--help':
