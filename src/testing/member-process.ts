@@ -1,0 +1,263 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serverProcessEnv } from '../cli/server-process.js';
+import type { PeerFaultRule } from '../faults/peer-faults.js';
+import { controlEnvKey, controlEnvValue, parseControlReport, type ControlReport, type StartTiming } from './control.js';
+import { guard } from './lifeline.js';
+import { MemberLog } from './member-log.js';
+import { scaled } from './wait.js';
+
+/** The zkts package this file belongs to: it runs from dist/src/testing/, or from src/testing/ under a TypeScript runner. */
+function findPackageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(path.join(dir, 'bin', 'zkts.js')) && existsSync(path.join(dir, 'package.json'))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot find the zkts package (bin/zkts.js) above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+}
+export const packageRoot = findPackageRoot();
+/** The `zkts` command, as a user runs it. */
+const zktsEntry = path.join(packageRoot, 'bin', 'zkts.js');
+const cliEntry = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
+
+/** Deadlines of one member's lifecycle (scaled by ZKTS_TEST_TIME_FACTOR). */
+export const memberStartTimeoutMs = 20_000;
+export const memberStopTimeoutMs = 5_000;
+const peerFaultsAckTimeoutMs = 5_000;
+
+export type MemberState = 'stopped' | 'starting' | 'running' | 'paused';
+
+export interface MemberProcessOptions {
+  /** Named in messages. */
+  name: string;
+  configPath: string;
+  /** Where every line the member writes is appended; null: memory only. */
+  logFile: string | null;
+  logLevel?: string;
+  /** Extra environment for the process. */
+  env?: Readonly<Record<string, string>>;
+  /** Seeds the member's random peer fault choices. */
+  seed: number;
+  /** The peer fault rules a (re)started member begins with. */
+  peerFaults?: () => readonly PeerFaultRule[];
+}
+
+/** How a member process ended. */
+export interface MemberExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Whether the launcher ended it (stop, kill) rather than it dying by itself. */
+  expected: boolean;
+}
+
+export class MemberStartError extends Error {
+  constructor(
+    message: string,
+    /** The errno code the member gave, e.g. EADDRINUSE. */
+    readonly code: string | null,
+  ) {
+    super(message);
+    this.name = 'MemberStartError';
+  }
+}
+
+interface Pending {
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One `zkts server <zoo.cfg>` child process under a launcher: spawned with a control channel
+ * (IPC) and the lifeline, its output captured, and signals sent to it for kill (SIGKILL),
+ * stop (SIGTERM), pause (SIGSTOP) and resume (SIGCONT). It can be started again after it
+ * exits, on the same config. Emits 'exit' with a MemberExit.
+ */
+export class MemberProcess extends EventEmitter<{ exit: [MemberExit] }> {
+  readonly log: MemberLog;
+  state: MemberState = 'stopped';
+  /** How the last process ended (null while one runs, or before the first start). */
+  exit: MemberExit | null = null;
+  /** Starts so far. */
+  starts = 0;
+  /** The client port the running process listens on, and when it got there. */
+  clientPort: number | null = null;
+  timing: StartTiming | null = null;
+  private child: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  private expectingExit = false;
+  private nextSeq = 1;
+  private readonly pendingAcks = new Map<number, Pending>();
+
+  constructor(readonly options: MemberProcessOptions) {
+    super();
+    this.log = new MemberLog(options.logFile);
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.state === 'running' || this.state === 'paused';
+  }
+
+  /**
+   * Spawns the process and resolves once it listens (its 'started' report); rejects with a
+   * MemberStartError naming why when it exits first or does not get there in time.
+   */
+  async start(timeoutMs = memberStartTimeoutMs): Promise<void> {
+    if (this.state !== 'stopped') throw new Error(`${this.options.name} is already ${this.state}`);
+    if (!existsSync(cliEntry)) throw new Error(`zkts is not built (${cliEntry} is missing): run \`npm run build\` first`);
+    this.starts++;
+    this.state = 'starting';
+    this.exit = null;
+    this.clientPort = null;
+    this.timing = null;
+    this.expectingExit = false;
+    this.log.mark(`start #${this.starts} of ${this.options.name}`);
+    const child = spawn(process.execPath, [zktsEntry, 'server', this.options.configPath], {
+      cwd: packageRoot,
+      env: { ...process.env, ...serverProcessEnv, ...this.options.env, [controlEnvKey]: controlEnvValue, ZKTS_LOG_LEVEL: this.options.logLevel ?? 'info' },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
+    });
+    this.child = child;
+    guard(child);
+    child.unref();
+    child.channel?.unref();
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const pipe = child[stream]!;
+      pipe.on('data', (chunk: Buffer) => this.log.push(chunk, stream));
+      (pipe as unknown as { unref(): void }).unref();
+    }
+    const report = new Promise<ControlReport>((resolve, reject) => {
+      child.on('message', (message) => {
+        const parsed = parseControlReport(message);
+        if (parsed === null) return;
+        if (parsed.type === 'started' || parsed.type === 'failed') resolve(parsed);
+        else this.settleAck(parsed.seq, parsed.type === 'ack' ? null : parsed.reason);
+      });
+      child.once('error', reject);
+    });
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        const exit: MemberExit = { code, signal, expected: this.expectingExit };
+        this.exit = exit;
+        this.state = 'stopped';
+        this.child = null;
+        this.log.mark(`${this.options.name} exited (code ${code}, signal ${signal})`);
+        for (const seq of [...this.pendingAcks.keys()]) this.settleAck(seq, `${this.options.name} exited`);
+        this.emit('exit', exit);
+        resolve();
+      });
+    });
+    child.send({ type: 'init', seed: this.options.seed, peerFaults: this.options.peerFaults?.() ?? [] });
+    // This timer also keeps the launcher's event loop alive while it waits (the child is unref'd).
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      report,
+      this.exited.then(() => null),
+      new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), scaled(timeoutMs));
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (outcome !== null && outcome !== 'timeout' && outcome.type === 'started') {
+      this.clientPort = outcome.clientPort;
+      this.timing = outcome.timing;
+      if (this.state === 'starting') this.state = 'running';
+      return;
+    }
+    const exit = this.exit as MemberExit | null;
+    const reason = outcome === 'timeout' ? `did not listen within ${scaled(timeoutMs)} ms` : outcome === null ? `exited (code ${exit?.code}, signal ${exit?.signal})` : outcome.type === 'failed' ? `failed: ${outcome.message}` : 'sent an unexpected report';
+    if (this.child !== null) await this.kill();
+    const code = outcome !== null && outcome !== 'timeout' && outcome.type === 'failed' ? outcome.code : null;
+    throw new MemberStartError(`${this.options.name} did not start: it ${reason}\n--- its last lines ---\n${this.log.tail(20)}`, code);
+  }
+
+  /** SIGKILL, and waits until the process is gone. */
+  async kill(): Promise<void> {
+    if (this.child === null) return;
+    this.signal('SIGKILL', true);
+    await this.waitForExit('SIGKILL');
+  }
+
+  /** SIGTERM (after SIGCONT when paused); SIGKILL when it has not exited within `graceMs`. */
+  async stop(graceMs = memberStopTimeoutMs): Promise<void> {
+    if (this.child === null) return;
+    if (this.state === 'paused') this.resume();
+    this.signal('SIGTERM', true);
+    const timer = setTimeout(() => this.child?.kill('SIGKILL'), scaled(graceMs));
+    try {
+      await this.waitForExit('SIGTERM');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** SIGSTOP: the process keeps its sockets open and does nothing at all. */
+  pause(): void {
+    if (this.state !== 'running') throw new Error(`${this.options.name} is ${this.state}; only a running server can be paused`);
+    this.signal('SIGSTOP', false);
+    this.state = 'paused';
+  }
+
+  /** SIGCONT. */
+  resume(): void {
+    if (this.state !== 'paused') throw new Error(`${this.options.name} is ${this.state}, not paused`);
+    this.signal('SIGCONT', false);
+    this.state = 'running';
+  }
+
+  /**
+   * Sends new peer fault rules; resolves once the member applied them. A paused member reads
+   * them when it resumes, so for one the promise resolves at once.
+   */
+  sendPeerFaults(rules: readonly PeerFaultRule[]): Promise<void> {
+    const child = this.child;
+    if (child === null || !child.connected) return Promise.resolve();
+    const seq = this.nextSeq++;
+    if (this.state === 'paused') {
+      child.send({ type: 'peerFaults', seq, rules });
+      return Promise.resolve();
+    }
+    const acked = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => this.settleAck(seq, `no acknowledgement within ${scaled(peerFaultsAckTimeoutMs)} ms`), scaled(peerFaultsAckTimeoutMs));
+      this.pendingAcks.set(seq, { resolve, reject, timer });
+    });
+    child.send({ type: 'peerFaults', seq, rules });
+    return acked;
+  }
+
+  private settleAck(seq: number, failure: string | null): void {
+    const pending = this.pendingAcks.get(seq);
+    if (pending === undefined) return;
+    this.pendingAcks.delete(seq);
+    clearTimeout(pending.timer);
+    if (failure === null) pending.resolve();
+    else pending.reject(new Error(`${this.options.name} did not apply the peer fault rules: ${failure}`));
+  }
+
+  private signal(signal: NodeJS.Signals, ending: boolean): void {
+    if (this.child === null) throw new Error(`${this.options.name} is not running; cannot send ${signal}`);
+    if (ending) this.expectingExit = true;
+    this.log.mark(`${signal} to ${this.options.name}`);
+    this.child.kill(signal);
+  }
+
+  private async waitForExit(what: string): Promise<void> {
+    const deadline = scaled(memberStopTimeoutMs * 2);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.exited,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${this.options.name} did not exit within ${deadline} ms of ${what}`)), deadline);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+}

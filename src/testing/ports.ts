@@ -1,0 +1,107 @@
+// Ports for member processes, from the OS and without races.
+//
+// A port found by binding :0 and closing again can be handed to someone else before the child
+// binds it, and a member that is restarted needs its old port back after it was free for a
+// while. So each port stays reserved for as long as the launcher lives: the launcher binds a
+// socket to it with SO_REUSEADDR (libuv sets it on every TCP bind) and connects that socket to
+// an anchor listener of its own. On Linux that socket keeps the port out of every ephemeral
+// allocation (bind(0) and connect() skip a port bound this way) while a member, also binding
+// with SO_REUSEADDR, may still listen on it (socket(7): reuse is refused only when a socket
+// already listens there). A connection to the port of a member that is down is refused, as it
+// would be without the reservation. Where the platform refuses the member's bind (BSD
+// semantics), the reservation is let go just before each start and the start is retried on
+// EADDRINUSE instead; `portsShareable()` says which applies.
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+
+/** The loopback address the launcher's ports are on. */
+export const loopback = '127.0.0.1';
+
+/** A port held for a member; `release()` gives it back. */
+export interface PortReservation {
+  readonly port: number;
+  /** Lets the port go until `renew()` (where members cannot bind a reserved port). */
+  release(): void;
+  /** Holds the port again after `release()`; false when someone else took it meanwhile. */
+  renew(): Promise<boolean>;
+  close(): void;
+}
+
+let anchor: Promise<Server> | null = null;
+
+/** One listener per process that reservation sockets connect to; its accepted ends are kept quiet. */
+function anchorServer(): Promise<Server> {
+  anchor ??= new Promise((resolve, reject) => {
+    const server = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.unref();
+    });
+    server.once('error', reject);
+    server.listen(0, loopback, () => {
+      server.unref();
+      resolve(server);
+    });
+  });
+  return anchor;
+}
+
+/** A socket bound to `port` (0: the OS chooses) on loopback and connected to the anchor. */
+async function bindReservation(port: number): Promise<Socket> {
+  const target = ((await anchorServer()).address() as AddressInfo).port;
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: loopback, port: target, localAddress: loopback, localPort: port });
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      socket.on('error', () => undefined);
+      socket.unref();
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Reserves a port the OS chooses. */
+export async function reservePort(): Promise<PortReservation> {
+  let socket: Socket | null = await bindReservation(0);
+  const port = socket.localPort!;
+  return {
+    port,
+    release: () => {
+      socket?.destroy();
+      socket = null;
+    },
+    renew: async () => {
+      if (socket !== null) return true;
+      try {
+        socket = await bindReservation(port);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: () => {
+      socket?.destroy();
+      socket = null;
+    },
+  };
+}
+
+let shareable: Promise<boolean> | null = null;
+
+/** Whether a process may listen on a port this process has reserved (checked once, by trying it). */
+export function portsShareable(): Promise<boolean> {
+  shareable ??= (async () => {
+    const reservation = await reservePort();
+    try {
+      const server = createServer();
+      const ok = await new Promise<boolean>((resolve) => {
+        server.once('error', () => resolve(false));
+        server.listen(reservation.port, loopback, () => resolve(true));
+      });
+      if (ok) await new Promise<void>((resolve) => server.close(() => resolve()));
+      return ok;
+    } finally {
+      reservation.close();
+    }
+  })();
+  return shareable;
+}
