@@ -1,5 +1,6 @@
 // Clients for the zkts/testing suites: our TypeScript client with its state changes recorded,
 // closed together after each test.
+import { readFileSync } from 'node:fs';
 import { createClient, type ClientOptions, type StateChange, type ZooKeeperClient } from '../../src/client/index.js';
 import { waitFor, withDeadline } from '../../src/testing/wait.js';
 
@@ -50,4 +51,18 @@ export function outcome(promise: Promise<unknown>): Promise<string> {
     () => 'ok',
     (error: unknown) => (error as { codeName?: string }).codeName ?? (error as Error).message,
   );
+}
+
+/** Whether a process with this pid still runs (a zombie waiting for its reaper does not). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
