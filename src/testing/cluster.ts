@@ -5,7 +5,7 @@ import path from 'node:path';
 import { isolationRules, partitionRules, validatePeerFaultRules, type LinkEnd, type PeerFaultRule } from '../faults/peer-faults.js';
 import type { TcpProxy } from '../faults/tcp-proxy.js';
 import { expireSession, type SessionIdLike } from './kill-session.js';
-import { memberStartTimeoutMs, type MemberExit } from './member-process.js';
+import { memberStartTimeoutMs, type MemberExit, type MemberProcess } from './member-process.js';
 import { Member, MemberStartError, type MemberSettings, type MemberStatus, type ServerInfo } from './member.js';
 import { waitFor } from './wait.js';
 
@@ -202,6 +202,11 @@ export class TestingCluster extends EventEmitter<{ exit: [{ id: number } & Membe
   /** The fault proxy in front of a member's client port: latency, bandwidth, drop, blackhole, reset, cut, heal. */
   net(id: number): TcpProxy {
     return this.member(id).proxy;
+  }
+
+  /** Member `id`'s process, for launchers built on this one: its log, exit, timing and signals. */
+  memberProcess(id: number): MemberProcess {
+    return this.member(id).process;
   }
 
   /** The last lines member `id` wrote (its whole output is in its logFile). */

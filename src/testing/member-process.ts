@@ -103,8 +103,9 @@ export class MemberProcess extends EventEmitter<{ exit: [MemberExit] }> {
     return this.child?.pid;
   }
 
+  /** A process exists: starting, running or paused. */
   get running(): boolean {
-    return this.state === 'running' || this.state === 'paused';
+    return this.state !== 'stopped';
   }
 
   /**
@@ -173,10 +174,13 @@ export class MemberProcess extends EventEmitter<{ exit: [MemberExit] }> {
       if (this.state === 'starting') this.state = 'running';
       return;
     }
-    const exit = this.exit as MemberExit | null;
-    const reason = outcome === 'timeout' ? `did not listen within ${scaled(timeoutMs)} ms` : outcome === null ? `exited (code ${exit?.code}, signal ${exit?.signal})` : outcome.type === 'failed' ? `failed: ${outcome.message}` : 'sent an unexpected report';
+    const failed = outcome !== null && outcome !== 'timeout' && outcome.type === 'failed' ? outcome : null;
+    // A member that failed exits by itself once its last words are out; one that hangs is killed.
+    if (failed !== null) await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, scaled(memberStopTimeoutMs)))]);
     if (this.child !== null) await this.kill();
-    const code = outcome !== null && outcome !== 'timeout' && outcome.type === 'failed' ? outcome.code : null;
+    const exit = this.exit as MemberExit | null;
+    const reason = outcome === 'timeout' ? `did not listen within ${scaled(timeoutMs)} ms` : failed !== null ? `failed: ${failed.message}` : `exited (code ${exit?.code}, signal ${exit?.signal})`;
+    const code = failed?.code ?? null;
     throw new MemberStartError(`${this.options.name} did not start: it ${reason}\n--- its last lines ---\n${this.log.tail(20)}`, code);
   }
 

@@ -22,7 +22,10 @@ export interface ServerInfo {
   /** What it last answered to srvr: leader, follower, observer, standalone, looking; null: not asked yet or no answer. */
   readonly mode: string | null;
   readonly pid: number | undefined;
+  /** The member's ports: client (its own), quorum and election (in its server.N line), and its proxy's. */
+  readonly ports: { readonly client: number; readonly quorum: number; readonly election: number; readonly proxy: number };
   readonly dataDir: string;
+  readonly configPath: string;
   readonly logFile: string;
 }
 
@@ -131,7 +134,9 @@ export class Member {
       state: this.process.state,
       mode: this.live ? (this.observed?.mode ?? null) : null,
       pid: this.process.pid,
+      ports: { client: this.clientPort, quorum: this.ports.quorum.port, election: this.ports.election.port, proxy: this.proxy.port },
       dataDir: this.dataDir,
+      configPath: this.configPath,
       logFile: this.logFile,
     };
   }
@@ -142,22 +147,22 @@ export class Member {
     return `server.${this.id}=${loopback}:${this.ports.quorum.port}:${this.ports.election.port}${role};${this.clientPort}`;
   }
 
-  /** Writes myid and zoo.cfg; `serverLines` empty makes a standalone server. */
+  /** Writes myid and zoo.cfg; `serverLines` empty makes a standalone server. Keys in settings.config win. */
   async writeConfig(settings: MemberSettings, serverLines: readonly string[]): Promise<void> {
-    const lines = [
-      `tickTime=${settings.tickTime}`,
-      `initLimit=${settings.initLimit}`,
-      `syncLimit=${settings.syncLimit}`,
-      `dataDir=${this.dataDir}`,
-      `clientPort=${this.clientPort}`,
-      `clientPortAddress=${loopback}`,
-      `snapCount=${settings.snapCount}`,
-      `minSessionTimeout=${settings.minSessionTimeout}`,
-      `maxSessionTimeout=${settings.maxSessionTimeout}`,
-      '4lw.commands.whitelist=*',
-      ...Object.entries(settings.config).map(([key, value]) => `${key}=${value}`),
-      ...serverLines,
-    ];
+    const keys: Record<string, string | number | boolean> = {
+      tickTime: settings.tickTime,
+      initLimit: settings.initLimit,
+      syncLimit: settings.syncLimit,
+      dataDir: this.dataDir,
+      clientPort: this.clientPort,
+      clientPortAddress: loopback,
+      snapCount: settings.snapCount,
+      minSessionTimeout: settings.minSessionTimeout,
+      maxSessionTimeout: settings.maxSessionTimeout,
+      '4lw.commands.whitelist': '*',
+      ...settings.config,
+    };
+    const lines = [...Object.entries(keys).map(([key, value]) => `${key}=${value}`), ...serverLines];
     await writeFile(path.join(this.dataDir, 'myid'), `${this.id}\n`);
     await writeFile(this.configPath, `${lines.join('\n')}\n`);
   }
