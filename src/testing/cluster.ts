@@ -6,7 +6,7 @@ import { isolationRules, partitionRules, validatePeerFaultRules, type LinkEnd, t
 import type { TcpProxy } from '../faults/tcp-proxy.js';
 import { expireSession, type SessionIdLike } from './kill-session.js';
 import { memberStartTimeoutMs, type MemberExit, type MemberProcess } from './member-process.js';
-import { Member, MemberStartError, type MemberSettings, type MemberStatus, type ServerInfo } from './member.js';
+import { Member, MemberStartError, withPortRetries, type MemberSettings, type MemberStatus, type ServerInfo } from './member.js';
 import { waitFor } from './wait.js';
 
 export interface TestingClusterOptions {
@@ -65,7 +65,6 @@ export interface WaitOptions {
   timeoutMs?: number;
 }
 
-const startAttemptsMax = 3;
 const waitTimeoutMsDefault = 20_000;
 const convergeTimeoutMsDefault = 10_000;
 const pollIntervalMs = 20;
@@ -97,15 +96,7 @@ export class TestingCluster extends EventEmitter<{ exit: [{ id: number } & Membe
 
   /** Starts every member at once and resolves when one leads and all serve. */
   static async start(options: TestingClusterOptions = {}): Promise<TestingCluster> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await TestingCluster.startOnce(options);
-      } catch (error) {
-        // Only where reserved ports cannot be shared (see ports.ts) can another process take one.
-        const portTaken = error instanceof MemberStartError && error.code === 'EADDRINUSE';
-        if (!portTaken || attempt >= startAttemptsMax) throw error;
-      }
-    }
+    return withPortRetries(() => TestingCluster.startOnce(options));
   }
 
   private static async startOnce(options: TestingClusterOptions): Promise<TestingCluster> {

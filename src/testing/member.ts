@@ -220,3 +220,20 @@ export class Member {
 }
 
 export { MemberStartError };
+
+const launchAttemptsMax = 3;
+
+/**
+ * Runs a whole launch again, on new ports, when a member lost its port to another process
+ * (possible only where reserved ports cannot be shared: see ports.ts).
+ */
+export async function withPortRetries<T>(launch: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch();
+    } catch (error) {
+      const portTaken = error instanceof MemberStartError && error.code === 'EADDRINUSE';
+      if (!portTaken || attempt >= launchAttemptsMax || (await portsShareable())) throw error;
+    }
+  }
+}

@@ -2,15 +2,16 @@
 //
 // A port found by binding :0 and closing again can be handed to someone else before the child
 // binds it, and a member that is restarted needs its old port back after it was free for a
-// while. So each port stays reserved for as long as the launcher lives: the launcher binds a
+// while. So each port stays reserved for as long as its cluster lives: the launcher binds a
 // socket to it with SO_REUSEADDR (libuv sets it on every TCP bind) and connects that socket to
 // an anchor listener of its own. On Linux that socket keeps the port out of every ephemeral
 // allocation (bind(0) and connect() skip a port bound this way) while a member, also binding
 // with SO_REUSEADDR, may still listen on it (socket(7): reuse is refused only when a socket
 // already listens there). A connection to the port of a member that is down is refused, as it
 // would be without the reservation. Where the platform refuses the member's bind (BSD
-// semantics), the reservation is let go just before each start and the start is retried on
-// EADDRINUSE instead; `portsShareable()` says which applies.
+// semantics), the reservation steps aside from just before each start until the member exits,
+// and a launch that loses a port in that moment starts over on new ports (withPortRetries in
+// member.ts); `portsShareable()` says which applies.
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
 /** The loopback address the launcher's ports are on. */
@@ -26,11 +27,9 @@ export interface PortReservation {
   close(): void;
 }
 
-let anchor: Promise<Server> | null = null;
-
-/** One listener per process that reservation sockets connect to; its accepted ends are kept quiet. */
+/** A listener for one reservation socket to connect to; its accepted end is kept quiet. */
 function anchorServer(): Promise<Server> {
-  anchor ??= new Promise((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const server = createServer((socket) => {
       socket.on('error', () => undefined);
       socket.unref();
@@ -41,46 +40,66 @@ function anchorServer(): Promise<Server> {
       resolve(server);
     });
   });
-  return anchor;
 }
 
-/** A socket bound to `port` (0: the OS chooses) on loopback and connected to the anchor. */
-async function bindReservation(port: number): Promise<Socket> {
-  const target = ((await anchorServer()).address() as AddressInfo).port;
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: loopback, port: target, localAddress: loopback, localPort: port });
-    socket.once('connect', () => {
-      socket.off('error', reject);
-      socket.on('error', () => undefined);
-      socket.unref();
-      resolve(socket);
+interface Held {
+  socket: Socket;
+  anchor: Server;
+}
+
+/**
+ * A socket bound to `port` (0: the OS chooses) on loopback and connected to an anchor of its
+ * own. A fresh anchor each time: the last connection from the same port to the same anchor may
+ * still be in TIME_WAIT, which would refuse the same pair of addresses.
+ */
+async function bindReservation(port: number): Promise<Held> {
+  const anchor = await anchorServer();
+  const target = (anchor.address() as AddressInfo).port;
+  try {
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = createConnection({ host: loopback, port: target, localAddress: loopback, localPort: port });
+      s.once('connect', () => {
+        s.off('error', reject);
+        s.on('error', () => undefined);
+        s.unref();
+        resolve(s);
+      });
+      s.once('error', reject);
     });
-    socket.once('error', reject);
-  });
+    return { socket, anchor };
+  } catch (error) {
+    anchor.close();
+    throw error;
+  }
+}
+
+function letGo(held: Held | null): void {
+  held?.socket.destroy();
+  held?.anchor.close();
 }
 
 /** Reserves a port the OS chooses. */
 export async function reservePort(): Promise<PortReservation> {
-  let socket: Socket | null = await bindReservation(0);
-  const port = socket.localPort!;
+  let held: Held | null = await bindReservation(0);
+  const port = held.socket.localPort!;
   return {
     port,
     release: () => {
-      socket?.destroy();
-      socket = null;
+      letGo(held);
+      held = null;
     },
     renew: async () => {
-      if (socket !== null) return true;
+      if (held !== null) return true;
       try {
-        socket = await bindReservation(port);
+        held = await bindReservation(port);
         return true;
       } catch {
         return false;
       }
     },
     close: () => {
-      socket?.destroy();
-      socket = null;
+      letGo(held);
+      held = null;
     },
   };
 }

@@ -5,7 +5,7 @@ import type { TcpProxy } from '../faults/tcp-proxy.js';
 import { memberSettings, type TestingClusterOptions, type WaitOptions } from './cluster.js';
 import { expireSession, type SessionIdLike } from './kill-session.js';
 import { memberStartTimeoutMs } from './member-process.js';
-import { Member, type ServerInfo } from './member.js';
+import { Member, withPortRetries, type ServerInfo } from './member.js';
 import { waitFor } from './wait.js';
 
 export type TestingServerOptions = Omit<TestingClusterOptions, 'size' | 'observers' | 'proxyPorts'> & {
@@ -27,6 +27,10 @@ export class TestingServer implements AsyncDisposable {
   ) {}
 
   static async start(options: TestingServerOptions = {}): Promise<TestingServer> {
+    return withPortRetries(() => TestingServer.startOnce(options));
+  }
+
+  private static async startOnce(options: TestingServerOptions): Promise<TestingServer> {
     const settings = memberSettings(options);
     const ownsDir = options.dir === undefined;
     const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'zkts-server-')));

@@ -1,8 +1,9 @@
 // zkts/testing: members as processes. kill is SIGKILL, stop SIGTERM, pause SIGSTOP, resume
 // SIGCONT; start and restart bring a member back on its own data and ports.
 import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TestingCluster, TestingServer } from '../../src/testing/index.js';
+import { MemberStartError, TestingCluster, TestingServer } from '../../src/testing/index.js';
 import { scaled, waitFor } from '../../src/testing/wait.js';
 import { alive, closeAll, connect, eventually } from './clients.js';
 
@@ -100,6 +101,24 @@ describe('TestingCluster: members are processes', () => {
     await cluster.waitForServing();
     expect(await cluster.waitForLeader()).toBe(successor);
     await cluster.assertConverged();
+  });
+
+  it('a member whose port someone else listens on does not start, and says why; once the port is free it starts', async () => {
+    const victim = cluster.followers()[0]!;
+    await cluster.kill(victim);
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(cluster.server(victim).ports.client, '127.0.0.1', resolve));
+    try {
+      const failure = await cluster.start(victim).then(() => null, (error: Error) => error);
+      expect(failure).toBeInstanceOf(MemberStartError);
+      expect((failure as MemberStartError).code).toBe('EADDRINUSE');
+      expect(failure!.message).toMatch(new RegExp(`server ${victim} did not start: it failed: .*EADDRINUSE.*${cluster.server(victim).ports.client}`));
+      expect(cluster.server(victim).state).toBe('stopped');
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+    await cluster.start(victim);
+    expect(cluster.server(victim).state).toBe('running');
   });
 
   it('refuses to act on a member that is not there or not in the right state, naming it', async () => {

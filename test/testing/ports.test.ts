@@ -62,4 +62,21 @@ describe('port reservations', () => {
       reservation.close();
     }
   });
+
+  it('release lets the port go and renew takes it back; renew says when someone else took it meanwhile', async () => {
+    const reservation = await reservePort();
+    try {
+      reservation.release();
+      const squatter = net.createServer();
+      await new Promise<void>((resolve) => squatter.listen(reservation.port, '127.0.0.1', resolve));
+      expect(await reservation.renew()).toBe(false);
+      await new Promise((resolve) => squatter.close(resolve));
+      expect(await reservation.renew()).toBe(true);
+      expect(await reservation.renew()).toBe(true);
+      reservation.release();
+      expect(await reservation.renew()).toBe(true);
+    } finally {
+      reservation.close();
+    }
+  });
 });
