@@ -245,14 +245,18 @@ export class TestingCluster extends EventEmitter<{ exit: [{ id: number } & Membe
     await this.start(id, options);
   }
 
-  /** SIGSTOP: the process holds its sockets and does nothing. */
+  /** SIGSTOP: the process holds its sockets and does nothing. Resolves once it is stopped. */
   async pause(id: number): Promise<void> {
-    this.member(id).process.pause();
+    const process = this.member(id).process;
+    process.pause();
+    await process.settled();
   }
 
-  /** SIGCONT. */
+  /** SIGCONT. Resolves once the process runs again. */
   async resume(id: number): Promise<void> {
-    this.member(id).process.resume();
+    const process = this.member(id).process;
+    process.resume();
+    await process.settled();
   }
 
   // ---- faults -------------------------------------------------------------------------

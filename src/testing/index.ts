@@ -1,5 +1,5 @@
 // zkts/testing: real zkts servers for an application's own tests, whatever its test runner.
-export { TestingCluster, type LinkSelector, type TestingClusterOptions, type WaitOptions as ClusterWaitOptions } from './cluster.js';
+export { TestingCluster, type LinkSelector, type StartTiming, type TestingClusterOptions, type WaitOptions as ClusterWaitOptions } from './cluster.js';
 export { TestingServer, type TestingServerOptions } from './server.js';
 export type { MemberRole, MemberStatus, ServerInfo } from './member.js';
 export type { MemberState, MemberExit } from './member-process.js';

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serverProcessEnv } from '../cli/server-process.js';
@@ -8,7 +8,7 @@ import type { PeerFaultRule } from '../faults/peer-faults.js';
 import { controlEnvKey, controlEnvValue, parseControlReport, type ControlReport, type StartTiming } from './control.js';
 import { guard } from './lifeline.js';
 import { MemberLog } from './member-log.js';
-import { scaled } from './wait.js';
+import { scaled, waitFor } from './wait.js';
 
 /** The zkts package this file belongs to: it runs from dist/src/testing/, or from src/testing/ under a TypeScript runner. */
 function findPackageRoot(): string {
@@ -216,6 +216,28 @@ export class MemberProcess extends EventEmitter<{ exit: [MemberExit] }> {
     if (this.state !== 'paused') throw new Error(`${this.options.name} is ${this.state}, not paused`);
     this.signal('SIGCONT', false);
     this.state = 'running';
+  }
+
+  /**
+   * Waits until the kernel has carried out the last pause or resume: a signal is delivered
+   * asynchronously, and a process busy on another core stops a moment later. Where there is no
+   * /proc to ask (not Linux), it returns at once.
+   */
+  async settled(): Promise<void> {
+    const pid = this.child?.pid;
+    if (pid === undefined) return;
+    const stopped = this.state === 'paused';
+    await waitFor(`${this.options.name} to be ${stopped ? 'stopped' : 'running again'}`, () => {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      } catch {
+        return true;
+      }
+      // The state letter follows the command name, which is in parentheses.
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return (state === 'T') === stopped;
+    }, { timeoutMs: memberStopTimeoutMs, intervalMs: 2 });
   }
 
   /**

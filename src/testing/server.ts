@@ -109,14 +109,16 @@ export class TestingServer implements AsyncDisposable {
     await this.start(options);
   }
 
-  /** SIGSTOP. */
+  /** SIGSTOP; resolves once the process is stopped. */
   async pause(): Promise<void> {
     this.member.process.pause();
+    await this.member.process.settled();
   }
 
-  /** SIGCONT. */
+  /** SIGCONT; resolves once the process runs again. */
   async resume(): Promise<void> {
     this.member.process.resume();
+    await this.member.process.settled();
   }
 
   /** Expires a session (see TestingCluster.expireSession). */
