@@ -307,7 +307,8 @@ export class EnsembleServer extends ZkServer {
   }
 
   private applyCommitted(zxid: bigint, payload: Uint8Array, origin: { sid: number; requestId: number } | null): void {
-    const txn = { ...decodeTxn(payload), zxid };
+    // Total: bytes that are not a txn apply as an error txn, the same on every member.
+    const txn = { ...decodeTxn(payload, 0, payload.length, (reason) => this.log.warn({ zxid: hex(zxid), reason }, 'committed txn is malformed; applied as an error')), zxid };
     const result = this.applyTxn(txn);
     if (origin === null || origin.sid !== this.serverId) return;
     const pending = this.pendingWrites.get(origin.requestId);
