@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const opts = options();
   process.stdout.write(`TestingCluster start-to-ready: ${opts.size} members, tickTime ${opts.tickTime} ms, ${opts.runs} runs\n`);
   const totals: number[] = [];
-  const phases = { prepare: [] as number[], spawn: [] as number[], election: [] as number[], boot: [] as number[], load: [] as number[], listen: [] as number[] };
+  const phases = { prepare: [] as number[], spawn: [] as number[], election: [] as number[], boot: [] as number[], load: [] as number[], listen: [] as number[], cpu: [] as number[] };
   for (let run = 1; run <= opts.runs; run++) {
     const cluster = await TestingCluster.start({ size: opts.size, tickTime: opts.tickTime, logLevel: 'info' });
     const t = cluster.startTiming!;
@@ -63,6 +63,7 @@ async function main(): Promise<void> {
       phases.boot.push(m.bootstrapMs);
       phases.load.push(m.loadedMs - m.bootstrapMs);
       phases.listen.push(m.listeningMs - m.loadedMs);
+      phases.cpu.push(m.cpuMs);
     }
     const members = t.members.map((m) => `${m.id}: ${ms(m.spawnToListeningMs)}`).join(', ');
     process.stdout.write(`run ${run}: ready in ${ms(t.totalMs)} (prepare ${ms(t.prepareMs)}, spawn to all listening ${ms(t.spawnMs)} [${members}], election ${ms(t.electionMs)})\n`);
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < opts.runs; i++) bare.push(await bareNodeMs());
   process.stdout.write(
     [
-      `inside each member (median over ${phases.boot.length}): Node's own start ${ms(median(phases.boot))}, loading the server ${ms(median(phases.load))}, recovery and listen ${ms(median(phases.listen))}`,
+      `inside each member (median over ${phases.boot.length}): Node's own start ${ms(median(phases.boot))}, loading the server ${ms(median(phases.load))}, recovery and listen ${ms(median(phases.listen))}; CPU used by then ${ms(median(phases.cpu))}`,
       `phases (median): prepare ${ms(median(phases.prepare))}, spawn to all listening ${ms(median(phases.spawn))}, election ${ms(median(phases.election))}`,
       `a bare node -e 0, one at a time: ${spread(bare)}`,
       `start-to-ready, ${opts.runs} runs: ${spread(totals)}`,

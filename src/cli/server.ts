@@ -135,7 +135,8 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
     }
     throw err;
   }
-  control?.report({ type: 'started', clientPort: running.clientPort, timing: { bootstrapMs: performance.nodeTiming.bootstrapComplete, loadedMs, listeningMs: performance.now() } });
+  const cpu = process.cpuUsage();
+  control?.report({ type: 'started', clientPort: running.clientPort, timing: { bootstrapMs: performance.nodeTiming.bootstrapComplete, loadedMs, listeningMs: performance.now(), cpuMs: (cpu.user + cpu.system) / 1000 } });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down');

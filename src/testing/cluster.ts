@@ -56,8 +56,8 @@ export interface StartTiming {
   spawnMs: number;
   /** The last member listening → a leader and every member serving. */
   electionMs: number;
-  /** Per member: spawn → listening, and inside its process (ms since it started) when Node was ready, the server's modules were loaded, and it listened. */
-  members: { id: number; spawnToListeningMs: number; bootstrapMs: number; loadedMs: number; listeningMs: number }[];
+  /** Per member: spawn → listening; inside its process (ms since it started) when Node was ready, the server's modules were loaded, and it listened; and the CPU time it had used by then. */
+  members: { id: number; spawnToListeningMs: number; bootstrapMs: number; loadedMs: number; listeningMs: number; cpuMs: number }[];
 }
 
 export interface WaitOptions {

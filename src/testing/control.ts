@@ -24,6 +24,8 @@ export interface StartTiming {
   loadedMs: number;
   /** Recovered from disk and listening. */
   listeningMs: number;
+  /** CPU time (user and system) the process had used by then. */
+  cpuMs: number;
 }
 
 /** Member → launcher. */

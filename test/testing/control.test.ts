@@ -16,7 +16,7 @@ describe('control messages', () => {
   it('a launcher reads the reports it knows and ignores anything else', () => {
     expect(parseControlReport({ type: 'ack', seq: 4 })).toEqual({ type: 'ack', seq: 4 });
     expect(parseControlReport({ type: 'failed', code: 'EADDRINUSE', message: 'listen EADDRINUSE' })).toEqual({ type: 'failed', code: 'EADDRINUSE', message: 'listen EADDRINUSE' });
-    expect(parseControlReport({ type: 'started', clientPort: 1234, timing: { bootstrapMs: 1, loadedMs: 2, listeningMs: 3 } })).toMatchObject({ type: 'started', clientPort: 1234 });
+    expect(parseControlReport({ type: 'started', clientPort: 1234, timing: { bootstrapMs: 1, loadedMs: 2, listeningMs: 3, cpuMs: 4 } })).toMatchObject({ type: 'started', clientPort: 1234 });
     expect(parseControlReport({ type: 'started' })).toBeNull();
     expect(parseControlReport('hello')).toBeNull();
     expect(parseControlReport({ type: 'ack' })).toBeNull();
