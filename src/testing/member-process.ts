@@ -55,6 +55,15 @@ export interface MemberExit {
   expected: boolean;
 }
 
+/**
+ * `promise`'s value, or 'timeout' once `ms` have passed. Its timer also keeps the launcher's
+ * event loop alive meanwhile (the member processes are unref'd).
+ */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))]).finally(() => clearTimeout(timer));
+}
+
 export class MemberStartError extends Error {
   constructor(
     message: string,
@@ -122,6 +131,25 @@ export class MemberProcess extends EventEmitter<{ exit: [MemberExit] }> {
     this.timing = null;
     this.expectingExit = false;
     this.log.mark(`start #${this.starts} of ${this.options.name}`);
+    const report = this.spawnChild();
+    const outcome = await within(scaled(timeoutMs), Promise.race([report, this.exited.then(() => null)]));
+    if (outcome !== null && outcome !== 'timeout' && outcome.type === 'started') {
+      this.clientPort = outcome.clientPort;
+      this.timing = outcome.timing;
+      if (this.state === 'starting') this.state = 'running';
+      return;
+    }
+    const failed = outcome !== null && outcome !== 'timeout' && outcome.type === 'failed' ? outcome : null;
+    // A member that failed exits by itself once its last words are out; one that hangs is killed.
+    if (failed !== null) await within(scaled(memberStopTimeoutMs), this.exited);
+    if (this.child !== null) await this.kill();
+    const exit = this.exit as MemberExit | null;
+    const reason = outcome === 'timeout' ? `did not listen within ${scaled(timeoutMs)} ms` : failed !== null ? `failed: ${failed.message}` : `exited (code ${exit?.code}, signal ${exit?.signal})`;
+    throw new MemberStartError(`${this.options.name} did not start: it ${reason}\n--- its last lines ---\n${this.log.tail(20)}`, failed?.code ?? null);
+  }
+
+  /** Spawns the process with its control channel and lifeline; resolves with its first report. */
+  private spawnChild(): Promise<ControlReport> {
     const child = spawn(process.execPath, [zktsEntry, 'server', this.options.configPath], {
       cwd: packageRoot,
       env: { ...process.env, ...serverProcessEnv, ...this.options.env, [controlEnvKey]: controlEnvValue, ZKTS_LOG_LEVEL: this.options.logLevel ?? 'info' },
@@ -130,6 +158,7 @@ export class MemberProcess extends EventEmitter<{ exit: [MemberExit] }> {
     });
     this.child = child;
     guard(child);
+    // Nothing here keeps the launcher alive: a test process that forgets close() still ends (and the lifeline ends the members).
     child.unref();
     child.channel?.unref();
     for (const stream of ['stdout', 'stderr'] as const) {
@@ -137,15 +166,6 @@ export class MemberProcess extends EventEmitter<{ exit: [MemberExit] }> {
       pipe.on('data', (chunk: Buffer) => this.log.push(chunk, stream));
       (pipe as unknown as { unref(): void }).unref();
     }
-    const report = new Promise<ControlReport>((resolve, reject) => {
-      child.on('message', (message) => {
-        const parsed = parseControlReport(message);
-        if (parsed === null) return;
-        if (parsed.type === 'started' || parsed.type === 'failed') resolve(parsed);
-        else this.settleAck(parsed.seq, parsed.type === 'ack' ? null : parsed.reason);
-      });
-      child.once('error', reject);
-    });
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         const exit: MemberExit = { code, signal, expected: this.expectingExit };
@@ -158,30 +178,17 @@ export class MemberProcess extends EventEmitter<{ exit: [MemberExit] }> {
         resolve();
       });
     });
+    const report = new Promise<ControlReport>((resolve, reject) => {
+      child.on('message', (message) => {
+        const parsed = parseControlReport(message);
+        if (parsed === null) return;
+        if (parsed.type === 'started' || parsed.type === 'failed') resolve(parsed);
+        else this.settleAck(parsed.seq, parsed.type === 'ack' ? null : parsed.reason);
+      });
+      child.once('error', reject);
+    });
     child.send({ type: 'init', seed: this.options.seed, peerFaults: this.options.peerFaults?.() ?? [] });
-    // This timer also keeps the launcher's event loop alive while it waits (the child is unref'd).
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([
-      report,
-      this.exited.then(() => null),
-      new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), scaled(timeoutMs));
-      }),
-    ]).finally(() => clearTimeout(timer));
-    if (outcome !== null && outcome !== 'timeout' && outcome.type === 'started') {
-      this.clientPort = outcome.clientPort;
-      this.timing = outcome.timing;
-      if (this.state === 'starting') this.state = 'running';
-      return;
-    }
-    const failed = outcome !== null && outcome !== 'timeout' && outcome.type === 'failed' ? outcome : null;
-    // A member that failed exits by itself once its last words are out; one that hangs is killed.
-    if (failed !== null) await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, scaled(memberStopTimeoutMs)))]);
-    if (this.child !== null) await this.kill();
-    const exit = this.exit as MemberExit | null;
-    const reason = outcome === 'timeout' ? `did not listen within ${scaled(timeoutMs)} ms` : failed !== null ? `failed: ${failed.message}` : `exited (code ${exit?.code}, signal ${exit?.signal})`;
-    const code = failed?.code ?? null;
-    throw new MemberStartError(`${this.options.name} did not start: it ${reason}\n--- its last lines ---\n${this.log.tail(20)}`, code);
+    return report;
   }
 
   /** SIGKILL, and waits until the process is gone. */
