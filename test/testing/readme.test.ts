@@ -34,6 +34,7 @@ describe('the README on failover testing', () => {
         throw error;
       });
       expect(err).toBe('');
+      expect(out).toMatch(/^server \d was killed; server \d leads$/m);
       expect(out).toContain('example done');
       expect(code).toBe(0);
     } finally {
