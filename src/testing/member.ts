@@ -224,8 +224,9 @@ export { MemberStartError };
 const launchAttemptsMax = 3;
 
 /**
- * Runs a whole launch again, on new ports, when a member lost its port to another process
- * (possible only where reserved ports cannot be shared: see ports.ts).
+ * Runs a whole launch again, on new ports, when a member found its port taken: by a process
+ * that learned the number before it was reserved (from a bind to port 0 it then closed) and
+ * listened on it after, or, where reserved ports cannot be shared, by anyone (see ports.ts).
  */
 export async function withPortRetries<T>(launch: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -233,7 +234,7 @@ export async function withPortRetries<T>(launch: () => Promise<T>): Promise<T> {
       return await launch();
     } catch (error) {
       const portTaken = error instanceof MemberStartError && error.code === 'EADDRINUSE';
-      if (!portTaken || attempt >= launchAttemptsMax || (await portsShareable())) throw error;
+      if (!portTaken || attempt >= launchAttemptsMax) throw error;
     }
   }
 }

@@ -8,10 +8,12 @@
 // allocation (bind(0) and connect() skip a port bound this way) while a member, also binding
 // with SO_REUSEADDR, may still listen on it (socket(7): reuse is refused only when a socket
 // already listens there). A connection to the port of a member that is down is refused, as it
-// would be without the reservation. Where the platform refuses the member's bind (BSD
-// semantics), the reservation steps aside from just before each start until the member exits,
-// and a launch that loses a port in that moment starts over on new ports (withPortRetries in
-// member.ts); `portsShareable()` says which applies.
+// would be without the reservation. What a reservation cannot stop is a process that got the
+// same number earlier from a bind to port 0 it closed again (the usual "free port" helper) and
+// listens on it later: a launch that finds a port taken starts over on new ports
+// (withPortRetries in member.ts). Where the platform refuses the member's bind (BSD semantics),
+// the reservation steps aside from just before each start until the member exits;
+// `portsShareable()` says which applies.
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
 /** The loopback address the launcher's ports are on. */

@@ -73,11 +73,9 @@ const logBufferLines = 2_000;
 // ---------------------------------------------------------------------------
 // Ports and raw sockets
 
-/** A port from the OS (reserved while chosen, then let go). */
+/** A port from the OS, reserved for the rest of this process (see test/support/net.ts). */
 export async function freePort(): Promise<number> {
-  const reservation = await reservePort();
-  reservation.close();
-  return reservation.port;
+  return (await reservePort()).port;
 }
 
 /**
