@@ -1,13 +1,19 @@
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, readMyId, type ServerConfig } from '../config/config.js';
 import { ConfigError, StorageError } from '../errors.js';
+import { PeerFaults, type PeerFaultRule } from '../faults/peer-faults.js';
 import { createRootLogger, type Logger } from '../logger.js';
+import type { PeerFaultHook } from '../quorum/peer-transport.js';
 import { EnsembleServer } from '../server/ensemble-server.js';
 import { LogSink, Snapshotter, ensembleStorage, recoverEnsemble, recoverStandalone } from '../server/persistence.js';
 import { ZkServer } from '../server/zk-server.js';
+import { controlEnvKey, controlEnvValue, controlInitTimeoutMs, parseControlRequest, type ControlReport, type ControlRequest } from '../testing/control.js';
 import { prepareConfigFromEnv } from './env-config.js';
 
 export interface RunningServer {
+  /** The port clients connect to (the one the OS chose when the config says 0). */
+  readonly clientPort: number;
   stop(): Promise<void>;
 }
 
@@ -29,6 +35,7 @@ export async function startStandalone(config: ServerConfig, log: Logger): Promis
   await server.start();
   const purgeTimer = startPurgeTimer(config, snapshotter);
   return {
+    clientPort: server.port,
     stop: async () => {
       if (purgeTimer !== null) clearInterval(purgeTimer);
       await server.stop();
@@ -38,8 +45,8 @@ export async function startStandalone(config: ServerConfig, log: Logger): Promis
   };
 }
 
-/** Starts one ensemble member: recover, then join the election. */
-export async function startEnsembleMember(config: ServerConfig, log: Logger): Promise<RunningServer> {
+/** Starts one ensemble member: recover, then join the election. `faults` reaches its peer transport. */
+export async function startEnsembleMember(config: ServerConfig, log: Logger, faults?: PeerFaultHook): Promise<RunningServer> {
   const sid = readMyId(config);
   const memberLog = log.child({ sid });
   const me = config.servers.find((s) => s.sid === sid)!;
@@ -49,11 +56,12 @@ export async function startEnsembleMember(config: ServerConfig, log: Logger): Pr
   const { recovery, storage } = await recoverEnsemble(effective, memberLog);
   let server: EnsembleServer | null = null;
   const snapshotter = new Snapshotter(storage, () => server!.tree, effective, memberLog);
-  server = new EnsembleServer({ config: effective, log: memberLog, serverId: sid, storage: ensembleStorage(storage, snapshotter), recovery });
+  server = new EnsembleServer({ config: effective, log: memberLog, serverId: sid, storage: ensembleStorage(storage, snapshotter), recovery, faults });
   await server.start();
   const purgeTimer = startPurgeTimer(effective, snapshotter);
   const running = server;
   return {
+    clientPort: running.port,
     stop: async () => {
       if (purgeTimer !== null) clearInterval(purgeTimer);
       await running.stop();
@@ -90,6 +98,7 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
     return 2;
   }
   const log = createRootLogger({ level });
+  const loadedMs = performance.now();
   if (parsed.values['from-env'] === true) {
     try {
       const prepared = prepareConfigFromEnv(file, env);
@@ -100,13 +109,20 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
       return 2;
     }
   }
+  const control = env[controlEnvKey] === controlEnvValue && process.send !== undefined ? await openControlChannel(log) : null;
   let running: RunningServer;
   try {
     const loaded = loadConfigFile(file);
     for (const warning of loaded.warnings) log.warn({ file }, warning);
     const config = loaded.config;
-    running = config.servers.length > 0 ? await startEnsembleMember(config, log) : await startStandalone(config, log);
+    if (config.servers.length > 0) {
+      const faults = control === null ? undefined : control.peerFaultsFor(readMyId(config));
+      running = await startEnsembleMember(config, log, faults);
+    } else {
+      running = await startStandalone(config, log);
+    }
   } catch (err) {
+    control?.failed(err);
     if (err instanceof ConfigError) {
       process.stderr.write(`zkts: invalid configuration in ${file}: ${err.message}\n`);
       return 2;
@@ -119,6 +135,8 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
     }
     throw err;
   }
+  const cpu = process.cpuUsage();
+  control?.report({ type: 'started', clientPort: running.clientPort, timing: { bootstrapMs: performance.nodeTiming.bootstrapComplete, loadedMs, listeningMs: performance.now(), cpuMs: (cpu.user + cpu.system) / 1000 } });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down');
@@ -126,8 +144,88 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    control?.onLauncherGone(() => stop('launcher gone'));
   });
   await running.stop();
+  control?.close();
   log.flush();
   return 0;
+}
+
+interface ControlChannel {
+  /** The peer fault hook of member `sid`, driven by the launcher's rules. */
+  peerFaultsFor(sid: number): PeerFaultHook;
+  report(message: ControlReport): void;
+  failed(err: unknown): void;
+  onLauncherGone(listener: () => void): void;
+  close(): void;
+}
+
+/**
+ * The member's end of its launcher's control channel (src/testing/control.ts): waits for the
+ * launcher's init, then applies the peer fault rules it sends. Its closing is the lifeline.
+ */
+async function openControlChannel(log: Logger): Promise<ControlChannel> {
+  const channelLog = log.child({ component: 'control' });
+  let rules: readonly PeerFaultRule[] = [];
+  let seed = 0;
+  let faults: PeerFaults | null = null;
+  let initialized: (() => void) | null = null;
+  const send = (message: ControlReport, then?: () => void) => {
+    if (process.connected) process.send!(message, undefined, undefined, () => then?.());
+  };
+  // One listener from the start: two messages read at once are both emitted before any await resumes.
+  process.on('message', (message) => {
+    let request: ControlRequest;
+    try {
+      request = parseControlRequest(message);
+    } catch (err) {
+      channelLog.warn({ reason: (err as Error).message }, 'bad control message ignored');
+      return;
+    }
+    if (request.type === 'init') {
+      ({ seed, peerFaults: rules } = request);
+      initialized?.();
+      return;
+    }
+    rules = request.rules;
+    faults?.update(rules);
+    channelLog.info({ rules: rules.length }, 'peer fault rules applied');
+    send({ type: 'ack', seq: request.seq });
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no init from the launcher within ${controlInitTimeoutMs} ms`)), controlInitTimeoutMs);
+      const gone = () => reject(new Error('the launcher went away before starting this server'));
+      process.once('disconnect', gone);
+      initialized = () => {
+        clearTimeout(timer);
+        process.off('disconnect', gone);
+        resolve();
+      };
+    });
+  } catch (err) {
+    if (process.connected) process.disconnect();
+    throw err;
+  }
+  return {
+    peerFaultsFor: (sid) => {
+      faults = new PeerFaults(sid, seed);
+      faults.update(rules);
+      return faults;
+    },
+    report: (message) => send(message),
+    failed: (err) => {
+      const code = (err as NodeJS.ErrnoException | null)?.code;
+      send({ type: 'failed', code: typeof code === 'string' ? code : null, message: err instanceof Error ? err.message : String(err) }, () => process.disconnect());
+    },
+    onLauncherGone: (listener) => {
+      if (!process.connected) listener();
+      else process.once('disconnect', listener);
+    },
+    close: () => {
+      faults?.clear();
+      if (process.connected) process.disconnect();
+    },
+  };
 }
