@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fourLetterWord } from '../src/admin/four-letter-client.js';
-import { serverProcessEnv } from '../src/cli/server-process.js';
+import { serverProcessEnv } from '../src/testing/server-process.js';
 import { waitFor, withDeadline } from '../src/testing/wait.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -1,4 +1,4 @@
-import { serverProcessEnv } from './server-process.js';
+import { serverProcessEnv } from '../testing/server-process.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, createWriteStream } from 'node:fs';
 import { dirname, resolve } from 'node:path';
