@@ -1,0 +1,264 @@
+// `zkts cluster up`: runs the cluster in the foreground, answers the other subcommands on its
+// control endpoint, and keeps a status table on screen that follows every change.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { claimControlFile, newToken, releaseControlFile, startControlServer, type ControlServer, type Progress, type Reply } from './cluster-control.js';
+import { UsageError, type ClusterRequest } from './cluster-requests.js';
+import { ClusterSupervisor, type SupervisorOptions } from './cluster-supervisor.js';
+import { renderConnectStrings, renderTable } from './cluster-view.js';
+
+/** How often the table is brought up to date when nothing announces a change (zxids move with every write). */
+const refreshIntervalMs = 1_000;
+/** The least time between two refreshes, however many changes are announced. */
+const refreshGapMsMin = 100;
+/** The file that records the shape of the cluster whose data the directory holds. */
+const shapeFileName = 'cluster.json';
+
+interface Shape {
+  nodes: number;
+  observers: number;
+}
+
+/**
+ * The cluster's shape: what the data directory recorded on its first `up`, which a later `up`
+ * may not change (a majority of the old voters may not be among the new ones: committed writes
+ * could be lost), or what the options ask for on a fresh directory.
+ */
+async function settleShape(dataDir: string, asked: Partial<Shape>): Promise<Shape> {
+  const file = path.join(dataDir, shapeFileName);
+  let recorded: Shape | null = null;
+  try {
+    recorded = JSON.parse(await readFile(file, 'utf8')) as Shape;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${file} is unreadable (${(error as Error).message}); remove it if ${dataDir} holds no cluster`);
+  }
+  if (recorded === null) {
+    const shape = { nodes: asked.nodes ?? 3, observers: asked.observers ?? 0 };
+    await writeFile(file, `${JSON.stringify(shape)}\n`);
+    return shape;
+  }
+  for (const key of ['nodes', 'observers'] as const) {
+    if (asked[key] !== undefined && asked[key] !== recorded[key]) {
+      throw new UsageError(`${dataDir} holds a cluster of ${recorded.nodes} nodes and ${recorded.observers} observers; --${key} ${asked[key]} would change its ensemble. Use another --data-dir, or remove ${dataDir} to start afresh`);
+    }
+  }
+  return recorded;
+}
+
+/** Where output goes: on a terminal the table stays at the bottom, redrawn in place; elsewhere each new table is appended. */
+class Screen {
+  private tableRows = 0;
+  private lastTable = '';
+
+  constructor(private readonly out: NodeJS.WriteStream) {}
+
+  /** A line above the table, with the time. */
+  event(text: string): void {
+    this.erase();
+    this.out.write(`${timestamp()}  ${text}\n`);
+    if (this.out.isTTY) this.draw(this.lastTable);
+  }
+
+  /** Shows the table if it changed. */
+  table(table: string): void {
+    if (table === this.lastTable) return;
+    this.lastTable = table;
+    this.erase();
+    this.draw(table);
+  }
+
+  private draw(table: string): void {
+    if (table === '') return;
+    const text = `${timestamp()}  ${table}\n`;
+    this.out.write(this.out.isTTY ? text : `${text}\n`);
+    if (this.out.isTTY) {
+      const width = Math.max(1, this.out.columns ?? 80);
+      this.tableRows = text.split('\n').slice(0, -1).reduce((rows, line) => rows + Math.max(1, Math.ceil(line.length / width)), 0);
+    }
+  }
+
+  private erase(): void {
+    if (!this.out.isTTY || this.tableRows === 0) return;
+    this.out.write(`\x1b[${this.tableRows}F\x1b[J`);
+    this.tableRows = 0;
+  }
+}
+
+function timestamp(): string {
+  return new Date().toTimeString().slice(0, 8);
+}
+
+/** Brings the table up to date when told something changed, and every refreshIntervalMs; never more than one refresh at a time, nor closer than refreshGapMsMin. */
+class Watcher {
+  private running = false;
+  private again = false;
+  private lastAt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly interval: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly supervisor: ClusterSupervisor,
+    private readonly screen: Screen,
+  ) {
+    this.interval = setInterval(() => this.changed(), refreshIntervalMs);
+    const cluster = supervisor.cluster;
+    cluster.on('exit', () => this.changed());
+    for (const s of cluster.servers) cluster.memberProcess(s.id).log.onRecord((record) => record.msg === 'role changed' && this.changed());
+  }
+
+  changed(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer !== null) return;
+    const wait = this.lastAt + refreshGapMsMin - performance.now();
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.refresh();
+    }, Math.max(0, wait));
+  }
+
+  private async refresh(): Promise<void> {
+    this.running = true;
+    try {
+      const view = await this.supervisor.refresh();
+      if (!this.stopped) this.screen.table(renderTable(view));
+    } catch (error) {
+      this.screen.event(`status refresh failed: ${(error as Error).message}`);
+    } finally {
+      this.running = false;
+      this.lastAt = performance.now();
+      if (this.again) {
+        this.again = false;
+        this.changed();
+      }
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.interval);
+    if (this.timer !== null) clearTimeout(this.timer);
+  }
+}
+
+/** A subcommand as one line, for the record on screen. */
+function describeRequest(request: ClusterRequest): string {
+  const { command, ...rest } = request;
+  const args = Object.values(rest).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v)));
+  return [command, ...args].join(' ');
+}
+
+/**
+ * Runs the cluster until Ctrl-C, SIGTERM or `zkts cluster down`; returns the exit code. The
+ * control endpoint comes first, so that a second `up` on the same directory is refused before
+ * it starts anything.
+ */
+export async function runClusterUp(options: Omit<SupervisorOptions, 'nodes' | 'observers'> & Partial<Shape>): Promise<number> {
+  const out = process.stdout;
+  const screen = new Screen(out);
+  await mkdir(options.dataDir, { recursive: true });
+  const shape = await settleShape(options.dataDir, options);
+  const token = newToken();
+  let supervisor: ClusterSupervisor | null = null;
+  let watcher: Watcher | null = null;
+  let stopping: Promise<number[]> | null = null;
+  let signalled: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (signalled = resolve));
+
+  const stopAll = (progress: Progress): Promise<number[]> => {
+    stopping ??= (async () => {
+      watcher?.stop();
+      const pids = supervisor === null ? [] : await supervisor.shutdown(progress);
+      signalled();
+      return pids;
+    })();
+    return stopping;
+  };
+
+  const handle = async (request: ClusterRequest, progress: Progress): Promise<Reply> => {
+    if (stopping !== null) return { ok: false, error: 'the cluster is stopping' };
+    if (supervisor === null) return { ok: false, error: 'the cluster is still starting; try again in a moment' };
+    if (request.command === 'down') {
+      screen.event('down: stopping every member');
+      const pids = await stopAll((line) => {
+        progress(line);
+        screen.event(line);
+      });
+      return { ok: true, message: `cluster stopped: ${pids.length} member process(es) ended; data kept in ${options.dataDir}`, data: { pid: process.pid, memberPids: pids } };
+    }
+    try {
+      const outcome = await supervisor.execute(request, progress);
+      if (request.command !== 'status') screen.event(`${describeRequest(request)}: ${outcome.message}`);
+      return { ok: true, ...outcome };
+    } catch (error) {
+      if (request.command !== 'status') screen.event(`${describeRequest(request)} failed: ${(error as Error).message}`);
+      throw error;
+    } finally {
+      watcher?.changed();
+    }
+  };
+
+  const server: ControlServer = await startControlServer(token, handle);
+  try {
+    await claimControlFile(options.dataDir, { version: 1, pid: process.pid, port: server.port, token });
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping !== null) {
+      // A second Ctrl-C: no more waiting (the launcher's exit hook kills what is left).
+      process.stderr.write(`zkts cluster: ${signal} again; exiting now\n`);
+      process.exit(130);
+    }
+    screen.event(`${signal}: stopping every member`);
+    void stopAll((line) => screen.event(line));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const count = shape.nodes + shape.observers;
+    out.write(`zkts cluster: starting ${shape.nodes} nodes${shape.observers > 0 ? ` and ${shape.observers} observers` : ''} in ${options.dataDir} (tickTime ${options.tickTime} ms)\n`);
+    const startedAt = performance.now();
+    try {
+      supervisor = await ClusterSupervisor.start({ ...options, ...shape });
+    } catch (error) {
+      // Ctrl-C on a terminal reaches the members too: a start cut short by it is no error.
+      if (stopping !== null) return 130;
+      const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
+      if (cause?.code === 'EADDRINUSE') throw new Error(`a port from ${options.basePort} to ${options.basePort + count - 1} is in use (another cluster, or a ZooKeeper?); choose others with --base-port`, { cause: error });
+      throw error;
+    }
+    if (stopping !== null) {
+      // A signal came while the members were starting.
+      await supervisor.shutdown(() => undefined);
+      return 0;
+    }
+    const view = supervisor.view();
+    out.write(`zkts cluster: up in ${((performance.now() - startedAt) / 1000).toFixed(1)} s\n`);
+    out.write(`${renderConnectStrings(view)}\n`);
+    out.write(`members' files: ${options.dataDir}/server<id>/ (zoo.cfg, data/, server.log)\n`);
+    out.write(`from another terminal: zkts cluster status|kill|stop|start|restart|pause|resume|isolate|partition|heal|net|expire|rolling-restart|down${options.dataDir === path.resolve('data/cluster') ? '' : ` --data-dir ${options.dataDir}`}\n`);
+    out.write('Ctrl-C stops every member (data is kept)\n\n');
+    screen.table(renderTable(view));
+    watcher = new Watcher(supervisor, screen);
+    supervisor.cluster.on('exit', ({ id, code, signal, expected }) => {
+      if (!expected && stopping === null) screen.event(`server ${id} exited by itself (code ${code}, signal ${signal}); it is not restarted (zkts cluster start ${id}). Its log: ${supervisor!.cluster.server(id).logFile}`);
+    });
+    await finished;
+    screen.event('every member stopped; data kept');
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    watcher?.stop();
+    if (stopping === null && supervisor !== null) await supervisor.shutdown(() => undefined);
+    await server.close();
+    await releaseControlFile(options.dataDir, token);
+  }
+}
