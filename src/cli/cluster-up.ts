@@ -67,12 +67,19 @@ class Screen {
     this.draw(table);
   }
 
+  /** Leaves the last table where it is; what comes next is printed below it. */
+  freeze(): void {
+    this.tableRows = 0;
+    this.lastTable = '';
+  }
+
   private draw(table: string): void {
     if (table === '') return;
     const text = `${timestamp()}  ${table}\n`;
     this.out.write(this.out.isTTY ? text : `${text}\n`);
     if (this.out.isTTY) {
-      const width = Math.max(1, this.out.columns ?? 80);
+      // A terminal that does not say its width (columns 0) is taken to be 80 wide.
+      const width = this.out.columns || 80;
       this.tableRows = text.split('\n').slice(0, -1).reduce((rows, line) => rows + Math.max(1, Math.ceil(line.length / width)), 0);
     }
   }
@@ -172,6 +179,7 @@ export async function runClusterUp(options: Omit<SupervisorOptions, 'nodes' | 'o
   const stopAll = (progress: Progress): Promise<number[]> => {
     stopping ??= (async () => {
       watcher?.stop();
+      screen.freeze();
       const pids = supervisor === null ? [] : await supervisor.shutdown(progress);
       signalled();
       return pids;
