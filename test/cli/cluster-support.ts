@@ -67,11 +67,14 @@ export class Up {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
-  /** Starts `zkts cluster up` on free proxy ports and waits for its first table. */
-  static async start(dataDir: string, args: readonly string[] = [], members = 3): Promise<Up> {
+  /**
+   * Starts `zkts cluster up` on free proxy ports and waits for its first table. `ownGroup`: in a
+   * process group of its own, as a shell starts a command, so that a Ctrl-C can be sent to it all.
+   */
+  static async start(dataDir: string, args: readonly string[] = [], members = 3, ownGroup = false): Promise<Up> {
     for (let attempt = 1; ; attempt++) {
       const basePort = await freePortRange(members);
-      const child = spawn(process.execPath, [bin, 'cluster', 'up', '--base-port', String(basePort), '--data-dir', dataDir, '--tick-time', '200', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [bin, 'cluster', 'up', '--base-port', String(basePort), '--data-dir', dataDir, '--tick-time', '200', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], detached: ownGroup });
       const up = new Up(child, dataDir, basePort);
       const outcome = await Promise.race([
         waitFor('zkts cluster up to print its first table', () => up.lastTable() !== null, { timeoutMs: 60_000 }).then(() => 'up' as const),
@@ -86,6 +89,11 @@ export class Up {
 
   get pid(): number {
     return this.child.pid!;
+  }
+
+  /** What Ctrl-C on its terminal does: SIGINT to it and to every member (its process group). */
+  ctrlC(): void {
+    process.kill(-this.pid, 'SIGINT');
   }
 
   /** What up printed as its connection string. */

@@ -372,12 +372,28 @@ describe('zkts cluster up', () => {
     up = await Up.start(up.dataDir, [], 4);
     const reader = await connect(up.connectString);
     expect((await reader.zk.getData('/persisted')).data.toString()).toBe('across ups');
+    await closeAll();
     // SIGTERM stops it as down does.
     const members = (await up.status()).members.map((m) => m.pid!);
     up.child.kill('SIGTERM');
     expect(await up.exited).toBe(0);
     expect(members.some(alive)).toBe(false);
     expect(up.out).toMatch(/SIGTERM: stopping every member\n/);
+  });
+
+  it('Ctrl-C on its terminal (SIGINT to up and to its members) stops every member, and none is reported as dying by itself', async () => {
+    const ctrl = await Up.start(path.join(dir, 'ctrl-c'), [], 3, true);
+    try {
+      const members = (await ctrl.status()).members.map((m) => m.pid!);
+      ctrl.ctrlC();
+      expect(await ctrl.exited).toBe(0);
+      await waitFor('every member to be gone', () => !members.some(alive));
+      expect(ctrl.out).toMatch(/SIGINT: stopping every member\n/);
+      expect(ctrl.out).toMatch(/every member stopped; data kept\n/);
+      expect(ctrl.out).not.toContain('exited by itself');
+    } finally {
+      await ctrl.close();
+    }
   });
 });
 
