@@ -10,7 +10,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { loopback } from '../testing/ports.js';
-import { parseClusterRequest, UsageError, type ClusterRequest } from './cluster-requests.js';
+import { parseClusterRequest, type ClusterRequest } from './cluster-requests.js';
 
 export const controlFileName = 'control.json';
 export const controlPath = '/v1/request';
@@ -256,5 +256,3 @@ export function send(control: ControlFile, request: ClusterRequest, onProgress: 
     req.end(body);
   });
 }
-
-export { UsageError };

@@ -159,114 +159,156 @@ function describeRequest(request: ClusterRequest): string {
   return [command, ...args].join(' ');
 }
 
+export type UpOptions = Omit<SupervisorOptions, 'nodes' | 'observers'> &
+  Partial<Shape> & {
+    /** How the other subcommands name this data directory ('' when it is their default). */
+    dataDirArgument: string;
+  };
+
+/** One run of `zkts cluster up`: its cluster, its control endpoint, its screen. */
+class ClusterUp {
+  private readonly screen = new Screen(process.stdout);
+  private readonly token = newToken();
+  private supervisor: ClusterSupervisor | null = null;
+  private watcher: Watcher | null = null;
+  private stopping: Promise<number[]> | null = null;
+  private stopped: () => void = () => undefined;
+  readonly finished = new Promise<void>((resolve) => (this.stopped = resolve));
+
+  constructor(
+    private readonly options: UpOptions,
+    private readonly shape: Shape,
+  ) {}
+
+  /** Starts the members; false when a signal stopped it meanwhile. */
+  async start(): Promise<boolean> {
+    const { nodes, observers } = this.shape;
+    const out = process.stdout;
+    out.write(`zkts cluster: starting ${nodes} nodes${observers > 0 ? ` and ${observers} observers` : ''} in ${this.options.dataDir} (tickTime ${this.options.tickTime} ms)\n`);
+    const startedAt = performance.now();
+    let supervisor: ClusterSupervisor;
+    try {
+      supervisor = await ClusterSupervisor.start({ ...this.options, ...this.shape });
+    } catch (error) {
+      // Ctrl-C on a terminal reaches the members too: a start cut short by it is no error.
+      if (this.stopping !== null) return false;
+      const last = this.options.basePort + nodes + observers - 1;
+      if ((error as { cause?: NodeJS.ErrnoException }).cause?.code === 'EADDRINUSE') throw new Error(`a port from ${this.options.basePort} to ${last} is in use (another cluster, or a ZooKeeper?); choose others with --base-port`, { cause: error });
+      throw error;
+    }
+    if (this.stopping !== null) {
+      await supervisor.shutdown(() => undefined);
+      return false;
+    }
+    this.supervisor = supervisor;
+    out.write(`zkts cluster: up in ${((performance.now() - startedAt) / 1000).toFixed(1)} s\n`);
+    this.banner();
+    this.watcher = new Watcher(supervisor, this.screen);
+    supervisor.cluster.on('exit', ({ id, code, signal, expected }) => {
+      if (!expected && this.stopping === null) this.screen.event(`server ${id} exited by itself (code ${code}, signal ${signal}); it is not restarted (zkts cluster start ${id}). Its log: ${supervisor.cluster.server(id).logFile}`);
+    });
+    return true;
+  }
+
+  private banner(): void {
+    const view = this.supervisor!.view();
+    const dataDir = this.options.dataDirArgument === '' ? '' : ` --data-dir ${this.options.dataDirArgument}`;
+    process.stdout.write(
+      [
+        renderConnectStrings(view),
+        `members' files: ${this.options.dataDir}/server<id>/ (zoo.cfg, data/, server.log)`,
+        `from another terminal: zkts cluster status|kill|stop|start|restart|pause|resume|isolate|partition|heal|net|expire|rolling-restart|down${dataDir}`,
+        'Ctrl-C stops every member (data is kept)',
+        '',
+        '',
+      ].join('\n'),
+    );
+    this.screen.table(renderTable(view));
+  }
+
+  /** Stops every member, once; resolves with their pids. */
+  stopAll(progress: Progress): Promise<number[]> {
+    this.stopping ??= (async () => {
+      this.watcher?.stop();
+      this.screen.freeze();
+      const pids = this.supervisor === null ? [] : await this.supervisor.shutdown(progress);
+      this.stopped();
+      return pids;
+    })();
+    return this.stopping;
+  }
+
+  /** Ctrl-C and SIGTERM stop every member; a second one exits at once. */
+  readonly onSignal = (signal: NodeJS.Signals): void => {
+    if (this.stopping !== null) {
+      // The launcher's exit hook kills whatever is left.
+      process.stderr.write(`zkts cluster: ${signal} again; exiting now\n`);
+      process.exit(130);
+    }
+    this.screen.event(`${signal}: stopping every member`);
+    void this.stopAll((line) => this.screen.event(line));
+  };
+
+  /** What the control endpoint does with a request. */
+  readonly handle = async (request: ClusterRequest, progress: Progress): Promise<Reply> => {
+    if (this.stopping !== null) return { ok: false, error: 'the cluster is stopping' };
+    if (this.supervisor === null) return { ok: false, error: 'the cluster is still starting; try again in a moment' };
+    if (request.command === 'down') return this.down(progress);
+    const record = request.command !== 'status';
+    try {
+      const outcome = await this.supervisor.execute(request, progress);
+      if (record) this.screen.event(`${describeRequest(request)}: ${outcome.message}`);
+      return { ok: true, ...outcome };
+    } catch (error) {
+      if (record) this.screen.event(`${describeRequest(request)} failed: ${(error as Error).message}`);
+      throw error;
+    } finally {
+      this.watcher?.changed();
+    }
+  };
+
+  private async down(progress: Progress): Promise<Reply> {
+    this.screen.event('down: stopping every member');
+    const pids = await this.stopAll((line) => {
+      progress(line);
+      this.screen.event(line);
+    });
+    return { ok: true, message: `cluster stopped: ${pids.length} member process(es) ended; data kept in ${this.options.dataDir}`, data: { pid: process.pid, memberPids: pids } };
+  }
+
+  /** Runs until stopped; returns the exit code. */
+  async run(): Promise<number> {
+    const server: ControlServer = await startControlServer(this.token, this.handle);
+    try {
+      await claimControlFile(this.options.dataDir, { version: 1, pid: process.pid, port: server.port, token: this.token });
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+    try {
+      if (!(await this.start())) return 130;
+      await this.finished;
+      this.screen.event('every member stopped; data kept');
+      return 0;
+    } finally {
+      process.off('SIGINT', this.onSignal);
+      process.off('SIGTERM', this.onSignal);
+      await this.stopAll(() => undefined);
+      await server.close();
+      await releaseControlFile(this.options.dataDir, this.token);
+    }
+  }
+}
+
 /**
  * Runs the cluster until Ctrl-C, SIGTERM or `zkts cluster down`; returns the exit code. The
  * control endpoint comes first, so that a second `up` on the same directory is refused before
  * it starts anything.
  */
-export async function runClusterUp(options: Omit<SupervisorOptions, 'nodes' | 'observers'> & Partial<Shape>): Promise<number> {
-  const out = process.stdout;
-  const screen = new Screen(out);
+export async function runClusterUp(options: UpOptions): Promise<number> {
   await mkdir(options.dataDir, { recursive: true });
   const shape = await settleShape(options.dataDir, options);
-  const token = newToken();
-  let supervisor: ClusterSupervisor | null = null;
-  let watcher: Watcher | null = null;
-  let stopping: Promise<number[]> | null = null;
-  let signalled: () => void = () => undefined;
-  const finished = new Promise<void>((resolve) => (signalled = resolve));
-
-  const stopAll = (progress: Progress): Promise<number[]> => {
-    stopping ??= (async () => {
-      watcher?.stop();
-      screen.freeze();
-      const pids = supervisor === null ? [] : await supervisor.shutdown(progress);
-      signalled();
-      return pids;
-    })();
-    return stopping;
-  };
-
-  const handle = async (request: ClusterRequest, progress: Progress): Promise<Reply> => {
-    if (stopping !== null) return { ok: false, error: 'the cluster is stopping' };
-    if (supervisor === null) return { ok: false, error: 'the cluster is still starting; try again in a moment' };
-    if (request.command === 'down') {
-      screen.event('down: stopping every member');
-      const pids = await stopAll((line) => {
-        progress(line);
-        screen.event(line);
-      });
-      return { ok: true, message: `cluster stopped: ${pids.length} member process(es) ended; data kept in ${options.dataDir}`, data: { pid: process.pid, memberPids: pids } };
-    }
-    try {
-      const outcome = await supervisor.execute(request, progress);
-      if (request.command !== 'status') screen.event(`${describeRequest(request)}: ${outcome.message}`);
-      return { ok: true, ...outcome };
-    } catch (error) {
-      if (request.command !== 'status') screen.event(`${describeRequest(request)} failed: ${(error as Error).message}`);
-      throw error;
-    } finally {
-      watcher?.changed();
-    }
-  };
-
-  const server: ControlServer = await startControlServer(token, handle);
-  try {
-    await claimControlFile(options.dataDir, { version: 1, pid: process.pid, port: server.port, token });
-  } catch (error) {
-    await server.close();
-    throw error;
-  }
-
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping !== null) {
-      // A second Ctrl-C: no more waiting (the launcher's exit hook kills what is left).
-      process.stderr.write(`zkts cluster: ${signal} again; exiting now\n`);
-      process.exit(130);
-    }
-    screen.event(`${signal}: stopping every member`);
-    void stopAll((line) => screen.event(line));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    const count = shape.nodes + shape.observers;
-    out.write(`zkts cluster: starting ${shape.nodes} nodes${shape.observers > 0 ? ` and ${shape.observers} observers` : ''} in ${options.dataDir} (tickTime ${options.tickTime} ms)\n`);
-    const startedAt = performance.now();
-    try {
-      supervisor = await ClusterSupervisor.start({ ...options, ...shape });
-    } catch (error) {
-      // Ctrl-C on a terminal reaches the members too: a start cut short by it is no error.
-      if (stopping !== null) return 130;
-      const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
-      if (cause?.code === 'EADDRINUSE') throw new Error(`a port from ${options.basePort} to ${options.basePort + count - 1} is in use (another cluster, or a ZooKeeper?); choose others with --base-port`, { cause: error });
-      throw error;
-    }
-    if (stopping !== null) {
-      // A signal came while the members were starting.
-      await supervisor.shutdown(() => undefined);
-      return 0;
-    }
-    const view = supervisor.view();
-    out.write(`zkts cluster: up in ${((performance.now() - startedAt) / 1000).toFixed(1)} s\n`);
-    out.write(`${renderConnectStrings(view)}\n`);
-    out.write(`members' files: ${options.dataDir}/server<id>/ (zoo.cfg, data/, server.log)\n`);
-    out.write(`from another terminal: zkts cluster status|kill|stop|start|restart|pause|resume|isolate|partition|heal|net|expire|rolling-restart|down${options.dataDir === path.resolve('data/cluster') ? '' : ` --data-dir ${options.dataDir}`}\n`);
-    out.write('Ctrl-C stops every member (data is kept)\n\n');
-    screen.table(renderTable(view));
-    watcher = new Watcher(supervisor, screen);
-    supervisor.cluster.on('exit', ({ id, code, signal, expected }) => {
-      if (!expected && stopping === null) screen.event(`server ${id} exited by itself (code ${code}, signal ${signal}); it is not restarted (zkts cluster start ${id}). Its log: ${supervisor!.cluster.server(id).logFile}`);
-    });
-    await finished;
-    screen.event('every member stopped; data kept');
-    return 0;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    watcher?.stop();
-    if (stopping === null && supervisor !== null) await supervisor.shutdown(() => undefined);
-    await server.close();
-    await releaseControlFile(options.dataDir, token);
-  }
+  return new ClusterUp(options, shape).run();
 }

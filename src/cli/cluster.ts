@@ -58,6 +58,7 @@ async function up(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const tickTime = intOption(values, 'tick-time', 10, 60_000) ?? 2000;
   return runClusterUp({
     dataDir: path.resolve(values['data-dir'] ?? defaultDataDir),
+    dataDirArgument: values['data-dir'] === undefined || path.resolve(values['data-dir']) === path.resolve(defaultDataDir) ? '' : values['data-dir'],
     nodes,
     observers,
     basePort,
