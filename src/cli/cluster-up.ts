@@ -11,6 +11,8 @@ import { renderConnectStrings, renderTable } from './cluster-view.js';
 const refreshIntervalMs = 1_000;
 /** The least time between two refreshes, however many changes are announced. */
 const refreshGapMsMin = 100;
+/** The signals that stop the cluster. */
+const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** The file that records the shape of the cluster whose data the directory holds. */
 const shapeFileName = 'cluster.json';
 
@@ -238,7 +240,7 @@ class ClusterUp {
     return this.stopping;
   }
 
-  /** Ctrl-C and SIGTERM stop every member; a second one exits at once. */
+  /** Ctrl-C, SIGTERM and SIGHUP (its terminal closed) stop every member; a second signal exits at once. */
   readonly onSignal = (signal: NodeJS.Signals): void => {
     if (this.stopping !== null) {
       // The launcher's exit hook kills whatever is left.
@@ -285,16 +287,14 @@ class ClusterUp {
       await server.close();
       throw error;
     }
-    process.on('SIGINT', this.onSignal);
-    process.on('SIGTERM', this.onSignal);
+    for (const signal of stopSignals) process.on(signal, this.onSignal);
     try {
       if (!(await this.start())) return 130;
       await this.finished;
       this.screen.event('every member stopped; data kept');
       return 0;
     } finally {
-      process.off('SIGINT', this.onSignal);
-      process.off('SIGTERM', this.onSignal);
+      for (const signal of stopSignals) process.off(signal, this.onSignal);
       await this.stopAll(() => undefined);
       await server.close();
       await releaseControlFile(this.options.dataDir, this.token);
