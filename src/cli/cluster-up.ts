@@ -257,8 +257,12 @@ class ClusterUp {
     if (this.supervisor === null) return { ok: false, error: 'the cluster is still starting; try again in a moment' };
     if (request.command === 'down') return this.down(progress);
     const record = request.command !== 'status';
+    const echo: Progress = (line) => {
+      progress(line);
+      this.screen.event(line);
+    };
     try {
-      const outcome = await this.supervisor.execute(request, progress);
+      const outcome = await this.supervisor.execute(request, echo);
       if (record) this.screen.event(`${describeRequest(request)}: ${outcome.message}`);
       return { ok: true, ...outcome };
     } catch (error) {

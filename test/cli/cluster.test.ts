@@ -274,6 +274,8 @@ describe('zkts cluster up', () => {
     const session = client.zk.sessionId;
     const result = await up.run('rolling-restart');
     expect(result.code).toBe(0);
+    // up shows the progress too.
+    expect(up.out).toMatch(new RegExp(`restarting server ${leader} \\(leader\\)\n`));
     const restarting = [...result.out.matchAll(/^restarting server (\d+)/gm)].map((m) => Number(m[1]));
     expect(restarting).toHaveLength(4);
     expect(new Set(restarting).size).toBe(4);
@@ -381,18 +383,22 @@ describe('zkts cluster up', () => {
     expect(up.out).toMatch(/SIGTERM: stopping every member\n/);
   });
 
-  it('Ctrl-C on its terminal (SIGINT to up and to its members) stops every member, and none is reported as dying by itself', async () => {
-    const ctrl = await Up.start(path.join(dir, 'ctrl-c'), [], 3, true);
-    try {
-      const members = (await ctrl.status()).members.map((m) => m.pid!);
-      ctrl.ctrlC();
-      expect(await ctrl.exited).toBe(0);
-      await waitFor('every member to be gone', () => !members.some(alive));
-      expect(ctrl.out).toMatch(/SIGINT: stopping every member\n/);
-      expect(ctrl.out).toMatch(/every member stopped; data kept\n/);
-      expect(ctrl.out).not.toContain('exited by itself');
-    } finally {
-      await ctrl.close();
+  it('Ctrl-C on its terminal (SIGINT to up and to its members) stops every member, and none is reported as dying by itself; so does SIGHUP', async () => {
+    for (const signal of ['SIGINT', 'SIGHUP'] as const) {
+      const other = await Up.start(path.join(dir, 'signals'), [], 3, true);
+      try {
+        const members = (await other.status()).members.map((m) => m.pid!);
+        if (signal === 'SIGINT') other.ctrlC();
+        else other.child.kill('SIGHUP');
+        expect(await other.exited).toBe(0);
+        await waitFor('every member to be gone', () => !members.some(alive));
+        expect(other.out).toContain(`${signal}: stopping every member\n`);
+        expect(other.out).toMatch(/every member stopped; data kept\n/);
+        expect(other.out).not.toContain('exited by itself');
+        await expect(stat(path.join(other.dataDir, 'control.json'))).rejects.toThrow();
+      } finally {
+        await other.close();
+      }
     }
   });
 });
