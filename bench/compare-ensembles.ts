@@ -1,15 +1,16 @@
 // The two ensembles `npm run bench:compare` measures: three Apache ZooKeeper 3.8 members
 // (Debian's package) and three `zkts server` processes, on loopback ports from the OS, each
 // member with its own temporary directory (zoo.cfg, myid, data, log) and the same zoo.cfg
-// settings on both sides. Every process started here is written to a pid file that a watchdog
-// reads if this process dies without cleaning up (see startWatchdog).
+// settings on both sides. zkts members are started by the one launcher (src/testing), whose
+// lifeline ends them when this process dies; every other process started here is written to a
+// pid file that a watchdog reads if this process dies without cleaning up (see startWatchdog).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fourLetterWord } from '../src/admin/four-letter-client.js';
-import { serverProcessEnv } from '../src/cli/server-process.js';
+import { MemberProcess } from '../src/testing/member-process.js';
 import { waitFor, withDeadline } from '../src/testing/wait.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -123,8 +124,11 @@ async function freePorts(count: number): Promise<number[]> {
 }
 
 export class Member {
+  /** A ZooKeeper member's process. */
   child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
+  /** A zkts member's process, under the launcher. */
+  private launched: MemberProcess | null = null;
 
   constructor(
     readonly side: Side,
@@ -148,18 +152,28 @@ export class Member {
   }
 
   get running(): boolean {
+    if (this.launched !== null) return this.launched.running;
     return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
   }
 
   get pid(): number {
-    if (!this.running || this.child!.pid === undefined) throw new Error(`${this.side} server ${this.sid} is not running`);
-    return this.child!.pid;
+    const pid = this.launched?.pid ?? this.child?.pid;
+    if (!this.running || pid === undefined) throw new Error(`${this.side} server ${this.sid} is not running`);
+    return pid;
   }
 
+  /** Starts the process; waitForQuorum tells when it serves (or that it exited). */
   start(registry: ProcessRegistry): void {
+    if (this.side === 'zkts') {
+      // `zkts server <zoo.cfg>` as the launcher runs it: the same command and environment a user's gets.
+      this.launched ??= new MemberProcess({ name: `zkts server ${this.sid}`, configPath: this.configPath, logFile: this.logPath, seed: this.sid });
+      // A start that fails leaves the process stopped, which waitForQuorum reports with the log.
+      this.launched.start().catch(() => undefined);
+      return;
+    }
     const log = openSync(this.logPath, 'a');
     try {
-      this.child = this.side === 'zkts' ? spawnZktsMember(this.configPath, log) : spawnZooKeeperMember(this.configPath, log);
+      this.child = spawnZooKeeperMember(this.configPath, log);
     } finally {
       closeSync(log);
     }
@@ -170,12 +184,14 @@ export class Member {
 
   async kill(): Promise<void> {
     if (!this.running) return;
+    if (this.launched !== null) return this.launched.kill();
     this.child!.kill('SIGKILL');
     await withDeadline(this.exited, stopGraceMs, `${this.side} server ${this.sid} to die after SIGKILL`);
   }
 
   async stop(): Promise<void> {
     if (!this.running) return;
+    if (this.launched !== null) return this.launched.stop(stopGraceMs);
     this.child!.kill('SIGTERM');
     await withDeadline(this.exited, stopGraceMs, `${this.side} server ${this.sid} to stop`).catch(() => this.kill());
   }
@@ -198,18 +214,6 @@ export class Member {
     }
   }
 }
-
-// ---------------------------------------------------------------------------------------
-// SWAP AT MERGE: the shared launcher in src/testing (being built now) replaces this function;
-// until then zkts members are started here the way `zkts cluster` starts them.
-function spawnZktsMember(configPath: string, logFd: number): ChildProcess {
-  return spawn(process.execPath, [zktsBin, 'server', configPath], {
-    cwd: repoRoot,
-    env: { ...process.env, ...serverProcessEnv },
-    stdio: ['ignore', logFd, logFd],
-  });
-}
-// ---------------------------------------------------------------------------------------
 
 function spawnZooKeeperMember(configPath: string, logFd: number): ChildProcess {
   return spawn('java', [...zookeeperJvmOptions, '-cp', zookeeperClassPath, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', configPath], {

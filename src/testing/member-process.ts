@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serverProcessEnv } from '../cli/server-process.js';
+import { serverProcessEnv } from './server-process.js';
 import type { PeerFaultRule } from '../faults/peer-faults.js';
 import { controlEnvKey, controlEnvValue, parseControlReport, type ControlReport, type StartTiming } from './control.js';
 import { guard } from './lifeline.js';

@@ -21,6 +21,8 @@ export interface ServerInfo {
   readonly state: MemberState;
   /** What it last answered to srvr: leader, follower, observer, standalone, looking; null: not asked yet or no answer. */
   readonly mode: string | null;
+  /** The last zxid it reported to srvr; null while it does not serve (or was not asked yet). */
+  readonly zxid: bigint | null;
   readonly pid: number | undefined;
   /** The member's ports: client (its own), quorum and election (in its server.N line), and its proxy's. */
   readonly ports: { readonly client: number; readonly quorum: number; readonly election: number; readonly proxy: number };
@@ -133,6 +135,7 @@ export class Member {
       directConnectString: this.directConnectString,
       state: this.process.state,
       mode: this.live ? (this.observed?.mode ?? null) : null,
+      zxid: this.live && this.observed !== null && this.observed.zxid >= 0n ? this.observed.zxid : null,
       pid: this.process.pid,
       ports: { client: this.clientPort, quorum: this.ports.quorum.port, election: this.ports.election.port, proxy: this.proxy.port },
       dataDir: this.dataDir,
