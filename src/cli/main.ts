@@ -7,6 +7,7 @@ commands:
   shell [hosts] [-- cmd]    interactive shell (zkCli-like), or run one command and exit
   purge <dataDir> [dataLogDir] [-n N]   keep the N newest snapshots (>= 3) and the logs they need
   4lw <word> [host:port]    send a four-letter word (srvr, ruok, mntr, ...) and print the answer
+  fuzz --target client|peer [--cases N] [--seed S] ...   fuzz a server's ports (zkts fuzz --help)
 `;
 
 /** The `zkts` command's dispatcher: argv and env are read here and nowhere deeper. */
@@ -25,6 +26,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return (await import('./purge.js')).runPurge(rest);
     case '4lw':
       return (await import('./four-letter-word.js')).runFourLetterWord(rest);
+    case 'fuzz':
+      return (await import('./fuzz.js')).runFuzz(rest);
     case undefined:
     case 'help':
     case '--help':

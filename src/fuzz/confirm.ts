@@ -1,0 +1,129 @@
+import { HealthChecker } from './health.js';
+import { makeRunner, type FuzzerOptions } from './campaign.js';
+import { FuzzServers, type ServerSetKind } from './servers.js';
+import type { BatchContext, CaseRun } from './targets.js';
+
+// After a failed batch: which cases does the failure need? Cases are replayed by number (a
+// seed regenerates them exactly) against fresh servers: the last few suspects one at a time,
+// then, if none fails alone, the shortest prefix of the suspects that still fails.
+
+export interface Reproduction {
+  cases: number[];
+  runs: CaseRun[];
+  failures: string[];
+  output: string;
+}
+
+/** Singles tried before prefixes: most crashes need one packet. */
+const singlesTried = 5;
+
+/** The first line that says why a member died, digits blurred: crashes with one cause share it. */
+export function crashSignature(output: string): string {
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const record = JSON.parse(line) as { level?: number; err?: { message?: string; stack?: string } };
+      if ((record.level ?? 0) >= 60 && record.err?.message !== undefined) {
+        return blur(`${record.err.message} ${firstFrame(record.err.stack ?? '')}`);
+      }
+    } catch {
+      // not pino output
+    }
+  }
+  const lines = output.split('\n');
+  const error = lines.findIndex((l) => /^\w*Error\b|^\s*throw |Uncaught|InvariantError/.test(l));
+  if (error >= 0) return blur(`${lines[error]!.trim()} ${firstFrame(lines.slice(error).join('\n'))}`);
+  return 'no stack trace';
+}
+
+function firstFrame(stack: string): string {
+  return /\n\s+at ([^\n]+)/.exec(stack)?.[1]?.replace(/\(.*\/(dist\/)?/, '(') ?? '';
+}
+
+function blur(text: string): string {
+  return text.replace(/0x[0-9a-f]+/gi, 'X').replace(/\d+/g, 'N').slice(0, 300);
+}
+
+export interface ReproduceOptions extends FuzzerOptions {
+  servers: ServerSetKind;
+  /** Also restart the servers and check again (a failure that only shows at recovery). */
+  restart: boolean;
+}
+
+/**
+ * Replays cases `indices` against fresh servers, `parallel` connections at a time as the run
+ * did (some failures need two connections at once); failures empty when healthy.
+ */
+export async function reproduce(options: ReproduceOptions, indices: readonly number[], parallel = 1): Promise<Reproduction> {
+  const servers = await FuzzServers.start({ kind: options.servers });
+  let checker: HealthChecker | null = null;
+  const runs: CaseRun[] = [];
+  try {
+    checker = await HealthChecker.start(servers, options.health);
+    const runner = makeRunner(options);
+    const leader = (await servers.leaderSid()) ?? 1;
+    const followers = servers.members.map((m) => m.sid).filter((s) => s !== leader);
+    const context: BatchContext = { leader, clientSid: servers.kind === 'standalone' ? 1 : options.clientMember === 'leader' ? leader : followers[0]! };
+    let next = 0;
+    const worker = async () => {
+      while (next < indices.length && servers.exited().length === 0) runs.push(await runner.run(indices[next++]!, servers, context));
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
+    runs.sort((a, b) => a.startedAt - b.startedAt);
+    let failures = (await checker.check(1)).failures;
+    if (failures.length === 0 && options.restart) {
+      try {
+        await servers.restart();
+        failures = (await checker.check(2)).failures;
+      } catch (err) {
+        failures = [`servers did not come back after a restart: ${(err as Error).message}`];
+      }
+    }
+    return { cases: runs.map((r) => r.index), runs, failures, output: servers.outputTails(60) };
+  } finally {
+    await checker?.close();
+    await servers.destroy();
+  }
+}
+
+/**
+ * The cases a failure needs, found by replaying them against fresh servers, or null when the
+ * replays stay healthy: the last few suspects one at a time; then the suspects together (as
+ * many at once as the run had), halved while a half still fails; then the whole batch.
+ */
+export async function confirm(options: ReproduceOptions, suspects: readonly number[], batch: readonly number[], log: (line: string) => void): Promise<Reproduction | null> {
+  for (const index of [...suspects].reverse().slice(0, singlesTried)) {
+    const alone = await reproduce(options, [index]);
+    log(`  case ${index} alone: ${alone.failures.length > 0 ? 'fails' : 'healthy'}`);
+    if (alone.failures.length > 0) return alone;
+  }
+  for (const [what, set] of [['the suspects', suspects], ['the whole batch', batch]] as const) {
+    if (set.length <= 1 || (set === batch && batch.length === suspects.length)) continue;
+    const together = await reproduce(options, set, options.parallel);
+    log(`  ${what} (${set.length} cases) replayed: ${together.failures.length > 0 ? 'fail' : 'healthy'}`);
+    if (together.failures.length > 0) return halve(options, set, together, log);
+  }
+  return null;
+}
+
+/** Keeps the half of a failing set that fails on its own (the first half, then the second, singles last). */
+async function halve(options: ReproduceOptions, set: readonly number[], failing: Reproduction, log: (line: string) => void): Promise<Reproduction> {
+  let current = [...set];
+  let best = failing;
+  while (current.length > 1) {
+    const mid = Math.ceil(current.length / 2);
+    let kept: Reproduction | null = null;
+    for (const half of [current.slice(0, mid), current.slice(mid)]) {
+      const attempt = await reproduce(options, half, half.length === 1 ? 1 : options.parallel);
+      log(`  cases ${half[0]}-${half[half.length - 1]} (${half.length}): ${attempt.failures.length > 0 ? 'fail' : 'healthy'}`);
+      if (attempt.failures.length > 0) {
+        kept = attempt;
+        current = half;
+        break;
+      }
+    }
+    if (kept === null) break;
+    best = kept;
+  }
+  return best;
+}

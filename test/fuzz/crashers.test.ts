@@ -1,0 +1,36 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readCrashers, replayCrasher } from '../../src/fuzz/crashers.js';
+import { errorName } from '../../src/protocol/constants.js';
+import { repoRoot } from '../../src/fuzz/servers.js';
+import { scaled } from '../support/wait.js';
+
+// Every input that ever crashed a member, byte for byte (test/fuzz/crashers/*.json, written by
+// `npm run fuzz` when it confirms a crash, then named for what the input is). Each is sent to
+// fresh servers as the fuzzer sent it; the member must survive it (alive, answering imok, an open
+// session reading and writing), recover after a restart, and the sender must get ZooKeeper's
+// answer or a closed connection.
+
+const crashers = readCrashers(join(repoRoot, 'test', 'fuzz', 'crashers'));
+const health = { rssMaxMiB: 512, sessionWaitMs: 15_000 };
+
+describe('inputs that once crashed a member', () => {
+  it('are kept as files, at least the ones found before the fuzzer existed', () => {
+    expect(crashers.length).toBeGreaterThanOrEqual(5);
+  });
+
+  for (const { file, crasher } of crashers) {
+    it(`${crasher.target} port: ${crasher.name}`, async () => {
+      const result = await replayCrasher(crasher, health);
+      const context = `${file}\n${result.output}`;
+      expect(result.failures.join('\n') || 'survived', context).toBe('survived');
+      expect(result.restartFailures.join('\n') || 'recovered', context).toBe('recovered');
+      for (const run of result.runs) {
+        expect(run.answered || run.closedByServer, `no answer and no close from server ${run.sid}: ${context}`).toBe(true);
+        if (crasher.answers !== undefined && run.answered && !run.closedByServer) {
+          expect(crasher.answers, `the last answer was ${errorName(run.errors[run.errors.length - 1]!)}`).toContain(errorName(run.errors[run.errors.length - 1]!));
+        }
+      }
+    }, scaled(90_000));
+  }
+});
