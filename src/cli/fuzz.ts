@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Fuzzer, describeBatch, suspects } from '../fuzz/campaign.js';
 import { loadClientCorpus } from '../fuzz/client-cases.js';
-import { confirm, crashSignature, type ReproduceOptions } from '../fuzz/confirm.js';
+import { confirm, crashSignature, type Reproduction, type ReproduceOptions } from '../fuzz/confirm.js';
 import { connectionOf, readCrashers, replayCrasher, writeCrasher, type CrasherFile } from '../fuzz/crashers.js';
 import type { HealthOptions } from '../fuzz/health.js';
 import { FuzzServers, repoRoot, type ServerSetKind } from '../fuzz/servers.js';
@@ -95,6 +95,9 @@ export async function runFuzz(args: string[]): Promise<number> {
   return campaign(options, limits, firstCase, crashDir);
 }
 
+/** Confirming a crash starts no replay after this (the run's --max-seconds). */
+let confirmDeadline = Number.MAX_SAFE_INTEGER;
+
 async function campaign(
   options: ReproduceOptions,
   limits: { cases: number; inputs: number; deadline: number; restartEvery: number },
@@ -102,6 +105,7 @@ async function campaign(
   crashDir: string,
 ): Promise<number> {
   const totals: Totals = { inputs: 0, delivered: 0, cases: 0, batches: 0, fuzzMs: 0 };
+  confirmDeadline = limits.deadline;
   const crashes = new Map<string, Crash>();
   let servers = await FuzzServers.start({ kind: options.servers });
   let fuzzer = await Fuzzer.start(servers, options, firstCase);
@@ -175,14 +179,26 @@ async function finding(options: ReproduceOptions, crashes: Map<string, Crash>, c
     say('  seen before: not confirmed again');
     return;
   }
-  const crash: Crash = { signature, count: 1, file: null };
-  crashes.set(signature, crash);
-  say(`  confirming against fresh servers (${blamed.length} suspect cases${restart ? ', with a restart' : ''})`);
-  const found = await confirm({ ...options, restart }, blamed, batch, (line) => say(line));
-  if (found === null) {
-    say('  not reproduced by replaying the suspects alone; replay the run from its first case to see it again');
+  crashes.set(signature, { signature, count: 1, file: null });
+  if (Date.now() > confirmDeadline) {
+    say('  past --max-seconds: not confirmed');
     return;
   }
+  const replayOptions = { ...options, restart };
+  say(`  confirming against fresh servers (${blamed.length} suspect cases${restart ? ', with a restart' : ''})`);
+  const found = await confirm(replayOptions, signature, blamed, batch, (line) => say(line), async (other) => {
+    save(replayOptions, crashes, crashDir, other);
+  });
+  if (found === null) say('  not reproduced by replaying the suspects; replay the run from its first case to see it again');
+  else save(replayOptions, crashes, crashDir, found);
+}
+
+/** Writes a confirmed crash's file (once per signature) and prints its inputs. */
+function save(options: ReproduceOptions, crashes: Map<string, Crash>, crashDir: string, found: Reproduction): void {
+  const signature = crashSignature(found.output);
+  const crash = crashes.get(signature) ?? { signature, count: 0, file: null };
+  crashes.set(signature, crash);
+  if (crash.file !== null) return;
   const last = found.runs[found.runs.length - 1]!;
   const crasher: CrasherFile = {
     name: `${options.target} (${last.member}): ${last.chunks[last.chunks.length - (last.hello !== null ? 2 : 1)]?.what ?? 'no input'}`,
@@ -198,8 +214,8 @@ async function finding(options: ReproduceOptions, crashes: Map<string, Crash>, c
     },
   };
   crash.file = writeCrasher(crashDir, `${options.target}-${options.servers}-seed${options.seed}-case${found.cases[found.cases.length - 1]}.json`, crasher);
-  say(`  reproduced by ${found.cases.length === 1 ? `case ${found.cases[0]} alone` : `cases ${found.cases.join(',')}`}; saved ${crash.file}`);
-  for (const run of found.runs) say(describeRun(run));
+  say(`  reproduced by ${found.cases.length === 1 ? `case ${found.cases[0]} alone` : `cases ${found.cases.join(',')}`} (${signature}); saved ${crash.file}`);
+  for (const run of found.runs.slice(-3)) say(describeRun(run));
 }
 
 function describeRun(run: CaseRun): string {

@@ -17,9 +17,10 @@ export interface Reproduction {
 /** Singles tried before prefixes: most crashes need one packet. */
 const singlesTried = 5;
 
-/** The first line that says why a member died, digits blurred: crashes with one cause share it. */
+/** The first line that says why a member died, digits and paths blurred: crashes with one cause share it. */
 export function crashSignature(output: string): string {
-  for (const line of output.split('\n')) {
+  const lines = output.split('\n');
+  for (const line of lines) {
     if (!line.startsWith('{')) continue;
     try {
       const record = JSON.parse(line) as { level?: number; err?: { message?: string; stack?: string } };
@@ -30,8 +31,7 @@ export function crashSignature(output: string): string {
       // not pino output
     }
   }
-  const lines = output.split('\n');
-  const error = lines.findIndex((l) => /^\w*Error\b|^\s*throw |Uncaught|InvariantError/.test(l));
+  const error = lines.findIndex((l) => /^\w*Error\b|^\s*throw |Uncaught|^zkts: /.test(l));
   if (error >= 0) return blur(`${lines[error]!.trim()} ${firstFrame(lines.slice(error).join('\n'))}`);
   return 'no stack trace';
 }
@@ -41,7 +41,7 @@ function firstFrame(stack: string): string {
 }
 
 function blur(text: string): string {
-  return text.replace(/0x[0-9a-f]+/gi, 'X').replace(/\d+/g, 'N').slice(0, 300);
+  return text.replace(/\/\S*\/(zkts-fuzz-[^/\s]+)\/\S*/g, '<file>').replace(/0x[0-9a-f]+/gi, 'X').replace(/\d+/g, 'N').slice(0, 300);
 }
 
 export interface ReproduceOptions extends FuzzerOptions {
@@ -87,27 +87,54 @@ export async function reproduce(options: ReproduceOptions, indices: readonly num
 }
 
 /**
- * The cases a failure needs, found by replaying them against fresh servers, or null when the
- * replays stay healthy: the last few suspects one at a time; then the suspects together (as
- * many at once as the run had), halved while a half still fails; then the whole batch.
+ * The cases a failure with `signature` needs, found by replaying them against fresh servers,
+ * or null when the replays do not show it again: the last few suspects one at a time; then the
+ * suspects together (as many at once as the run had), halved while a half still fails; then
+ * the whole batch. A replay that fails differently is handed to `other` (another crash).
  */
-export async function confirm(options: ReproduceOptions, suspects: readonly number[], batch: readonly number[], log: (line: string) => void): Promise<Reproduction | null> {
+export async function confirm(
+  options: ReproduceOptions,
+  signature: string,
+  suspects: readonly number[],
+  batch: readonly number[],
+  log: (line: string) => void,
+  other: (found: Reproduction) => Promise<void>,
+): Promise<Reproduction | null> {
+  const matches = async (attempt: Reproduction, what: string): Promise<boolean> => {
+    if (attempt.failures.length === 0) {
+      log(`  ${what}: healthy`);
+      return false;
+    }
+    const theirs = crashSignature(attempt.output);
+    if (theirs === signature) {
+      log(`  ${what}: fails the same way`);
+      return true;
+    }
+    log(`  ${what}: fails another way (${theirs})`);
+    await other(attempt);
+    return false;
+  };
   for (const index of [...suspects].reverse().slice(0, singlesTried)) {
     const alone = await reproduce(options, [index]);
-    log(`  case ${index} alone: ${alone.failures.length > 0 ? 'fails' : 'healthy'}`);
-    if (alone.failures.length > 0) return alone;
+    if (await matches(alone, `case ${index} alone`)) return alone;
   }
-  for (const [what, set] of [['the suspects', suspects], ['the whole batch', batch]] as const) {
-    if (set.length <= 1 || (set === batch && batch.length === suspects.length)) continue;
+  const sets: [string, readonly number[]][] = [['the suspects', suspects]];
+  if (batch.length > suspects.length) sets.push(['the whole batch', batch]);
+  for (const [what, set] of sets) {
+    if (set.length <= 1) continue;
     const together = await reproduce(options, set, options.parallel);
-    log(`  ${what} (${set.length} cases) replayed: ${together.failures.length > 0 ? 'fail' : 'healthy'}`);
-    if (together.failures.length > 0) return halve(options, set, together, log);
+    if (await matches(together, `${what} (${set.length} cases) replayed`)) return halve(options, set, together, (attempt, label) => matches(attempt, label));
   }
   return null;
 }
 
-/** Keeps the half of a failing set that fails on its own (the first half, then the second, singles last). */
-async function halve(options: ReproduceOptions, set: readonly number[], failing: Reproduction, log: (line: string) => void): Promise<Reproduction> {
+/** Keeps the half of a failing set that fails on its own (the first half, then the second), down to one case if it can. */
+async function halve(
+  options: ReproduceOptions,
+  set: readonly number[],
+  failing: Reproduction,
+  matches: (attempt: Reproduction, what: string) => Promise<boolean>,
+): Promise<Reproduction> {
   let current = [...set];
   let best = failing;
   while (current.length > 1) {
@@ -115,8 +142,7 @@ async function halve(options: ReproduceOptions, set: readonly number[], failing:
     let kept: Reproduction | null = null;
     for (const half of [current.slice(0, mid), current.slice(mid)]) {
       const attempt = await reproduce(options, half, half.length === 1 ? 1 : options.parallel);
-      log(`  cases ${half[0]}-${half[half.length - 1]} (${half.length}): ${attempt.failures.length > 0 ? 'fail' : 'healthy'}`);
-      if (attempt.failures.length > 0) {
+      if (await matches(attempt, `cases ${half[0]}-${half[half.length - 1]} (${half.length})`)) {
         kept = attempt;
         current = half;
         break;

@@ -100,10 +100,13 @@ export class FuzzMember {
     if (this.lines.length > outputLinesKept) this.lines.splice(0, this.lines.length - outputLinesKept);
   }
 
-  /** The last lines the process wrote (a crash's stack trace is at the end). */
+  /**
+   * The last lines the process wrote that matter for a crash: errors, fatal records and anything
+   * that is not a pino record (a stack trace, a message on stderr); warnings about bad input are left out.
+   */
   outputTail(count = 60): string {
     const all = this.partial.length > 0 ? [...this.lines, this.partial] : this.lines;
-    return all.slice(-count).join('\n');
+    return all.filter((line) => !/^\{"level":[1-4]\d,/.test(line)).slice(-count).join('\n');
   }
 
   /** Resident set size from /proc, in MiB. */
@@ -213,7 +216,7 @@ export class FuzzServers {
       return serving ? { dead } : undefined;
     }, { timeoutMs, intervalMs: 50 });
     const first = outcome.dead[0];
-    if (first !== undefined) throw new Error(`server ${first.sid} exited (code ${first.exit!.code}, signal ${first.exit!.signal}):\n${first.outputTail(20)}`);
+    if (first !== undefined) throw new Error(`server ${first.sid} exited (code ${first.exit!.code}, signal ${first.exit!.signal}): ${first.outputTail(1)}`);
   }
 
   /** The sid of the member that leads now (the standalone server's is 1); null while none does. */
@@ -250,7 +253,7 @@ function zooCfg(options: FuzzServerOptions, members: FuzzMember[], me: FuzzMembe
     `dataDir=${join(me.dir, 'data')}`,
     `clientPort=${me.clientPort}`,
     'clientPortAddress=127.0.0.1',
-    `snapCount=${options.snapCount ?? 5_000}`,
+    `snapCount=${options.snapCount ?? 2_000}`,
     'minSessionTimeout=200',
     `maxSessionTimeout=${sessionTimeoutMsMax}`,
     '4lw.commands.whitelist=*',
