@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Fuzzer, describeBatch, suspects } from '../fuzz/campaign.js';
@@ -7,6 +7,7 @@ import { loadClientCorpus } from '../fuzz/client-cases.js';
 import { confirm, crashSignature, type Reproduction, type ReproduceOptions } from '../fuzz/confirm.js';
 import { connectionOf, readCrashers, replayCrasher, writeCrasher, type CrasherFile } from '../fuzz/crashers.js';
 import type { HealthOptions } from '../fuzz/health.js';
+import { minimizeCrasher } from '../fuzz/minimize.js';
 import { FuzzServers, repoRoot, type ServerSetKind } from '../fuzz/servers.js';
 import type { CaseRun, FuzzTarget } from '../fuzz/targets.js';
 
@@ -26,6 +27,7 @@ const usage = `usage: zkts fuzz --target client|peer [options]     (npm run fuzz
   --rss-max-mib M        largest RSS a member may reach (default 512)
   --crash-dir D          where crash files go (default data/fuzz-crashes)
   --replay FILE|DIR      replay crash files instead of fuzzing
+  --minimize FILE        shrink a crash file to the connections and inputs it needs (writes FILE.min.json)
 `;
 
 interface Totals {
@@ -52,7 +54,7 @@ export async function runFuzz(args: string[]): Promise<number> {
   try {
     values = parseArgs({
       args,
-      options: Object.fromEntries(['target', 'servers', 'member', 'seed', 'cases', 'inputs', 'first-case', 'max-seconds', 'batch', 'parallel', 'restart-every', 'rss-max-mib', 'crash-dir', 'replay', 'corpus'].map((k) => [k, { type: 'string' as const }])),
+      options: Object.fromEntries(['target', 'servers', 'member', 'seed', 'cases', 'inputs', 'first-case', 'max-seconds', 'batch', 'parallel', 'restart-every', 'rss-max-mib', 'crash-dir', 'replay', 'minimize', 'corpus'].map((k) => [k, { type: 'string' as const }])),
     }).values as Record<string, string | undefined>;
   } catch (err) {
     process.stderr.write(`zkts fuzz: ${(err as Error).message}\n${usage}`);
@@ -60,6 +62,7 @@ export async function runFuzz(args: string[]): Promise<number> {
   }
   const health: HealthOptions = { rssMaxMiB: numberOption(values, 'rss-max-mib', 512), sessionWaitMs: 20_000 };
   if (values.replay !== undefined) return replay(values.replay, health);
+  if (values.minimize !== undefined) return minimize(values.minimize, health);
   const target = values.target as FuzzTarget | undefined;
   if (target !== 'client' && target !== 'peer') {
     process.stderr.write(`zkts fuzz: --target must be client or peer\n${usage}`);
@@ -205,6 +208,7 @@ function save(options: ReproduceOptions, crashes: Map<string, Crash>, crashDir: 
     target: options.target,
     servers: options.servers,
     connections: found.runs.map(connectionOf),
+    parallel: found.runs.length > 1 ? options.parallel : 1,
     found: {
       seed: options.seed,
       cases: found.cases,
@@ -234,6 +238,16 @@ async function replay(path: string, health: HealthOptions): Promise<number> {
     if (failures.length > 0) bad++;
   }
   return bad === 0 ? 0 : 1;
+}
+
+async function minimize(file: string, health: HealthOptions): Promise<number> {
+  const crasher = JSON.parse(readFileSync(file, 'utf8')) as CrasherFile;
+  const smaller = await minimizeCrasher(crasher, health, (line) => say(line));
+  const out = file.replace(/\.json$/, '.min.json');
+  writeFileSync(out, `${JSON.stringify(smaller, null, 2)}\n`);
+  say(`written: ${out}`);
+  for (const c of smaller.connections) say(`  to the ${c.member}${c.hello !== null ? ` as the ${c.hello}` : ''}:\n${c.inputs.map((i) => `    ${i.what}: ${i.hex.length > 200 ? `${i.hex.slice(0, 200)}...` : i.hex}`).join('\n')}`);
+  return 0;
 }
 
 function numberOption(values: Record<string, string | undefined>, key: string, fallback: number): number {

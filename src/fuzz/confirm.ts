@@ -31,7 +31,8 @@ export function crashSignature(output: string): string {
       // not pino output
     }
   }
-  const error = lines.findIndex((l) => /^\w*Error\b|^\s*throw |Uncaught|^zkts: /.test(l));
+  // Node's report of an uncaught error: the source line, a caret, then "SomeError: message".
+  const error = lines.findIndex((l) => /^\w*Error: |^zkts: /.test(l));
   if (error >= 0) return blur(`${lines[error]!.trim()} ${firstFrame(lines.slice(error).join('\n'))}`);
   return 'no stack trace';
 }

@@ -22,19 +22,23 @@ export interface CrasherConnection {
   /** Client connections: whether the first input is a handshake the server should answer. */
   handshake: boolean;
   inputs: { what: string; hex: string }[];
+  /**
+   * Client connections: the errors ZooKeeper 3.8 answers input number `input` with (the server
+   * may instead close the connection before answering). Absent: any answer will do.
+   */
+  answers?: { input: number; errors: string[] };
 }
 
 export interface CrasherFile {
   /** What the input is, in words: the test's name. */
   name: string;
-  /**
-   * Client crashers: the error names ZooKeeper answers the last input with (the server may
-   * instead close the connection). Absent: any answer will do.
-   */
-  answers?: string[];
   target: FuzzTarget;
   servers: ServerSetKind;
   connections: CrasherConnection[];
+  /** Connections open at once, as when the crash was found (some crashes need two at a time); default 1. */
+  parallel?: number;
+  /** The servers' snapCount, when the crash needs a snapshot sooner than the fuzzer's default. */
+  snapCount?: number;
   /** Where the fuzzer found it, how the servers failed, and how to find it again. */
   found?: { seed: number; cases: number[]; replay: string; failures: string[]; output: string };
 }
@@ -95,6 +99,7 @@ export async function replayConnection(servers: FuzzServers, target: FuzzTarget,
 }
 
 export interface ReplayResult {
+  /** One per connection of the crasher, in its order. */
   runs: CaseRun[];
   /** Health right after the input, then after every member was restarted on its own dataDir. */
   failures: string[];
@@ -107,12 +112,19 @@ export interface ReplayResult {
  * input got logged is recovered) and checks again.
  */
 export async function replayCrasher(crasher: CrasherFile, health: HealthOptions): Promise<ReplayResult> {
-  const servers = await FuzzServers.start({ kind: crasher.servers });
+  const servers = await FuzzServers.start({ kind: crasher.servers, snapCount: crasher.snapCount });
   let checker: HealthChecker | null = null;
   try {
     checker = await HealthChecker.start(servers, health);
     const runs: CaseRun[] = [];
-    for (const c of crasher.connections) runs.push(await replayConnection(servers, crasher.target, c));
+    let next = 0;
+    const worker = async () => {
+      while (next < crasher.connections.length) {
+        const i = next++;
+        runs[i] = await replayConnection(servers, crasher.target, crasher.connections[i]!);
+      }
+    };
+    await Promise.all(Array.from({ length: crasher.parallel ?? 1 }, worker));
     const failures = (await checker.check(1)).failures;
     let restartFailures: string[] = [];
     if (failures.length === 0) {
