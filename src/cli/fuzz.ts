@@ -8,7 +8,7 @@ import { confirm, crashSignature, type Reproduction, type ReproduceOptions } fro
 import { connectionOf, readCrashers, replayCrasher, writeCrasher, type CrasherFile } from '../fuzz/crashers.js';
 import type { HealthOptions } from '../fuzz/health.js';
 import { minimizeCrasher } from '../fuzz/minimize.js';
-import { FuzzServers, repoRoot, type ServerSetKind } from '../fuzz/servers.js';
+import { FuzzServers, killAllServers, repoRoot, type ServerSetKind } from '../fuzz/servers.js';
 import type { CaseRun, FuzzTarget } from '../fuzz/targets.js';
 
 const usage = `usage: zkts fuzz --target client|peer [options]     (npm run fuzz -- ...)
@@ -90,6 +90,12 @@ export async function runFuzz(args: string[]): Promise<number> {
   if (limits.cases === Number.MAX_SAFE_INTEGER && limits.inputs === Number.MAX_SAFE_INTEGER && values['max-seconds'] === undefined) {
     process.stderr.write(`zkts fuzz: give --cases, --inputs or --max-seconds\n${usage}`);
     return 2;
+  }
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAllServers();
+      process.exit(130);
+    });
   }
   const firstCase = numberOption(values, 'first-case', 0);
   const crashDir = resolve(values['crash-dir'] ?? 'data/fuzz-crashes');

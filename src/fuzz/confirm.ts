@@ -25,7 +25,7 @@ export function crashSignature(output: string): string {
     try {
       const record = JSON.parse(line) as { level?: number; err?: { message?: string; stack?: string } };
       if ((record.level ?? 0) >= 60 && record.err?.message !== undefined) {
-        return blur(`${record.err.message} ${firstFrame(record.err.stack ?? '')}`);
+        return blur(`${cause(record.err.message)} ${firstFrame(record.err.stack ?? '')}`);
       }
     } catch {
       // not pino output
@@ -33,12 +33,24 @@ export function crashSignature(output: string): string {
   }
   // Node's report of an uncaught error: the source line, a caret, then "SomeError: message".
   const error = lines.findIndex((l) => /^\w*Error: |^zkts: /.test(l));
-  if (error >= 0) return blur(`${lines[error]!.trim()} ${firstFrame(lines.slice(error).join('\n'))}`);
+  if (error >= 0) {
+    const [, name, message] = /^(\w*Error|zkts): (.*)$/.exec(lines[error]!.trim()) ?? [];
+    return blur(`${name}: ${cause(message ?? '')} ${firstFrame(lines.slice(error).join('\n'))}`);
+  }
   return 'no stack trace';
 }
 
 function firstFrame(stack: string): string {
   return /\n\s+at ([^\n]+)/.exec(stack)?.[1]?.replace(/\(.*\/(dist\/)?/, '(') ?? '';
+}
+
+/**
+ * The cause without its details: the first part of a message (before ': '), which for decoding
+ * errors is followed by whatever the bytes happened to be; a file and offset keep the next part.
+ */
+function cause(message: string): string {
+  const parts = message.split(': ');
+  return (parts[0]!.includes(' at offset ') ? parts.slice(0, 2) : parts.slice(0, 1)).join(': ');
 }
 
 function blur(text: string): string {

@@ -140,9 +140,12 @@ export class FuzzMember {
 
 /** Every process a fuzz run started in this process, killed if it exits abruptly. */
 const liveChildren = new Set<ChildProcess>();
-process.once('exit', () => {
+process.once('exit', killAllServers);
+
+/** SIGKILLs every server process this process started (on exit, or when the fuzz command is interrupted). */
+export function killAllServers(): void {
   for (const child of liveChildren) child.kill('SIGKILL');
-});
+}
 
 export interface FuzzServerOptions {
   kind: ServerSetKind;
