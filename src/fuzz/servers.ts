@@ -164,7 +164,22 @@ export class FuzzServers {
     private readonly logLevel: string,
   ) {}
 
+  /**
+   * Starts the servers on ports from the OS; a port another process took between our choosing
+   * it and the server binding it is retried on new ports.
+   */
   static async start(options: FuzzServerOptions): Promise<FuzzServers> {
+    const attempts = 3;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await FuzzServers.startOnce(options);
+      } catch (error) {
+        if (attempt >= attempts || !/EADDRINUSE/.test((error as Error).message)) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(options: FuzzServerOptions): Promise<FuzzServers> {
     if (!existsSync(join(repoRoot, 'dist', 'src', 'cli', 'main.js'))) throw new Error('zkts is not built: run `npm run build` first');
     const baseDir = await mkdtemp(join(tmpdir(), `zkts-fuzz-${options.kind}-`));
     const count = options.kind === 'standalone' ? 1 : 3;

@@ -1,6 +1,6 @@
 import { clientCase, type ClientCorpus, type FuzzInput } from './client-cases.js';
 import { runClientConnection, type ConnectionOutcome } from './client-driver.js';
-import { barrierFrame, peerCase, type PeerCase, type PeerClaim, type PeerTargetRole } from './peer-cases.js';
+import { barrierFrame, peerCase, type PeerCase, type PeerClaim } from './peer-cases.js';
 import { runPeerConnection, type PeerConnectionOutcome } from './peer-driver.js';
 import { captureHello } from './peer-wire.js';
 import { phantomObserverSid, type FuzzServers } from './servers.js';
@@ -202,4 +202,3 @@ export async function runPeerChunks(index: number, servers: FuzzServers, target:
   };
 }
 
-export type { PeerClaim, PeerTargetRole };
