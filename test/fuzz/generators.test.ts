@@ -63,10 +63,10 @@ describe('fuzz case generators', () => {
     }
   });
 
-  it('send every peer message type, and hellos that are mutated or missing', () => {
+  it('send every peer message type, and hellos that are mutated or missing, within 300 cases', () => {
     const types = new Set<string>();
     const hellos = new Set<string>();
-    for (let index = 0; index < 2000; index++) {
+    for (let index = 0; index < 300; index++) {
       const c = peerCase(7, index);
       hellos.add(c.hello.kind);
       for (const input of c.inputs) {
