@@ -119,6 +119,7 @@ async function campaign(
   let servers = await FuzzServers.start({ kind: options.servers });
   let fuzzer = await Fuzzer.start(servers, options, firstCase);
   let sinceRestart: number[] = [];
+  let nextCase = firstCase;
   const done = () => totals.cases >= limits.cases || totals.inputs >= limits.inputs || Date.now() >= limits.deadline;
   try {
     while (!done()) {
@@ -151,11 +152,12 @@ async function campaign(
     }
     if (sinceRestart.length > 0) await restartCheck(options, crashes, crashDir, servers, fuzzer, sinceRestart);
   } finally {
+    nextCase = fuzzer.nextCase;
     await fuzzer.close();
     await servers.destroy();
   }
   const rate = totals.fuzzMs > 0 ? Math.round((totals.inputs * 1000) / totals.fuzzMs) : 0;
-  say(`done: ${totals.inputs} inputs (${totals.delivered} delivered) in ${totals.cases} cases, ${totals.batches} batches; ${rate} inputs/s while sending`);
+  say(`done: ${totals.inputs} inputs (${totals.delivered} delivered) in ${totals.cases} cases, ${totals.batches} batches; ${rate} inputs/s while sending; to go on: --first-case ${nextCase}`);
   let count = 0;
   for (const crash of crashes.values()) {
     count += crash.count;

@@ -61,7 +61,9 @@ export class HealthChecker {
     }
     const value = `round ${round}`;
     try {
+      // A member that exits meanwhile ends the wait: the check has failed already.
       await waitFor(`the established session to write and read '${value}'`, async () => {
+        if (this.servers.exited().length > 0) return 'a member exited';
         await this.client.setData(healthPath, value);
         const { data } = await this.client.getData(healthPath);
         return data?.toString() === value;
