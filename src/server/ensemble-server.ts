@@ -1,8 +1,8 @@
 import { Packr } from 'msgpackr';
 import type { PeerSpec } from '../config/config.js';
 import type { DataTree } from '../data/data-tree.js';
-import { decodeTreeSnapshot, encodeTreeSnapshot } from '../data/tree-snapshot.js';
-import { decodeTxn, encodeTxnRequest } from '../data/txn-codec.js';
+import { encodeTreeSnapshot } from '../data/tree-snapshot.js';
+import { encodeTxnRequest } from '../data/txn-codec.js';
 import { ZkError, invariant } from '../errors.js';
 import { hex } from '../logger.js';
 import { ErrorCode } from '../protocol/constants.js';
@@ -13,6 +13,7 @@ import type { Committer, WriteRequest, WriteWaiter } from './committer.js';
 import type { JuteReader } from '../protocol/jute.js';
 import type { ConnectRequest, ConnectResponse, RequestHeader } from '../protocol/records.js';
 import type { Job, ServerConnection } from './connection.js';
+import { TreePayloads } from './peer-payloads.js';
 import { ZkServer, type ZkServerOptions } from './zk-server.js';
 
 /** What an ensemble member keeps on disk; the storage layer implements it. */
@@ -114,7 +115,8 @@ export class EnsembleServer extends ZkServer {
       snapshotZxid: options.recovery.tree.lastZxid,
       log: options.recovery.log.map((e): LogEntry => ({ zxid: e.zxid, payload: e.payload, origin: null })),
     };
-    this.peer = new QuorumPeer({ self: options.serverId, view: makeQuorumView(voters, observers), limits }, recovered);
+    this.payloads = new TreePayloads({ extendedTypesEnabled: options.config.extendedTypesEnabled });
+    this.peer = new QuorumPeer({ self: options.serverId, view: makeQuorumView(voters, observers), limits, payloads: this.payloads }, recovered);
     this.coreTickMs = Math.max(1, Math.floor(options.config.tickTime / ticksPerTick));
     this.transport = new PeerTransport({
       self: options.serverId,
@@ -125,10 +127,14 @@ export class EnsembleServer extends ZkServer {
       onMessage: (from, msg) => this.enqueue({ kind: 'message', from, msg }),
       onDisconnected: (peer) => this.enqueue({ kind: 'disconnected', peer }),
       faults: options.faults,
+      juteMaxBuffer: options.config.juteMaxBuffer,
+      tls: options.config.quorumTls,
+      secret: options.config.quorumAuthSecret,
     });
   }
 
   private readonly coreTickMs: number;
+  private readonly payloads: TreePayloads;
 
   protected override servesOnStart(): boolean {
     return false;
@@ -220,7 +226,7 @@ export class EnsembleServer extends ZkServer {
         this.transport.send(effect.to, effect.msg);
         return;
       case 'disconnect':
-        this.transport.disconnect(effect.peer);
+        this.transport.disconnect(effect.peer, effect.reason);
         return;
       case 'persistTxns':
         this.persist(effect.entries);
@@ -236,7 +242,7 @@ export class EnsembleServer extends ZkServer {
       case 'installSnapshot': {
         const { zxid, data } = effect;
         return this.appendChain.then(async () => {
-          const tree = decodeTreeSnapshot(data, { extendedTypesEnabled: this.config.extendedTypesEnabled });
+          const tree = this.payloads.tree(data);
           await this.storage.installSnapshot(zxid, tree);
           this.replaceTree(tree);
         });
@@ -307,7 +313,8 @@ export class EnsembleServer extends ZkServer {
   }
 
   private applyCommitted(zxid: bigint, payload: Uint8Array, origin: { sid: number; requestId: number } | null): void {
-    const txn = { ...decodeTxn(payload), zxid };
+    // Total: bytes that are not a txn apply as an error txn, the same on every member.
+    const txn = { ...this.payloads.txn(payload, (reason) => this.log.warn({ zxid: hex(zxid), reason }, 'committed txn is malformed; applied as an error')), zxid };
     const result = this.applyTxn(txn);
     if (origin === null || origin.sid !== this.serverId) return;
     const pending = this.pendingWrites.get(origin.requestId);
@@ -408,8 +415,9 @@ export class EnsembleServer extends ZkServer {
         continue;
       }
       if (!Array.isArray(pairs)) continue;
-      for (const [id, timeout] of pairs) {
-        if (typeof id !== 'bigint') continue;
+      for (const pair of pairs) {
+        if (!Array.isArray(pair) || typeof pair[0] !== 'bigint' || !Number.isSafeInteger(pair[1]) || pair[1] <= 0) continue;
+        const [id, timeout] = pair as [bigint, number];
         if (!this.tracker.touch(id, this.now()) && this.tree.sessions.has(id)) this.tracker.add(id, timeout, this.now());
       }
     }
