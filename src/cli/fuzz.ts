@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Fuzzer, describeBatch, suspects } from '../fuzz/campaign.js';
+import { Fuzzer, describeBatch, describeCase, suspects } from '../fuzz/campaign.js';
 import { loadClientCorpus } from '../fuzz/client-cases.js';
 import { confirm, crashSignature, type Reproduction, type ReproduceOptions } from '../fuzz/confirm.js';
 import { connectionOf, readCrashers, replayCrasher, writeCrasher, type CrasherFile } from '../fuzz/crashers.js';
@@ -31,6 +31,8 @@ const usage = `usage: zkts fuzz --target client|peer [options]     (npm run fuzz
 `;
 
 interface Totals {
+  /** Peer cases in which a member took an opening it must refuse (with the case's replay). */
+  violations: string[];
   inputs: number;
   delivered: number;
   cases: number;
@@ -113,7 +115,7 @@ async function campaign(
   firstCase: number,
   crashDir: string,
 ): Promise<number> {
-  const totals: Totals = { inputs: 0, delivered: 0, cases: 0, batches: 0, fuzzMs: 0 };
+  const totals: Totals = { violations: [], inputs: 0, delivered: 0, cases: 0, batches: 0, fuzzMs: 0 };
   confirmDeadline = limits.deadline;
   const crashes = new Map<string, Crash>();
   let servers = await FuzzServers.start({ kind: options.servers });
@@ -131,6 +133,7 @@ async function campaign(
       totals.fuzzMs += result.fuzzMs;
       sinceRestart.push(...result.runs.map((r) => r.index).sort((a, b) => a - b));
       say(describeBatch(result, totals.inputs));
+      totals.violations.push(...result.violations);
       let failed = result.health.failures.length > 0;
       if (failed) {
         const blamed = suspects(servers, result).map((r) => r.index).sort((a, b) => a - b);
@@ -164,7 +167,9 @@ async function campaign(
     say(`crash x${crash.count}: ${crash.signature}${crash.file !== null ? `\n  saved: ${crash.file}` : ''}`);
   }
   say(count === 0 ? 'no crashes' : `${count} crash(es) of ${crashes.size} kind(s)`);
-  return count === 0 ? 0 : 1;
+  for (const v of totals.violations) say(`handshake violation (replay: --seed ${options.seed} --first-case N --cases 1 with the case number): ${v}`);
+  say(totals.violations.length === 0 ? 'no handshake violations' : `${totals.violations.length} handshake violation(s)`);
+  return count === 0 && totals.violations.length === 0 ? 0 : 1;
 }
 
 async function restartCheck(options: ReproduceOptions, crashes: Map<string, Crash>, crashDir: string, servers: FuzzServers, fuzzer: Fuzzer, cases: number[]): Promise<boolean> {
@@ -212,7 +217,7 @@ function save(options: ReproduceOptions, crashes: Map<string, Crash>, crashDir: 
   if (crash.file !== null) return;
   const last = found.runs[found.runs.length - 1]!;
   const crasher: CrasherFile = {
-    name: `${options.target} (${last.member}): ${last.chunks[last.chunks.length - (last.hello !== null ? 2 : 1)]?.what ?? 'no input'}`,
+    name: `${options.target} (${last.member}): ${last.peer !== null ? (last.peer.messages[last.peer.messages.length - 1]?.what ?? `opening '${last.peer.opening.shape}'`) : (last.chunks[last.chunks.length - 1]?.what ?? 'no input')}`,
     target: options.target,
     servers: options.servers,
     connections: found.runs.map(connectionOf),
@@ -231,7 +236,8 @@ function save(options: ReproduceOptions, crashes: Map<string, Crash>, crashDir: 
 }
 
 function describeRun(run: CaseRun): string {
-  return `  case ${run.index} to server ${run.sid} (${run.member})${run.hello !== null ? ` as ${run.hello.claimed}` : ''}:\n${run.chunks.map((c) => `    ${c.what}: ${c.bytes.length > 96 ? `${c.bytes.subarray(0, 96).toString('hex')}... (${c.bytes.length} bytes)` : c.bytes.toString('hex')}`).join('\n')}`;
+  const received = run.peer?.received ?? [];
+  return `  ${describeCase(run)}:\n${[...run.chunks, ...received].map((c) => `    ${c.what}: ${c.bytes.length > 96 ? `${c.bytes.subarray(0, 96).toString('hex')}... (${c.bytes.length} bytes)` : c.bytes.toString('hex')}`).join('\n')}`;
 }
 
 async function replay(path: string, health: HealthOptions): Promise<number> {

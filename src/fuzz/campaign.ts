@@ -1,9 +1,9 @@
 import { waitFor } from '../testing/wait.js';
 import type { ClientCorpus } from './client-cases.js';
 import { sampleMessages } from './peer-cases.js';
-import { checkEncoderMatchesTransport } from './peer-wire.js';
+import { checkFuzzerMatchesTransport } from './wire-check.js';
 import { HealthChecker, type HealthOptions, type HealthReport } from './health.js';
-import type { FuzzServers } from './servers.js';
+import { fuzzPeerSecret, type FuzzServers } from './servers.js';
 import { ClientTarget, PeerTarget, type BatchContext, type CaseRun, type FuzzTarget, type TargetRunner } from './targets.js';
 
 // A fuzz run in batches: cases go to the servers over a few connections at a time, then the
@@ -33,11 +33,39 @@ export interface BatchResult {
   closedByServer: number;
   idle: number;
   refused: number;
+  /** Peer cases: what members made of the openings (valid ones must be taken, broken ones refused). */
+  handshakes: HandshakeCounts;
+  /** Peer cases: a member took an opening it must refuse, or misbehaved in its own handshake. */
+  violations: string[];
   /** Time sending cases, and time checking health and cleaning up afterwards. */
   fuzzMs: number;
   checkMs: number;
   health: HealthReport;
   runs: CaseRun[];
+}
+
+export interface HandshakeCounts {
+  /** Openings that were valid, and of those the ones the member took (the probe was answered). */
+  valid: number;
+  validAccepted: number;
+  /** Openings that must be refused and that the member can judge (no unfinished frame), and of those the ones it refused (it closed). */
+  broken: number;
+  brokenRefused: number;
+}
+
+function handshakeCounts(runs: readonly CaseRun[]): HandshakeCounts {
+  const counts: HandshakeCounts = { valid: 0, validAccepted: 0, broken: 0, brokenRefused: 0 };
+  for (const run of runs) {
+    if (run.peer === null || run.refused) continue;
+    if (run.peer.opening.expect === 'accepted') {
+      counts.valid++;
+      if (run.peer.handshake === 'accepted') counts.validAccepted++;
+    } else if (run.peer.opening.expect === 'refused' && run.peer.opening.then === 'probe') {
+      counts.broken++;
+      if (run.peer.handshake === 'refused') counts.brokenRefused++;
+    }
+  }
+  return counts;
 }
 
 /** How long a batch waits for an ensemble to have a leader before it starts. */
@@ -68,13 +96,17 @@ export class Fuzzer {
   static async start(servers: FuzzServers, options: FuzzerOptions, firstCase = 0): Promise<Fuzzer> {
     if (options.target === 'peer') {
       if (servers.kind !== 'ensemble') throw new Error('the peer target needs an ensemble');
-      await checkEncoderMatchesTransport(sampleMessages());
+      await checkFuzzerMatchesTransport(fuzzPeerSecret, sampleMessages());
     }
     const checker = await HealthChecker.start(servers, options.health);
-    return new Fuzzer(servers, checker, options, firstCase);
+    const fuzzer = new Fuzzer(servers, checker, options, firstCase);
+    // Listening for members' dials from the start, so that the first cases that answer one find it waiting.
+    if (fuzzer.runner instanceof PeerTarget) await fuzzer.runner.dialInbox(servers);
+    return fuzzer;
   }
 
   async close(): Promise<void> {
+    await this.runner.close();
     await this.checker.close();
   }
 
@@ -116,6 +148,8 @@ export class Fuzzer {
       closedByServer: runs.filter((r) => r.closedByServer).length,
       idle: runs.filter((r) => r.idle).length,
       refused: runs.filter((r) => r.refused).length,
+      handshakes: handshakeCounts(runs),
+      violations: runs.flatMap((r) => (r.peer?.violations ?? []).map((v) => `case ${r.index}: ${v}`)),
       fuzzMs: fuzzed - started,
       checkMs: Date.now() - fuzzed,
       health,
@@ -148,7 +182,10 @@ export function describeBatch(result: BatchResult, totalInputs: number): string 
   const rate = result.fuzzMs > 0 ? Math.round((result.inputs * 1000) / result.fuzzMs) : 0;
   const rss = [...result.health.rssMiB].map(([sid, mib]) => `${sid}:${mib.toFixed(0)}`).join(' ');
   const status = result.health.failures.length === 0 ? 'healthy' : `FAILED: ${result.health.failures.join('; ')}`;
-  return `cases ${result.firstCase}-${result.endCase - 1}: ${result.inputs} inputs (${result.delivered} delivered, ${totalInputs} in all) over ${result.connections} connections in ${result.fuzzMs} ms (${rate}/s; check ${result.checkMs} ms); closed by server ${result.closedByServer}, idle ${result.idle}; RSS MiB ${rss}; ${status}`;
+  const h = result.handshakes;
+  const handshakes = h.valid + h.broken > 0 ? `; handshakes: valid taken ${h.validAccepted}/${h.valid}, broken refused ${h.brokenRefused}/${h.broken}` : '';
+  const violations = result.violations.length > 0 ? `; VIOLATIONS: ${result.violations.join('; ')}` : '';
+  return `cases ${result.firstCase}-${result.endCase - 1}: ${result.inputs} inputs (${result.delivered} delivered, ${totalInputs} in all) over ${result.connections} connections in ${result.fuzzMs} ms (${rate}/s; check ${result.checkMs} ms); closed by server ${result.closedByServer}, idle ${result.idle}${handshakes}; RSS MiB ${rss}; ${status}${violations}`;
 }
 
 /** The command that replays a batch's cases exactly (same seed, same case numbers). */
@@ -160,7 +197,7 @@ export function replayCommand(options: Pick<FuzzerOptions, 'target' | 'seed'>, s
 /** Everything a person needs about a failed batch: what failed, the likely inputs, the members' output, the replay. */
 export function explainFailure(options: Pick<FuzzerOptions, 'target' | 'seed'>, servers: FuzzServers, result: BatchResult): string {
   const blamed = suspects(servers, result).slice(0, 3);
-  const inputs = blamed.map((run) => `case ${run.index} to server ${run.sid} (${run.member})${run.hello !== null ? ` as ${run.hello.claimed}` : ''}:\n${run.chunks.map((c) => `    ${c.what}`).join('\n')}`);
+  const inputs = blamed.map((run) => `${describeCase(run)}:\n${run.chunks.map((c) => `    ${c.what}`).join('\n')}`);
   return [
     `fuzzing failed after cases ${result.firstCase}-${result.endCase - 1} of seed ${options.seed}:`,
     ...result.health.failures.map((f) => `  ${f}`),
@@ -169,4 +206,12 @@ export function explainFailure(options: Pick<FuzzerOptions, 'target' | 'seed'>, 
     servers.outputTails(30),
     `replay: ${replayCommand(options, servers, result)}`,
   ].join('\n');
+}
+
+/** Which case went where, as whom, and (peer cases) how its handshake went. */
+export function describeCase(run: CaseRun): string {
+  const peer = run.peer;
+  if (peer === null) return `case ${run.index} to server ${run.sid} (${run.member})`;
+  const how = peer.opening.side === 'dial' ? `dialled as ${peer.claimed}` : `dialling the fuzzer (server ${peer.claimed})`;
+  return `case ${run.index}: server ${run.sid} (${run.member}) ${how}, opening '${peer.opening.shape}' ${peer.handshake}`;
 }

@@ -71,9 +71,9 @@ export async function reproduce(options: ReproduceOptions, indices: readonly num
   const servers = await FuzzServers.start({ kind: options.servers });
   let checker: HealthChecker | null = null;
   const runs: CaseRun[] = [];
+  const runner = makeRunner(options);
   try {
     checker = await HealthChecker.start(servers, options.health);
-    const runner = makeRunner(options);
     const leader = (await servers.leaderSid()) ?? 1;
     const followers = servers.members.map((m) => m.sid).filter((s) => s !== leader);
     const context: BatchContext = { leader, clientSid: servers.kind === 'standalone' ? 1 : options.clientMember === 'leader' ? leader : followers[0]! };
@@ -94,6 +94,7 @@ export async function reproduce(options: ReproduceOptions, indices: readonly num
     }
     return { cases: runs.map((r) => r.index), runs, failures, output: servers.outputTails(60) };
   } finally {
+    await runner.close();
     await checker?.close();
     await servers.destroy();
   }

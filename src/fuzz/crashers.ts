@@ -1,10 +1,12 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { newNonce } from '../quorum/peer-handshake.js';
 import { runClientConnection } from './client-driver.js';
 import { HealthChecker, type HealthOptions } from './health.js';
-import { barrierFrame, type PeerClaim } from './peer-cases.js';
+import type { PeerClaim } from './peer-cases.js';
+import { validDial, type OpeningPlan, type OpeningStep } from './peer-opening.js';
 import { FuzzServers, phantomObserverSid, type ServerSetKind } from './servers.js';
-import { clientRun, PeerTarget, resolvePeerCase, runPeerChunks, type CaseRun, type FuzzTarget, type MemberRole } from './targets.js';
+import { clientRun, PeerTarget, resolvePeerCase, runPeerCase, type CaseRun, type FuzzTarget, type MemberRole } from './targets.js';
 
 // A crasher: the exact bytes that made a member exit or fail a check, one connection after
 // another, with where they go. The fuzzer writes one file per crash it confirms; every file in
@@ -14,11 +16,15 @@ export interface CrasherConnection {
   /** The member the bytes go to. */
   member: MemberRole;
   /**
-   * Peer connections: whom the live transport's hello claims to be (it is captured when the
-   * test runs, so it follows hello format changes), followed by the inputs and a barrier; null
-   * when the inputs carry their own opening (a broken hello, or none).
+   * Peer connections: whom the fuzzer claims to be when it dials (the observer, the leader, a
+   * voter); null when the inputs carry their own opening (raw bytes, no handshake).
    */
   hello: PeerClaim | null;
+  /**
+   * Peer connections: how the connection opens, step by step; its frames are built when it
+   * runs, with that run's nonces. Absent with a `hello`: a valid handshake, dialling.
+   */
+  opening?: OpeningPlan;
   /** Client connections: whether the first input is a handshake the server should answer. */
   handshake: boolean;
   inputs: { what: string; hex: string }[];
@@ -44,13 +50,28 @@ export interface CrasherFile {
 }
 
 export function connectionOf(run: CaseRun): CrasherConnection {
-  const inputs = run.hello !== null ? run.chunks.slice(1, -1) : run.chunks;
+  const peer = run.peer;
+  if (peer === null) {
+    return { member: run.member, hello: null, handshake: run.handshake, inputs: run.chunks.map((c) => ({ what: c.what, hex: c.bytes.toString('hex') })) };
+  }
   return {
     member: run.member,
-    hello: run.hello?.claim ?? null,
-    handshake: run.handshake,
-    inputs: inputs.map((c) => ({ what: c.what, hex: c.bytes.toString('hex') })),
+    hello: peer.claim,
+    opening: { ...peer.opening, steps: recordedSteps(peer.opening.steps, run.chunks) },
+    handshake: false,
+    inputs: peer.messages.map((c) => ({ what: c.what, hex: c.bytes.toString('hex') })),
   };
+}
+
+/** The steps with each byte-level mutation replaced by the bytes it produced, so that a file does not depend on the mutator. */
+function recordedSteps(steps: readonly OpeningStep[], written: readonly { what: string; bytes: Buffer }[]): OpeningStep[] {
+  let at = 0;
+  return steps.map((step) => {
+    if (!('send' in step)) return step;
+    const sent = written[at++];
+    if (step.send === 'raw' || step.change.kind !== 'bytes' || sent === undefined) return step;
+    return { send: 'raw', what: sent.what, hex: sent.bytes.toString('hex') };
+  });
 }
 
 export function writeCrasher(dir: string, fileName: string, crasher: CrasherFile): string {
@@ -67,35 +88,51 @@ export function readCrashers(dir: string): { file: string; crasher: CrasherFile 
     .map((f) => ({ file: join(dir, f), crasher: JSON.parse(readFileSync(join(dir, f), 'utf8')) as CrasherFile }));
 }
 
-/** The sid a connection of a crasher goes to, and the sid its hello claims, on these servers now. */
-async function placeConnection(servers: FuzzServers, c: CrasherConnection): Promise<{ sid: number; claimed: number; leader: number }> {
-  const leader = (await servers.leaderSid()) ?? 1;
-  const voters = servers.members.map((m) => m.sid);
-  if (c.hello !== null) {
-    const target = c.member === 'leader' ? 'leader' : 'follower';
-    const placed = resolvePeerCase({ claim: c.hello, target, pick: 0 }, leader, voters);
-    if (c.hello !== 'observer' && placed.claimed === phantomObserverSid) {
-      throw new Error(`cannot send as the ${c.hello}: server ${leader} leads and no member below it can be dialled as it`);
-    }
-    return { sid: placed.target, claimed: placed.claimed, leader };
-  }
-  const sid = c.member === 'follower' ? voters.find((s) => s !== leader)! : c.member === 'leader' ? leader : 1;
-  return { sid, claimed: 0, leader };
+/** How a crasher's peer connection opens: its plan, a valid dial for a claim, or its raw inputs. */
+function openingOf(c: CrasherConnection): OpeningPlan | null {
+  if (c.opening !== undefined) return c.opening;
+  return c.hello !== null ? validDial(newNonce()) : null;
 }
 
-/** Sends one connection of a crasher, as the fuzzer did. */
-export async function replayConnection(servers: FuzzServers, target: FuzzTarget, c: CrasherConnection, hellos = new PeerTarget(0)): Promise<CaseRun> {
-  const { sid, claimed } = await placeConnection(servers, c);
+/** The sid a connection of a crasher goes to, and the sid the fuzzer is on it, on these servers now. */
+async function placeConnection(servers: FuzzServers, c: CrasherConnection, opening: OpeningPlan | null): Promise<{ sid: number; claimed: number }> {
+  const leader = (await servers.leaderSid()) ?? 1;
+  const voters = servers.members.map((m) => m.sid);
+  if (opening !== null) {
+    const target = c.member === 'leader' ? 'leader' : 'follower';
+    const claim = c.hello ?? 'observer';
+    const placed = resolvePeerCase({ claim, target, pick: 0, side: opening.side }, leader, voters);
+    if (opening.side === 'dial' && claim !== 'observer' && placed.claimed === phantomObserverSid) {
+      throw new Error(`cannot send as the ${claim}: server ${leader} leads and no member below it can be dialled as it`);
+    }
+    return { sid: placed.target, claimed: placed.claimed };
+  }
+  const sid = c.member === 'follower' ? voters.find((s) => s !== leader)! : c.member === 'leader' ? leader : 1;
+  return { sid, claimed: 0 };
+}
+
+/** Sends one connection of a crasher, as the fuzzer did; `runner` holds the listener for members' dials. */
+export async function replayConnection(servers: FuzzServers, target: FuzzTarget, c: CrasherConnection, runner: PeerTarget): Promise<CaseRun> {
+  const opening = target === 'peer' ? openingOf(c) : null;
+  const { sid, claimed } = await placeConnection(servers, c, opening);
   const inputs = c.inputs.map((i) => ({ what: i.what, bytes: Buffer.from(i.hex, 'hex') }));
   if (target === 'client') {
     const startedAt = Date.now();
     const outcome = await runClientConnection(servers.member(sid).clientPort, inputs, c.handshake, true);
     return clientRun(-1, sid, c.member, inputs, c.handshake, outcome, startedAt);
   }
-  if (c.hello === null) return runPeerChunks(-1, servers, sid, c.member, null, inputs, inputs.length);
-  const hello = await hellos.hello(claimed, sid);
-  const chunks = [{ what: `hello as ${claimed}`, bytes: hello }, ...inputs, { what: 'barrier: a LOOKING notification', bytes: barrierFrame(claimed) }];
-  return runPeerChunks(-1, servers, sid, c.member, { claim: c.hello, claimed }, chunks, inputs.length);
+  const placement = { target: sid, role: c.member, claim: c.hello ?? 'observer', claimed };
+  if (opening !== null) return runPeerCase(-1, servers, runner, placement, opening, inputs, inputs.length);
+  // No handshake: the inputs are the connection's bytes from its first.
+  const raw: OpeningPlan = {
+    side: 'dial',
+    shape: 'no hello',
+    steps: inputs.map((i) => ({ send: 'raw', what: i.what, hex: i.bytes.toString('hex') })),
+    expect: 'either',
+    then: 'end',
+    nonce: Buffer.alloc(32).toString('hex'),
+  };
+  return runPeerCase(-1, servers, runner, placement, raw, [], inputs.length);
 }
 
 export interface ReplayResult {
@@ -113,6 +150,7 @@ export interface ReplayResult {
  */
 export async function replayCrasher(crasher: CrasherFile, health: HealthOptions): Promise<ReplayResult> {
   const servers = await FuzzServers.start({ kind: crasher.servers, snapCount: crasher.snapCount });
+  const runner = new PeerTarget(0);
   let checker: HealthChecker | null = null;
   try {
     checker = await HealthChecker.start(servers, health);
@@ -121,7 +159,7 @@ export async function replayCrasher(crasher: CrasherFile, health: HealthOptions)
     const worker = async () => {
       while (next < crasher.connections.length) {
         const i = next++;
-        runs[i] = await replayConnection(servers, crasher.target, crasher.connections[i]!);
+        runs[i] = await replayConnection(servers, crasher.target, crasher.connections[i]!, runner);
       }
     };
     await Promise.all(Array.from({ length: crasher.parallel ?? 1 }, worker));
@@ -137,6 +175,7 @@ export async function replayCrasher(crasher: CrasherFile, health: HealthOptions)
     }
     return { runs, failures, restartFailures, output: servers.outputTails(30) };
   } finally {
+    await runner.close();
     await checker?.close();
     await servers.destroy();
   }

@@ -42,28 +42,24 @@ import {
   type RejectReason,
 } from '../quorum/messages.js';
 import { ServerState } from '../quorum/vote.js';
-import { mutateBody, withLength, type Mutated } from './bytes.js';
+import { mutateBody, withLength } from './bytes.js';
 import type { FuzzInput } from './client-cases.js';
 import { recordGenerators } from './client-cases.js';
-import { decodePeerBody, encodePeerFrame } from './peer-wire.js';
+import { answerOpening, dialOpening, type OpeningPlan } from './peer-opening.js';
+import { encodePeerFrame } from './peer-wire.js';
+import { phantomObserverSid } from './servers.js';
 import { anyInt, anyLong, caseRng, CaseStream, Prng, randomBytes, weighted } from './rng.js';
 
-// Election-port cases. A case is one TCP connection to a member: the hello a real transport
-// sends (for the identity the case claims), or a mutated hello, or none; then peer messages of
-// every type built by the protocol's own factories, some with a field removed, retyped (a
-// number where a bigint zxid belongs), out of range, of an unknown type, or huge; the last one
-// may be a broken frame. A case that said hello ends with a LOOKING notification, which every
-// member answers once it has handled everything before it.
+// Election-port cases. A case is one TCP connection between the fuzzer and a member: usually the
+// fuzzer dials, sometimes a member dials the fuzzer (src/fuzz/peer-opening.ts plans either
+// handshake, valid or broken in one of many ways); then peer messages of every type built by the
+// protocol's own factories, some with a field removed, retyped (a number where a bigint zxid
+// belongs), out of range, of an unknown type, or huge; the last one may be a broken frame.
 
-/** Whom a case claims to be: the phantom observer, the current leader, or another voter. */
+/** Whom a case claims to be: a phantom observer, the current leader, or another voter. */
 export type PeerClaim = 'observer' | 'leader' | 'voter';
 /** Which member a case dials. */
 export type PeerTargetRole = 'leader' | 'follower';
-
-export type HelloPlan =
-  | { kind: 'valid' }
-  | { kind: 'mutated'; mutate: (hello: Buffer) => Mutated }
-  | { kind: 'none' };
 
 export interface PeerCase {
   seed: number;
@@ -72,8 +68,9 @@ export interface PeerCase {
   claim: PeerClaim;
   /** Picks among the members that fit the target role and claim, so that the choice replays. */
   pick: number;
-  hello: HelloPlan;
-  /** What follows the hello. */
+  /** How the connection opens: the handshake, from the side the fuzzer plays. */
+  opening: OpeningPlan;
+  /** The messages sent once the handshake is done (after one that should be refused, too). */
   inputs: FuzzInput[];
 }
 
@@ -92,11 +89,11 @@ function epoch(rng: Prng): bigint {
 }
 
 function sid(rng: Prng): number {
-  return rng.chance(0.85) ? rng.range(1, 4) : rng.pick([0, 5, 99, -1, 0x7fffffff]);
+  return rng.chance(0.85) ? rng.range(1, 5) : rng.pick([0, 6, 99, 255, 256, -1, 0x7fffffff]);
 }
 
 function origin(rng: Prng): Origin {
-  return makeOrigin(rng.chance(0.6) ? 4 : sid(rng), rng.chance(0.8) ? rng.range(1, 1000) : anyInt(rng));
+  return makeOrigin(rng.chance(0.6) ? phantomObserverSid : sid(rng), rng.chance(0.8) ? rng.range(1, 1000) : anyInt(rng));
 }
 
 const touchPackr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false });
@@ -311,71 +308,23 @@ function finalMessage(rng: Prng, c: Pick<PeerCase, 'claim' | 'target'>): FuzzInp
   ])();
 }
 
-/** A hello mutated as a value (when it decodes) or as bytes. */
-function helloMutation(rng: Prng): (hello: Buffer) => Mutated {
-  return (hello) => {
-    let value: unknown;
-    try {
-      value = decodePeerBody(hello.subarray(4));
-    } catch {
-      value = undefined;
-    }
-    if (value !== null && typeof value === 'object' && !Array.isArray(value) && rng.chance(0.7)) {
-      const fields = value as Record<string, unknown>;
-      const key = rng.pick(Object.keys(fields));
-      const changed = weighted<() => { v: unknown; what: string }>(rng, [
-        [3, () => {
-          const v = typeof fields[key] === 'number' ? rng.pick([0, -1, 1, 2, 3, 5, 99, 1.5, 2 ** 31, (fields[key] as number) + 1]) : oddValue(rng);
-          return { v: { ...fields, [key]: v }, what: `hello ${key} := ${describe(v)}` };
-        }],
-        [2, () => {
-          const v = oddValue(rng);
-          return { v: { ...fields, [key]: v }, what: `hello ${key} := ${describe(v)}` };
-        }],
-        [1, () => {
-          const { [key]: _dropped, ...rest } = fields;
-          return { v: rest, what: `hello without ${key}` };
-        }],
-      ])();
-      return { bytes: encodePeerFrame(changed.v), what: changed.what };
-    }
-    const m = weighted<() => Mutated>(rng, [
-      [4, () => mutateBody(rng, hello.subarray(4))],
-      [1, () => ({ bytes: withLength(hello.subarray(4), rng.pick([4097, 0x100000, 0x7fffffff])), what: 'hello length beyond the hello limit' })],
-      [1, () => ({ bytes: hello.subarray(0, rng.range(1, hello.length - 1)), what: 'half a hello, then nothing' })],
-    ])();
-    return { bytes: m.bytes, what: `hello: ${m.what}` };
-  };
-}
-
-function noHello(rng: Prng, c: Pick<PeerCase, 'claim' | 'target'>): FuzzInput {
-  return weighted<() => FuzzInput>(rng, [
-    [3, () => ({ ...midMessage(rng, c), what: 'a message instead of a hello' })],
-    [2, () => ({ bytes: randomBytes(rng, rng.range(1, 300)), what: 'random bytes instead of a hello' })],
-    [1, () => ({ bytes: withLength(Buffer.alloc(0)), what: 'an empty first frame' })],
-    [1, () => ({ bytes: withLength(Buffer.alloc(5000, 0x80)), what: 'a first frame of 5000 bytes' })],
-    [1, () => ({ bytes: Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), what: 'an HTTP request' })],
-  ])();
-}
-
 /** Case `index` of the run with `seed`: a pure function of the two. */
 export function peerCase(seed: number, index: number): PeerCase {
   const rng = caseRng(seed, CaseStream.peer, index);
-  const claim = weighted<PeerClaim>(rng, [[80, 'observer'], [14, 'leader'], [6, 'voter']]);
+  // Few: each waits for a member to dial, which members do at most every 2 s.
+  const answering = rng.chance(0.05);
+  const claim = answering ? 'observer' : weighted<PeerClaim>(rng, [[80, 'observer'], [14, 'leader'], [6, 'voter']]);
   const target: PeerTargetRole = claim === 'leader' ? 'follower' : rng.chance(0.6) ? 'leader' : 'follower';
   const c = { claim, target };
   const pick = rng.next();
-  const shape = weighted<'valid' | 'mutated' | 'none'>(rng, [[88, 'valid'], [7, 'mutated'], [5, 'none']]);
+  const aMessage = (r: Prng): FuzzInput => midMessage(r, c);
+  const opening = answering ? answerOpening(rng, aMessage) : dialOpening(rng, aMessage);
   const inputs: FuzzInput[] = [];
-  let hello: HelloPlan;
-  if (shape === 'none') {
-    hello = { kind: 'none' };
-    inputs.push(noHello(rng, c));
-  } else if (shape === 'mutated') {
-    hello = { kind: 'mutated', mutate: helloMutation(new Prng(rng.next())) };
-    if (rng.chance(0.5)) inputs.push(midMessage(rng, c));
+  if (opening.expect !== 'accepted') {
+    // Messages after a handshake that should have been refused: they must go nowhere.
+    const count = rng.chance(0.5) ? 0 : rng.range(1, 3);
+    for (let i = 0; i < count; i++) inputs.push(midMessage(rng, c));
   } else {
-    hello = { kind: 'valid' };
     if (claim === 'observer' && target === 'leader' && rng.chance(0.5)) {
       // A learner's opening, so that later messages reach a leader that knows this observer.
       inputs.push(frameOf(observerInfoMessage(rng.chance(0.8) ? 0n : epoch(rng)), 'observerInfo', rng));
@@ -385,7 +334,7 @@ export function peerCase(seed: number, index: number): PeerCase {
     for (let i = 1; i < count; i++) inputs.push(midMessage(rng, c));
     inputs.push(rng.chance(0.7) ? finalMessage(rng, c) : midMessage(rng, c));
   }
-  return { seed, index, target, claim, pick, hello, inputs };
+  return { seed, index, target, claim, pick, opening, inputs };
 }
 
 /** A LOOKING notification from `claimed` that no election counts (election epoch 0): every member answers it. */

@@ -43,7 +43,19 @@ export type ServerSetKind = 'standalone' | 'ensemble';
  * The sid that ensemble configs declare as an observer but that no process runs: the fuzzer
  * dials members as this peer, a learner every member accepts, without displacing a real link.
  */
-export const phantomObserverSid = 4;
+export const phantomObserverSid = 5;
+/**
+ * A second observer no process runs, with the smallest id: every member dials it (the larger id
+ * dials), so the fuzzer, listening on its election port, answers members' hellos with welcomes.
+ */
+export const dialledObserverSid = 1;
+/** The members' ids in an ensemble: between the dialled observer's and the phantom observer's. */
+const ensembleSids = [2, 3, 4] as const;
+/**
+ * quorum.auth.secretFile of fuzz ensembles: handshakes carry HMAC proofs, so that forged and
+ * replayed proofs are refused for a reason. The fuzzer knows it, as a member would.
+ */
+export const fuzzPeerSecret = new Uint8Array(Buffer.from('zkts fuzz ensemble shared secret'));
 
 export class FuzzMember {
   child: ChildProcess | null = null;
@@ -125,15 +137,17 @@ export class FuzzMember {
     return fourLetterWord('127.0.0.1', this.clientPort, 'ruok', scaled(2000));
   }
 
-  /** SIGTERM, then SIGKILL if it does not exit in time. */
-  async stop(): Promise<void> {
-    if (!this.running) return;
+  /** SIGTERM, then SIGKILL if it does not exit in time; true when it had to be killed. */
+  async stop(): Promise<boolean> {
+    if (!this.running) return false;
     this.child!.kill('SIGTERM');
     try {
       await withDeadline(this.exited, memberStopMs, `server ${this.sid} to exit after SIGTERM`);
+      return false;
     } catch {
       this.child!.kill('SIGKILL');
       await withDeadline(this.exited, memberStopMs, `server ${this.sid} to die`);
+      return true;
     }
   }
 }
@@ -155,13 +169,15 @@ export interface FuzzServerOptions {
   snapCount?: number;
 }
 
-/** A standalone server or a three-member ensemble (plus the phantom observer's slot). */
+/** A standalone server or a three-member ensemble (plus the phantom observers' slots). */
 export class FuzzServers {
   private constructor(
     readonly kind: ServerSetKind,
     readonly members: FuzzMember[],
     readonly baseDir: string,
     private readonly logLevel: string,
+    /** The election port of the observer members dial (dialledObserverSid), where the fuzzer listens. */
+    readonly dialledObserverPort: number,
   ) {}
 
   /**
@@ -183,18 +199,22 @@ export class FuzzServers {
     if (!existsSync(join(repoRoot, 'dist', 'src', 'cli', 'main.js'))) throw new Error('zkts is not built: run `npm run build` first');
     const baseDir = await mkdtemp(join(tmpdir(), `zkts-fuzz-${options.kind}-`));
     const count = options.kind === 'standalone' ? 1 : 3;
-    // The phantom observer's ports are reserved too, though nothing listens on them.
-    const ports = await freePorts(count * 3 + (options.kind === 'ensemble' ? 3 : 0));
+    // The phantom observers' ports are reserved too (the fuzzer listens on the dialled one's).
+    const ports = await freePorts(count * 3 + (options.kind === 'ensemble' ? 6 : 0));
     const members: FuzzMember[] = [];
     for (let i = 0; i < count; i++) {
-      members.push(new FuzzMember(i + 1, ports[i * 3]!, ports[i * 3 + 1]!, ports[i * 3 + 2]!, join(baseDir, `server${i + 1}`)));
+      const sid = options.kind === 'standalone' ? 1 : ensembleSids[i]!;
+      members.push(new FuzzMember(sid, ports[i * 3]!, ports[i * 3 + 1]!, ports[i * 3 + 2]!, join(baseDir, `server${sid}`)));
     }
-    const servers = new FuzzServers(options.kind, members, baseDir, options.logLevel ?? 'warn');
-    const phantom = options.kind === 'ensemble' ? ports.slice(count * 3) : [];
+    const servers = new FuzzServers(options.kind, members, baseDir, options.logLevel ?? 'warn', ports[count * 3 + 5] ?? 0);
+    const phantoms: PhantomPorts = { observer: ports.slice(count * 3, count * 3 + 3), dialled: ports.slice(count * 3 + 3) };
     for (const m of members) {
       await mkdir(join(m.dir, 'data'), { recursive: true });
-      if (options.kind === 'ensemble') await writeFile(join(m.dir, 'data', 'myid'), `${m.sid}\n`);
-      await writeFile(m.configPath, zooCfg(options, members, m, phantom));
+      if (options.kind === 'ensemble') {
+        await writeFile(join(m.dir, 'data', 'myid'), `${m.sid}\n`);
+        await writeFile(join(m.dir, 'peer-secret'), fuzzPeerSecret);
+      }
+      await writeFile(m.configPath, zooCfg(options, members, m, phantoms));
     }
     try {
       for (const m of members) m.spawn(servers.logLevel);
@@ -245,11 +265,16 @@ export class FuzzServers {
     return leaders.length === 1 ? leaders[0]!.sid : null;
   }
 
-  /** Stops every member and starts it again on its own dataDir: whatever the fuzzer got logged is recovered. */
+  /**
+   * Stops every member and starts it again on its own dataDir: whatever the fuzzer got logged is
+   * recovered. A member that did not exit on SIGTERM is a failure too (reported once all serve again).
+   */
   async restart(): Promise<void> {
-    await Promise.all(this.members.map((m) => m.stop()));
+    const killed = await Promise.all(this.members.map((m) => m.stop()));
     for (const m of this.members) m.spawn(this.logLevel);
     await this.waitForServing();
+    const stuck = this.members.filter((_, i) => killed[i]).map((m) => m.sid);
+    if (stuck.length > 0) throw new Error(`server ${stuck.join(', ')} did not exit within ${scaled(memberStopMs)} ms of SIGTERM and was killed`);
   }
 
   outputTails(lines = 40): string {
@@ -263,7 +288,13 @@ export class FuzzServers {
   }
 }
 
-function zooCfg(options: FuzzServerOptions, members: FuzzMember[], me: FuzzMember, phantom: number[]): string {
+/** Client, quorum and election ports of each phantom observer. */
+interface PhantomPorts {
+  observer: number[];
+  dialled: number[];
+}
+
+function zooCfg(options: FuzzServerOptions, members: FuzzMember[], me: FuzzMember, phantoms: PhantomPorts): string {
   const lines = [
     'tickTime=100',
     'initLimit=20',
@@ -282,7 +313,9 @@ function zooCfg(options: FuzzServerOptions, members: FuzzMember[], me: FuzzMembe
   ];
   if (options.kind === 'ensemble') {
     for (const m of members) lines.push(`server.${m.sid}=127.0.0.1:${m.quorumPort}:${m.electionPort};${m.clientPort}`);
-    lines.push(`server.${phantomObserverSid}=127.0.0.1:${phantom[1]}:${phantom[2]}:observer;${phantom[0]}`);
+    lines.push(`server.${phantomObserverSid}=127.0.0.1:${phantoms.observer[1]}:${phantoms.observer[2]}:observer;${phantoms.observer[0]}`);
+    lines.push(`server.${dialledObserverSid}=127.0.0.1:${phantoms.dialled[1]}:${phantoms.dialled[2]}:observer;${phantoms.dialled[0]}`);
+    lines.push(`quorum.auth.secretFile=${join(me.dir, 'peer-secret')}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -1,9 +1,10 @@
+import { scaled } from '../testing/wait.js';
 import { clientCase, type ClientCorpus, type FuzzInput } from './client-cases.js';
 import { runClientConnection, type ConnectionOutcome } from './client-driver.js';
 import { barrierFrame, peerCase, type PeerCase, type PeerClaim } from './peer-cases.js';
-import { runPeerConnection, type PeerConnectionOutcome } from './peer-driver.js';
-import { captureHello } from './peer-wire.js';
-import { phantomObserverSid, type FuzzServers } from './servers.js';
+import { dialAndRun, DialInbox, runOpening, type HandshakeVerdict, type PeerConnectionOutcome } from './peer-driver.js';
+import { fuzzedFrames, handshakeState, type OpeningPlan } from './peer-opening.js';
+import { dialledObserverSid, fuzzPeerSecret, phantomObserverSid, type FuzzServers } from './servers.js';
 
 // Where a case goes and what exactly is written: the two targets behind one interface, so that
 // a run, a crash's confirmation and a regression test send bytes the same way.
@@ -21,11 +22,8 @@ export interface CaseRun {
   /** The member the connection went to, and its role then. */
   sid: number;
   member: MemberRole;
-  /**
-   * Peer cases that opened with the transport's own hello: whom it claimed to be. The first chunk
-   * is that hello and the last the barrier; the inputs are the chunks between.
-   */
-  hello: { claim: PeerClaim; claimed: number } | null;
+  /** Peer cases: whom the fuzzer was, how the connection opened, and what the member made of it. */
+  peer: PeerRun | null;
   /** Client cases: whether the first chunk is a handshake the server should answer. */
   handshake: boolean;
   chunks: FuzzInput[];
@@ -42,6 +40,21 @@ export interface CaseRun {
   endedAt: number;
 }
 
+export interface PeerRun {
+  claim: PeerClaim;
+  /** The sid the fuzzer was on this connection. */
+  claimed: number;
+  opening: OpeningPlan;
+  /** The member's handshake frames as they came (its nonce varies from run to run). */
+  received: FuzzInput[];
+  /** What the member made of the opening, as the probe showed. */
+  handshake: HandshakeVerdict;
+  /** The messages after the opening (the chunks hold every byte written, in order). */
+  messages: FuzzInput[];
+  /** Handshake misbehaviour of the member: it took an opening it must refuse, or its own proof was wrong. */
+  violations: string[];
+}
+
 /** What a batch needs to know about the servers now (who leads), fetched once per batch. */
 export interface BatchContext {
   leader: number;
@@ -51,9 +64,11 @@ export interface BatchContext {
 
 export interface TargetRunner {
   readonly target: FuzzTarget;
-  /** Inputs in case `index` (the hello and barrier of a peer case are not counted). */
+  /** Inputs in case `index` (of a peer case: its messages and the handshake frames it breaks). */
   inputCount(index: number): number;
   run(index: number, servers: FuzzServers, context: BatchContext): Promise<CaseRun>;
+  /** Releases what the runner holds (the peer target's listener). */
+  close(): Promise<void>;
 }
 
 export class ClientTarget implements TargetRunner {
@@ -86,6 +101,10 @@ export class ClientTarget implements TargetRunner {
     const outcome = await runClientConnection(member.clientPort, c.inputs, c.shape === 'session');
     return clientRun(index, member.sid, roleOf(servers, member.sid, context.leader), c.inputs, c.shape === 'session', outcome, startedAt);
   }
+
+  async close(): Promise<void> {
+    this.cache.clear();
+  }
 }
 
 export function clientRun(index: number, sid: number, member: MemberRole, inputs: FuzzInput[], handshake: boolean, outcome: ConnectionOutcome, startedAt: number): CaseRun {
@@ -93,7 +112,7 @@ export function clientRun(index: number, sid: number, member: MemberRole, inputs
     index,
     sid,
     member,
-    hello: null,
+    peer: null,
     handshake,
     chunks: inputs,
     inputs: inputs.length,
@@ -108,28 +127,36 @@ export function clientRun(index: number, sid: number, member: MemberRole, inputs
   };
 }
 
-/** The member a peer case dials and the sid its hello claims, given who leads. */
-export function resolvePeerCase(c: Pick<PeerCase, 'claim' | 'target' | 'pick'>, leader: number, voters: readonly number[]): { target: number; claimed: number } {
+/**
+ * The member a peer case connects with and the sid the fuzzer is on it, given who leads. When a
+ * member dials the fuzzer, the fuzzer is the observer everyone dials.
+ */
+export function resolvePeerCase(c: Pick<PeerCase, 'claim' | 'target' | 'pick'> & { side: OpeningPlan['side'] }, leader: number, voters: readonly number[]): { target: number; claimed: number } {
   const followers = voters.filter((s) => s !== leader);
+  const targets = c.target === 'leader' ? [leader] : followers;
+  if (c.side === 'answer') return { target: targets[c.pick % targets.length]!, claimed: dialledObserverSid };
   if (c.claim === 'leader') {
     // Only a higher sid may dial a member: the leader can be impersonated to followers below it.
     const below = followers.filter((s) => s < leader);
     if (below.length > 0) return { target: below[c.pick % below.length]!, claimed: leader };
   }
   if (c.claim === 'voter') {
-    const targets = c.target === 'leader' ? [leader] : followers;
     const pairs: { target: number; claimed: number }[] = [];
     for (const t of targets) for (const s of voters) if (s > t && s !== leader) pairs.push({ target: t, claimed: s });
     if (pairs.length > 0) return pairs[c.pick % pairs.length]!;
   }
-  const targets = c.target === 'leader' ? [leader] : followers;
   return { target: targets[c.pick % targets.length]!, claimed: phantomObserverSid };
 }
 
+/** How long a case that answers a member's dial waits for one (members redial within 2 s). */
+const memberDialWaitMs = 4000;
+
 export class PeerTarget implements TargetRunner {
   readonly target = 'peer';
-  private readonly hellos = new Map<string, Promise<Buffer>>();
   private readonly cache = new Map<number, PeerCase>();
+  private inbox: Promise<DialInbox> | null = null;
+  /** The last case started between two ids, by "claimed>target". */
+  private readonly pairs = new Map<string, Promise<void>>();
 
   constructor(private readonly seed: number) {}
 
@@ -144,18 +171,13 @@ export class PeerTarget implements TargetRunner {
 
   inputCount(index: number): number {
     const c = this.caseAt(index);
-    return c.inputs.length + (c.hello.kind === 'mutated' ? 1 : 0);
+    return c.inputs.length + fuzzedFrames(c.opening);
   }
 
-  /** The transport's hello for `claimed` dialling `target`, captured once per pair. */
-  hello(claimed: number, target: number): Promise<Buffer> {
-    const key = `${claimed}>${target}`;
-    let hello = this.hellos.get(key);
-    if (hello === undefined) {
-      hello = captureHello(claimed, target);
-      this.hellos.set(key, hello);
-    }
-    return hello;
+  /** The listener members' dials to the dialled observer arrive at, started on first use. */
+  dialInbox(servers: FuzzServers): Promise<DialInbox> {
+    this.inbox ??= DialInbox.start(servers.dialledObserverPort);
+    return this.inbox;
   }
 
   async run(index: number, servers: FuzzServers, context: BatchContext): Promise<CaseRun> {
@@ -163,33 +185,73 @@ export class PeerTarget implements TargetRunner {
     const inputs = this.inputCount(index);
     this.cache.delete(index);
     const voters = servers.members.map((m) => m.sid);
-    const { target, claimed } = resolvePeerCase(c, context.leader, voters);
-    const chunks: FuzzInput[] = [];
-    if (c.hello.kind !== 'none') {
-      const hello = await this.hello(claimed, target);
-      if (c.hello.kind === 'valid') chunks.push({ what: `hello as ${claimed}`, bytes: hello });
-      else chunks.push(c.hello.mutate(hello));
+    const { target, claimed } = resolvePeerCase({ ...c, side: c.opening.side }, context.leader, voters);
+    const claim = claimed === phantomObserverSid || claimed === dialledObserverSid ? 'observer' : c.claim;
+    return this.oneAtATime(`${claimed}>${target}`, () => runPeerCase(index, servers, this, { target, role: roleOf(servers, target, context.leader), claim, claimed }, c.opening, c.inputs, inputs));
+  }
+
+  /**
+   * Runs cases between the same two ids one after another: a member takes a new proven connection
+   * from a peer in place of the one it has, so two at once would cut each other off.
+   */
+  private async oneAtATime<T>(pair: string, run: () => Promise<T>): Promise<T> {
+    const before = this.pairs.get(pair) ?? Promise.resolve();
+    const mine = before.then(run);
+    const settled = mine.then(() => undefined, () => undefined);
+    this.pairs.set(pair, settled);
+    try {
+      return await mine;
+    } finally {
+      if (this.pairs.get(pair) === settled) this.pairs.delete(pair);
     }
-    chunks.push(...c.inputs);
-    const barrier = c.hello.kind === 'valid';
-    if (barrier) chunks.push({ what: 'barrier: a LOOKING notification', bytes: barrierFrame(claimed) });
-    const hello = barrier ? { claim: claimed === phantomObserverSid ? 'observer' as const : c.claim, claimed } : null;
-    return runPeerChunks(index, servers, target, roleOf(servers, target, context.leader), hello, chunks, inputs);
+  }
+
+  async close(): Promise<void> {
+    const inbox = this.inbox;
+    this.inbox = null;
+    if (inbox !== null) await (await inbox).close();
   }
 }
 
-/** Writes the chunks to member `target`'s election port; with `hello`, the last chunk is a barrier. */
-export async function runPeerChunks(index: number, servers: FuzzServers, target: number, role: MemberRole, hello: CaseRun['hello'], chunks: FuzzInput[], inputs: number): Promise<CaseRun> {
-  const member = servers.member(target);
+export interface PeerPlacement {
+  target: number;
+  role: MemberRole;
+  claim: PeerClaim;
+  claimed: number;
+}
+
+/** Plays one peer case: the opening with member `target` (dialling it, or answering its dial), then the messages. */
+export async function runPeerCase(index: number, servers: FuzzServers, runner: PeerTarget, at: PeerPlacement, opening: OpeningPlan, messages: FuzzInput[], inputs: number): Promise<CaseRun> {
+  const member = servers.member(at.target);
+  const voters = servers.members.map((m) => m.sid);
+  const probe = { what: 'probe: a LOOKING notification', bytes: barrierFrame(at.claimed) };
   const startedAt = Date.now();
-  const outcome: PeerConnectionOutcome = await runPeerConnection(member.electionPort, chunks.map((c) => c.bytes), hello !== null);
+  let outcome: PeerConnectionOutcome;
+  if (opening.side === 'dial') {
+    const state = handshakeState(opening, fuzzPeerSecret, { dialer: at.claimed, acceptor: at.target }, voters);
+    outcome = await dialAndRun(member.electionPort, opening, state, messages, probe);
+  } else {
+    const state = handshakeState(opening, fuzzPeerSecret, { dialer: at.target, acceptor: at.claimed }, voters);
+    const dial = await (await runner.dialInbox(servers)).take(at.target, scaled(memberDialWaitMs));
+    if (dial === null) {
+      outcome = { written: [], received: [], handshake: 'unknown', answered: false, closedByMember: false, idle: false, refused: true, framesReceived: 0, problems: [] };
+    } else {
+      state.hello = dial.hello;
+      outcome = await runOpening(dial.conn, opening, state, messages, probe);
+      outcome.received.unshift({ what: 'hello received', bytes: dial.helloBytes });
+    }
+  }
+  const violations = [...outcome.problems];
+  if (opening.expect === 'refused' && outcome.handshake === 'accepted') {
+    violations.push(`server ${at.target} took a connection it must refuse (${opening.side === 'dial' ? 'dialled' : 'dialling'}: ${opening.shape}: ${outcome.written.map((w) => w.what).join(', ')})`);
+  }
   return {
     index,
-    sid: target,
-    member: role,
-    hello,
+    sid: at.target,
+    member: at.role,
+    peer: { claim: at.claim, claimed: at.claimed, opening, received: outcome.received, handshake: outcome.handshake, messages, violations },
     handshake: false,
-    chunks,
+    chunks: outcome.written,
     inputs,
     delivered: outcome.refused ? 0 : inputs,
     closedByServer: outcome.closedByMember,
@@ -201,4 +263,3 @@ export async function runPeerChunks(index: number, servers: FuzzServers, target:
     endedAt: Date.now(),
   };
 }
-

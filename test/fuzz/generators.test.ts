@@ -5,10 +5,38 @@ import { JuteReader } from '../../src/protocol/jute.js';
 import { ConnectRequestCodec, CreateRequestCodec, RequestHeaderCodec, requestCodecs } from '../../src/protocol/records.js';
 import { clientCase, clientOpcodes, encodeRequest, loadClientCorpus, recordGenerators } from '../../src/fuzz/client-cases.js';
 import { mutateField, writeFielded } from '../../src/fuzz/jute-fields.js';
+import type { FuzzInput } from '../../src/fuzz/client-cases.js';
 import { peerCase, peerMessageTypes, sampleMessages } from '../../src/fuzz/peer-cases.js';
-import { captureHello, checkEncoderMatchesTransport, decodePeerBody } from '../../src/fuzz/peer-wire.js';
+import {
+  answerOpening,
+  answerShapes,
+  dialOpening,
+  dialShapes,
+  forgeries,
+  handshakeState,
+  stepFrame,
+  type FrameChange,
+  type HandshakeState,
+  type OpeningPlan,
+  type OpeningStep,
+} from '../../src/fuzz/peer-opening.js';
+import { decodePeerBody, encodePeerFrame } from '../../src/fuzz/peer-wire.js';
 import { Prng } from '../../src/fuzz/rng.js';
-import { repoRoot } from '../../src/fuzz/servers.js';
+import { fuzzPeerSecret, repoRoot } from '../../src/fuzz/servers.js';
+import { checkFuzzerMatchesTransport } from '../../src/fuzz/wire-check.js';
+import { pingMessage } from '../../src/quorum/messages.js';
+import {
+  answerWelcome,
+  checkDialerProof,
+  decodeHello,
+  decodeProof,
+  decodeWelcome,
+  HandshakeRefused,
+  helloFrame,
+  welcomeFrame,
+  type HelloFrame,
+  type WelcomeFrame,
+} from '../../src/quorum/peer-handshake.js';
 
 // The fuzzer's generators: one seed gives the same bytes every time, every opcode and every
 // peer message type is produced, and mutations land where they say they do.
@@ -25,8 +53,11 @@ describe('fuzz case generators', () => {
       const a = clientCase(42, index, corpus).inputs.map((i) => i.bytes.toString('hex'));
       expect(clientCase(42, index, corpus).inputs.map((i) => i.bytes.toString('hex'))).toEqual(a);
       expect(clientCase(43, index, corpus).inputs.map((i) => i.bytes.toString('hex'))).not.toEqual(a);
-      const p = peerCase(42, index).inputs.map((i) => i.bytes.toString('hex'));
-      expect(peerCase(42, index).inputs.map((i) => i.bytes.toString('hex'))).toEqual(p);
+      const p = peerCase(42, index);
+      const again = peerCase(42, index);
+      expect(again.inputs.map((i) => i.bytes.toString('hex'))).toEqual(p.inputs.map((i) => i.bytes.toString('hex')));
+      expect(again.opening).toEqual(p.opening);
+      expect(peerCase(43, index).opening.nonce).not.toBe(p.opening.nonce);
     }
   });
 
@@ -63,12 +94,12 @@ describe('fuzz case generators', () => {
     }
   });
 
-  it('send every peer message type, and hellos that are mutated or missing, within 300 cases', () => {
+  it('send every peer message type within 300 cases, some dialling members and some answering their dials', () => {
     const types = new Set<string>();
-    const hellos = new Set<string>();
+    const sides = new Set<string>();
     for (let index = 0; index < 300; index++) {
       const c = peerCase(7, index);
-      hellos.add(c.hello.kind);
+      sides.add(c.opening.side);
       for (const input of c.inputs) {
         try {
           const value = decodePeerBody(input.bytes.subarray(4)) as { type?: unknown };
@@ -79,7 +110,20 @@ describe('fuzz case generators', () => {
       }
     }
     for (const type of peerMessageTypes) expect(types.has(type), type).toBe(true);
-    expect([...hellos].sort()).toEqual(['mutated', 'none', 'valid']);
+    expect([...sides].sort()).toEqual(['answer', 'dial']);
+  });
+
+  it('open connections in every way the handshake can go wrong, from both sides, within 3000 openings each', () => {
+    const rng = new Prng(5);
+    const aMessage = (): FuzzInput => ({ what: 'a ping', bytes: encodePeerFrame(pingMessage(1n)) });
+    const dialled = new Set<string>();
+    const answered = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      dialled.add(dialOpening(rng, aMessage).shape);
+      answered.add(answerOpening(rng, aMessage).shape);
+    }
+    expect([...dialled].sort()).toEqual([...dialShapes].sort());
+    expect([...answered].sort()).toEqual([...answerShapes].sort());
   });
 });
 
@@ -122,15 +166,83 @@ describe('field-aware mutation', () => {
 });
 
 describe('peer wire of the fuzzer', () => {
-  it('packs every message type byte for byte as the peer transport does', async () => {
-    await expect(checkEncoderMatchesTransport(sampleMessages())).resolves.toBeUndefined();
+  it('says hello, proves itself and packs every message type byte for byte as a real peer transport does', async () => {
+    const theirs = await checkFuzzerMatchesTransport(fuzzPeerSecret, sampleMessages());
+    expect(decodeHello(theirs.hello.subarray(4)).sid).toBe(4);
+    expect(decodeProof(theirs.proof.subarray(4)).proof.length).toBe(32);
+  });
+});
+
+describe('handshake frames of the fuzzer', () => {
+  const voters = [2, 3, 4];
+  const dialPlan = (steps: OpeningStep[]): OpeningPlan => ({ side: 'dial', shape: 'valid', steps, expect: 'either', then: 'probe', nonce: '11'.repeat(32) });
+  const answerPlan = (steps: OpeningStep[]): OpeningPlan => ({ ...dialPlan(steps), side: 'answer' });
+
+  /** The fuzzer dials server 2 as server 5: its hello, then the member's welcome, as a member writes them. */
+  function dialled(): { state: HandshakeState; hello: HelloFrame; welcome: WelcomeFrame } {
+    const state = handshakeState(dialPlan([]), fuzzPeerSecret, { dialer: 5, acceptor: 2 }, voters);
+    const hello = decodeHello(stepFrame({ send: 'hello', change: { kind: 'none' } }, state).bytes.subarray(4));
+    const welcome = welcomeFrame(fuzzPeerSecret, hello, 2);
+    state.welcome = welcome;
+    return { state, hello, welcome };
+  }
+
+  /** Server 3 dials the fuzzer (server 1): the member's hello. */
+  function answering(): { state: HandshakeState; hello: HelloFrame } {
+    const state = handshakeState(answerPlan([]), fuzzPeerSecret, { dialer: 3, acceptor: 1 }, voters);
+    const hello = helloFrame(3);
+    state.hello = hello;
+    return { state, hello };
+  }
+
+  function proofOf(change: FrameChange): Buffer {
+    return stepFrame({ send: 'proof', change }, dialled().state).bytes;
+  }
+
+  it('dials with a hello and a proof that a member checks with the handshake module and takes', () => {
+    const { state, hello, welcome } = dialled();
+    expect(hello).toEqual(helloFrame(5, Buffer.from('11'.repeat(32), 'hex')));
+    const proof = decodeProof(stepFrame({ send: 'proof', change: { kind: 'none' } }, state).bytes.subarray(4));
+    expect(() => checkDialerProof(fuzzPeerSecret, hello, welcome, proof)).not.toThrow();
   });
 
-  it('says hello with the bytes a real transport writes, one hello per claimed sid', async () => {
-    const as4 = await captureHello(4, 1);
-    const as3 = await captureHello(3, 1);
-    expect(as4.readUInt32BE(0)).toBe(as4.length - 4);
-    expect(as4.equals(as3)).toBe(false);
-    expect((await captureHello(4, 1)).equals(as4)).toBe(true);
+  it('forges proofs that a member refuses, every one of them, and edits proofs so that they no longer check out', () => {
+    const { hello, welcome } = dialled();
+    const refuses = (bytes: Buffer) => () => checkDialerProof(fuzzPeerSecret, hello, welcome, decodeProof(bytes.subarray(4)));
+    for (const how of forgeries) expect(refuses(proofOf({ kind: 'forged', how })), how).toThrow(HandshakeRefused);
+    for (const how of ['bit flipped', 'truncated', 'extended'] as const) {
+      for (const at of [0, 5, 31]) expect(refuses(proofOf({ kind: 'proofBytes', how, at })), `${how} ${at}`).toThrow(HandshakeRefused);
+    }
+    for (const value of ['no bytes', '31 bytes', 'other 32 bytes', 'a string', 'null', 'absent'] as const) {
+      expect(refuses(proofOf({ kind: 'field', field: 'proof', value })), value).toThrow(HandshakeRefused);
+    }
+  });
+
+  it('answers a member\'s dial with a welcome it takes, and with forged or changed welcomes it refuses', () => {
+    const { state, hello } = answering();
+    const welcomeOf = (change: FrameChange): Buffer => stepFrame({ send: 'welcome', change }, { ...state, welcome: null }).bytes;
+    const takes = (bytes: Buffer) => () => answerWelcome(fuzzPeerSecret, hello, 1, decodeWelcome(bytes.subarray(4)));
+    expect(takes(welcomeOf({ kind: 'none' }))).not.toThrow();
+    for (const how of forgeries) expect(takes(welcomeOf({ kind: 'forged', how })), how).toThrow(HandshakeRefused);
+    const refusedChanges: FrameChange[] = [
+      { kind: 'field', field: 'sid', value: 'the dialer\'s id' },
+      { kind: 'field', field: 'sid', value: 'a larger voter id' },
+      { kind: 'field', field: 'version', value: 'version + 1' },
+      { kind: 'field', field: 'nonce', value: 'other 32 bytes' },
+      { kind: 'field', field: 'nonce', value: '31 bytes' },
+      { kind: 'field', field: 'welcome', value: 'another tag' },
+      { kind: 'field', field: 'proof', value: 'absent' },
+      { kind: 'proofBytes', how: 'bit flipped', at: 9 },
+    ];
+    for (const change of refusedChanges) expect(takes(welcomeOf(change)), JSON.stringify(change)).toThrow(HandshakeRefused);
+  });
+
+  it('sends oversized and cut frames as the plan says', () => {
+    const { state } = dialled();
+    const long = stepFrame({ send: 'hello', change: { kind: 'length', length: 4097 } }, state).bytes;
+    expect(long.readUInt32BE(0)).toBe(4097);
+    const whole = stepFrame({ send: 'hello', change: { kind: 'none' } }, state).bytes;
+    const cut = stepFrame({ send: 'hello', change: { kind: 'cut', keep: 10 } }, state).bytes;
+    expect(cut).toEqual(whole.subarray(0, 10));
   });
 });
