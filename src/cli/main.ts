@@ -11,6 +11,7 @@ commands:
   4lw <word> [host:port] [--expect A]   send a four-letter word (srvr, ruok, mntr, ...) and print
                             the answer; with --expect, exit 1 unless the answer is A
   bench <workload> [options]   load a server or ensemble and measure it (zkts bench --help)
+  fuzz --target client|peer [--cases N] [--seed S] ...   fuzz a server's ports (zkts fuzz --help)
 `;
 
 /** The `zkts` command's dispatcher: argv and env are read here and nowhere deeper. */
@@ -31,6 +32,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return (await import('./four-letter-word.js')).runFourLetterWord(rest);
     case 'bench':
       return (await import('./bench.js')).runBenchCommand(rest);
+    case 'fuzz':
+      return (await import('./fuzz.js')).runFuzz(rest);
     case undefined:
     case 'help':
     case '--help':

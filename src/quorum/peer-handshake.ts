@@ -124,6 +124,39 @@ export function handshakeProof(
   return hmac.digest();
 }
 
+/** The hello server `sid` opens a peer connection with. */
+export function helloFrame(sid: number, nonce: Uint8Array = newNonce()): HelloFrame {
+  return { hello: tag, version: quorumProtocolVersion, sid, nonce };
+}
+
+/** The welcome server `self` answers `hello` with: its own fresh nonce and, with a secret, its proof. */
+export function welcomeFrame(secret: Uint8Array | null, hello: HelloFrame, self: number, nonce: Uint8Array = newNonce()): WelcomeFrame {
+  const proof = handshakeProof(secret, 'acceptor', { dialer: hello.sid, acceptor: self }, { dialer: hello.nonce, acceptor: nonce });
+  return { welcome: tag, version: quorumProtocolVersion, sid: self, nonce, proof };
+}
+
+/**
+ * The dialer's answer to a welcome: the welcome must come from `expected` (the server dialled)
+ * and prove the secret (or, without one, prove nothing); the answer proves ours.
+ */
+export function answerWelcome(secret: Uint8Array | null, hello: HelloFrame, expected: number, welcome: WelcomeFrame): ProofFrame {
+  if (welcome.sid !== expected) throw new HandshakeRefused(`server.${expected}'s address answered as server ${welcome.sid}`);
+  const ids = { dialer: hello.sid, acceptor: expected };
+  const nonces = { dialer: hello.nonce, acceptor: welcome.nonce };
+  if (!proofMatches(handshakeProof(secret, 'acceptor', ids, nonces), welcome.proof)) {
+    throw new HandshakeRefused(secret === null ? 'the peer proves a shared secret this server does not have' : 'the peer did not prove it holds the shared secret');
+  }
+  return { proof: handshakeProof(secret, 'dialer', ids, nonces) };
+}
+
+/** The acceptor's check of the dialer's proof, the last frame of the handshake. */
+export function checkDialerProof(secret: Uint8Array | null, hello: HelloFrame, welcome: WelcomeFrame, answer: ProofFrame): void {
+  const expected = handshakeProof(secret, 'dialer', { dialer: hello.sid, acceptor: welcome.sid }, { dialer: hello.nonce, acceptor: welcome.nonce });
+  if (!proofMatches(expected, answer.proof)) {
+    throw new HandshakeRefused(secret === null ? 'it proves a shared secret this server does not have' : 'it did not prove it holds the shared secret');
+  }
+}
+
 /** Constant-time comparison; proofs of another length never match. */
 export function proofMatches(expected: Uint8Array, received: Uint8Array): boolean {
   if (expected.length !== received.length) return false;

@@ -6,19 +6,20 @@ import type { Logger } from '../logger.js';
 import { FrameDecoder } from '../protocol/framing.js';
 import { defaultQuorumLimits } from './limits.js';
 import { checkPeerMessage } from './message-schema.js';
-import { quorumProtocolVersion, type PeerMessage } from './messages.js';
+import type { PeerMessage } from './messages.js';
 import {
   HandshakeReader,
   HandshakeRefused,
+  answerWelcome,
+  checkDialerProof,
   decodeHello,
   decodeProof,
   decodeWelcome,
   encodeHandshakeFrame,
-  handshakeProof,
-  newNonce,
+  helloFrame,
   normaliseAddress,
-  proofMatches,
   resolveAddresses,
+  welcomeFrame,
 } from './peer-handshake.js';
 
 /** The smallest peer frame limit: a few MiB. A SNAP travels in chunks, so only one txn must fit. */
@@ -325,16 +326,10 @@ export class PeerTransport {
   }
 
   private async handshakeAsDialer(sid: number, socket: Socket, reader: HandshakeReader): Promise<void> {
-    const ids = { dialer: this.options.self, acceptor: sid };
-    const dialerNonce = newNonce();
-    socket.write(encodeHandshakeFrame({ hello: 'zkts-peer', version: quorumProtocolVersion, sid: this.options.self, nonce: dialerNonce }));
+    const hello = helloFrame(this.options.self);
+    socket.write(encodeHandshakeFrame(hello));
     const welcome = decodeWelcome(await reader.next());
-    if (welcome.sid !== sid) throw new HandshakeRefused(`server.${sid}'s address answered as server ${welcome.sid}`);
-    const nonces = { dialer: dialerNonce, acceptor: welcome.nonce };
-    if (!proofMatches(handshakeProof(this.secret, 'acceptor', ids, nonces), welcome.proof)) {
-      throw new HandshakeRefused(this.secret === null ? 'the peer proves a shared secret this server does not have' : 'the peer did not prove it holds the shared secret');
-    }
-    socket.write(encodeHandshakeFrame({ proof: handshakeProof(this.secret, 'dialer', ids, nonces) }));
+    socket.write(encodeHandshakeFrame(answerWelcome(this.secret, hello, sid, welcome)));
   }
 
   private scheduleRedial(sid: number): void {
@@ -409,19 +404,12 @@ export class PeerTransport {
 
   private async handshakeAsAcceptor(socket: Socket, reader: HandshakeReader, claimed: { sid?: number }): Promise<number> {
     const hello = decodeHello(await reader.next());
-    const sid = hello.sid;
-    claimed.sid = sid;
-    await this.checkCaller(socket, sid);
-    const ids = { dialer: sid, acceptor: this.options.self };
-    const acceptorNonce = newNonce();
-    const nonces = { dialer: hello.nonce, acceptor: acceptorNonce };
-    const proof = handshakeProof(this.secret, 'acceptor', ids, nonces);
-    socket.write(encodeHandshakeFrame({ welcome: 'zkts-peer', version: quorumProtocolVersion, sid: this.options.self, nonce: acceptorNonce, proof }));
-    const answer = decodeProof(await reader.next());
-    if (!proofMatches(handshakeProof(this.secret, 'dialer', ids, nonces), answer.proof)) {
-      throw new HandshakeRefused(this.secret === null ? 'it proves a shared secret this server does not have' : 'it did not prove it holds the shared secret');
-    }
-    return sid;
+    claimed.sid = hello.sid;
+    await this.checkCaller(socket, hello.sid);
+    const welcome = welcomeFrame(this.secret, hello, this.options.self);
+    socket.write(encodeHandshakeFrame(welcome));
+    checkDialerProof(this.secret, hello, welcome, decodeProof(await reader.next()));
+    return hello.sid;
   }
 
   /** The hello's id must be a configured peer that dials us, calling from that peer's own address. */

@@ -502,8 +502,14 @@ export class ServerConnection implements Watcher, SlicedWork {
     this.backlog = [];
     this.inputBacklog = [];
     this.backlogHead = 0;
-    if (graceful) this.socket.end();
-    else this.socket.destroy();
+    if (graceful) {
+      // Reading again (what arrives is dropped: the state is closed) lets the client's FIN in;
+      // a paused socket would never see it, so it would never close and its server never stop.
+      this.socket.end();
+      this.socket.resume();
+    } else {
+      this.socket.destroy();
+    }
     this.log.debug({ reason, session: this.sessionId === 0n ? undefined : '0x' + this.sessionId.toString(16) }, 'connection closed');
     this.host.closed(this, reason);
   }
