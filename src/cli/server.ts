@@ -1,16 +1,21 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFile, readMyId, type ServerConfig } from '../config/config.js';
-import { ConfigError, StorageError } from '../errors.js';
+import { ConfigError, StartupError, StorageError } from '../errors.js';
 import { createRootLogger, type Logger } from '../logger.js';
-import { EnsembleServer } from '../server/ensemble-server.js';
-import { LogSink, Snapshotter, ensembleStorage, recoverEnsemble, recoverStandalone } from '../server/persistence.js';
-import { ZkServer } from '../server/zk-server.js';
+import { ensembleMember, standaloneNode } from '../server/assemble.js';
+import type { FatalHandler } from '../server/committer.js';
+import type { ServerNode } from '../server/node.js';
+import { LogSink, Snapshotter, checkDataDirectories, memberStorage, recoverEnsemble, recoverStandalone } from '../server/persistence.js';
 
 export interface RunningServer {
+  readonly node: ServerNode;
   stop(): Promise<void>;
 }
 
 const hourMs = 3_600_000;
+
+/** Exit status of a server that hit a failure it cannot go on from (EX_SOFTWARE). */
+export const fatalExitCode = 70;
 
 function startPurgeTimer(config: ServerConfig, snapshotter: Snapshotter): NodeJS.Timeout | null {
   if (config.purgeInterval <= 0) return null;
@@ -19,26 +24,29 @@ function startPurgeTimer(config: ServerConfig, snapshotter: Snapshotter): NodeJS
   return timer;
 }
 
-/** Starts a standalone server on its dataDir: recover, then serve, logging every write first. */
-export async function startStandalone(config: ServerConfig, log: Logger): Promise<RunningServer> {
+/**
+ * Starts one server on its dataDir: check the directories, recover, assemble the node
+ * (standalone, or an ensemble member when the config has server.N lines), bind every port it
+ * needs (all or none), then serve. `onFatal` hears a failure it cannot go on from.
+ */
+export async function startNode(config: ServerConfig, log: Logger, onFatal: FatalHandler): Promise<RunningServer> {
+  await checkDataDirectories(config);
+  return config.servers.length > 0 ? startEnsembleMember(config, log, onFatal) : startStandalone(config, log, onFatal);
+}
+
+async function startStandalone(config: ServerConfig, log: Logger, onFatal: FatalHandler): Promise<RunningServer> {
   const serverLog = log.child({ sid: 1, role: 'standalone' });
   const { tree, storage } = await recoverStandalone(config, serverLog);
   const snapshotter = new Snapshotter(storage, () => tree, config, serverLog);
-  const server = new ZkServer({ config, log: serverLog, tree, sink: new LogSink(storage, snapshotter) });
-  await server.start();
-  const purgeTimer = startPurgeTimer(config, snapshotter);
-  return {
-    stop: async () => {
-      if (purgeTimer !== null) clearInterval(purgeTimer);
-      await server.stop();
-      await snapshotter.idle();
-      await storage.close();
-    },
+  const node = standaloneNode({ config, log: serverLog, tree, sink: new LogSink(storage, snapshotter), onFatal });
+  const closeStorage = async () => {
+    await snapshotter.idle();
+    await storage.close();
   };
+  return serve(node, config, snapshotter, closeStorage);
 }
 
-/** Starts one ensemble member: recover, then join the election. */
-export async function startEnsembleMember(config: ServerConfig, log: Logger): Promise<RunningServer> {
+async function startEnsembleMember(config: ServerConfig, log: Logger, onFatal: FatalHandler): Promise<RunningServer> {
   const sid = readMyId(config);
   const memberLog = log.child({ sid });
   const me = config.servers.find((s) => s.sid === sid)!;
@@ -46,16 +54,28 @@ export async function startEnsembleMember(config: ServerConfig, log: Logger): Pr
   if (clientPort === null) throw new ConfigError(`server.${sid}`, 'no clientPort: set clientPort or add ;clientPort to the server line');
   const effective: ServerConfig = Object.freeze({ ...config, clientPort });
   const { recovery, storage } = await recoverEnsemble(effective, memberLog);
-  let server: EnsembleServer | null = null;
-  const snapshotter = new Snapshotter(storage, () => server!.tree, effective, memberLog);
-  server = new EnsembleServer({ config: effective, log: memberLog, serverId: sid, storage: ensembleStorage(storage, snapshotter), recovery });
-  await server.start();
-  const purgeTimer = startPurgeTimer(effective, snapshotter);
-  const running = server;
+  let node: ServerNode | null = null;
+  const snapshotter = new Snapshotter(storage, () => node!.tree, effective, memberLog);
+  const disk = memberStorage(storage, snapshotter);
+  node = ensembleMember({ config: effective, log: memberLog, serverId: sid, storage: disk, recovery, onFatal });
+  return serve(node, effective, snapshotter, () => disk.close());
+}
+
+/** Binds and begins; when a port cannot be had, nothing stays bound and the storage is closed. */
+async function serve(node: ServerNode, config: ServerConfig, snapshotter: Snapshotter, closeStorage: () => Promise<void>): Promise<RunningServer> {
+  try {
+    await node.start();
+  } catch (err) {
+    await closeStorage().catch(() => undefined);
+    throw err;
+  }
+  const purgeTimer = startPurgeTimer(config, snapshotter);
   return {
+    node,
     stop: async () => {
       if (purgeTimer !== null) clearInterval(purgeTimer);
-      await running.stop();
+      await node.stop();
+      await closeStorage();
     },
   };
 }
@@ -83,24 +103,23 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
     return 2;
   }
   const log = createRootLogger({ level });
+  const exit = (code: number): never => {
+    log.flush();
+    process.exit(code);
+  };
+  // A failed fsync or a broken invariant: this server cannot go on safely.
+  const onFatal: FatalHandler = (err, what) => {
+    log.fatal({ err }, what);
+    process.stderr.write(`zkts: ${what}: ${(err as Error)?.message ?? String(err)}; exiting\n`);
+    exit(fatalExitCode);
+  };
   let running: RunningServer;
   try {
     const loaded = loadConfigFile(file);
     for (const warning of loaded.warnings) log.warn({ file }, warning);
-    const config = loaded.config;
-    running = config.servers.length > 0 ? await startEnsembleMember(config, log) : await startStandalone(config, log);
+    running = await startNode(loaded.config, log, onFatal);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`zkts: invalid configuration in ${file}: ${err.message}\n`);
-      return 2;
-    }
-    if (err instanceof StorageError) {
-      log.fatal({ err }, 'cannot recover from disk');
-      process.stderr.write(`zkts: cannot start: ${err.message}\n`);
-      log.flush();
-      return 3;
-    }
-    throw err;
+    return exit(startFailureCode(err, file, log));
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -113,4 +132,29 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
   await running.stop();
   log.flush();
   return 0;
+}
+
+/**
+ * Says why a server did not start, on stderr and in the log, and picks the exit status:
+ * 2 invalid configuration, 3 storage that cannot be recovered, 4 a port or directory the
+ * config names that cannot be used, 1 anything else. Nothing is left bound or running.
+ */
+function startFailureCode(err: unknown, file: string, log: Logger): number {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`zkts: invalid configuration in ${file}: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof StorageError) {
+    log.fatal({ err }, 'cannot recover from disk');
+    process.stderr.write(`zkts: cannot start: ${err.message}\n`);
+    return 3;
+  }
+  if (err instanceof StartupError) {
+    log.fatal({ err, key: err.key, value: err.value }, 'cannot start');
+    process.stderr.write(`zkts: cannot start: ${err.message}\n`);
+    return 4;
+  }
+  log.fatal({ err }, 'cannot start');
+  process.stderr.write(`zkts: cannot start: ${(err as Error)?.message ?? String(err)}\n`);
+  return 1;
 }

@@ -4,8 +4,8 @@ import { ConnectRequestCodec, ConnectResponseCodec, CreateRequestCodec, RequestH
 import type { Txn } from '../../src/data/txn.js';
 import { connectionQueueMax } from '../../src/server/connection.js';
 import { loopWork } from '../../src/loop-work.js';
-import type { TxnSink } from '../../src/server/committer.js';
-import type { ZkServer } from '../../src/server/zk-server.js';
+import type { SinkListener, TxnSink } from '../../src/server/committer.js';
+import type { ServerNode } from '../../src/server/node.js';
 import { RawConnection, rawExchange, startServer, waitFor } from './harness.js';
 
 function connectFrame(sessionId = 0n, passwd = Buffer.alloc(16), timeOut = 4000): Buffer {
@@ -30,26 +30,30 @@ function createFrame(xid: number, path: string): Buffer {
 
 /** A sink whose txns become durable only while its gate is open (a very slow disk). */
 class GatedSink implements TxnSink {
-  private durable: (zxid: bigint) => void = () => undefined;
+  private listener: SinkListener | null = null;
   private held = 0n;
   open = true;
 
-  listen(durable: (zxid: bigint) => void): void {
-    this.durable = durable;
+  listen(listener: SinkListener): void {
+    this.listener = listener;
   }
 
   append(txn: Txn): void {
-    this.held = txn.zxid;
-    if (this.open) queueMicrotask(() => this.durable(txn.zxid));
+    this.appendPayload(txn.zxid);
+  }
+
+  appendPayload(zxid: bigint): void {
+    this.held = zxid;
+    if (this.open) queueMicrotask(() => this.listener!.durable(zxid, 1));
   }
 
   release(): void {
     this.open = true;
-    this.durable(this.held);
+    this.listener!.durable(this.held, 1);
   }
 }
 
-async function session(server: ZkServer, timeOut = 4000): Promise<{ conn: RawConnection; sessionId: bigint; passwd: Buffer; timeOut: number }> {
+async function session(server: ServerNode, timeOut = 4000): Promise<{ conn: RawConnection; sessionId: bigint; passwd: Buffer; timeOut: number }> {
   const conn = await RawConnection.open(server.port);
   conn.send(connectFrame(0n, Buffer.alloc(16), timeOut));
   await waitFor('ConnectResponse', () => conn.frames.length >= 1);
@@ -58,7 +62,7 @@ async function session(server: ZkServer, timeOut = 4000): Promise<{ conn: RawCon
 }
 
 describe('server limits and sessions', () => {
-  let server: ZkServer | null = null;
+  let server: ServerNode | null = null;
   afterEach(async () => {
     await server?.stop();
     server = null;
@@ -107,13 +111,15 @@ describe('server limits and sessions', () => {
 
   it('replies in order when the sink reports a write durable inside append', async () => {
     // A sink that reports each txn durable inside append: the apply still waits for a turn
-    // of loopWork, the report must not run the committer inside the connection's start of
+    // of loopWork, the report must not run the apply stage inside the connection's start of
     // the write, and a read queued behind it waits for the write's reply.
+    let listener: SinkListener | null = null;
     const instant: TxnSink = {
-      listen(durable) {
-        this.append = (txn: Txn) => durable(txn.zxid);
+      listen: (l) => {
+        listener = l;
       },
-      append: () => undefined,
+      append: (txn: Txn) => listener!.durable(txn.zxid, 1),
+      appendPayload: (zxid: bigint) => listener!.durable(zxid, 1),
     };
     server = await startServer({}, { sink: instant });
     const { conn } = await session(server);
