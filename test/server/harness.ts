@@ -40,8 +40,8 @@ export class RawConnection {
   private readonly decoder = new FrameDecoder(16 * 1024 * 1024);
   readonly socket: Socket;
 
-  private constructor(port: number) {
-    this.socket = createConnection({ host: '127.0.0.1', port });
+  private constructor(port: number, localAddress?: string) {
+    this.socket = createConnection({ host: '127.0.0.1', port, localAddress });
     this.socket.on('data', (chunk) => {
       for (const f of this.decoder.push(chunk)) this.frames.push(f);
     });
@@ -49,8 +49,9 @@ export class RawConnection {
     this.socket.on('error', () => (this.closed = true));
   }
 
-  static async open(port: number): Promise<RawConnection> {
-    const c = new RawConnection(port);
+  /** Connects to 127.0.0.1:port, from `localAddress` when given (any 127.x.y.z on Linux). */
+  static async open(port: number, localAddress?: string): Promise<RawConnection> {
+    const c = new RawConnection(port, localAddress);
     await new Promise<void>((resolve, reject) => {
       c.socket.once('connect', resolve);
       c.socket.once('error', reject);
