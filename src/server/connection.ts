@@ -22,6 +22,7 @@ import { hex } from '../logger.js';
 import { loopWork, type SlicedWork } from '../loop-work.js';
 import type { OutstandingLimit, ThrottledReader } from './outstanding-limit.js';
 import { normalizeAddress } from './client-port.js';
+import { ReplyWriter } from './reply-writer.js';
 import { RequestQueue, type Job, type Outcome, type ReplyOutlet } from './request-queue.js';
 import { ConnectionStats } from './stats.js';
 
@@ -93,10 +94,8 @@ export class ServerConnection implements Watcher, SlicedWork, ReplyOutlet, Throt
    */
   private inputBacklog: Buffer[] = [];
   private inputHead = 0;
+  private readonly replies: ReplyWriter;
   private connectTimer: NodeJS.Timeout | null;
-  private corked = false;
-  private uncorkDeferred = false;
-  private uncorkOnTick = false;
 
   constructor(
     private readonly socket: Socket,
@@ -108,6 +107,7 @@ export class ServerConnection implements Watcher, SlicedWork, ReplyOutlet, Throt
     this.ids = Object.freeze([{ scheme: 'ip', id: this.remoteAddress }]);
     this.decoder = new FrameDecoder(host.frameBytesMax);
     this.queue = new RequestQueue(this, host.requestLimit);
+    this.replies = new ReplyWriter(socket, () => this.isOpen);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.close(`socket error: ${err.message}`));
@@ -309,43 +309,22 @@ export class ServerConnection implements Watcher, SlicedWork, ReplyOutlet, Throt
 
   // ---- ReplyOutlet: the request queue's replies, in order ---------------------------------
 
-  /**
-   * Replies finished in one go (a run of commits, a burst of reads) leave in one writev: the
-   * socket stays corked until the current batch of callbacks is done. A connection with more
-   * requests queued (a pipelining client) stays corked, inside turns of loopWork, until that
-   * work runs out or a few turns have passed: one writev for many replies instead of one a
-   * turn (each also wakes the client).
-   */
   send(outcome: Outcome, receivedAt: number): boolean {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-    }
     if (outcome.frame !== null) {
-      this.socket.write(outcome.frame);
+      this.replies.write(outcome.frame);
       const latency = Date.now() - receivedAt;
       this.stats.recordReply(latency);
       this.host.countSent(latency);
     }
     if (outcome.close === undefined) return true;
-    this.uncork();
+    this.replies.uncork();
     this.close(outcome.close, true);
     return false;
   }
 
   sent(): void {
     this.resumeReading();
-    if (!this.corked) return;
-    const batching = loopWork.inTurn && (this.queue.length > 0 || this.inputHead < this.inputBacklog.length);
-    if (batching) {
-      if (!this.uncorkDeferred) {
-        this.uncorkDeferred = true;
-        loopWork.afterWork(this.uncork);
-      }
-    } else if (!this.uncorkOnTick) {
-      this.uncorkOnTick = true;
-      process.nextTick(this.uncork);
-    }
+    this.replies.endRound(this.queue.length > 0 || this.inputHead < this.inputBacklog.length);
   }
 
   /** Bad bytes from the network (or a bug while handling them): log why and close this one connection. */
@@ -356,13 +335,6 @@ export class ServerConnection implements Watcher, SlicedWork, ReplyOutlet, Throt
     this.close(reason);
   }
 
-  private readonly uncork = (): void => {
-    this.uncorkDeferred = false;
-    this.uncorkOnTick = false;
-    if (!this.corked) return;
-    this.corked = false;
-    if (this.state !== 'closed') this.socket.uncork();
-  };
 
   /** Sends a watch notification (xid -1, zxid -1, as ZooKeeper 3.8 does). */
   notify(event: WatcherEvent): void {

@@ -1,7 +1,6 @@
 import type { PeerSpec, ServerConfig } from '../config/config.js';
 import { decodeTreeSnapshot, encodeTreeSnapshot } from '../data/tree-snapshot.js';
 import { decodeTxn, encodeTxn } from '../data/txn-codec.js';
-import type { Txn } from '../data/txn.js';
 import { StartupError, ZkError } from '../errors.js';
 import { hex, type Logger } from '../logger.js';
 import { ErrorCode } from '../protocol/constants.js';
@@ -11,6 +10,7 @@ import type { SessionEffects, SessionLink } from '../session/ensemble-sessions.j
 import type { ApplyStage } from './apply-stage.js';
 import { listenFailure } from './client-port.js';
 import type { Committer, FatalHandler, SinkListener, WriteRequest, WriteWaiter } from './committer.js';
+import { PendingRequests } from './pending-requests.js';
 import type { MemberCore } from './member-config.js';
 import type { MemberStorage } from './persistence.js';
 
@@ -50,11 +50,9 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
   private readonly now: () => number;
   private readonly coreTickMs: number;
   private readonly events: QuorumEvent[] = [];
-  private readonly pendingWrites = new Map<number, { txn: Txn; waiter: WriteWaiter }>();
-  private readonly pendingSyncs = new Map<number, { resolve: () => void; reject: (e: unknown) => void }>();
+  private readonly pending = new PendingRequests();
   private sessions: SessionEffects | null = null;
   private readonly roleListeners: RoleListener[] = [];
-  private nextRequestId = 1;
   private draining = false;
   private stopped = false;
   private nextTickDue = 0;
@@ -148,25 +146,18 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
       waiter.lost(new ZkError(ErrorCode.CONNECTIONLOSS, 'not serving'));
       return;
     }
-    const requestId = this.nextRequestId++;
-    // Kept until committed: applied here from this object, not decoded back from its payload.
-    const txn: Txn = { zxid: 0n, time: this.now(), sessionId: request.sessionId, cxid: request.cxid, authIds: request.authIds, op: request.op };
-    this.pendingWrites.set(requestId, { txn, waiter });
+    const { requestId, txn } = this.pending.addWrite(request, waiter, this.now());
     this.enqueue({ kind: 'clientWrite', requestId, payload: encodeTxn(txn) });
   }
 
   sync(): Promise<void> {
     if (!this.serving) return Promise.reject(new ZkError(ErrorCode.CONNECTIONLOSS, 'not serving'));
-    const requestId = this.nextRequestId++;
-    return new Promise((resolve, reject) => {
-      this.pendingSyncs.set(requestId, { resolve, reject });
-      this.enqueue({ kind: 'clientSync', requestId });
-    });
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'clientSync', requestId: this.pending.addSync(resolve, reject) }));
   }
 
   /** Syncs waiting for the core's answer. */
   get pendingSyncCount(): number {
-    return this.pendingSyncs.size;
+    return this.pending.syncCount;
   }
 
   // ---- SinkListener: the txn log's group commits ---------------------------------------------
@@ -263,7 +254,7 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
         this.syncDone(effect.requestId);
         break;
       case 'requestRejected':
-        this.reject(effect.requestId, new ZkError(ErrorCode.CONNECTIONLOSS, `request not accepted: ${effect.reason}`));
+        this.pending.reject(effect.requestId, new ZkError(ErrorCode.CONNECTIONLOSS, `request not accepted: ${effect.reason}`));
         break;
       case 'roleChanged':
         this.roleChanged(effect.role, effect.leader, effect.serving);
@@ -282,14 +273,9 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
 
   /** A committed txn goes to the apply stage; a write of ours takes its waiter along. */
   private committed(zxid: bigint, payload: Uint8Array, origin: Origin | null): void {
-    const mine = origin !== null && origin.sid === this.options.serverId ? this.pendingWrites.get(origin.requestId) : undefined;
-    if (mine === undefined) {
-      this.apply.enqueue({ ...decodeTxn(payload), zxid }, null);
-      return;
-    }
-    this.pendingWrites.delete(origin!.requestId);
-    mine.txn.zxid = zxid;
-    this.apply.enqueue(mine.txn, mine.waiter);
+    const mine = origin !== null && origin.sid === this.options.serverId ? this.pending.takeWrite(origin.requestId, zxid) : undefined;
+    if (mine === undefined) this.apply.enqueue({ ...decodeTxn(payload), zxid }, null);
+    else this.apply.enqueue(mine.txn, mine.waiter);
   }
 
   private async installSnapshot(zxid: bigint, data: Uint8Array): Promise<void> {
@@ -301,9 +287,8 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
 
   /** The core answered a sync: done once what it committed before is applied here. */
   private syncDone(requestId: number): void {
-    const pending = this.pendingSyncs.get(requestId);
-    this.pendingSyncs.delete(requestId);
-    if (pending !== undefined) this.apply.whenQueuedApplied(pending.resolve);
+    const resolve = this.pending.takeSync(requestId);
+    if (resolve !== undefined) this.apply.whenQueuedApplied(resolve);
   }
 
   private roleChanged(role: Role, leader: number | null, serving: boolean): void {
@@ -317,23 +302,9 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
     for (const listener of this.roleListeners) listener(role, leader, serving);
   }
 
-  private reject(requestId: number, err: ZkError): void {
-    const write = this.pendingWrites.get(requestId);
-    this.pendingWrites.delete(requestId);
-    write?.waiter.lost(err);
-    this.pendingSyncs.get(requestId)?.reject(err);
-    this.pendingSyncs.delete(requestId);
-  }
-
   /** Requests the core has not committed: their fate is unknown here, the client sees a lost connection. */
   private failPending(reason: string): void {
-    const err = new ZkError(ErrorCode.CONNECTIONLOSS, reason);
-    const writes = [...this.pendingWrites.values()];
-    const syncs = [...this.pendingSyncs.values()];
-    this.pendingWrites.clear();
-    this.pendingSyncs.clear();
-    for (const p of writes) p.waiter.lost(err);
-    for (const p of syncs) p.reject(err);
+    this.pending.failAll(new ZkError(ErrorCode.CONNECTIONLOSS, reason));
   }
 
   private fatal(err: unknown, what: string): void {
