@@ -1,14 +1,13 @@
 /**
  * Deferrable work shares one allowance per turn of the event loop.
  *
- * A server under a saturating write load has several producers of long runs of work: a group
- * commit's txns to apply (and reply to), a pipelining client's backlog of request frames, a
- * snapshot's records to encode. Each used to slice itself (0.25-0.5 ms) and continue on
- * setImmediate, but the slices of one turn ran back to back: a getData arriving just after
- * the poll waited for all of them (its wait for the server, split out per request, had a
- * p99 of 3 ms, 2.3 ms of it inside those callbacks). Here they run from one setImmediate
- * callback, in turn, until the turn's allowance is spent; then the loop polls again, so a
- * request from an interactive client waits for at most about one allowance.
+ * A server under a saturating write load has several producers of long runs of work: the
+ * apply stage's committed txns (and the replies they release), a pipelining client's backlog
+ * of request frames, a snapshot's records to encode. Slices run back to back in one turn
+ * would keep a read that arrived just after the poll waiting for all of them; here they run
+ * from one setImmediate callback, in turn, until the turn's allowance is spent, and then the
+ * loop polls again, so a request from an interactive client waits for at most about one
+ * allowance (docs/performance.md has the measurements).
  *
  * One scheduler per thread (the event loop is per thread): `loopWork`.
  */
@@ -31,6 +30,13 @@ export class LoopWork {
   private readonly asyncWaiters: (() => void)[] = [];
   private armed = false;
   private sliceDeadline = 0;
+  /** Whether a turn's sync work is running now. */
+  private turning = false;
+  /** Output waiting for the turn's work to run out (afterWork), and for how many turns it has. */
+  private deferred: (() => void)[] = [];
+  private deferredTurns = 0;
+  /** The next turn gets a short allowance (shortenNextTurn). */
+  private shortTurn = false;
 
   constructor(
     /** The allowance for one turn of the loop, in ms. */
@@ -89,10 +95,6 @@ export class LoopWork {
     this.deferred.push(fn);
   }
 
-  private turning = false;
-  private deferred: (() => void)[] = [];
-  private deferredTurns = 0;
-
   /** Work waiting for a turn (sliced and async). */
   get pending(): number {
     return this.queue.length + this.asyncWaiters.length;
@@ -112,8 +114,6 @@ export class LoopWork {
   shortenNextTurn(): void {
     this.shortTurn = true;
   }
-
-  private shortTurn = false;
 
   private readonly turn = (): void => {
     this.armed = false;
@@ -170,10 +170,9 @@ const deferTurnsMax = 4;
 const shortTurnShare = 0.3;
 
 /**
- * Half a millisecond a turn: with full turns only, a 1M-create load ran at the rate it had
- * with the separate slices (the work is the same; a turn costs one more non-blocking poll).
- * Short turns after interactive reads cost ~13% of that rate in the storage benchmark, most
- * of it answering the benchmark's probe ~45% more often (README, Performance).
+ * Half a millisecond a turn: long enough that a saturating load runs at the rate separate
+ * slices gave it (a turn costs one more non-blocking poll), short enough that an interactive
+ * read waits little (README, Performance).
  */
 export const loopTurnMs = 0.5;
 
