@@ -8,11 +8,6 @@ import type { ReplicatedSessions } from '../session/session-authority.js';
 import type { SessionChanges } from '../session/session-service.js';
 import type { FatalHandler, WriteWaiter } from './committer.js';
 
-interface Queued {
-  txn: Txn;
-  waiter: WriteWaiter | null;
-}
-
 /**
  * The clock is looked at every few txns (a create with its reply is ~10-20 us), so that a
  * slice stops close to its deadline without reading the clock per txn.
@@ -28,7 +23,9 @@ const applyClockStride = 4;
 export class ApplyStage implements SlicedWork {
   readonly watches = new WatchManager();
   private current: DataTree;
-  private queue: Queued[] = [];
+  /** Committed txns and their waiters (null: not a write of ours), from `head` on; two arrays, no object per txn. */
+  private txns: Txn[] = [];
+  private waiters: (WriteWaiter | null)[] = [];
   private head = 0;
   private lastQueuedZxid: bigint;
   private readonly syncWaiters: { zxid: bigint; resolve: () => void }[] = [];
@@ -49,7 +46,7 @@ export class ApplyStage implements SlicedWork {
 
   /** Committed txns waiting to be applied. */
   get queued(): number {
-    return this.queue.length - this.head;
+    return this.txns.length - this.head;
   }
 
   /** The session service, told of session txns as they are applied. */
@@ -61,8 +58,9 @@ export class ApplyStage implements SlicedWork {
   enqueue(txn: Txn, waiter: WriteWaiter | null): void {
     invariant(txn.zxid > this.lastQueuedZxid, () => `apply order: 0x${txn.zxid.toString(16)} after 0x${this.lastQueuedZxid.toString(16)}`);
     this.lastQueuedZxid = txn.zxid;
-    this.queue.push({ txn, waiter });
-    if (this.queue.length - this.head === 1) this.work.schedule(this);
+    this.txns.push(txn);
+    this.waiters.push(waiter);
+    if (this.txns.length - this.head === 1) this.work.schedule(this);
   }
 
   /** Calls `resolve` once every txn up to `zxid` is applied (at once when it is). */
@@ -79,15 +77,17 @@ export class ApplyStage implements SlicedWork {
   /** Applies queued txns until `deadline` (LoopWork); true when some are left. */
   runSlice(deadline: number): boolean {
     let applied = 0;
-    while (this.head < this.queue.length) {
+    while (this.head < this.txns.length) {
       if (++applied % applyClockStride === 0 && performance.now() >= deadline) break;
-      const q = this.queue[this.head]!;
-      this.queue[this.head++] = undefined as unknown as Queued;
-      if (!this.applyOne(q)) return false;
+      const txn = this.txns[this.head]!;
+      const waiter = this.waiters[this.head]!;
+      this.txns[this.head] = undefined as unknown as Txn;
+      this.waiters[this.head++] = null;
+      if (!this.applyOne(txn, waiter)) return false;
     }
     this.compact();
     this.releaseSyncs();
-    return this.head < this.queue.length;
+    return this.head < this.txns.length;
   }
 
   /** Applies everything queued now: before the tree is snapshotted or replaced. */
@@ -105,13 +105,13 @@ export class ApplyStage implements SlicedWork {
   }
 
   /** False when applying failed: a txn that does not apply is a broken invariant, and the server stops. */
-  private applyOne(q: Queued): boolean {
-    const txn = q.txn;
+  private applyOne(txn: Txn, waiter: WriteWaiter | null): boolean {
     let result;
     try {
       result = this.current.apply(txn);
     } catch (err) {
-      this.queue = [];
+      this.txns = [];
+      this.waiters = [];
       this.head = 0;
       this.onFatal(err, `txn 0x${txn.zxid.toString(16)} could not be applied`);
       return false;
@@ -120,16 +120,18 @@ export class ApplyStage implements SlicedWork {
     const type = txn.op.type;
     if (type === OpCode.createSession) this.sessions?.created(txn.sessionId, txn.op.timeout);
     else if (type === OpCode.closeSession) this.sessions?.closed(txn.sessionId);
-    q.waiter?.committed(txn, result);
+    waiter?.committed(txn, result);
     return true;
   }
 
   private compact(): void {
-    if (this.head === this.queue.length) {
-      this.queue.length = 0;
+    if (this.head === this.txns.length) {
+      this.txns.length = 0;
+      this.waiters.length = 0;
       this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 >= this.queue.length) {
-      this.queue = this.queue.slice(this.head);
+    } else if (this.head > 1024 && this.head * 2 >= this.txns.length) {
+      this.txns = this.txns.slice(this.head);
+      this.waiters = this.waiters.slice(this.head);
       this.head = 0;
     }
   }

@@ -91,8 +91,9 @@ export type FatalHandler = (err: unknown, what: string) => void;
  */
 export class SoloCommitter implements Committer, SinkListener {
   private lastZxid: bigint;
-  /** Stamped and appended, not yet durable, in zxid order from `head` on. */
-  private waiting: { txn: Txn; waiter: WriteWaiter }[] = [];
+  /** Stamped and appended, not yet durable, in zxid order from `head` on (two arrays, no object per txn). */
+  private txns: Txn[] = [];
+  private waiters: WriteWaiter[] = [];
   private head = 0;
   private failure: unknown = null;
 
@@ -108,7 +109,7 @@ export class SoloCommitter implements Committer, SinkListener {
 
   /** Writes appended and not yet durable. */
   get undurable(): number {
-    return this.waiting.length - this.head;
+    return this.txns.length - this.head;
   }
 
   submit(request: WriteRequest, waiter: WriteWaiter): void {
@@ -117,7 +118,8 @@ export class SoloCommitter implements Committer, SinkListener {
       return;
     }
     const txn: Txn = { sessionId: request.sessionId, cxid: request.cxid, zxid: ++this.lastZxid, time: this.now(), authIds: request.authIds, op: request.op };
-    this.waiting.push({ txn, waiter });
+    this.txns.push(txn);
+    this.waiters.push(waiter);
     this.sink.append(txn);
   }
 
@@ -126,18 +128,20 @@ export class SoloCommitter implements Committer, SinkListener {
   }
 
   durable(zxid: bigint): void {
-    const waiting = this.waiting;
+    const { txns, waiters } = this;
     let i = this.head;
-    while (i < waiting.length && waiting[i]!.txn.zxid <= zxid) {
-      const w = waiting[i]!;
-      waiting[i++] = undefined as unknown as { txn: Txn; waiter: WriteWaiter };
-      this.apply.enqueue(w.txn, w.waiter);
+    while (i < txns.length && txns[i]!.zxid <= zxid) {
+      this.apply.enqueue(txns[i]!, waiters[i]!);
+      txns[i] = undefined as unknown as Txn;
+      waiters[i++] = undefined as unknown as WriteWaiter;
     }
-    if (i === waiting.length) {
-      this.waiting.length = 0;
+    if (i === txns.length) {
+      txns.length = 0;
+      waiters.length = 0;
       this.head = 0;
-    } else if (i > 1024 && i * 2 >= waiting.length) {
-      this.waiting = waiting.slice(i);
+    } else if (i > 1024 && i * 2 >= txns.length) {
+      this.txns = txns.slice(i);
+      this.waiters = waiters.slice(i);
       this.head = 0;
     } else {
       this.head = i;
@@ -147,10 +151,11 @@ export class SoloCommitter implements Committer, SinkListener {
   /** What is durable is still applied; after a failed fsync nothing more is, and the server stops. */
   failed(err: unknown): void {
     this.failure = err;
-    const lost = this.waiting.slice(this.head);
-    this.waiting = [];
+    const lost = this.waiters.slice(this.head);
+    this.txns = [];
+    this.waiters = [];
     this.head = 0;
-    for (const w of lost) w.waiter.lost(err);
+    for (const waiter of lost) waiter.lost(err);
     this.onFatal(err, 'txn log write failed');
   }
 }
