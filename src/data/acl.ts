@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { ZkError } from '../errors.js';
 import { ErrorCode, Perms } from '../protocol/constants.js';
 import type { ACL, Id } from '../protocol/records.js';
+import { dnProblem } from '../protocol/validate.js';
 
 export const openAclUnsafe: readonly ACL[] = Object.freeze([{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }]);
 export const readAclUnsafe: readonly ACL[] = Object.freeze([{ perms: Perms.READ, id: { scheme: 'world', id: 'anyone' } }]);
@@ -71,8 +72,15 @@ export function checkAcl(acl: readonly ACL[], perm: number, authIds: readonly Id
   if (!aclPermits(acl, perm, authIds)) throw new ZkError(ErrorCode.NOAUTH);
 }
 
+/**
+ * The id rules a txn is applied under. Looser than the request rules (protocol/validate.ts),
+ * on purpose: a log replays through these, so a txn that applied under them once must apply
+ * the same way again; new requests never get here unless the validator took them.
+ */
 function validId(id: Id): boolean {
   switch (id.scheme) {
+    case 'x509':
+      return dnProblem(id.id) === null;
     case 'world':
       return id.id === 'anyone';
     case 'digest':

@@ -259,6 +259,11 @@ export class DataTree {
     return this.store.acls[this.store.internAcl(acl)]!;
   }
 
+  /** zookeeper.extendedTypesEnabled: whether TTL nodes may be created. */
+  get extendedTypesEnabled(): boolean {
+    return this.options.extendedTypesEnabled;
+  }
+
   get nodeCount(): number {
     return this.store.size;
   }
@@ -351,7 +356,7 @@ export class DataTree {
    * and replays the txn in full, which gives the same result or error as when it was first
    * applied. `decodeAcl` reads an ACL's bytes the first time they are seen.
    */
-  replayPlainCreate(zxid: bigint, b: Buffer, c: PlainCreate, decodeAcl: (b: Buffer, start: number, end: number) => readonly ACL[] | null): boolean {
+  replayPlainCreate(zxid: bigint, b: Buffer, c: PlainCreate, decodeAcl: (b: Buffer, start: number, end: number) => readonly ACL[] | null | undefined): boolean {
     if (zxid <= this.lastZxid || this.views.size > 0 || this.undo !== null) return false;
     // The writer's session must still be open (as checkSession asks).
     if ((b.readInt32BE(c.sessionAt) !== 0 || b.readInt32BE(c.sessionAt + 4) !== 0) && !this.sessions.has(b.readBigInt64BE(c.sessionAt))) return false;
@@ -424,7 +429,7 @@ export class DataTree {
   private readonly worldCreate = new Map<number, boolean>();
 
   /** The store's index of the ACL in bytes[start, end), or -1 (auth scheme, invalid). */
-  private replayAcl(b: Buffer, start: number, end: number, decodeAcl: (b: Buffer, start: number, end: number) => readonly ACL[] | null): number {
+  private replayAcl(b: Buffer, start: number, end: number, decodeAcl: (b: Buffer, start: number, end: number) => readonly ACL[] | null | undefined): number {
     const n = end - start;
     for (const [bytes, index] of this.replayAcls) {
       if (bytes.length !== n) continue;
@@ -434,7 +439,7 @@ export class DataTree {
     }
     const acl = decodeAcl(b, start, end);
     // An auth-scheme ACL depends on the writer's ids; a bad one fails: both left to the full replay.
-    if (acl === null || acl.some((a) => a.id.scheme === 'auth')) return -1;
+    if (acl === null || acl === undefined || acl.some((a) => a.id.scheme === 'auth')) return -1;
     let index: number;
     try {
       index = this.store.internAcl(fixupAcl(acl, []));

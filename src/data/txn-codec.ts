@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
-import { OpCode } from '../protocol/constants.js';
+import { ErrorCode, OpCode } from '../protocol/constants.js';
 import type { ACL, Id, MultiOp } from '../protocol/records.js';
 import type { Txn, TxnOp } from './txn.js';
 import { TxnWriter } from './txn-writer.js';
@@ -30,33 +30,65 @@ const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObject
 
 const txnFormat = 1;
 
+/**
+ * A committed txn's field that is not what its writer writes. Decoding is total: such a txn
+ * still applies, as an error txn every member reads the same way (see decodeTxn).
+ */
+class BadField extends Error {}
+
+function bad(what: string): never {
+  throw new BadField(what);
+}
+
+/**
+ * The ACL list packed flat; a scheme or id may be null (a request's nulls, which the tree
+ * refuses with INVALIDACL when it applies the txn, as when the txn was first applied).
+ */
 function aclOf(flat: unknown): ACL[] | null {
   if (flat === null) return null;
-  if (!Array.isArray(flat) || flat.length % 3 !== 0) throw new ProtocolError('txn ACL is not a list of (perms, scheme, id)');
+  if (!Array.isArray(flat) || flat.length % 3 !== 0) bad('ACL is not a list of (perms, scheme, id)');
   const acl: ACL[] = [];
-  for (let i = 0; i < flat.length; i += 3) acl.push({ perms: int(flat[i], 'ACL perms'), id: { scheme: str(flat[i + 1], 'ACL scheme'), id: flat[i + 2] as string } });
+  for (let i = 0; i < flat.length; i += 3) {
+    acl.push({ perms: int(flat[i], 'ACL perms'), id: { scheme: strOrNull(flat[i + 1], 'ACL scheme') as string, id: strOrNull(flat[i + 2], 'ACL id') as string } });
+  }
   return acl;
 }
 
 function str(v: unknown, what: string): string {
-  if (typeof v !== 'string') throw new ProtocolError(`txn ${what} is not a string`);
+  if (typeof v !== 'string') bad(`${what} is not a string`);
   return v;
 }
 
+function strOrNull(v: unknown, what: string): string | null {
+  return v === null ? null : str(v, what);
+}
+
+/** A jute int: an integer in int32 range. */
 function int(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new ProtocolError(`txn ${what} is not an integer`);
+  if (typeof v !== 'number' || (v | 0) !== v) bad(`${what} is not an int32`);
   return v;
+}
+
+/** A jute long as msgpack carries it (bigint, or a number when small). */
+function long(v: unknown, what: string): bigint {
+  if (typeof v === 'bigint') return BigInt.asIntN(64, v);
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
+  bad(`${what} is not a long`);
 }
 
 function bytes(v: unknown): Buffer | null {
   if (v === null) return null;
-  if (!(v instanceof Uint8Array)) throw new ProtocolError('txn data is not bytes');
+  if (!(v instanceof Uint8Array)) bad('data is not bytes');
   return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }
 
-/** The op whose fields start at a[i]; fields of the wrong type are refused, never applied. */
-function unpackOp(a: unknown[], i: number): TxnOp {
-  const type = a[i] as number;
+/** Ops a multi may hold (as the request decoder allows them). */
+const multiOpTypes: ReadonlySet<number> = new Set([OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.delete, OpCode.check, OpCode.setData]);
+
+/** The op whose fields start at a[i]; a field of the wrong type throws BadField. */
+function unpackOp(a: unknown[], i: number, inMulti = false): TxnOp {
+  const type = a[i];
+  if (inMulti && !multiOpTypes.has(type as number)) bad(`multi holds op type ${String(type)}`);
   switch (type) {
     case OpCode.create:
     case OpCode.create2:
@@ -66,10 +98,7 @@ function unpackOp(a: unknown[], i: number): TxnOp {
         path: str(a[i + 1], 'path'), data: bytes(a[i + 2]), acl: aclOf(a[i + 3]), flags: int(a[i + 4], 'flags'),
       };
       const ttl = a[i + 5];
-      if (ttl !== null && ttl !== undefined) {
-        if (typeof ttl !== 'bigint' && typeof ttl !== 'number') throw new ProtocolError('txn ttl is not a number');
-        request.ttl = BigInt(ttl);
-      }
+      if (ttl !== null && ttl !== undefined) request.ttl = long(ttl, 'ttl');
       return { type, request } as TxnOp;
     }
     case OpCode.delete:
@@ -82,9 +111,10 @@ function unpackOp(a: unknown[], i: number): TxnOp {
     case OpCode.setACL:
       return { type, request: { path: str(a[i + 1], 'path'), acl: aclOf(a[i + 2]), version: int(a[i + 3], 'version') } };
     case OpCode.multi: {
+      if (inMulti) bad('multi inside a multi');
       const ops = a[i + 1];
-      if (!Array.isArray(ops)) throw new ProtocolError('multi txn without an op list');
-      return { type, ops: ops.map((o) => (Array.isArray(o) ? unpackOp(o, 0) : badOp())) as MultiOp[] };
+      if (!Array.isArray(ops)) bad('multi without an op list');
+      return { type, ops: ops.map((o) => (Array.isArray(o) ? unpackOp(o, 0, true) : bad('multi op is not a field list'))) as MultiOp[] };
     }
     case OpCode.createSession:
       return { type, timeout: int(a[i + 1], 'timeout') };
@@ -93,12 +123,41 @@ function unpackOp(a: unknown[], i: number): TxnOp {
     case OpCode.error:
       return { type, err: int(a[i + 1], 'err') };
     default:
-      throw new ProtocolError(`txn has unknown op type ${String(type)}`);
+      bad(`unknown op type ${String(type)}`);
   }
 }
 
-function badOp(): never {
-  throw new ProtocolError('multi txn op is not a field list');
+/**
+ * The op of a txn written by an earlier zkts as a map (field names as keys), checked field by
+ * field as the flat form is: laid out flat and read by unpackOp.
+ */
+function unpackLegacyOp(op: unknown, inMulti = false): TxnOp {
+  if (op === null || typeof op !== 'object') bad('op is not a record');
+  const o = op as Record<string, any>;
+  const r = (o.request ?? {}) as Record<string, unknown>;
+  const flatAcl = (acl: unknown) =>
+    Array.isArray(acl) ? acl.flatMap((e: any) => (e !== null && typeof e === 'object' && e.id !== null && typeof e.id === 'object' ? [e.perms, e.id.scheme, e.id.id] : bad('ACL entry is not a record'))) : acl;
+  switch (o.type) {
+    case OpCode.create:
+    case OpCode.create2:
+    case OpCode.createContainer:
+    case OpCode.createTTL:
+      return unpackOp([o.type, r.path, r.data, flatAcl(r.acl), r.flags, r.ttl ?? null], 0, inMulti);
+    case OpCode.delete:
+    case OpCode.check:
+      return unpackOp([o.type, r.path, r.version], 0, inMulti);
+    case OpCode.deleteContainer:
+      return unpackOp([o.type, r.path], 0, inMulti);
+    case OpCode.setData:
+      return unpackOp([o.type, r.path, r.data, r.version], 0, inMulti);
+    case OpCode.setACL:
+      return unpackOp([o.type, r.path, flatAcl(r.acl), r.version], 0, inMulti);
+    case OpCode.multi:
+      if (inMulti || !Array.isArray(o.ops)) bad('multi without an op list');
+      return { type: OpCode.multi, ops: (o.ops as unknown[]).map((sub) => unpackLegacyOp(sub, true)) as MultiOp[] };
+    default:
+      return unpackOp([o.type, o.timeout ?? o.err], 0, inMulti);
+  }
 }
 
 const writer = new TxnWriter();
@@ -114,39 +173,65 @@ export function encodeTxn(txn: Txn): Uint8Array {
   }
 }
 
-/** The txn in `bytes` (from `start` to `end`: a range of a larger read buffer decodes in place). */
-export function decodeTxn(bytes: Uint8Array, start = 0, end = bytes.length): Txn {
+/**
+ * The txn in `bytes` (from `start` to `end`: a range of a larger read buffer decodes in place).
+ * Total: it never throws. A committed txn is applied by every member from the same bytes, so
+ * a payload that does not decode, or a field of the wrong type, becomes an error txn
+ * (MARSHALLINGERROR, ZooKeeper's code for a request it cannot read), the same on every
+ * member: it takes its zxid and changes nothing. The header fields read before the fault are
+ * kept (the writer's session hears the error). `problem` hears what was wrong, for the log.
+ */
+export function decodeTxn(bytes: Uint8Array, start = 0, end = bytes.length, problem?: (reason: string) => void): Txn {
+  const txn: Txn = { zxid: 0n, time: 0, sessionId: 0n, cxid: 0, authIds: [], op: { type: OpCode.error, err: ErrorCode.MARSHALLINGERROR } };
   let value: unknown;
   try {
     value = start === 0 && end === bytes.length ? packr.unpack(bytes) : packr.unpack(bytes, { start, end });
   } catch (err) {
-    throw new ProtocolError(`txn payload does not decode: ${(err as Error).message}`, { cause: err });
+    problem?.(`payload does not decode: ${(err as Error).message}`);
+    return txn;
   }
-  if (Array.isArray(value)) {
-    if (value[0] !== txnFormat) throw new ProtocolError(`txn payload has unknown format ${String(value[0])}`);
-    if (value.length < 7) throw new ProtocolError(`txn payload is not a txn record: ${value.length} fields`);
-    const flatIds = value[5];
-    if (typeof value[1] !== 'bigint' || !Array.isArray(flatIds) || flatIds.length % 2 !== 0) throw new ProtocolError('txn payload is not a txn record');
-    const authIds: Id[] = [];
-    for (let i = 0; i < flatIds.length; i += 2) authIds.push({ scheme: str(flatIds[i], 'auth scheme'), id: flatIds[i + 1] as string });
-    if ((typeof value[2] !== 'number' && typeof value[2] !== 'bigint') || (typeof value[3] !== 'bigint' && typeof value[3] !== 'number')) {
-      throw new ProtocolError('txn time or session id is not a number');
+  try {
+    if (Array.isArray(value)) {
+      if (value[0] !== txnFormat) bad(`unknown format ${String(value[0])}`);
+      if (value.length < 7) bad(`${value.length} fields`);
+      txn.zxid = long(value[1], 'zxid');
+      txn.time = time(value[2]);
+      txn.sessionId = long(value[3], 'session id');
+      txn.cxid = int(value[4], 'cxid');
+      txn.authIds = authIdsOf(value[5]);
+      txn.op = unpackOp(value, 6);
+      return txn;
     }
-    return {
-      zxid: value[1],
-      time: Number(value[2]),
-      sessionId: BigInt(value[3]),
-      cxid: int(value[4], 'cxid'),
-      authIds,
-      op: unpackOp(value, 6),
-    };
+    // Written by an earlier zkts: the txn object with its field names.
+    if (value === null || typeof value !== 'object') bad('not a txn record');
+    const legacy = value as Record<string, any>;
+    txn.zxid = long(legacy.zxid, 'zxid');
+    txn.time = time(legacy.time);
+    txn.sessionId = long(legacy.sessionId, 'session id');
+    txn.cxid = int(legacy.cxid, 'cxid');
+    txn.authIds = Array.isArray(legacy.authIds) ? authIdsOf(legacy.authIds.flatMap((id: any) => [id?.scheme, id?.id])) : bad('auth ids are not a list');
+    txn.op = unpackLegacyOp(legacy.op);
+    return txn;
+  } catch (err) {
+    if (!(err instanceof BadField) && !(err instanceof RangeError) && !(err instanceof TypeError)) throw err;
+    problem?.(err.message);
+    txn.op = { type: OpCode.error, err: ErrorCode.MARSHALLINGERROR };
+    return txn;
   }
-  // Written by an earlier zkts: the txn object with its field names.
-  const txn = value as Txn;
-  if (txn === null || typeof txn !== 'object' || typeof txn.zxid !== 'bigint' || typeof txn.op !== 'object') {
-    throw new ProtocolError('txn payload is not a txn record');
-  }
-  return txn;
+}
+
+/** Leader wall-clock milliseconds: a safe integer (it becomes ctime and mtime). */
+function time(v: unknown): number {
+  const t = typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
+  if (typeof t !== 'number' || !Number.isSafeInteger(t)) bad('time is not an integer');
+  return t;
+}
+
+function authIdsOf(flat: unknown): Id[] {
+  if (!Array.isArray(flat) || flat.length % 2 !== 0) bad('auth ids are not a list of (scheme, id)');
+  const ids: Id[] = [];
+  for (let i = 0; i < flat.length; i += 2) ids.push({ scheme: str(flat[i], 'auth scheme'), id: str(flat[i + 1], 'auth id') });
+  return ids;
 }
 
 /** A write as an origin server hands it to the leader: everything but the zxid. */
@@ -176,15 +261,16 @@ export interface PlainCreate {
   aclEnd: number;
 }
 
-/** The ACL list packed at bytes[start, end) (a flat [perms, scheme, id, ...] array). */
-export function decodeAclAt(bytes: Buffer, start: number, end: number): ACL[] | null {
-  let flat: unknown;
+/**
+ * The ACL list packed at bytes[start, end) (a flat [perms, scheme, id, ...] array), or
+ * undefined when it does not decode (the caller then decodes the whole txn, which is total).
+ */
+export function decodeAclAt(bytes: Buffer, start: number, end: number): ACL[] | null | undefined {
   try {
-    flat = packr.unpack(bytes, { start, end });
-  } catch (err) {
-    throw new ProtocolError(`txn ACL does not decode: ${(err as Error).message}`, { cause: err });
+    return aclOf(packr.unpack(bytes, { start, end }));
+  } catch {
+    return undefined;
   }
-  return aclOf(flat);
 }
 
 export function plainCreate(): PlainCreate {
@@ -205,6 +291,8 @@ export function readPlainCreate(b: Buffer, start: number, end: number, out: Plai
     p += 1;
   } else if (tag === 0xcb) {
     out.time = b.readDoubleBE(p + 1);
+    // decodeTxn refuses a time that is not an integer: so must this path, to agree with it.
+    if (!Number.isSafeInteger(out.time)) return false;
     p += 9;
   } else if (tag === 0xce) {
     out.time = b.readUInt32BE(p + 1);

@@ -187,13 +187,20 @@ export interface SetWatches {
   persistentRecursiveWatches: string[];
 }
 
+/** A list of paths that ZooKeeper reads as a Java list: a null list (or path) fails there too. */
+function pathList(r: JuteReader, what: string): string[] {
+  const list = r.stringVector();
+  if (list === null) throw new ProtocolError(`setWatches ${what} is null`);
+  return list;
+}
+
 export const SetWatchesCodec: Codec<SetWatches> = {
   write: (w, v) => void w.long(v.relativeZxid).stringVector(v.dataWatches).stringVector(v.existWatches).stringVector(v.childWatches),
   read: (r) => ({
     relativeZxid: r.long(),
-    dataWatches: r.stringVector() ?? [],
-    existWatches: r.stringVector() ?? [],
-    childWatches: r.stringVector() ?? [],
+    dataWatches: pathList(r, 'dataWatches'),
+    existWatches: pathList(r, 'existWatches'),
+    childWatches: pathList(r, 'childWatches'),
     persistentWatches: [],
     persistentRecursiveWatches: [],
   }),
@@ -206,8 +213,8 @@ export const SetWatches2Codec: Codec<SetWatches> = {
   },
   read: (r) => {
     const base = SetWatchesCodec.read(r);
-    base.persistentWatches = r.stringVector() ?? [];
-    base.persistentRecursiveWatches = r.stringVector() ?? [];
+    base.persistentWatches = pathList(r, 'persistentWatches');
+    base.persistentRecursiveWatches = pathList(r, 'persistentRecursiveWatches');
     return base;
   },
 };

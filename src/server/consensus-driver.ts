@@ -1,6 +1,7 @@
 import type { PeerSpec, ServerConfig } from '../config/config.js';
 import { decodeTreeSnapshot, encodeTreeSnapshot } from '../data/tree-snapshot.js';
 import { decodeTxn, encodeTxn } from '../data/txn-codec.js';
+import type { Txn } from '../data/txn.js';
 import { StartupError, ZkError } from '../errors.js';
 import { hex, type Logger } from '../logger.js';
 import { ErrorCode } from '../protocol/constants.js';
@@ -146,7 +147,8 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
       waiter.lost(new ZkError(ErrorCode.CONNECTIONLOSS, 'not serving'));
       return;
     }
-    const { requestId, txn } = this.pending.addWrite(request, waiter, this.now());
+    const txn: Txn = { zxid: 0n, time: this.now(), sessionId: request.sessionId, cxid: request.cxid, authIds: request.authIds, op: request.op };
+    const requestId = this.pending.addWrite(waiter);
     this.enqueue({ kind: 'clientWrite', requestId, payload: encodeTxn(txn) });
   }
 
@@ -271,11 +273,16 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
     }
   }
 
-  /** A committed txn goes to the apply stage; a write of ours takes its waiter along. */
+  /**
+   * A committed txn goes to the apply stage, with its waiter when it is a write of ours. Every
+   * member, the origin included, applies what the payload decodes to: the same bytes give the
+   * same txn everywhere. Total: bytes that are not a txn apply as an error txn.
+   */
   private committed(zxid: bigint, payload: Uint8Array, origin: Origin | null): void {
-    const mine = origin !== null && origin.sid === this.options.serverId ? this.pending.takeWrite(origin.requestId, zxid) : undefined;
-    if (mine === undefined) this.apply.enqueue({ ...decodeTxn(payload), zxid }, null);
-    else this.apply.enqueue(mine.txn, mine.waiter);
+    const waiter = origin !== null && origin.sid === this.options.serverId ? this.pending.takeWrite(origin.requestId) : undefined;
+    const txn = decodeTxn(payload, 0, payload.length, (reason) => this.options.log.warn({ zxid: hex(zxid), reason }, 'committed txn is malformed; applied as an error'));
+    txn.zxid = zxid;
+    this.apply.enqueue(txn, waiter ?? null);
   }
 
   private async installSnapshot(zxid: bigint, data: Uint8Array): Promise<void> {

@@ -50,8 +50,9 @@ export class ServerNode implements ConnectionHost, RequestContext, ServerView {
   readonly frameBytesMax: number;
   readonly connectTimeoutMs: number;
   readonly sessions: SessionService;
+  /** How writes are ordered and made durable here: standalone, or the consensus driver. */
+  readonly replication: Replication;
   private readonly apply: ApplyStage;
-  private readonly replication: Replication;
   private readonly containerCheckIntervalMs: number;
   private readonly now: () => number;
   private timers: NodeJS.Timeout[] = [];

@@ -3,7 +3,8 @@ import type { ApplyResult, DataTree, ZNode } from '../data/data-tree.js';
 import type { Txn, TxnOp } from '../data/txn.js';
 import type { WatchManager } from '../data/watch-manager.js';
 import { ProtocolError } from '../errors.js';
-import { ErrorCode, EventType, KeeperState, OpCode, Perms, Xid, opName } from '../protocol/constants.js';
+import { hex } from '../logger.js';
+import { ErrorCode, EventType, KeeperState, OpCode, Perms, Xid, errorName, opName } from '../protocol/constants.js';
 import type { JuteReader, JuteWriter } from '../protocol/jute.js';
 import {
   AuthPacketCodec,
@@ -19,6 +20,7 @@ import {
   PathTypeRequestCodec,
   PathVersionRequestCodec,
   PathWatchRequestCodec,
+  ReconfigRequestCodec,
   SetACLRequestCodec,
   SetDataRequestCodec,
   SetWatches2Codec,
@@ -33,6 +35,7 @@ import {
   type RequestHeader,
   type SetWatches,
 } from '../protocol/records.js';
+import { InvalidRequest, validateRequest } from '../protocol/validate.js';
 import type { Committer, WriteWaiter } from './committer.js';
 import { replyFrame, type ServerConnection } from './connection.js';
 import type { Completion, Job, Outcome } from './request-queue.js';
@@ -59,13 +62,50 @@ function reply(ctx: RequestContext, header: RequestHeader, err: number, body?: (
   return { frame: replyFrame(header.xid, ctx.tree.lastZxid, err, body) };
 }
 
-/** Decodes a request record; a record that does not decode closes the connection. */
-function decode<T>(codec: { read(r: JuteReader): T }, body: JuteReader, header: RequestHeader): T {
+/**
+ * Decodes a request record and checks it against every rule (protocol/validate.ts). A record
+ * that does not decode closes the connection (ProtocolError); one the rules refuse throws
+ * InvalidRequest, which handleRequest answers with its code, proposing nothing.
+ */
+function decode<T>(ctx: RequestContext, conn: ServerConnection, codec: { read(r: JuteReader): T }, body: JuteReader, header: RequestHeader): T {
+  const record = decodeOnly(() => codec.read(body), header);
+  validate(ctx, conn, header, record);
+  return record;
+}
+
+function decodeOnly<T>(read: () => T, header: RequestHeader): T {
   try {
-    return codec.read(body);
+    return read();
   } catch (err) {
     throw new ProtocolError(`cannot decode ${opName(header.type)} request (xid ${header.xid}): ${(err as Error).message}`, { cause: err });
   }
+}
+
+function validate(ctx: RequestContext, conn: ServerConnection, header: RequestHeader, record: unknown): void {
+  try {
+    validateRequest(header.type, record, { authIds: conn.authIds, extendedTypesEnabled: ctx.tree.extendedTypesEnabled });
+  } catch (err) {
+    if (err instanceof ProtocolError) {
+      throw new ProtocolError(`invalid ${opName(header.type)} request (xid ${header.xid}, session ${hex(conn.sessionId)}): ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** The answer to a request the rules refused: its code (a multi: per-op results), nothing proposed. */
+function refused(ctx: RequestContext, conn: ServerConnection, header: RequestHeader, err: InvalidRequest): Job {
+  conn.log.info(
+    { session: hex(conn.sessionId), xid: header.xid, op: opName(header.type), code: errorName(err.code), field: err.field, problem: err.problem },
+    'request refused',
+  );
+  if (header.type !== OpCode.multi || err.opIndex < 0) return read(() => reply(ctx, header, err.code));
+  // As ZooKeeper answers a multi whose op failed: header OK, the ops before it OK, the op its
+  // code, the ops after it RUNTIMEINCONSISTENCY.
+  const results: MultiResult[] = [];
+  for (let i = 0; i < err.opCount; i++) {
+    results.push({ type: OpCode.error, err: i < err.opIndex ? ErrorCode.OK : i === err.opIndex ? err.code : ErrorCode.RUNTIMEINCONSISTENCY });
+  }
+  return read(() => reply(ctx, header, 0, (w) => writeMultiResponse(w, results)));
 }
 
 function canRead(node: ZNode, conn: ServerConnection): boolean {
@@ -75,9 +115,8 @@ function canRead(node: ZNode, conn: ServerConnection): boolean {
 // ---- reads ------------------------------------------------------------------------------
 
 const exists: Handler = (ctx, conn, header, body) => {
-  const req = decode(PathWatchRequestCodec, body, header);
+  const req = decode(ctx, conn, PathWatchRequestCodec, body, header);
   return read(() => {
-    if (req.path.includes('\u0000')) return reply(ctx, header, ErrorCode.BADARGUMENTS);
     if (req.watch) ctx.watches.addDataWatch(req.path, conn);
     const node = ctx.tree.getNode(req.path);
     if (node === undefined) return reply(ctx, header, ErrorCode.NONODE);
@@ -87,7 +126,7 @@ const exists: Handler = (ctx, conn, header, body) => {
 };
 
 const getData: Handler = (ctx, conn, header, body) => {
-  const req = decode(PathWatchRequestCodec, body, header);
+  const req = decode(ctx, conn, PathWatchRequestCodec, body, header);
   return read(() => {
     const node = ctx.tree.getNode(req.path);
     if (node === undefined) return reply(ctx, header, ErrorCode.NONODE);
@@ -101,7 +140,7 @@ const getData: Handler = (ctx, conn, header, body) => {
 
 function childrenHandler(withStat: boolean): Handler {
   return (ctx, conn, header, body) => {
-    const req = decode(PathWatchRequestCodec, body, header);
+    const req = decode(ctx, conn, PathWatchRequestCodec, body, header);
     return read(() => {
       const node = ctx.tree.getNode(req.path);
       if (node === undefined) return reply(ctx, header, ErrorCode.NONODE);
@@ -121,7 +160,7 @@ function maskDigests(acl: readonly ACL[]): ACL[] {
 }
 
 const getAcl: Handler = (ctx, conn, header, body) => {
-  const req = decode(PathRequestCodec, body, header);
+  const req = decode(ctx, conn, PathRequestCodec, body, header);
   return read(() => {
     const node = ctx.tree.getNode(req.path);
     if (node === undefined) return reply(ctx, header, ErrorCode.NONODE);
@@ -134,7 +173,7 @@ const getAcl: Handler = (ctx, conn, header, body) => {
 };
 
 const getAllChildrenNumber: Handler = (ctx, conn, header, body) => {
-  const req = decode(PathRequestCodec, body, header);
+  const req = decode(ctx, conn, PathRequestCodec, body, header);
   return read(() => {
     const node = ctx.tree.getNode(req.path);
     if (node === undefined) return reply(ctx, header, ErrorCode.NONODE);
@@ -145,7 +184,7 @@ const getAllChildrenNumber: Handler = (ctx, conn, header, body) => {
 };
 
 const getEphemerals: Handler = (ctx, conn, header, body) => {
-  const req = decode(PathRequestCodec, body, header);
+  const req = decode(ctx, conn, PathRequestCodec, body, header);
   return read(() => {
     const children = ctx.tree.ephemeralsOf(conn.sessionId, req.path);
     return reply(ctx, header, 0, (w) => ChildrenResponseCodec.write(w, { children }));
@@ -161,8 +200,8 @@ const whoAmI: Handler = (ctx, conn, header) =>
     return reply(ctx, header, 0, (w) => WhoAmIResponseCodec.write(w, { clientInfo }));
   });
 
-const sync: Handler = (ctx, _conn, header, body) => {
-  const req = decode(PathRequestCodec, body, header);
+const sync: Handler = (ctx, conn, header, body) => {
+  const req = decode(ctx, conn, PathRequestCodec, body, header);
   return {
     write: true,
     start: (done) => {
@@ -176,19 +215,18 @@ const sync: Handler = (ctx, _conn, header, body) => {
 };
 
 const checkWatches: Handler = (ctx, conn, header, body) => {
-  const req = decode(PathTypeRequestCodec, body, header);
+  const req = decode(ctx, conn, PathTypeRequestCodec, body, header);
   return read(() => reply(ctx, header, ctx.watches.hasWatch(req.path, req.type, conn) ? 0 : ErrorCode.NOWATCHER));
 };
 
 const removeWatches: Handler = (ctx, conn, header, body) => {
-  const req = decode(PathTypeRequestCodec, body, header);
+  const req = decode(ctx, conn, PathTypeRequestCodec, body, header);
   return read(() => reply(ctx, header, ctx.watches.removeWatch(req.path, req.type, conn) ? 0 : ErrorCode.NOWATCHER));
 };
 
 const addWatch: Handler = (ctx, conn, header, body) => {
-  const req = decode(PathTypeRequestCodec, body, header);
+  const req = decode(ctx, conn, PathTypeRequestCodec, body, header);
   return read(() => {
-    if (req.type !== 0 && req.type !== 1) return reply(ctx, header, ErrorCode.BADARGUMENTS);
     ctx.watches.addPersistentWatch(req.path, conn, req.type === 1);
     return reply(ctx, header, 0, (w) => w.int(0));
   });
@@ -200,7 +238,7 @@ const addWatch: Handler = (ctx, conn, header, body) => {
  */
 function setWatchesHandler(v2: boolean): Handler {
   return (ctx, conn, header, body) => {
-    const req = decode(v2 ? SetWatches2Codec : SetWatchesCodec, body, header);
+    const req = decode(ctx, conn, v2 ? SetWatches2Codec : SetWatchesCodec, body, header);
     return read(() => {
       registerWatches(ctx, conn, req);
       return reply(ctx, header, 0);
@@ -231,13 +269,7 @@ function registerWatches(ctx: RequestContext, conn: ServerConnection, req: SetWa
 }
 
 const multiRead: Handler = (ctx, conn, header, body) => {
-  const ops = (() => {
-    try {
-      return readMultiRequest(body, 'read');
-    } catch (err) {
-      throw new ProtocolError(`cannot decode multiRead request (xid ${header.xid}): ${(err as Error).message}`, { cause: err });
-    }
-  })();
+  const ops = decodeOnly(() => readMultiRequest(body, 'read'), header);
   return read(() => {
     const results: MultiResult[] = ops.map((op) => {
       const node = ctx.tree.getNode(op.request.path);
@@ -257,7 +289,7 @@ const multiRead: Handler = (ctx, conn, header, body) => {
 const ping: Handler = (ctx, _conn, _header) => read(() => ({ frame: replyFrame(Xid.ping, ctx.tree.lastZxid, 0) }));
 
 const auth = (ctx: RequestContext, conn: ServerConnection, header: RequestHeader, body: JuteReader): Job => {
-  const req = decode(AuthPacketCodec, body, header);
+  const req = decode(ctx, conn, AuthPacketCodec, body, header);
   return read(() => {
     const fail = (): Outcome => ({ frame: replyFrame(Xid.auth, 0n, ErrorCode.AUTHFAILED), close: `auth failed for scheme ${req.scheme}` });
     if (req.scheme === 'digest') {
@@ -297,28 +329,27 @@ function writeReplyBody(type: number, response: any): ((w: JuteWriter) => void) 
   }
 }
 
-function decodeWrite(header: RequestHeader, body: JuteReader): TxnOp {
+function decodeWrite(ctx: RequestContext, conn: ServerConnection, header: RequestHeader, body: JuteReader): TxnOp {
   switch (header.type) {
     case OpCode.create:
     case OpCode.create2:
     case OpCode.createContainer:
-      return { type: header.type, request: decode(CreateRequestCodec, body, header) };
+      return { type: header.type, request: decode(ctx, conn, CreateRequestCodec, body, header) };
     case OpCode.createTTL:
-      return { type: header.type, request: decode(CreateTTLRequestCodec, body, header) };
+      return { type: header.type, request: decode(ctx, conn, CreateTTLRequestCodec, body, header) };
     case OpCode.delete:
-      return { type: header.type, request: decode(PathVersionRequestCodec, body, header) };
+      return { type: header.type, request: decode(ctx, conn, PathVersionRequestCodec, body, header) };
     case OpCode.deleteContainer:
-      return { type: header.type, request: decode(PathRequestCodec, body, header) };
+      return { type: header.type, request: decode(ctx, conn, PathRequestCodec, body, header) };
     case OpCode.setData:
-      return { type: header.type, request: decode(SetDataRequestCodec, body, header) };
+      return { type: header.type, request: decode(ctx, conn, SetDataRequestCodec, body, header) };
     case OpCode.setACL:
-      return { type: header.type, request: decode(SetACLRequestCodec, body, header) };
-    case OpCode.multi:
-      try {
-        return { type: OpCode.multi, ops: readMultiRequest(body, 'write') };
-      } catch (err) {
-        throw new ProtocolError(`cannot decode multi request (xid ${header.xid}): ${(err as Error).message}`, { cause: err });
-      }
+      return { type: header.type, request: decode(ctx, conn, SetACLRequestCodec, body, header) };
+    case OpCode.multi: {
+      const ops = decodeOnly(() => readMultiRequest(body, 'write'), header);
+      validate(ctx, conn, header, ops);
+      return { type: OpCode.multi, ops };
+    }
     default:
       throw new ProtocolError(`opcode ${header.type} is not a write`);
   }
@@ -366,7 +397,7 @@ class WriteJob implements Job, WriteWaiter {
   }
 }
 
-const write: Handler = (ctx, conn, header, body) => new WriteJob(ctx, conn, header.xid, header.type, decodeWrite(header, body), conn.authIds);
+const write: Handler = (ctx, conn, header, body) => new WriteJob(ctx, conn, header.xid, header.type, decodeWrite(ctx, conn, header, body), conn.authIds);
 
 const closeSession: Handler = (ctx, conn, header) => ({
   write: true,
@@ -388,7 +419,11 @@ function lostWrite(err: unknown): Outcome {
   return { frame: null, close: `write not completed: ${(err as Error).message}` };
 }
 
-const reconfig: Handler = (ctx, _conn, header) => read(() => reply(ctx, header, ErrorCode.RECONFIGDISABLED));
+const reconfig: Handler = (ctx, conn, header, body) => {
+  // Read whole first, as ZooKeeper does: a record that does not decode is MARSHALLINGERROR.
+  decode(ctx, conn, ReconfigRequestCodec, body, header);
+  return read(() => reply(ctx, header, ErrorCode.RECONFIGDISABLED));
+};
 
 const handlers = new Map<number, Handler>([
   [OpCode.exists, exists],
@@ -434,6 +469,11 @@ export function handleRequest(ctx: RequestContext, conn: ServerConnection, heade
       close: `unimplemented opcode ${header.type}`,
     }));
   }
-  return handler(ctx, conn, header, body);
+  try {
+    return handler(ctx, conn, header, body);
+  } catch (err) {
+    if (err instanceof InvalidRequest) return refused(ctx, conn, header, err);
+    throw err;
+  }
 }
 
