@@ -191,28 +191,38 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
   private enqueue(event: QuorumEvent): void {
     if (this.stopped) return;
     this.events.push(event);
-    if (!this.draining) void this.drain();
+    if (!this.draining) this.drain(null, 0);
   }
 
   /**
-   * Runs queued events through the core. Effects are carried out synchronously; only a
-   * barrier suspends the loop, so a tick's step-down takes effect before the caller of
-   * enqueue goes on.
+   * Runs queued events through the core, after what is left of `effects` (a step a barrier
+   * interrupted). Effects are carried out synchronously, with no promise per event; a barrier
+   * suspends the loop until it is done (`draining` stays set, so events wait behind it), so
+   * a tick's step-down takes effect before the caller of enqueue goes on, and nothing after a
+   * barrier overtakes it.
    */
-  private async drain(): Promise<void> {
+  private drain(effects: QuorumEffect[] | null, next: number): void {
     this.draining = true;
     try {
-      while (this.events.length > 0 && !this.stopped) {
-        const effects = this.peer.step(this.events.shift()!);
-        for (const effect of effects) {
-          const barrier = this.perform(effect);
-          if (barrier !== undefined) await barrier;
+      for (;;) {
+        while (effects !== null && next < effects.length) {
+          const barrier = this.perform(effects[next++]!);
+          if (barrier === undefined) continue;
+          const [rest, at] = [effects, next];
+          barrier.then(
+            () => this.drain(rest, at),
+            (err: unknown) => this.fatal(err, 'ensemble member failed'),
+          );
+          return;
         }
+        if (this.events.length === 0 || this.stopped) break;
+        effects = this.peer.step(this.events.shift()!);
+        next = 0;
       }
-    } catch (err) {
-      this.fatal(err, 'ensemble member failed');
-    } finally {
       this.draining = false;
+    } catch (err) {
+      this.draining = false;
+      this.fatal(err, 'ensemble member failed');
     }
   }
 
