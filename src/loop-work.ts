@@ -19,6 +19,11 @@ export interface SlicedWork {
    * of its work). True when some is left: it is run again on a later turn.
    */
   runSlice(deadline: number): boolean;
+  /**
+   * Runs first in every turn it waits for: work that completes requests (the apply stage,
+   * which releases replies) before work that admits more (a pipelining client's backlog).
+   */
+  readonly runsFirst?: boolean;
 }
 
 /** What a sliced task that throws is reported to (it is not run again unless rescheduled). */
@@ -52,7 +57,8 @@ export class LoopWork {
   schedule(work: SlicedWork): void {
     if (this.queued.has(work)) return;
     this.queued.add(work);
-    this.queue.push(work);
+    if (work.runsFirst === true) this.queue.unshift(work);
+    else this.queue.push(work);
     this.arm();
   }
 
@@ -100,6 +106,13 @@ export class LoopWork {
     return this.queue.length + this.asyncWaiters.length;
   }
 
+  /** Tasks a turn had no time for wait at the head of the queue, behind work that runs first. */
+  private putBack(batch: SlicedWork[], from: number): void {
+    let firsts = 0;
+    while (firsts < this.queue.length && this.queue[firsts]!.runsFirst === true) firsts++;
+    this.queue.splice(firsts, 0, ...batch.slice(from));
+  }
+
   private arm(): void {
     if (this.armed) return;
     this.armed = true;
@@ -122,13 +135,15 @@ export class LoopWork {
     this.shortTurn = false;
     const deadline = started + turnMs;
     // An async producer waiting takes an equal share of the turn, after the others.
-    let count = this.queue.length;
-    const asyncShare = this.asyncWaiters.length > 0 ? turnMs / (count + 1) : 0;
+    const batch = this.queue.splice(0);
+    const asyncShare = this.asyncWaiters.length > 0 ? turnMs / (batch.length + 1) : 0;
     const syncDeadline = deadline - asyncShare;
-    // Each waiting task at most once a turn, in order; one left over goes first next turn.
+    // Each waiting task at most once a turn, in order; those left over go first next turn
+    // (after work that runs first).
     this.turning = true;
-    while (count-- > 0) {
-      const work = this.queue.shift()!;
+    let ran = 0;
+    while (ran < batch.length) {
+      const work = batch[ran++]!;
       this.queued.delete(work);
       let more = false;
       try {
@@ -139,6 +154,7 @@ export class LoopWork {
       if (more) this.schedule(work);
       if (performance.now() >= syncDeadline) break;
     }
+    if (ran < batch.length) this.putBack(batch, ran);
     this.turning = false;
     if (this.deferred.length > 0 && (this.queue.length === 0 || ++this.deferredTurns >= deferTurnsMax)) {
       const due = this.deferred;

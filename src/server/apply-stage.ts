@@ -21,6 +21,8 @@ const applyClockStride = 4;
  * waiter builds its reply inside the slice. Watches fire and sync waiters are released here.
  */
 export class ApplyStage implements SlicedWork {
+  /** Applying completes requests (it releases their replies): it goes before work that admits more. */
+  readonly runsFirst = true;
   readonly watches = new WatchManager();
   private current: DataTree;
   /** Committed txns and their waiters (null: not a write of ours), from `head` on; two arrays, no object per txn. */
