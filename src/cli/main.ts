@@ -2,11 +2,13 @@
 const usage = `usage: zkts <command> [args]
 
 commands:
-  server <zoo.cfg> [--log-level L]   run one server (standalone, or an ensemble member)
+  server <zoo.cfg> [--from-env] [--log-level L]   run one server (standalone, or an ensemble member);
+                            --from-env writes a missing zoo.cfg and myid from ZOO_* variables
   cluster [zoo.cfg ...]     run an ensemble on this machine (default: conf/ensemble/zoo{1,2,3}.cfg)
   shell [hosts] [-- cmd]    interactive shell (zkCli-like), or run one command and exit
   purge <dataDir> [dataLogDir] [-n N]   keep the N newest snapshots (>= 3) and the logs they need
-  4lw <word> [host:port]    send a four-letter word (srvr, ruok, mntr, ...) and print the answer
+  4lw <word> [host:port] [--expect A]   send a four-letter word (srvr, ruok, mntr, ...) and print
+                            the answer; with --expect, exit 1 unless the answer is A
 `;
 
 /** The `zkts` command's dispatcher: argv and env are read here and nowhere deeper. */

@@ -6,6 +6,7 @@ import { ensembleMember, standaloneNode } from '../server/assemble.js';
 import type { FatalHandler } from '../server/committer.js';
 import type { ServerNode } from '../server/node.js';
 import { LogSink, Snapshotter, checkDataDirectories, memberStorage, recoverEnsemble, recoverStandalone } from '../server/persistence.js';
+import { prepareConfigFromEnv } from './env-config.js';
 
 export interface RunningServer {
   readonly node: ServerNode;
@@ -82,18 +83,24 @@ async function serve(node: ServerNode, config: ServerConfig, snapshotter: Snapsh
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-/** `zkts server <zoo.cfg> [--log-level L]`: runs until SIGINT/SIGTERM. The flag wins over ZKTS_LOG_LEVEL. */
+const serverUsage = `usage: zkts server <zoo.cfg> [--from-env] [--log-level ${logLevels.join('|')}]\n`;
+
+/**
+ * `zkts server <zoo.cfg> [--from-env] [--log-level L]`: runs until SIGINT/SIGTERM. The flag
+ * wins over ZKTS_LOG_LEVEL. --from-env (the container image's) first writes a missing zoo.cfg
+ * and myid from the ZOO_* variables.
+ */
 export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let parsed: { values: { 'log-level'?: string }; positionals: string[] };
+  let parsed: { values: { 'log-level'?: string; 'from-env'?: boolean }; positionals: string[] };
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { 'log-level': { type: 'string' } } });
+    parsed = parseArgs({ args, allowPositionals: true, options: { 'log-level': { type: 'string' }, 'from-env': { type: 'boolean' } } });
   } catch (err) {
-    process.stderr.write(`zkts server: ${(err as Error).message}\nusage: zkts server <zoo.cfg> [--log-level ${logLevels.join('|')}]\n`);
+    process.stderr.write(`zkts server: ${(err as Error).message}\n${serverUsage}`);
     return 2;
   }
   const file = parsed.positionals[0];
   if (file === undefined || parsed.positionals.length > 1) {
-    process.stderr.write(`usage: zkts server <zoo.cfg> [--log-level ${logLevels.join('|')}]\n`);
+    process.stderr.write(serverUsage);
     return 2;
   }
   const level = parsed.values['log-level'] ?? env.ZKTS_LOG_LEVEL ?? 'info';
@@ -103,6 +110,16 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
     return 2;
   }
   const log = createRootLogger({ level });
+  if (parsed.values['from-env'] === true) {
+    try {
+      const prepared = prepareConfigFromEnv(file, env);
+      log.info({ file, ...prepared }, 'configuration prepared from the environment');
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      process.stderr.write(`zkts server: cannot configure from the environment: ${err.message}\n`);
+      return 2;
+    }
+  }
   const exit = (code: number): never => {
     log.flush();
     process.exit(code);

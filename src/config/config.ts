@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { loadPemKeyStore, loadPemTrustStore } from './pem.js';
 
 export interface PeerSpec {
   sid: number;
@@ -10,6 +11,14 @@ export interface PeerSpec {
   role: 'participant' | 'observer';
   clientHost: string | null;
   clientPort: number | null;
+}
+
+/** Mutual TLS on the peer port (sslQuorum), with the PEM material already loaded. */
+export interface QuorumTlsConfig {
+  readonly key: string;
+  readonly cert: string;
+  readonly ca: readonly string[];
+  readonly hostnameVerification: boolean;
 }
 
 export interface ServerConfig {
@@ -43,6 +52,10 @@ export interface ServerConfig {
   readonly reconfigEnabled: boolean;
   /** How long a connection may take to send its ConnectRequest. */
   readonly connectTimeoutMs: number;
+  /** sslQuorum=true: peers connect over mutual TLS; null when off. */
+  readonly quorumTls: QuorumTlsConfig | null;
+  /** quorum.auth.secretFile: peers prove they hold this secret in the hello; null when off. */
+  readonly quorumAuthSecret: Uint8Array | null;
 }
 
 /** Every default in one place (ZooKeeper's where it has one). */
@@ -65,7 +78,17 @@ export const configDefaults = Object.freeze({
   globalOutstandingLimit: 1000,
   reconfigEnabled: false,
   connectTimeoutMs: 10_000,
+  sslQuorum: false,
+  sslQuorumHostnameVerification: true,
 });
+
+/** A shared secret shorter than this is too easy to guess. */
+export const quorumAuthSecretBytesMin = 16;
+
+const sslQuorumKeys = [
+  'ssl.quorum.keyStore.location', 'ssl.quorum.keyStore.type', 'ssl.quorum.keyStore.password',
+  'ssl.quorum.trustStore.location', 'ssl.quorum.trustStore.type', 'ssl.quorum.hostnameVerification',
+] as const;
 
 export const knownFourLetterWords = ['ruok', 'srvr', 'stat', 'conf', 'cons', 'envi', 'mntr', 'wchs', 'wchc', 'wchp', 'dump', 'isro', 'dirs', 'srst', 'crst', 'gtmk', 'stmk', 'hash'] as const;
 
@@ -127,6 +150,61 @@ export function parseServerLine(key: string, value: string): PeerSpec {
     clientHost,
     clientPort,
   };
+}
+
+type Getter = (key: string) => string | undefined;
+
+function pathValue(base: string, raw: string): string {
+  return isAbsolute(raw) ? raw : resolve(base, raw);
+}
+
+function requiredPath(get: Getter, key: string, base: string): string {
+  const raw = get(key)?.trim();
+  if (raw === undefined || raw === '') throw new ConfigError(key, 'is required when sslQuorum=true');
+  return pathValue(base, raw);
+}
+
+/** sslQuorum and its ssl.quorum.* keys: PEM stores only, loaded and checked now. */
+function quorumTlsConfig(get: Getter, base: string, warnings: string[]): QuorumTlsConfig | null {
+  const enabled = get('sslQuorum') !== undefined ? boolValue('sslQuorum', get('sslQuorum')!) : configDefaults.sslQuorum;
+  if (!enabled) {
+    const stray = sslQuorumKeys.filter((k) => get(k) !== undefined);
+    if (stray.length > 0) warnings.push(`${stray.join(', ')} ignored: sslQuorum is not true`);
+    return null;
+  }
+  for (const key of ['ssl.quorum.keyStore.type', 'ssl.quorum.trustStore.type']) {
+    const type = get(key);
+    if (type !== undefined && type.trim().toUpperCase() !== 'PEM') throw new ConfigError(key, `'${type}' is not supported: zkts reads PEM stores only`);
+  }
+  const store = loadPemKeyStore('ssl.quorum.keyStore.location', requiredPath(get, 'ssl.quorum.keyStore.location', base), get('ssl.quorum.keyStore.password'));
+  const ca = loadPemTrustStore('ssl.quorum.trustStore.location', requiredPath(get, 'ssl.quorum.trustStore.location', base));
+  const verification = get('ssl.quorum.hostnameVerification');
+  return Object.freeze({
+    key: store.key,
+    cert: store.cert,
+    ca: Object.freeze(ca),
+    hostnameVerification: verification !== undefined ? boolValue('ssl.quorum.hostnameVerification', verification) : configDefaults.sslQuorumHostnameVerification,
+  });
+}
+
+/** quorum.auth.secretFile: the bytes of the file, without a trailing newline. */
+function quorumAuthSecret(get: Getter, base: string): Uint8Array | null {
+  const raw = get('quorum.auth.secretFile')?.trim();
+  if (raw === undefined) return null;
+  if (raw === '') throw new ConfigError('quorum.auth.secretFile', 'is empty: name a file holding the shared secret');
+  const path = pathValue(base, raw);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new ConfigError('quorum.auth.secretFile', `cannot read '${path}': ${(err as Error).message}`, { cause: err });
+  }
+  let end = bytes.length;
+  while (end > 0 && (bytes[end - 1] === 0x0a || bytes[end - 1] === 0x0d)) end--;
+  if (end < quorumAuthSecretBytesMin) {
+    throw new ConfigError('quorum.auth.secretFile', `'${path}' holds a ${end}-byte secret; a shared secret needs at least ${quorumAuthSecretBytesMin} bytes`);
+  }
+  return new Uint8Array(bytes.subarray(0, end));
 }
 
 /** Reads key=value lines; '#' starts a comment line. */
@@ -210,6 +288,8 @@ export function buildConfig(props: Map<string, string>, configFile: string | nul
     globalOutstandingLimit: get('globalOutstandingLimit') !== undefined ? intValue('globalOutstandingLimit', get('globalOutstandingLimit')!, 1) : configDefaults.globalOutstandingLimit,
     reconfigEnabled: get('reconfigEnabled') !== undefined ? boolValue('reconfigEnabled', get('reconfigEnabled')!) : configDefaults.reconfigEnabled,
     connectTimeoutMs: configDefaults.connectTimeoutMs,
+    quorumTls: quorumTlsConfig(get, base, warnings),
+    quorumAuthSecret: quorumAuthSecret(get, base),
   });
   if (config.superDigest !== null && !/^[^:]+:.+$/.test(config.superDigest)) {
     throw new ConfigError('superDigest', `'${config.superDigest}' is not user:base64digest`);
@@ -220,6 +300,7 @@ export function buildConfig(props: Map<string, string>, configFile: string | nul
     'snapCount', 'admin.enableServer', 'admin.serverPort', 'admin.serverAddress', 'jute.maxbuffer', 'extendedTypesEnabled',
     'superDigest', 'DigestAuthenticationProvider.superDigest', 'globalOutstandingLimit', 'reconfigEnabled',
     'maxCnxns',
+    'sslQuorum', ...sslQuorumKeys, 'quorum.auth.secretFile',
   ]);
   for (const k of props.keys()) {
     if (!handled.has(k) && !known.has(k) && !ignoredKeys.has(k)) warnings.push(`unknown config key '${k}' is ignored`);

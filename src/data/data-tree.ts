@@ -601,6 +601,8 @@ export class DataTree {
     checkAcl(this.aclOf(parent), Perms.CREATE, txn.authIds);
     const sequential = req.flags === CreateMode.PERSISTENT_SEQUENTIAL || req.flags === CreateMode.EPHEMERAL_SEQUENTIAL || req.flags === CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL;
     const path = sequential ? req.path + formatSequence(this.store.cversion[parent]!) : req.path;
+    // The root exists always; without this it would get a child with an empty name.
+    if (path === '/') throw new ZkError(ErrorCode.NODEEXISTS, path);
     this.requireValidPath(path);
     const name = path.slice(lastSlash + 1);
     if (this.store.findChild(parent, name) >= 0) throw new ZkError(ErrorCode.NODEEXISTS, path);

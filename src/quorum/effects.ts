@@ -19,8 +19,9 @@ export type Role = (typeof Role)[keyof typeof Role];
  */
 export type QuorumEffect =
   | { readonly kind: 'send'; readonly to: number; readonly msg: PeerMessage }
-  /** Close the connection to `peer` (we abandoned it); in-flight messages may be dropped. */
-  | { readonly kind: 'disconnect'; readonly peer: number }
+  /** Close the connection to `peer` (we abandoned it); in-flight messages may be dropped. The
+   * reason is for the log: why this server gave up on the link (a protocol violation, say). */
+  | { readonly kind: 'disconnect'; readonly peer: number; readonly reason: string }
   /** Append txns to the log; report a `durable` event once fsynced. */
   | { readonly kind: 'persistTxns'; readonly entries: readonly LogEntry[] }
   /** Barrier: remove every logged txn above `zxid`. */

@@ -156,6 +156,8 @@ export class Election {
 
   /** A peer that already follows or leads: join the running ensemble if a quorum agrees. */
   private receiveDecided(out: ElectionEffect[], from: number, n: NotificationMessage): void {
+    // Only a voter can lead: a decided vote for anyone else is not from a real ensemble.
+    if (!isVoter(this.config.view, n.leader)) return;
     const received: ReceivedVote = {
       vote: { leader: n.leader, zxid: n.zxid, peerEpoch: n.peerEpoch },
       state: n.state,

@@ -1,4 +1,3 @@
-import { invariant } from '../errors.js';
 import type { LogEntry } from './journal.js';
 import {
   commitMessage,
@@ -10,6 +9,7 @@ import {
   proposalMessage,
   requestRejectedMessage,
   revalidateReplyMessage,
+  snapChunkMessage,
   snapMessage,
   syncMessage,
   truncMessage,
@@ -189,8 +189,8 @@ export class LeaderRole {
   }
 
   /** Closes every learner link: learners must not keep following a leader that gave up. */
-  shutdown(): void {
-    for (const sid of this.learners.keys()) emit(this.host, { kind: 'disconnect', peer: sid });
+  shutdown(reason: string): void {
+    for (const sid of this.learners.keys()) emit(this.host, { kind: 'disconnect', peer: sid, reason: `leader stepped down: ${reason}` });
     this.learners.clear();
   }
 
@@ -203,10 +203,17 @@ export class LeaderRole {
     }
     for (const h of this.learners.values()) {
       if (h.phase !== LearnerPhase.awaitingSnapshot) continue;
-      this.send(h.sid, snapMessage(zxid, data));
+      this.sendSnapshot(h, zxid, data);
       this.sendHistory(h, zxid);
       this.finishSync(h);
     }
+  }
+
+  /** SNAP announces the size; the bytes follow in chunks, so no frame holds a whole tree. */
+  private sendSnapshot(h: LearnerHandle, zxid: Zxid, data: Uint8Array): void {
+    this.send(h.sid, snapMessage(zxid, data.length));
+    const chunk = this.host.limits.snapChunkBytes;
+    for (let at = 0; at < data.length; at += chunk) this.send(h.sid, snapChunkMessage(data.subarray(at, at + chunk)));
   }
 
   // ---- discovery -----------------------------------------------------------------------------
@@ -215,7 +222,13 @@ export class LeaderRole {
     const observer = msg.type === 'observerInfo';
     if (observer ? !isObserver(this.host.view, from) : !isVoter(this.host.view, from)) {
       // A learner type that disagrees with our view: refuse the link rather than guess.
-      return emit(this.host, { kind: 'disconnect', peer: from });
+      this.learners.delete(from);
+      return emit(this.host, { kind: 'disconnect', peer: from, reason: `${msg.type} from a server our configuration calls ${observer ? 'a voter' : 'an observer'}` });
+    }
+    if (msg.acceptedEpoch >= zxidEpochMax) {
+      // No epoch above it exists: this learner could never accept one of ours.
+      this.learners.delete(from);
+      return emit(this.host, { kind: 'disconnect', peer: from, reason: `${msg.type} with acceptedEpoch ${msg.acceptedEpoch}, the last epoch there is` });
     }
     const handle: LearnerHandle = {
       sid: from,
@@ -241,7 +254,8 @@ export class LeaderRole {
     if (!isQuorum(this.host.view, connected)) return;
     let highest = this.host.epochs.acceptedEpoch;
     for (const h of this.learners.values()) if (h.acceptedEpoch > highest) highest = h.acceptedEpoch;
-    invariant(highest < zxidEpochMax, 'epoch space exhausted');
+    // Only forged epochs get here in practice (2^32 elections); no leader can go on, none must crash.
+    if (highest >= zxidEpochMax) return this.host.stepDown('epoch space exhausted');
     this.epoch = highest + 1n;
     persistAcceptedEpoch(this.host, this.epoch);
     this.lastProposed = zxidEpochStart(this.epoch);
@@ -476,6 +490,8 @@ export class LeaderRole {
 
   private leaderProcessRequest(h: LearnerHandle, msg: RequestMessage): void {
     if (msg.origin.sid !== h.sid) return this.protocolViolation(h, 'REQUEST with a foreign origin');
+    const problem = this.host.payloads.txnProblem(msg.payload);
+    if (problem !== null) return this.protocolViolation(h, `REQUEST payload refused: ${problem}`);
     this.acceptWrite(msg.origin, msg.payload);
   }
 
@@ -517,7 +533,7 @@ export class LeaderRole {
       const limit = h.phase === LearnerPhase.upToDate ? this.host.limits.syncLimitTicks : this.host.limits.initLimitTicks;
       if (this.now - h.lastHeard > limit) {
         this.learners.delete(h.sid);
-        emit(this.host, { kind: 'disconnect', peer: h.sid });
+        emit(this.host, { kind: 'disconnect', peer: h.sid, reason: `learner silent for more than ${limit} ticks` });
       }
     }
   }
@@ -545,10 +561,10 @@ export class LeaderRole {
     if (h !== undefined) handler(h);
   }
 
-  /** Bad input from a learner is answered by closing its link, never by crashing. */
-  private protocolViolation(h: LearnerHandle, _why: string): void {
+  /** Bad input from a learner is answered by closing its link, never by crashing; the reason goes to the log. */
+  private protocolViolation(h: LearnerHandle, why: string): void {
     this.learners.delete(h.sid);
-    emit(this.host, { kind: 'disconnect', peer: h.sid });
+    emit(this.host, { kind: 'disconnect', peer: h.sid, reason: `protocol violation: ${why}` });
   }
 
   private reject(origin: Origin, reason: RejectReason): void {

@@ -8,6 +8,7 @@ import {
   makeOrigin,
   observerInfoMessage,
   pingReplyMessage,
+  pingReplyTouchesMax,
   requestMessage,
   revalidateMessage,
   syncRequestMessage,
@@ -20,6 +21,7 @@ import {
   type ProposalMessage,
   type RequestRejectedMessage,
   type RevalidateReplyMessage,
+  type SnapChunkMessage,
   type SnapMessage,
   type SyncMessage,
   type TruncMessage,
@@ -37,6 +39,26 @@ export const LearnerRolePhase = {
 } as const;
 export type LearnerRolePhase = (typeof LearnerRolePhase)[keyof typeof LearnerRolePhase];
 
+/** A snapshot announced by SNAP whose chunks are still arriving. */
+interface IncomingSnapshot {
+  readonly zxid: Zxid;
+  readonly bytes: number;
+  readonly chunks: Uint8Array[];
+  received: number;
+}
+
+/** The chunks as one array; a single chunk is used as it is. */
+function joinChunks(chunks: readonly Uint8Array[], bytes: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
 /**
  * A follower (or, with `observer`, an observer) of one leader. It logs what the leader
  * sends, ACKs only what the disk made durable, and applies only what is committed.
@@ -53,6 +75,7 @@ export class LearnerRole {
   private newLeaderAcked = false;
   private lastAckSent: Zxid = 0n;
   private touches: Uint8Array[] = [];
+  private incomingSnapshot: IncomingSnapshot | null = null;
 
   constructor(
     private readonly host: RoleHost,
@@ -77,6 +100,9 @@ export class LearnerRole {
       // Left over from an earlier link to this leader: the new one starts with LEADERINFO.
       return;
     }
+    if (this.incomingSnapshot !== null && msg.type !== 'snapChunk') {
+      return this.abandon(`${msg.type} before the snapshot was complete`);
+    }
     this.dispatch(msg);
   }
 
@@ -86,6 +112,7 @@ export class LearnerRole {
       case 'diff': return this.followerProcessDiff();
       case 'trunc': return this.followerProcessTrunc(msg);
       case 'snap': return this.followerProcessSnap(msg);
+      case 'snapChunk': return this.followerProcessSnapChunk(msg);
       case 'proposal': return this.followerProcessProposal(msg);
       case 'commit': return this.followerProcessCommit(msg);
       case 'inform': return this.observerProcessInform(msg);
@@ -124,6 +151,8 @@ export class LearnerRole {
   }
 
   sessionTouch(data: Uint8Array): void {
+    // Only a leader silent for a long time lets this many pile up; it is dropped soon anyway.
+    if (this.touches.length >= pingReplyTouchesMax) this.touches.shift();
     this.touches.push(data);
   }
 
@@ -133,8 +162,8 @@ export class LearnerRole {
   }
 
   /** Closes our side of the link; the peer then goes LOOKING. */
-  shutdown(): void {
-    emit(this.host, { kind: 'disconnect', peer: this.leader });
+  shutdown(reason: string): void {
+    emit(this.host, { kind: 'disconnect', peer: this.leader, reason: `learner stepped down: ${reason}` });
   }
 
   // ---- discovery -----------------------------------------------------------------------------
@@ -161,16 +190,38 @@ export class LearnerRole {
   private followerProcessTrunc(msg: TruncMessage): void {
     if (this.phase !== LearnerRolePhase.synchronization) return this.abandon('TRUNC outside synchronization');
     if (!this.host.journal.contains(msg.zxid)) return this.abandon(`TRUNC to unknown ${zxidToHex(msg.zxid)}`);
+    if (msg.zxid < this.host.journal.appliedZxid) return this.abandon(`TRUNC to ${zxidToHex(msg.zxid)}, below what we applied`);
     this.host.journal.truncate(msg.zxid);
     emit(this.host, { kind: 'truncateLog', zxid: msg.zxid });
   }
 
-  /** Too far behind for a DIFF: replace everything with the leader's snapshot. */
+  /** Too far behind for a DIFF: the leader's snapshot follows in chunks and replaces everything. */
   private followerProcessSnap(msg: SnapMessage): void {
     if (this.phase !== LearnerRolePhase.synchronization) return this.abandon('SNAP outside synchronization');
-    this.host.journal.resetToSnapshot(msg.zxid);
-    if (this.commitMark < msg.zxid) this.commitMark = msg.zxid;
-    emit(this.host, { kind: 'installSnapshot', zxid: msg.zxid, data: msg.snapshot });
+    if (msg.zxid < this.host.journal.appliedZxid) return this.abandon(`SNAP at ${zxidToHex(msg.zxid)}, older than what we applied`);
+    this.incomingSnapshot = { zxid: msg.zxid, bytes: msg.snapshotBytes, chunks: [], received: 0 };
+    if (msg.snapshotBytes === 0) this.installIncomingSnapshot();
+  }
+
+  private followerProcessSnapChunk(msg: SnapChunkMessage): void {
+    const incoming = this.incomingSnapshot;
+    if (incoming === null) return this.abandon('SNAPCHUNK without a SNAP');
+    if (incoming.received + msg.data.length > incoming.bytes) return this.abandon(`SNAPCHUNK beyond the ${incoming.bytes} bytes announced`);
+    incoming.chunks.push(msg.data);
+    incoming.received += msg.data.length;
+    if (incoming.received === incoming.bytes) this.installIncomingSnapshot();
+  }
+
+  /** The whole snapshot is here: the state machine must be able to restore it before we drop our own state. */
+  private installIncomingSnapshot(): void {
+    const { zxid, bytes, chunks } = this.incomingSnapshot!;
+    this.incomingSnapshot = null;
+    const data = joinChunks(chunks, bytes);
+    const problem = this.host.payloads.snapshotProblem(data);
+    if (problem !== null) return this.abandon(`snapshot at ${zxidToHex(zxid)} refused: ${problem}`);
+    this.host.journal.resetToSnapshot(zxid);
+    if (this.commitMark < zxid) this.commitMark = zxid;
+    emit(this.host, { kind: 'installSnapshot', zxid, data });
   }
 
   private followerProcessNewLeader(msg: NewLeaderMessage): void {
@@ -219,6 +270,8 @@ export class LearnerRole {
   private followerProcessProposal(msg: ProposalMessage): void {
     if (this.observer) return this.abandon('observers take no proposals');
     if (!this.isNextZxid(msg.zxid)) return this.abandon(`proposal ${zxidToHex(msg.zxid)} breaks the log order`);
+    // No payload check here: applying is total (a txn that does not decode applies as the
+    // same error on every member), and refusing the leader's proposal would only stall the log.
     this.logEntry({ zxid: msg.zxid, payload: msg.payload, origin: msg.origin });
   }
 

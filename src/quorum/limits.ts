@@ -24,6 +24,8 @@ export interface QuorumLimits {
   readonly writeBacklogMax: number;
   /** Committed txns kept in memory for DIFF; a learner further behind than this gets SNAP. */
   readonly committedLogWindowMax: number;
+  /** A SNAP's snapshot travels in pieces of at most this many bytes, each well inside a peer frame. */
+  readonly snapChunkBytes: number;
 }
 
 export const defaultQuorumLimits: QuorumLimits = Object.freeze({
@@ -36,6 +38,7 @@ export const defaultQuorumLimits: QuorumLimits = Object.freeze({
   proposalsOutstandingMax: 1000,
   writeBacklogMax: 10_000,
   committedLogWindowMax: 500,
+  snapChunkBytes: 1024 * 1024,
 });
 
 /** Checks the limits against each other once, at start-up; a bad combination is a config error. */

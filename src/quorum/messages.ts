@@ -9,8 +9,14 @@ import type { Zxid } from './zxid.js';
  * connection is reported to the core as a `disconnected` event, never as a silent gap.
  */
 
-/** Bumped on any incompatible change; sent in the transport's first frame. */
-export const quorumProtocolVersion = 1;
+/**
+ * Bumped on any incompatible change; sent in the transport's first frame. 2: SNAP travels as a
+ * header and chunks; the hello is a challenge-response (hello, welcome, proof).
+ */
+export const quorumProtocolVersion = 2;
+
+/** Session-touch records a learner piggybacks on one PING reply; older ones are dropped beyond it. */
+export const pingReplyTouchesMax = 1024;
 
 /** A zxid that the local disk has made durable. Only the durable event yields one, so an ACK
  * cannot be built for a txn that might still be lost in a crash (etcd's "persist before send"). */
@@ -118,15 +124,28 @@ export function truncMessage(zxid: Zxid): TruncMessage {
   return { type: 'trunc', zxid };
 }
 
-/** The snapshot is opaque bytes produced by the server's state machine. */
+/**
+ * The snapshot is opaque bytes produced by the server's state machine. It is announced by
+ * SNAP with its size and follows in SNAPCHUNKs, so that no peer frame has to hold a whole tree.
+ */
 export interface SnapMessage {
   readonly type: 'snap';
   readonly zxid: Zxid;
-  readonly snapshot: Uint8Array;
+  readonly snapshotBytes: number;
 }
 
-export function snapMessage(zxid: Zxid, snapshot: Uint8Array): SnapMessage {
-  return { type: 'snap', zxid, snapshot };
+export function snapMessage(zxid: Zxid, snapshotBytes: number): SnapMessage {
+  return { type: 'snap', zxid, snapshotBytes };
+}
+
+/** The next piece of the snapshot announced by SNAP; the pieces are sent in order. */
+export interface SnapChunkMessage {
+  readonly type: 'snapChunk';
+  readonly data: Uint8Array;
+}
+
+export function snapChunkMessage(data: Uint8Array): SnapChunkMessage {
+  return { type: 'snapChunk', data };
 }
 
 export interface NewLeaderMessage {
@@ -298,6 +317,7 @@ export type LeaderToLearnerMessage =
   | DiffMessage
   | TruncMessage
   | SnapMessage
+  | SnapChunkMessage
   | NewLeaderMessage
   | UpToDateMessage
   | ProposalMessage
@@ -324,7 +344,7 @@ export type PeerMessage = ElectionMessage | ZabMessage;
 export type PeerMessageType = PeerMessage['type'];
 
 const leaderToLearnerTypes: ReadonlySet<string> = new Set<LeaderToLearnerMessage['type']>([
-  'leaderInfo', 'diff', 'trunc', 'snap', 'newLeader', 'upToDate', 'proposal', 'commit', 'inform', 'ping',
+  'leaderInfo', 'diff', 'trunc', 'snap', 'snapChunk', 'newLeader', 'upToDate', 'proposal', 'commit', 'inform', 'ping',
   'sync', 'requestRejected', 'revalidateReply',
 ]);
 const learnerToLeaderTypes: ReadonlySet<string> = new Set<LearnerToLeaderMessage['type']>([

@@ -15,6 +15,7 @@ import {
 } from './messages.js';
 import { isMember, isVoter, type QuorumView } from './quorum-view.js';
 import type { PersistentEpochs, RoleHost } from './role-host.js';
+import { acceptAnyPayload, type PayloadValidator } from './state-machine.js';
 import { ServerState, type Vote } from './vote.js';
 import type { Zxid } from './zxid.js';
 
@@ -22,6 +23,8 @@ export interface QuorumPeerConfig {
   readonly self: number;
   readonly view: QuorumView;
   readonly limits: QuorumLimits;
+  /** How the state machine checks peers' txn payloads and snapshots; default: any bytes do. */
+  readonly payloads?: PayloadValidator;
 }
 
 /** What the shell recovered from disk at start-up: the core rebuilds every role from this. */
@@ -81,6 +84,7 @@ export class QuorumPeer {
       limits: this.limits,
       journal: this.journal,
       epochs: this.epochs,
+      payloads: config.payloads ?? acceptAnyPayload,
       get out() { return peer.out; },
       stepDown(reason: string) { if (peer.stepDownReason === null) peer.stepDownReason = reason; },
     };
@@ -180,7 +184,7 @@ export class QuorumPeer {
         return;
       }
       // We follow someone else: refuse the link so the learner looks again instead of waiting initLimit.
-      this.out.push({ kind: 'disconnect', peer: from });
+      this.out.push({ kind: 'disconnect', peer: from, reason: `${msg.type} while ${this.roleName}: we do not lead` });
     }
   }
 
@@ -193,7 +197,7 @@ export class QuorumPeer {
     this.earlyLearners.clear();
     for (const [from, msg] of early) {
       if (this.role.kind === 'leading' && isLearnerToLeader(msg)) this.role.leader.receive(from, msg);
-      else this.out.push({ kind: 'disconnect', peer: from });
+      else this.out.push({ kind: 'disconnect', peer: from, reason: `${msg.type} from a learner, but we decided to be ${this.roleName}` });
     }
   }
 
@@ -283,8 +287,8 @@ export class QuorumPeer {
 
   private goLooking(reason: string): void {
     this.lastReason = reason;
-    if (this.role.kind === 'leading') this.role.leader.shutdown();
-    else if (this.role.kind === 'learning') this.role.learner.shutdown();
+    if (this.role.kind === 'leading') this.role.leader.shutdown(reason);
+    else if (this.role.kind === 'learning') this.role.learner.shutdown(reason);
     else return;
     this.out.push({ kind: 'roleChanged', role: 'looking', leader: null, epoch: -1n, serving: false });
     const election = this.newElection();

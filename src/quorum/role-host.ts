@@ -2,6 +2,7 @@ import type { QuorumEffect } from './effects.js';
 import type { Journal } from './journal.js';
 import type { QuorumLimits } from './limits.js';
 import type { QuorumView } from './quorum-view.js';
+import type { PayloadValidator } from './state-machine.js';
 
 /** acceptedEpoch and currentEpoch as last persisted (ZooKeeper's two epoch files). */
 export interface PersistentEpochs {
@@ -20,6 +21,8 @@ export interface RoleHost {
   readonly limits: QuorumLimits;
   readonly journal: Journal;
   readonly epochs: PersistentEpochs;
+  /** Checks txn payloads and snapshots from peers before they are logged or installed. */
+  readonly payloads: PayloadValidator;
   readonly out: QuorumEffect[];
   stepDown(reason: string): void;
 }

@@ -17,3 +17,21 @@ export interface ReplicatedStateMachine {
   /** Replaces the whole state with a snapshot taken by `snapshot()` on some server. */
   restore(zxid: Zxid, data: Uint8Array): void;
 }
+
+/**
+ * What the state machine says about bytes before the core accepts them from a peer: a txn
+ * payload it could not apply, or a snapshot it could not restore, is refused like any other
+ * malformed message (the link closes), so nothing a peer sends can fail later in `apply` or
+ * `restore`. Each returns why the bytes are unusable, or null when they are fine. Pure:
+ * the same bytes always get the same answer.
+ */
+export interface PayloadValidator {
+  txnProblem(payload: Uint8Array): string | null;
+  snapshotProblem(data: Uint8Array): string | null;
+}
+
+/** Accepts any bytes: for a state machine that can apply whatever it is given. */
+export const acceptAnyPayload: PayloadValidator = Object.freeze({
+  txnProblem: () => null,
+  snapshotProblem: () => null,
+});

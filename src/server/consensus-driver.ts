@@ -1,6 +1,6 @@
 import type { PeerSpec, ServerConfig } from '../config/config.js';
-import { decodeTreeSnapshot, encodeTreeSnapshot } from '../data/tree-snapshot.js';
-import { decodeTxn, encodeTxn } from '../data/txn-codec.js';
+import { encodeTreeSnapshot } from '../data/tree-snapshot.js';
+import { encodeTxn } from '../data/txn-codec.js';
 import type { Txn } from '../data/txn.js';
 import { StartupError, ZkError } from '../errors.js';
 import { hex, type Logger } from '../logger.js';
@@ -76,6 +76,9 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
       onMessage: (from, msg) => this.enqueue({ kind: 'message', from, msg }),
       onDisconnected: (peer) => this.enqueue({ kind: 'disconnected', peer }),
       faults: options.faults,
+      juteMaxBuffer: options.config.juteMaxBuffer,
+      tls: options.config.quorumTls,
+      secret: options.config.quorumAuthSecret,
     });
     this.storage.sink.listen(this);
   }
@@ -249,7 +252,7 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
         this.transport.send(effect.to, effect.msg);
         break;
       case 'disconnect':
-        this.transport.disconnect(effect.peer);
+        this.transport.disconnect(effect.peer, effect.reason);
         break;
       case 'persistTxns':
         for (const entry of effect.entries) this.storage.sink.appendPayload(entry.zxid, entry.payload);
@@ -290,14 +293,14 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
    */
   private committed(zxid: bigint, payload: Uint8Array, origin: Origin | null): void {
     const waiter = origin !== null && origin.sid === this.options.serverId ? this.pending.takeWrite(origin.requestId) : undefined;
-    const txn = decodeTxn(payload, 0, payload.length, (reason) => this.options.log.warn({ zxid: hex(zxid), reason }, 'committed txn is malformed; applied as an error'));
+    const txn = this.options.core.payloads.txn(payload, (reason) => this.options.log.warn({ zxid: hex(zxid), reason }, 'committed txn is malformed; applied as an error'));
     txn.zxid = zxid;
     this.apply.enqueue(txn, waiter ?? null);
   }
 
   private async installSnapshot(zxid: bigint, data: Uint8Array): Promise<void> {
     this.apply.drain();
-    const tree = decodeTreeSnapshot(data, { extendedTypesEnabled: this.options.config.extendedTypesEnabled });
+    const tree = this.options.core.payloads.tree(data);
     await this.storage.installSnapshot(zxid, tree);
     this.apply.replaceTree(tree);
   }

@@ -2,6 +2,7 @@ import type { PeerSpec, ServerConfig } from '../config/config.js';
 import { invariant } from '../errors.js';
 import type { LogEntry, QuorumLimits } from '../quorum/index.js';
 import { QuorumPeer, defaultQuorumLimits, makeQuorumView } from '../quorum/index.js';
+import { TreePayloads } from './peer-payloads.js';
 import type { EnsembleRecovery } from './persistence.js';
 
 /** The longest core tick: finalize waits and notification resends are counted in these. */
@@ -13,6 +14,8 @@ export interface MemberCore {
   me: PeerSpec;
   /** Ms between core ticks. */
   coreTickMs: number;
+  /** The tree's check of peers' payloads; what it decoded is what the driver applies or installs. */
+  payloads: TreePayloads;
 }
 
 /**
@@ -39,6 +42,7 @@ export function memberCore(config: ServerConfig, serverId: number, recovery: Ens
     snapshotZxid: recovery.tree.lastZxid,
     log: recovery.log.map((e): LogEntry => ({ zxid: e.zxid, payload: e.payload, origin: null })),
   };
-  const peer = new QuorumPeer({ self: serverId, view: makeQuorumView(voters, observers), limits }, recovered);
-  return { peer, me, coreTickMs: Math.max(1, Math.floor(config.tickTime / perTick)) };
+  const payloads = new TreePayloads({ extendedTypesEnabled: config.extendedTypesEnabled });
+  const peer = new QuorumPeer({ self: serverId, view: makeQuorumView(voters, observers), limits, payloads }, recovered);
+  return { peer, me, coreTickMs: Math.max(1, Math.floor(config.tickTime / perTick)), payloads };
 }

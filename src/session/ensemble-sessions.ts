@@ -139,5 +139,5 @@ function decodeTouches(bytes: Uint8Array): [bigint, number][] {
     return [];
   }
   if (!Array.isArray(pairs)) return [];
-  return pairs.filter((p): p is [bigint, number] => Array.isArray(p) && typeof p[0] === 'bigint' && typeof p[1] === 'number');
+  return pairs.filter((p): p is [bigint, number] => Array.isArray(p) && typeof p[0] === 'bigint' && Number.isSafeInteger(p[1]) && p[1] > 0);
 }

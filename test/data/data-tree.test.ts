@@ -51,6 +51,14 @@ describe('DataTree', () => {
     expect(create('/t', CreateMode.PERSISTENT_WITH_TTL).err).toBe(ErrorCode.BADARGUMENTS);
   });
 
+  it('answers a create of the root with NODEEXISTS, whatever the flags, and a closing session then removes nothing it should not', () => {
+    const { tree, apply, create } = harness();
+    for (const flags of [CreateMode.PERSISTENT, CreateMode.EPHEMERAL, CreateMode.CONTAINER]) expect(create('/', flags).err).toBe(ErrorCode.NODEEXISTS);
+    expect(apply({ type: OpCode.closeSession }).err).toBe(0);
+    expect(tree.getNode('/')).toBeDefined();
+    expect(tree.getNode('/zookeeper')).toBeDefined();
+  });
+
   it('applies a multi all or nothing, with per-op results', () => {
     const { tree, create, apply } = harness();
     create('/m');

@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
+import { checkPeerMessage } from '../../src/quorum/message-schema.js';
 import * as m from '../../src/quorum/messages.js';
 import { ServerState } from '../../src/quorum/vote.js';
 import { makeZxid } from '../../src/quorum/zxid.js';
@@ -30,7 +31,8 @@ const samples: Record<m.PeerMessageType, m.PeerMessage> = {
   ackEpoch: m.ackEpochMessage(zxid, 6n, true),
   diff: m.diffMessage(zxid),
   trunc: m.truncMessage(0n),
-  snap: m.snapMessage(zxid, bytes),
+  snap: m.snapMessage(zxid, 3 * 1024 * 1024 + 5),
+  snapChunk: m.snapChunkMessage(bytes),
   newLeader: m.newLeaderMessage(makeZxid(8n, 0n)),
   ackNewLeader: m.ackNewLeaderMessage(m.durableZxid(makeZxid(8n, 0n))),
   upToDate: m.upToDateMessage(),
@@ -58,6 +60,8 @@ describe('peer message factories round-trip through msgpackr', () => {
       for (const [key, value] of Object.entries(message)) {
         if (typeof value === 'bigint') expect(typeof decoded[key], `${type}.${key}`).toBe('bigint');
       }
+      // What the receiver's transport does next: the decoded frame passes the schema.
+      expect(checkPeerMessage(decoded)).toMatchObject({ ok: true });
     });
   }
 

@@ -1,5 +1,5 @@
 import type { Origin } from '../messages.js';
-import type { ReplicatedStateMachine } from '../state-machine.js';
+import type { PayloadValidator, ReplicatedStateMachine } from '../state-machine.js';
 import type { Zxid } from '../zxid.js';
 
 /** A simulator write: a unique id, a key and a value, packed in 9 bytes. */
@@ -20,10 +20,31 @@ export function encodeSimWrite(write: SimWrite): Uint8Array {
   return bytes;
 }
 
+/** Written by no one: what bytes that are not a write decode as (applying is total, as in the server). */
+export const malformedWriteId = -1;
+
 export function decodeSimWrite(payload: Uint8Array): SimWrite {
+  if (payload.length !== simPayloadBytes) return { writeId: malformedWriteId, key: -1, value: 0 };
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   return { writeId: view.getUint32(0), key: view.getUint8(4), value: view.getUint32(5) };
 }
+
+/** Snapshot layout: count, hash and entry count (4 bytes each), then 5 bytes per key. */
+const snapshotHeaderBytes = 12;
+const snapshotEntryBytes = 5;
+
+/** What HashChainMachine can apply and restore: 9-byte writes, snapshots whose length matches their entry count. */
+export const hashChainPayloads: PayloadValidator = Object.freeze({
+  txnProblem(payload: Uint8Array): string | null {
+    return payload.length === simPayloadBytes ? null : `a write is ${simPayloadBytes} bytes, not ${payload.length}`;
+  },
+  snapshotProblem(data: Uint8Array): string | null {
+    if (data.length < snapshotHeaderBytes) return `a snapshot has a ${snapshotHeaderBytes}-byte header; got ${data.length} bytes`;
+    const entries = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(8);
+    const expected = snapshotHeaderBytes + entries * snapshotEntryBytes;
+    return data.length === expected ? null : `a snapshot of ${entries} keys is ${expected} bytes, not ${data.length}`;
+  },
+});
 
 /** FNV-1a over the zxid's 8 bytes and the payload, chained from the previous state. */
 export function chainHash(previous: number, zxid: Zxid, payload: Uint8Array): number {
@@ -53,7 +74,7 @@ export class HashChainMachine implements ReplicatedStateMachine {
     this.hash = chainHash(this.hash, zxid, payload);
     this.count++;
     this.zxid = zxid;
-    this.kv.set(write.key, write.value);
+    if (write.writeId !== malformedWriteId) this.kv.set(write.key, write.value);
   }
 
   lastAppliedZxid(): Zxid {
@@ -61,12 +82,12 @@ export class HashChainMachine implements ReplicatedStateMachine {
   }
 
   snapshot(): { zxid: Zxid; data: Uint8Array } {
-    const data = new Uint8Array(12 + this.kv.size * 5);
+    const data = new Uint8Array(snapshotHeaderBytes + this.kv.size * snapshotEntryBytes);
     const view = new DataView(data.buffer);
     view.setUint32(0, this.count);
     view.setUint32(4, this.hash);
     view.setUint32(8, this.kv.size);
-    let offset = 12;
+    let offset = snapshotHeaderBytes;
     for (const [key, value] of [...this.kv.entries()].sort((a, b) => a[0] - b[0])) {
       view.setUint8(offset, key);
       view.setUint32(offset + 1, value);
@@ -82,6 +103,6 @@ export class HashChainMachine implements ReplicatedStateMachine {
     this.zxid = zxid;
     this.kv.clear();
     const size = view.getUint32(8);
-    for (let i = 0, offset = 12; i < size; i++, offset += 5) this.kv.set(view.getUint8(offset), view.getUint32(offset + 1));
+    for (let i = 0, offset = snapshotHeaderBytes; i < size; i++, offset += snapshotEntryBytes) this.kv.set(view.getUint8(offset), view.getUint32(offset + 1));
   }
 }

@@ -1,13 +1,14 @@
 import type { QuorumEffect } from '../effects.js';
 import type { QuorumEvent } from '../events.js';
 import { defaultQuorumLimits, type QuorumLimits } from '../limits.js';
-import type { Origin } from '../messages.js';
+import { checkPeerMessage } from '../message-schema.js';
+import type { Origin, PeerMessage } from '../messages.js';
 import { QuorumPeer } from '../peer.js';
 import { makeQuorumView, quorumSize, type QuorumView } from '../quorum-view.js';
 import { zxidToHex, type Zxid } from '../zxid.js';
 import { VirtualDisk } from './disk.js';
 import { EventQueue } from './event-queue.js';
-import { HashChainMachine, decodeSimWrite, encodeSimWrite } from './hash-chain.js';
+import { HashChainMachine, decodeSimWrite, encodeSimWrite, hashChainPayloads } from './hash-chain.js';
 import { VirtualNetwork, type Delivery, type NetworkFaults } from './network.js';
 import { Prng } from './prng.js';
 
@@ -25,6 +26,9 @@ function check(condition: unknown, message: string): asserts condition {
 
 /** Simulator time units per core tick; message and fsync delays are drawn in these units. */
 export const simTimeUnitsPerTick = 10;
+
+/** Small enough that every simulated snapshot (12 bytes and 5 per key) travels in several chunks. */
+export const simSnapChunkBytes = 16;
 
 /** Per-seed fault intensities ("swarm testing": each seed stresses a different mix). */
 export interface FaultPlan {
@@ -204,6 +208,7 @@ export class Simulation {
       committedLogWindowMax: this.prng.range(4, 64),
       proposalsOutstandingMax: this.prng.range(2, 50),
       writeBacklogMax: 100,
+      snapChunkBytes: simSnapChunkBytes,
       ...options.limits,
     };
     this.faults = options.faults ?? drawFaultPlan(this.prng);
@@ -357,7 +362,7 @@ export class Simulation {
       this.checkAgainstCanon(node.sid, sm, 'restored snapshot');
     }
     node.sm = sm;
-    node.peer = new QuorumPeer({ self: sid, view: this.view, limits: this.limits }, node.disk.recover());
+    node.peer = this.newPeer(sid, node.disk);
     node.up = true;
     this.feed(node, { kind: 'start' });
   }
@@ -386,6 +391,15 @@ export class Simulation {
     const node = this.node(sid);
     node.fsyncStalled = stalled;
     if (!stalled) this.maybeStartFsync(node);
+  }
+
+  /**
+   * A message that `to` receives as if `from` had sent it, outside the network: for tests that
+   * throw unexpected or forged (but well-formed) messages at a server in whatever state it is.
+   */
+  inject(to: number, from: number, msg: PeerMessage): void {
+    this.log(`inject ${msg.type} ${from}->${to}`);
+    this.feed(this.node(to), { kind: 'message', from, msg });
   }
 
   resetLink(a: number, b: number): void {
@@ -506,8 +520,11 @@ export class Simulation {
 
   private perform(node: SimNode, effect: QuorumEffect): void {
     switch (effect.kind) {
-      case 'send': this.network.send(this.now, node.sid, effect.to, effect.msg); break;
-      case 'disconnect': this.network.reset(this.now, node.sid, effect.peer, [effect.peer]); break;
+      case 'send': this.performSend(node, effect.to, effect.msg); break;
+      case 'disconnect':
+        this.log(`${node.sid} disconnects ${effect.peer}: ${effect.reason}`);
+        this.network.reset(this.now, node.sid, effect.peer, [effect.peer]);
+        break;
       case 'persistTxns': this.performPersist(node, effect.entries); break;
       case 'truncateLog':
         node.disk.truncate(effect.zxid);
@@ -540,6 +557,14 @@ export class Simulation {
         break;
     }
     this.onEffect?.(node.sid, effect);
+  }
+
+  /** Whatever the core sends must pass the receiver's schema check, and no SNAP chunk may exceed its limit. */
+  private performSend(node: SimNode, to: number, msg: PeerMessage): void {
+    const checked = checkPeerMessage(msg);
+    check(checked.ok, `${node.sid} sent a malformed ${msg.type}: ${checked.ok ? '' : checked.reason}`);
+    check(msg.type !== 'snapChunk' || msg.data.length <= this.limits.snapChunkBytes, `${node.sid} sent a SNAP chunk over ${this.limits.snapChunkBytes} bytes`);
+    this.network.send(this.now, node.sid, to, msg);
   }
 
   private performPersist(node: SimNode, entries: readonly { zxid: Zxid; payload: Uint8Array }[]): void {
@@ -775,12 +800,16 @@ export class Simulation {
       backlog: [],
       disk,
       sm: new HashChainMachine(),
-      peer: new QuorumPeer({ self: sid, view: this.view, limits: this.limits }, disk.recover()),
+      peer: this.newPeer(sid, disk),
       fsyncStalled: false,
       pending: new Map(),
       snapshotsInstalled: 0,
       truncations: 0,
     };
+  }
+
+  private newPeer(sid: number, disk: VirtualDisk): QuorumPeer {
+    return new QuorumPeer({ self: sid, view: this.view, limits: this.limits, payloads: hashChainPayloads }, disk.recover());
   }
 
   private finishStats(): void {

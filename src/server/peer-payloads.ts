@@ -1,0 +1,55 @@
+import type { DataTree, DataTreeOptions } from '../data/data-tree.js';
+import { decodeTreeSnapshot } from '../data/tree-snapshot.js';
+import { decodeTxn } from '../data/txn-codec.js';
+import type { Txn } from '../data/txn.js';
+import type { PayloadValidator } from '../quorum/index.js';
+
+/** A txn record is a msgpack array (TxnWriter); the older map form is only ever read from disk. */
+function isArrayRecord(payload: Uint8Array): boolean {
+  const first = payload[0];
+  return first !== undefined && ((first & 0xf0) === 0x90 || first === 0xdc || first === 0xdd);
+}
+
+/**
+ * The data tree's say on bytes from peers: a txn payload must decode as a txn this server can
+ * apply, a snapshot as a tree it can restore. Bytes are decoded once: what was checked here is
+ * what the shell applies or installs (`txn`, `tree`).
+ */
+export class TreePayloads implements PayloadValidator {
+  private readonly decoded = new WeakMap<Uint8Array, DataTree>();
+  private readonly decodedTxns = new WeakMap<Uint8Array, Txn>();
+
+  constructor(private readonly options: DataTreeOptions) {}
+
+  txnProblem(payload: Uint8Array): string | null {
+    if (!isArrayRecord(payload)) return 'not a txn record';
+    let decodeProblem: string | null = null;
+    const txn = decodeTxn(payload, 0, payload.length, (reason) => (decodeProblem ??= reason));
+    if (decodeProblem === null) this.decodedTxns.set(payload, txn);
+    return decodeProblem;
+  }
+
+  /** The txn in a payload that passed txnProblem (decoded then), or decoded now (total: bytes that are not a txn decode as an error txn, reported to `problem`). */
+  txn(payload: Uint8Array, problem?: (reason: string) => void): Txn {
+    const txn = this.decodedTxns.get(payload);
+    if (txn === undefined) return decodeTxn(payload, 0, payload.length, problem);
+    this.decodedTxns.delete(payload);
+    return txn;
+  }
+
+  snapshotProblem(data: Uint8Array): string | null {
+    try {
+      this.decoded.set(data, decodeTreeSnapshot(data, this.options));
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
+  /** The tree in a snapshot that passed snapshotProblem (decoded then), or decoded now. */
+  tree(data: Uint8Array): DataTree {
+    const tree = this.decoded.get(data);
+    this.decoded.delete(data);
+    return tree ?? decodeTreeSnapshot(data, this.options);
+  }
+}
