@@ -7,7 +7,7 @@
 ARG BASE=zkts-node-base
 FROM ${BASE}
 
-# The same malloc settings as the `zkts` command's shebang (src/cli/server-process.ts says why).
+# The same malloc settings as the `zkts` command's shebang (src/testing/server-process.ts says why).
 ENV MALLOC_MMAP_THRESHOLD_=131072 \
     MALLOC_TRIM_THRESHOLD_=131072
 

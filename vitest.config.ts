@@ -3,7 +3,7 @@ import { scaled } from './src/testing/wait.js';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
     // ZKTS_TEST_TIME_FACTOR stretches these with every other test deadline.
     testTimeout: scaled(60_000),
     hookTimeout: scaled(60_000),

@@ -10,7 +10,8 @@
 //   npm run bench:failover -- --rounds 10 --tick-time 200
 import { parseArgs } from 'node:util';
 import { createClient, type ZooKeeperClient } from '../src/client/index.js';
-import { Cluster, waitFor, type Member } from '../test/ensemble/cluster-harness.js';
+import { TestingCluster } from '../src/testing/index.js';
+import { waitFor } from '../src/testing/wait.js';
 
 /** How long one round may take to see a successful write after the kill before it is abandoned. */
 const roundTimeoutMs = 60_000;
@@ -86,11 +87,11 @@ class Writer {
   }
 }
 
-async function round(cluster: Cluster): Promise<Round> {
+async function round(cluster: TestingCluster): Promise<Round> {
   const leader = await cluster.waitForLeader();
-  // A fresh session through this round's followers only: the writer never talks to the leader.
-  const followers: Member[] = cluster.members.filter((m) => m !== leader);
-  const client = createClient(cluster.connectString(followers), { sessionTimeout: 10_000, reconnectDelay: { min: 5, max: 50 }, connectTimeout: 20_000 });
+  // A fresh session through this round's followers only (their own ports): the writer never talks to the leader.
+  const followers = cluster.servers.filter((s) => s.id !== leader);
+  const client = createClient(followers.map((s) => s.directConnectString).join(','), { sessionTimeout: 10_000, reconnectDelay: { min: 5, max: 50 }, connectTimeout: 20_000 });
   const writer = new Writer(client);
   try {
     await client.connect();
@@ -99,15 +100,15 @@ async function round(cluster: Cluster): Promise<Round> {
     await writer.firstSuccessAfter(performance.now());
     const failuresBefore = writer.failures;
     const killedAt = performance.now();
-    await leader.kill();
+    await cluster.kill(leader);
     const first = await writer.firstSuccessAfter(killedAt);
     const newLeader = await cluster.waitForLeader({ not: [leader] });
-    return { killed: leader.sid, newLeader: newLeader.sid, failoverMs: first.doneAt - killedAt, failedAttempts: writer.failures - failuresBefore };
+    return { killed: leader, newLeader, failoverMs: first.doneAt - killedAt, failedAttempts: writer.failures - failuresBefore };
   } finally {
     await writer.stop();
     await client.close().catch(() => undefined);
-    await cluster.restart(leader);
-    await cluster.waitForSameZxid(cluster.members, 20_000).catch(() => undefined);
+    await cluster.start(leader);
+    await cluster.assertConverged({ timeoutMs: 20_000 }).catch(() => undefined);
   }
 }
 
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `failover bench: 3 zkts members, tickTime ${opts.tickTime} ms, initLimit ${opts.initLimit}, syncLimit ${opts.syncLimit}, ${opts.rounds} rounds\n`,
   );
-  const cluster = await Cluster.start({ participants: 3, tickTime: opts.tickTime, initLimit: opts.initLimit, syncLimit: opts.syncLimit });
+  const cluster = await TestingCluster.start({ size: 3, tickTime: opts.tickTime, initLimit: opts.initLimit, syncLimit: opts.syncLimit });
   const rounds: Round[] = [];
   try {
     for (let i = 1; i <= opts.rounds; i++) {
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
     process.stderr.write(`bench failed: ${(error as Error).message}\n${cluster.logTails(30)}\n`);
     process.exitCode = 1;
   } finally {
-    await cluster.destroy();
+    await cluster.close();
   }
   if (rounds.length > 0) {
     const ms = rounds.map((r) => r.failoverMs);

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { fourLetterWord } from '../src/admin/four-letter-client.js';
-import { serverProcessEnv } from '../src/cli/server-process.js';
+import { serverProcessEnv } from '../src/testing/server-process.js';
 import { createClient, type ZooKeeperClient } from '../src/client/index.js';
 
 const mebibyte = 1024 * 1024;

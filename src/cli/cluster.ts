@@ -1,117 +1,115 @@
-import { serverProcessEnv } from './server-process.js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, existsSync, createWriteStream } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// `zkts cluster`: a local ensemble to break on purpose. `up` runs it in the foreground (through
+// the one launcher, src/testing); every other subcommand finds it through its data directory
+// and asks it to do one thing over its control endpoint (cluster-control.ts).
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { serverMode } from '../admin/four-letter-client.js';
-import { loadConfigFile } from '../config/config.js';
+import { waitFor } from '../testing/wait.js';
+import { NoClusterError, readControlFile, send } from './cluster-control.js';
+import { commands, requestFromArgs, UsageError } from './cluster-requests.js';
+import { runClusterUp } from './cluster-up.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const binPath = resolve(here, '../../../bin/zkts.js');
-const defaultConfigs = ['conf/ensemble/zoo1.cfg', 'conf/ensemble/zoo2.cfg', 'conf/ensemble/zoo3.cfg'];
-/** How long the members get to elect a leader before we report that they have not. */
-const leaderWaitMs = 30_000;
-/** How long members get to exit after SIGTERM before they are killed. */
-const stopGraceMs = 5000;
+export const defaultDataDir = 'data/cluster';
+const downTimeoutMs = 30_000;
 
-interface Member {
-  sid: number;
-  configFile: string;
-  clientPort: number;
-  child: ChildProcess;
-  exited: boolean;
+const usage = `usage: zkts cluster <subcommand> [--data-dir DIR]   (default DIR: ./${defaultDataDir})
+
+  up [--nodes N] [--observers N] [--base-port P] [--tick-time MS]
+                         run a local ensemble in the foreground (default 3 nodes, clients on
+                         127.0.0.1:2181 and up through fault proxies, tickTime 2000 ms); data is
+                         kept in DIR across runs; Ctrl-C stops it
+  status [--json]        who leads, each member's process, mode, zxid and faults
+  kill <id|leader>       SIGKILL a member
+  stop|start|restart <id>   SIGTERM / start again on its data and ports / both
+  pause|resume <id>      SIGSTOP / SIGCONT
+  isolate <id>           cut a member off from its peers and its clients
+  partition 1,2 3        cut the peer links between groups (members not named form one more group)
+  heal                   remove every peer and client fault
+  net <id> latency <ms> [--jitter MS] | drop <percent> | blackhole | reset | bandwidth <KiB/s> | heal
+                         a fault on the client side of a member (its proxy), as Toxiproxy's toxics
+  expire <sessionId|all> expire sessions now, as Curator's KillSession
+  rolling-restart        restart every member in turn, each back and serving before the next
+  down                   stop the cluster that up runs
+`;
+
+function fail(message: string, code: number): number {
+  process.stderr.write(`zkts cluster: ${message}\n`);
+  return code;
 }
 
-/**
- * `zkts cluster`: runs an ensemble on this machine as one child process per member, prints
- * the connection string and the leader, reports (and does not restart) a member that dies,
- * and stops them all on Ctrl-C.
- */
-export async function runCluster(args: string[]): Promise<number> {
+/** A whole number option in [min, max]; undefined when not given. */
+function intOption(values: Record<string, unknown>, name: string, min: number, max: number): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (typeof text !== 'string' || !/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not '${String(text)}'`);
+  return n;
+}
+
+async function up(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { logs: { type: 'string', default: 'data/logs' } },
+    options: { nodes: { type: 'string' }, observers: { type: 'string' }, 'base-port': { type: 'string' }, 'data-dir': { type: 'string' }, 'tick-time': { type: 'string' } },
   });
-  const configs = positionals.length > 0 ? positionals : defaultConfigs;
-  const logDir = resolve(values.logs!);
-  mkdirSync(logDir, { recursive: true });
-  const members: Member[] = [];
-  let stopping = false;
-  for (const file of configs) {
-    const { config } = loadConfigFile(file);
-    const myid = configuredMyId(file, config.dataDir, config.clientPort, config.servers);
-    mkdirSync(config.dataDir, { recursive: true });
-    const myidFile = resolve(config.dataDir, 'myid');
-    if (!existsSync(myidFile)) writeFileSync(myidFile, `${myid}\n`);
-    const log = createWriteStream(resolve(logDir, `node${myid}.log`), { flags: 'a' });
-    const child = spawn(process.execPath, [binPath, 'server', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...serverProcessEnv } });
-    child.stdout!.pipe(log);
-    child.stderr!.pipe(log);
-    const member: Member = { sid: myid, configFile: file, clientPort: config.clientPort, child, exited: false };
-    members.push(member);
-    child.once('exit', (code, signal) => {
-      member.exited = true;
-      if (!stopping) process.stderr.write(`zkts cluster: server ${myid} exited (code ${code}, signal ${signal}); not restarting it. Log: ${resolve(logDir, `node${myid}.log`)}\n`);
-    });
-  }
-  const connect = members.map((m) => `127.0.0.1:${m.clientPort}`).join(',');
-  process.stdout.write(`zkts cluster: ${members.length} servers starting; logs in ${logDir}\n`);
-  process.stdout.write(`connection string: ${connect}\n`);
-  const leader = await waitForLeader(members);
-  if (leader !== null) process.stdout.write(`leader: server ${leader.sid} (127.0.0.1:${leader.clientPort})\n`);
-  else process.stdout.write(`no leader elected within ${leaderWaitMs / 1000} s; see the logs\n`);
-  await new Promise<void>((done) => {
-    // Ctrl-C reaches the children too (same process group): from here on their exits are expected.
-    const stop = () => {
-      stopping = true;
-      done();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    const check = setInterval(() => {
-      if (members.every((m) => m.exited)) {
-        clearInterval(check);
-        done();
-      }
-    }, 500);
-    check.unref();
+  if (positionals.length > 0) throw new UsageError(`up takes options only, not '${positionals.join(' ')}' (the members' configs are written from them)`);
+  const nodes = intOption(values, 'nodes', 1, 9);
+  const observers = intOption(values, 'observers', 0, 9);
+  const basePort = intOption(values, 'base-port', 0, 65_535 - 20) ?? 2181;
+  const tickTime = intOption(values, 'tick-time', 10, 60_000) ?? 2000;
+  return runClusterUp({
+    dataDir: path.resolve(values['data-dir'] ?? defaultDataDir),
+    dataDirArgument: values['data-dir'] === undefined || path.resolve(values['data-dir']) === path.resolve(defaultDataDir) ? '' : values['data-dir'],
+    nodes,
+    observers,
+    basePort,
+    tickTime,
+    logLevel: env.ZKTS_LOG_LEVEL ?? 'info',
+    env: {},
   });
-  stopping = true;
-  process.stdout.write('zkts cluster: stopping\n');
-  await Promise.all(members.map((m) => stopMember(m)));
+}
+
+async function command(name: string, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'data-dir': { type: 'string' }, json: { type: 'boolean' }, jitter: { type: 'string' } } });
+  if (values.json === true && name !== 'status') throw new UsageError('--json goes with status');
+  const request = requestFromArgs(name, positionals, { jitter: values.jitter });
+  const dataDir = path.resolve(values['data-dir'] ?? defaultDataDir);
+  const control = await readControlFile(dataDir);
+  const reply = await send(control, request, (line) => process.stdout.write(`${line}\n`));
+  if (!reply.ok) return fail(`${name}: ${reply.error}`, 1);
+  process.stdout.write(values.json === true ? `${JSON.stringify(reply.data, null, 2)}\n` : `${reply.message}\n`);
+  if (request.command === 'down') await waitForExit(control.pid, (reply.data as { memberPids?: number[] } | undefined)?.memberPids ?? []);
   return 0;
 }
 
-function configuredMyId(file: string, dataDir: string, clientPort: number, servers: readonly { sid: number; clientPort: number | null }[]): number {
-  const myidFile = resolve(dataDir, 'myid');
-  if (existsSync(myidFile)) return Number(readFileSync(myidFile, 'utf8').trim());
-  const byPort = servers.find((s) => s.clientPort === clientPort);
-  if (byPort === undefined) throw new Error(`${file}: cannot tell which server.N this is; write its id to ${myidFile}`);
-  return byPort.sid;
-}
-
-async function waitForLeader(members: Member[]): Promise<Member | null> {
-  const until = Date.now() + leaderWaitMs;
-  while (Date.now() < until) {
-    for (const m of members) {
-      if (!m.exited && (await serverMode('127.0.0.1', m.clientPort, 500)) === 'leader') return m;
-    }
-    if (members.every((m) => m.exited)) return null;
-    await new Promise((r) => setTimeout(r, 200));
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-  return null;
 }
 
-function stopMember(m: Member): Promise<void> {
-  if (m.exited) return Promise.resolve();
-  return new Promise((done) => {
-    const kill = setTimeout(() => m.child.kill('SIGKILL'), stopGraceMs);
-    m.child.once('exit', () => {
-      clearTimeout(kill);
-      done();
-    });
-    m.child.kill('SIGTERM');
-  });
+/** Waits until the `up` process and its members are gone. */
+async function waitForExit(pid: number, memberPids: readonly number[]): Promise<void> {
+  await waitFor(`zkts cluster up (pid ${pid}) and its members to exit`, () => ![pid, ...memberPids].some(alive), { timeoutMs: downTimeoutMs, intervalMs: 50 });
+  process.stdout.write(`zkts cluster up (pid ${pid}) exited; no member process is left\n`);
+}
+
+/** `zkts cluster <subcommand> ...`; returns the exit code. */
+export async function runCluster(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const [name, ...rest] = args;
+  try {
+    if (name === 'up') return await up(rest, env);
+    if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+      process.stdout.write(usage);
+      return name === undefined ? 2 : 0;
+    }
+    if (!(commands as readonly string[]).includes(name)) return fail(`unknown subcommand '${name}'\n${usage}`, 2);
+    return await command(name, rest);
+  } catch (error) {
+    if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) return fail(`${(error as Error).message}\n(zkts cluster --help lists the subcommands)`, 2);
+    if (error instanceof NoClusterError) return fail(error.message, 1);
+    return fail(`${name}: ${(error as Error).message}`, 1);
+  }
 }

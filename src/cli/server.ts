@@ -1,15 +1,21 @@
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, readMyId, type ServerConfig } from '../config/config.js';
 import { ConfigError, StartupError, StorageError } from '../errors.js';
 import { createRootLogger, type Logger } from '../logger.js';
+import type { PeerFaultHook } from '../quorum/peer-transport.js';
 import { ensembleMember, standaloneNode } from '../server/assemble.js';
 import type { FatalHandler } from '../server/committer.js';
 import type { ServerNode } from '../server/node.js';
 import { LogSink, Snapshotter, checkDataDirectories, memberStorage, recoverEnsemble, recoverStandalone } from '../server/persistence.js';
+import { controlEnvKey, controlEnvValue } from '../testing/control.js';
 import { prepareConfigFromEnv } from './env-config.js';
+import { openControlChannel } from './member-control.js';
 
 export interface RunningServer {
   readonly node: ServerNode;
+  /** The port clients connect to (the one the OS chose when the config says 0). */
+  readonly clientPort: number;
   stop(): Promise<void>;
 }
 
@@ -28,11 +34,12 @@ function startPurgeTimer(config: ServerConfig, snapshotter: Snapshotter): NodeJS
 /**
  * Starts one server on its dataDir: check the directories, recover, assemble the node
  * (standalone, or an ensemble member when the config has server.N lines), bind every port it
- * needs (all or none), then serve. `onFatal` hears a failure it cannot go on from.
+ * needs (all or none), then serve. `onFatal` hears a failure it cannot go on from; `faults`
+ * reaches an ensemble member's peer transport (the launcher's control channel drives it).
  */
-export async function startNode(config: ServerConfig, log: Logger, onFatal: FatalHandler): Promise<RunningServer> {
+export async function startNode(config: ServerConfig, log: Logger, onFatal: FatalHandler, faults?: PeerFaultHook): Promise<RunningServer> {
   await checkDataDirectories(config);
-  return config.servers.length > 0 ? startEnsembleMember(config, log, onFatal) : startStandalone(config, log, onFatal);
+  return config.servers.length > 0 ? startEnsembleMember(config, log, onFatal, faults) : startStandalone(config, log, onFatal);
 }
 
 async function startStandalone(config: ServerConfig, log: Logger, onFatal: FatalHandler): Promise<RunningServer> {
@@ -47,7 +54,7 @@ async function startStandalone(config: ServerConfig, log: Logger, onFatal: Fatal
   return serve(node, config, snapshotter, closeStorage);
 }
 
-async function startEnsembleMember(config: ServerConfig, log: Logger, onFatal: FatalHandler): Promise<RunningServer> {
+async function startEnsembleMember(config: ServerConfig, log: Logger, onFatal: FatalHandler, faults?: PeerFaultHook): Promise<RunningServer> {
   const sid = readMyId(config);
   const memberLog = log.child({ sid });
   const me = config.servers.find((s) => s.sid === sid)!;
@@ -58,7 +65,7 @@ async function startEnsembleMember(config: ServerConfig, log: Logger, onFatal: F
   let node: ServerNode | null = null;
   const snapshotter = new Snapshotter(storage, () => node!.tree, effective, memberLog);
   const disk = memberStorage(storage, snapshotter);
-  node = ensembleMember({ config: effective, log: memberLog, serverId: sid, storage: disk, recovery, onFatal });
+  node = ensembleMember({ config: effective, log: memberLog, serverId: sid, storage: disk, recovery, onFatal, faults });
   return serve(node, effective, snapshotter, () => disk.close());
 }
 
@@ -73,6 +80,7 @@ async function serve(node: ServerNode, config: ServerConfig, snapshotter: Snapsh
   const purgeTimer = startPurgeTimer(config, snapshotter);
   return {
     node,
+    clientPort: node.port,
     stop: async () => {
       if (purgeTimer !== null) clearInterval(purgeTimer);
       await node.stop();
@@ -110,6 +118,7 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
     return 2;
   }
   const log = createRootLogger({ level });
+  const loadedMs = performance.now();
   if (parsed.values['from-env'] === true) {
     try {
       const prepared = prepareConfigFromEnv(file, env);
@@ -130,14 +139,20 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
     process.stderr.write(`zkts: ${what}: ${(err as Error)?.message ?? String(err)}; exiting\n`);
     exit(fatalExitCode);
   };
+  const control = env[controlEnvKey] === controlEnvValue && process.send !== undefined ? await openControlChannel(log) : null;
   let running: RunningServer;
   try {
     const loaded = loadConfigFile(file);
     for (const warning of loaded.warnings) log.warn({ file }, warning);
-    running = await startNode(loaded.config, log, onFatal);
+    const config = loaded.config;
+    const faults = control !== null && config.servers.length > 0 ? control.peerFaultsFor(readMyId(config)) : undefined;
+    running = await startNode(config, log, onFatal, faults);
   } catch (err) {
+    await control?.failed(err);
     return exit(startFailureCode(err, file, log));
   }
+  const cpu = process.cpuUsage();
+  control?.report({ type: 'started', clientPort: running.clientPort, timing: { bootstrapMs: performance.nodeTiming.bootstrapComplete, loadedMs, listeningMs: performance.now(), cpuMs: (cpu.user + cpu.system) / 1000 } });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down');
@@ -145,8 +160,10 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    control?.onLauncherGone(() => stop('launcher gone'));
   });
   await running.stop();
+  control?.close();
   log.flush();
   return 0;
 }

@@ -64,11 +64,15 @@ export interface PeerTlsOptions {
 }
 
 /**
- * Where failure tests plug in: a hook consulted for every message in either direction.
- * Returning false drops the message (and, to keep FIFO honest, the connection).
+ * Where failure tests plug in (src/faults implements it): a hook consulted for every message in
+ * either direction. allow() returning false drops the message (and, to keep FIFO honest, the
+ * connection). hold(), for a received message that allow() let through, may take it and hand
+ * it over later by calling `deliver`, messages from one peer in the order received (a delayed
+ * or partitioned link); a message whose connection closed meanwhile is lost with it.
  */
 export interface PeerFaultHook {
   allow(from: number, to: number, msg: PeerMessage): boolean;
+  hold?(from: number, to: number, msg: PeerMessage, deliver: () => void): boolean;
 }
 
 export interface PeerTransportOptions {
@@ -503,8 +507,12 @@ export class PeerTransport {
       socket.destroy();
       return;
     }
-    this.framesReceived++;
-    this.options.onMessage(from, msg);
+    const handOver = (): void => {
+      this.framesReceived++;
+      this.options.onMessage(from, msg);
+    };
+    if (this.options.faults?.hold?.(from, this.options.self, msg, () => socket.destroyed || handOver()) === true) return;
+    handOver();
   }
 }
 

@@ -2,6 +2,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { hostname } from 'node:os';
 import type { ServerConfig } from '../config/config.js';
 import type { DataTree } from '../data/data-tree.js';
+import { treeDigest } from '../data/tree-digest.js';
 import type { WatchManager } from '../data/watch-manager.js';
 import type { ServerConnection } from './connection.js';
 import type { ServerStats } from './stats.js';
@@ -229,7 +230,7 @@ export function runFourLetterWord(word: string, v: ServerView): string | null {
     case 'dump':
       return dump(v);
     case 'hash':
-      return `${hex(v.lastZxid())}: 0\n`;
+      return `${hex(v.lastZxid())}: ${treeDigest(v.tree)}\n`;
     default:
       return `${word} is not executed because it is not in the whitelist.\n`;
   }

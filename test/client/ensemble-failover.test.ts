@@ -9,7 +9,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { WatchedEvent } from '../../src/client/index.js';
 import { Cluster, fourLetterWord, parseSrvr, waitFor, type Member } from '../ensemble/cluster-harness.js';
 import { outcome, ProxiedEnsemble, reconnectedAfter, roles, stateReached } from './ensemble-helpers.js';
-import { startServer, TcpProxy, type TestServer } from './servers.js';
+import { TcpProxy } from '../../src/faults/index.js';
+import { startServer, type TestServer } from './servers.js';
 import { scaled } from '../../src/testing/wait.js';
 
 /** The session timeout the failover clients ask for (the members grant it as is). */
@@ -88,17 +89,19 @@ describe('zkts client failover across a three-member zkts ensemble', () => {
 
     // The victim gets the creates and acts on them, but its replies never reach the client:
     // once the leader has committed every one of them, the victim dies.
-    proxied().proxy(victim).holdReplies();
+    proxied().proxy(victim).blackhole('downstream');
     const requestCount = 10;
     const creates = Array.from({ length: requestCount }, (_, i) => outcome(c.zk.create('/kill/seq/n-', `request-${i}`, { mode: 'PERSISTENT_SEQUENTIAL' })));
     await waitFor('the creates to be committed', async () => (await observer.zk.getChildren('/kill/seq')).length === requestCount, { timeoutMs: 5_000 });
     // Hold the client away from the survivors (their proxies keep its connect request) until
     // a change has been made through one of them.
-    proxied().proxy(other).stall();
-    proxied().proxy(leader).stall();
+    proxied().proxy(other).blackhole();
+    proxied().proxy(leader).blackhole();
     const from = c.states.length;
     const killedAt = Date.now();
     await victim.kill();
+    // The proxy holds the victim's replies, and so its close too: pass its death on as a reset.
+    proxied().proxy(victim).cut();
 
     // Every create was in flight at the kill: each fails with CONNECTIONLOSS, none is sent again.
     const results = await Promise.all(creates);
@@ -183,7 +186,7 @@ describe('zkts client failover across a three-member zkts ensemble', () => {
     for (const m of ensemble().members) expect((await statOn(m, '/away/eph'))?.ephemeralOwner).toBe(session);
 
     const from = c.states.length;
-    for (const m of order) proxied().proxy(m).stall();
+    for (const m of order) proxied().proxy(m).blackhole();
     await waitFor('DISCONNECTED', () => c.statesSince(from, 'DISCONNECTED').length > 0, { timeoutMs: shortTimeoutMs });
     for (const m of ensemble().members) {
       await waitFor(`the ephemeral to go from server ${m.sid}`, async () => (await statOn(m, '/away/eph')) === null, { timeoutMs: 15_000, intervalMs: 200 });
@@ -265,7 +268,7 @@ describe('zkts client failover across a three-member zkts ensemble', () => {
     let freshProxy: TcpProxy | undefined;
     try {
       fresh = await startServer('zkts', { tickTime: 100 });
-      freshProxy = await new TcpProxy(fresh.port).start();
+      freshProxy = await TcpProxy.start({ upstream: { port: fresh.port } });
       const hosts = `${proxied().proxy(first).connectString},${freshProxy.connectString},${proxied().proxiedConnectString([second, leader])}`;
       const c = await proxied().connect('c', hosts, { sessionTimeout: sessionTimeoutMs });
       expect(proxied().memberAt(c.zk.currentServer)?.sid).toBe(first.sid);

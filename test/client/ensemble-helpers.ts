@@ -1,10 +1,11 @@
-// Helpers for the client's failover tests against a real three-process zkts ensemble: a TCP
-// proxy in front of every member (so a test can stall or blackhole one server without touching
-// the others), clients that record their state changes and their own log, and a way to tell
-// which member a client is on. The ensemble itself comes from test/ensemble/cluster-harness.ts.
+// Helpers for the client's failover tests against a real three-process zkts ensemble: the
+// fault proxy in front of every member (so a test can hold or blackhole one server's traffic
+// without touching the others), clients that record their state changes and their own log, and
+// a way to tell which member a client is on. The ensemble itself comes from
+// test/ensemble/cluster-harness.ts, its proxies from the launcher under it.
 import { createClient, type ClientLogger, type ClientOptions, type StateChange, type ZooKeeperClient } from '../../src/client/index.js';
+import type { TcpProxy } from '../../src/faults/index.js';
 import { type Cluster, type Member, waitFor, withDeadline } from '../ensemble/cluster-harness.js';
-import { TcpProxy } from './servers.js';
 
 
 /** Lines of client log kept per client for a failure message. */
@@ -55,28 +56,20 @@ export class TrackedClient {
 }
 
 /**
- * A proxy per member, created once for the cluster, plus the clients of one test file. The
- * proxies forward to the member's client port; a restarted member keeps its port, so its
- * proxy keeps working.
+ * The members' fault proxies (the launcher's, one per member, for the cluster's life) plus the
+ * clients of one test file. A restarted member keeps its port, so its proxy keeps working.
  */
 export class ProxiedEnsemble {
   private readonly clients: TrackedClient[] = [];
 
-  private constructor(
-    readonly cluster: Cluster,
-    private readonly proxies: Map<number, TcpProxy>,
-  ) {}
+  private constructor(readonly cluster: Cluster) {}
 
   static async start(cluster: Cluster): Promise<ProxiedEnsemble> {
-    const proxies = new Map<number, TcpProxy>();
-    for (const m of cluster.members) proxies.set(m.sid, await new TcpProxy(m.clientPort).start());
-    return new ProxiedEnsemble(cluster, proxies);
+    return new ProxiedEnsemble(cluster);
   }
 
   proxy(member: Member): TcpProxy {
-    const p = this.proxies.get(member.sid);
-    if (p === undefined) throw new Error(`no proxy for server ${member.sid}`);
-    return p;
+    return this.cluster.testing.net(member.sid);
   }
 
   /** The connect string of these members through their proxies, in the given order. */
@@ -90,12 +83,9 @@ export class ProxiedEnsemble {
     return this.cluster.members.find((m) => m.clientPort === port || this.proxy(m).port === port);
   }
 
-  /** Every proxy back to forwarding; connections held by a blackhole are reset. */
+  /** Every proxy back to forwarding; what they held is delivered. */
   healAll(): void {
-    for (const p of this.proxies.values()) {
-      if (p.mode === 'blackhole') p.cut();
-      p.resume();
-    }
+    for (const m of this.cluster.members) this.proxy(m).heal();
   }
 
   /**
@@ -145,9 +135,9 @@ export class ProxiedEnsemble {
     await Promise.all(all.map((c) => withDeadline(c.zk.close(), clientCloseTimeoutMs, `close ${c.name}`).catch(() => undefined)));
   }
 
+  /** Closes the clients; the proxies close with the cluster. */
   async close(): Promise<void> {
     await this.closeClients();
-    await Promise.all([...this.proxies.values()].map((p) => p.close()));
   }
 }
 

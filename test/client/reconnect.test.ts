@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ZooKeeperClient } from '../../src/client/index.js';
 import { ClientPool, EventLog, expectCode } from './helpers.js';
-import { startServer, targets, TcpProxy, waitFor, type TestServer } from './servers.js';
+import { TcpProxy } from '../../src/faults/index.js';
+import { startServer, targets, waitFor, type TestServer } from './servers.js';
 import { scaled } from '../../src/testing/wait.js';
 
 describe.each(targets())('reconnection and expiry against %s', (target) => {
@@ -24,7 +25,7 @@ describe.each(targets())('reconnection and expiry against %s', (target) => {
 
   async function setup(sessionTimeout = 4000): Promise<{ zk: ZooKeeperClient; b: string }> {
     n++;
-    proxy = await new TcpProxy(server.port).start();
+    proxy = await TcpProxy.start({ upstream: { port: server.port } });
     direct = await pool.connected(server.connectString);
     await direct.create(`/rc${n}`);
     const zk = await pool.connected(proxy.connectString, { sessionTimeout, reconnectDelay: { min: 20, max: 200 } });
@@ -39,12 +40,12 @@ describe.each(targets())('reconnection and expiry against %s', (target) => {
     const { zk, b } = await setup();
     const session = zk.sessionId;
     await zk.create(`${b}/eph`, 'e', { mode: 'EPHEMERAL' });
-    proxy.stall();
+    proxy.blackhole();
     const inFlight = [zk.create(`${b}/never`, 'x'), zk.getData(`${b}/eph`), zk.setData(`${b}/eph`, 'y')];
     const settled = Promise.allSettled(inFlight);
     await new Promise((r) => setImmediate(r));
     proxy.cut();
-    proxy.resume();
+    proxy.heal();
     const results = await settled;
     for (const r of results) {
       expect(r.status).toBe('rejected');
@@ -79,8 +80,7 @@ describe.each(targets())('reconnection and expiry against %s', (target) => {
     await direct.create(`${b}/born`);
     await direct.create(`${b}/parent/kid`);
     expect(dataLog.events).toEqual([]);
-    proxy.resume();
-    proxy.cut(); // drop the blackholed attempt so the next one goes through
+    proxy.heal();
     await dataLog.waitForCount(1, 'data watch after reconnect');
     await existLog.waitForCount(1, 'exist watch after reconnect');
     await childLog.waitForCount(1, 'child watch after reconnect');
@@ -116,13 +116,13 @@ describe.each(targets())('reconnection and expiry against %s', (target) => {
     const session = zk.sessionId;
     await zk.create(`${b}/e`, '', { mode: 'EPHEMERAL' });
     const stalledAt = Date.now();
-    proxy.stall();
+    proxy.blackhole();
     await waitFor('read timeout', () => zk.state !== 'SYNC_CONNECTED', { timeoutMs: 8000 });
     const detectedAfter = Date.now() - stalledAt;
     expect(detectedAfter).toBeGreaterThanOrEqual(3000); // pings kept it alive until the stall
     expect(detectedAfter).toBeLessThan(scaled(6000));
     const pending = zk.exists(`${b}/e`).then((st) => st !== null, (e: Error & { codeName: string }) => e.codeName);
-    proxy.resume();
+    proxy.heal();
     await waitFor('reconnect after the stall', () => zk.state === 'SYNC_CONNECTED', { timeoutMs: 8000 });
     expect(zk.sessionId).toBe(session);
     // Issued while disconnected: either sent on the new connection or failed with the old one.
@@ -135,12 +135,12 @@ describe.each(targets())('reconnection and expiry against %s', (target) => {
     await zk.create(`${b}/e`, '', { mode: 'EPHEMERAL' });
     const watchLog = new EventLog();
     await zk.exists(`${b}/e`, { watch: watchLog.listener });
-    proxy.stall();
+    proxy.blackhole();
     await waitFor('disconnect', () => zk.state !== 'SYNC_CONNECTED', { timeoutMs: 5000 });
     // The server forgets the session once its timeout passes without a packet from it.
     await waitFor('the ephemeral to go', async () => (await direct.exists(`${b}/e`)) === null, { timeoutMs: 10_000, intervalMs: 100 });
     const queued = zk.getData(`${b}/e`).then(() => 'ok', (e: Error & { codeName: string }) => e.codeName);
-    proxy.resume();
+    proxy.heal();
     await waitFor('EXPIRED', () => zk.state === 'EXPIRED', { timeoutMs: 8000 });
     const expired = pool.states.get(zk)!.find((s) => s.state === 'EXPIRED')!;
     expect(expired.at).toBeGreaterThan(0);
@@ -188,7 +188,7 @@ describe('server restart on the same port and dataDir (zookeeper, two servers)',
   });
 
   it('resumes the session after a restart, skipping a server that is behind our zxid', async () => {
-    const freshProxy = await new TcpProxy(fresh.port).start();
+    const freshProxy = await TcpProxy.start({ upstream: { port: fresh.port } });
     const zk = await pool.connected(`${a.connectString},${freshProxy.connectString}`, {
       sessionTimeout: 10_000,
       shuffleHosts: false,

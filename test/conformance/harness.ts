@@ -15,6 +15,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
+import { reservePort } from '../../src/testing/ports.js';
+import { TestingServer } from '../../src/testing/server.js';
 import { scaled, waitFor, withDeadline, type WaitOptions } from '../support/wait.js';
 
 export { waitFor, withDeadline, type WaitOptions };
@@ -71,21 +73,9 @@ const logBufferLines = 2_000;
 // ---------------------------------------------------------------------------
 // Ports and raw sockets
 
+/** A port from the OS, reserved for the rest of this process (see test/support/net.ts). */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        server.close();
-        reject(new Error('no port from the OS'));
-        return;
-      }
-      server.close(() => resolve(address.port));
-    });
-  });
+  return (await reservePort()).port;
 }
 
 /**
@@ -125,67 +115,6 @@ export async function rawExchange(
 export async function fourLetterWord(port: number, word: string, timeoutMs = 5_000): Promise<string> {
   const { data } = await rawExchange(port, word, timeoutMs);
   return data.toString('utf8');
-}
-
-/**
- * A TCP proxy in front of the server that can cut every connection and refuse
- * new ones: to the server, the client behind it simply stops talking (no
- * closeSession), like a crashed or partitioned client.
- */
-export class TcpProxy {
-  private readonly sockets = new Set<net.Socket>();
-  private listener: net.Server | undefined;
-  port = 0;
-
-  private constructor(private readonly targetPort: number) {}
-
-  static async start(targetPort: number): Promise<TcpProxy> {
-    const proxy = new TcpProxy(targetPort);
-    await proxy.listen();
-    return proxy;
-  }
-
-  get connectString(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  private listen(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const listener = net.createServer((client) => {
-        const upstream = net.connect(this.targetPort, '127.0.0.1');
-        for (const socket of [client, upstream]) {
-          this.sockets.add(socket);
-          socket.on('close', () => this.sockets.delete(socket));
-          socket.on('error', () => undefined);
-        }
-        client.pipe(upstream);
-        upstream.pipe(client);
-        client.on('close', () => upstream.destroy());
-        upstream.on('close', () => client.destroy());
-      });
-      listener.on('error', reject);
-      listener.listen(this.port, '127.0.0.1', () => {
-        const address = listener.address();
-        if (address !== null && typeof address !== 'string') this.port = address.port;
-        this.listener = listener;
-        resolve();
-      });
-    });
-  }
-
-  /** Stops accepting and destroys every proxied connection. */
-  async cut(): Promise<void> {
-    const listener = this.listener;
-    this.listener = undefined;
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
-    if (listener !== undefined) await new Promise<void>((resolve) => listener.close(() => resolve()));
-  }
-
-  /** Listens again on the same port. */
-  restore(): Promise<void> {
-    return this.listen();
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -235,7 +164,29 @@ class LogBuffer {
   }
 }
 
-function zooCfg(options: Required<ServerOptions>, dataDir: string, port: number): string {
+/** zkts: the one launcher, zkts/testing's TestingServer; clients use its own port. */
+async function startZkts(options: Required<ServerOptions>): Promise<ServerHandle> {
+  const server = await TestingServer.start({
+    tickTime: options.tickTime,
+    minSessionTimeout: options.minSessionTimeout,
+    maxSessionTimeout: options.maxSessionTimeout,
+    config: { maxClientCnxns: options.maxClientCnxns, 'admin.enableServer': 'false', extendedTypesEnabled: 'true', superDigest: options.superDigest },
+    startTimeoutMs: serverReadyTimeoutMs,
+  });
+  return {
+    target,
+    host: '127.0.0.1',
+    port: server.directPort,
+    connectString: server.directConnectString,
+    dataDir: server.dataDir,
+    configPath: server.configPath,
+    superDigest: options.superDigest,
+    logTail: (lines = logTailLines) => server.logTail(lines),
+    stop: () => server.close(),
+  };
+}
+
+function zookeeperCfg(options: Required<ServerOptions>, dataDir: string, port: number): string {
   const lines = [
     `tickTime=${options.tickTime}`,
     `dataDir=${dataDir}`,
@@ -247,44 +198,29 @@ function zooCfg(options: Required<ServerOptions>, dataDir: string, port: number)
     '4lw.commands.whitelist=*',
     'admin.enableServer=false',
   ];
-  // Apache ZooKeeper turns unknown keys into zookeeper.* system properties, so
-  // these two would work from the file too; it is also given -D flags below.
-  if (target === 'zkts') {
-    lines.push('extendedTypesEnabled=true', `superDigest=${options.superDigest}`);
-  }
   return `${lines.join('\n')}\n`;
 }
 
-function spawnServer(configPath: string, superDigest: string): ChildProcess {
-  if (target === 'zookeeper') {
-    return spawn(
-      'java',
-      [
-        '-Xms64m',
-        '-Xmx256m',
-        '-XX:+UseSerialGC',
-        '-XX:TieredStopAtLevel=1',
-        '-cp',
-        serverClassPath,
-        '-Dzookeeper.extendedTypesEnabled=true',
-        '-Dzookeeper.4lw.commands.whitelist=*',
-        '-Dzookeeper.admin.enableServer=false',
-        `-Dzookeeper.DigestAuthenticationProvider.superDigest=${superDigest}`,
-        'org.apache.zookeeper.server.ZooKeeperServerMain',
-        configPath,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-  }
-  const entry = path.join(repoRoot, 'bin', 'zkts.js');
-  const compiled = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-  if (!existsSync(compiled)) {
-    throw new Error(`zkts is not built (${compiled} is missing): run \`npm run build\` first, or set ZKTS_TARGET=zookeeper`);
-  }
-  return spawn(process.execPath, [entry, 'server', configPath], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** Apache ZooKeeper, given its settings as -D flags too (it would map unknown keys to zookeeper.* properties). */
+function spawnZookeeper(configPath: string, superDigest: string): ChildProcess {
+  return spawn(
+    'java',
+    [
+      '-Xms64m',
+      '-Xmx256m',
+      '-XX:+UseSerialGC',
+      '-XX:TieredStopAtLevel=1',
+      '-cp',
+      serverClassPath,
+      '-Dzookeeper.extendedTypesEnabled=true',
+      '-Dzookeeper.4lw.commands.whitelist=*',
+      '-Dzookeeper.admin.enableServer=false',
+      `-Dzookeeper.DigestAuthenticationProvider.superDigest=${superDigest}`,
+      'org.apache.zookeeper.server.ZooKeeperServerMain',
+      configPath,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
 }
 
 function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
@@ -298,16 +234,18 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   });
 }
 
-async function startOnce(options: Required<ServerOptions>): Promise<ServerHandle> {
-  const baseDir = await mkdtemp(path.join(os.tmpdir(), `zkts-conformance-${target}-`));
+/** ZooKeeper binds with SO_REUSEADDR, so its port stays reserved for its life (src/testing/ports.ts). */
+async function startZookeeper(options: Required<ServerOptions>): Promise<ServerHandle> {
+  const baseDir = await mkdtemp(path.join(os.tmpdir(), 'zkts-conformance-zookeeper-'));
   const dataDir = path.join(baseDir, 'data');
   await mkdir(dataDir);
-  const port = await freePort();
+  const reservation = await reservePort();
+  const port = reservation.port;
   const configPath = path.join(baseDir, 'zoo.cfg');
-  await writeFile(configPath, zooCfg(options, dataDir, port));
+  await writeFile(configPath, zookeeperCfg(options, dataDir, port));
 
   const log = new LogBuffer();
-  const child = spawnServer(configPath, options.superDigest);
+  const child = spawnZookeeper(configPath, options.superDigest);
   child.stdout?.on('data', (chunk: Buffer) => log.push(chunk, 'out'));
   child.stderr?.on('data', (chunk: Buffer) => log.push(chunk, 'err'));
   let exited = false;
@@ -323,22 +261,20 @@ async function startOnce(options: Required<ServerOptions>): Promise<ServerHandle
         await waitForExit(child, serverStopTimeoutMs);
       }
     }
+    reservation.close();
     await rm(baseDir, { recursive: true, force: true });
   };
 
   try {
-    await waitFor(`${target} on port ${port} to answer ruok with imok`, async () => {
-        if (exited) throw new ServerExitedError(child.exitCode, child.signalCode);
+    await waitFor(`zookeeper on port ${port} to answer ruok with imok`, async () => {
+        if (exited) throw new Error(`server process exited early (code ${child.exitCode}, signal ${child.signalCode})`);
         return (await fourLetterWord(port, 'ruok', 1_000)) === 'imok';
       }, { timeoutMs: serverReadyTimeoutMs, intervalMs: 100 }
-    ).catch((error: unknown) => {
-      if (exited) throw new ServerExitedError(child.exitCode, child.signalCode);
-      throw error;
-    });
+    );
   } catch (error) {
     await stop();
     const message = error instanceof Error ? error.message : String(error);
-    throw new ServerStartError(`${target} did not become ready: ${message}\n--- server log tail ---\n${log.tail(logTailLines)}`, port);
+    throw new Error(`zookeeper did not become ready: ${message}\n--- server log tail ---\n${log.tail(logTailLines)}`);
   }
 
   return {
@@ -354,25 +290,7 @@ async function startOnce(options: Required<ServerOptions>): Promise<ServerHandle
   };
 }
 
-class ServerExitedError extends Error {
-  constructor(code: number | null, signal: NodeJS.Signals | null) {
-    super(`server process exited early (code ${code}, signal ${signal})`);
-  }
-}
-
-class ServerStartError extends Error {
-  constructor(
-    message: string,
-    readonly port: number,
-  ) {
-    super(message);
-  }
-}
-
-/**
- * Starts a server and waits until it answers ruok. A port taken between
- * probing and binding makes the process exit; that is retried on a new port.
- */
+/** Starts the target server and waits until it answers. */
 export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
   const full: Required<ServerOptions> = {
     tickTime: options.tickTime ?? 200,
@@ -381,18 +299,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     superDigest: options.superDigest ?? digestOf(superUser, superPassword),
     maxClientCnxns: options.maxClientCnxns ?? 200,
   };
-  const attempts = 3;
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= attempts; attempt += 1) {
-    try {
-      return await startOnce(full);
-    } catch (error) {
-      lastError = error;
-      const message = error instanceof Error ? error.message : '';
-      if (!/address already in use|BindException|EADDRINUSE/i.test(message)) break;
-    }
-  }
-  throw lastError;
+  return target === 'zkts' ? startZkts(full) : startZookeeper(full);
 }
 
 /** Prints the server's log tail after every failed test of the file. */

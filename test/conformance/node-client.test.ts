@@ -4,7 +4,8 @@
 import { createHash } from 'node:crypto';
 import zookeeper from 'node-zookeeper-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { dumpServerLogOnFailure, startServer, TcpProxy, waitFor, withDeadline, type ServerHandle } from './harness.js';
+import { TcpProxy } from '../../src/faults/index.js';
+import { dumpServerLogOnFailure, startServer, waitFor, withDeadline, type ServerHandle } from './harness.js';
 
 // The package ships no types; these are the parts the tests use.
 interface Stat {
@@ -89,7 +90,7 @@ afterEach(async () => {
     await waitFor('a client handshake to finish', () => manager?.state !== connecting, { timeoutMs: 5_000, intervalMs: 10 }).catch(() => undefined);
     client.close();
   }
-  for (const proxy of proxies.splice(0)) await proxy.cut();
+  for (const proxy of proxies.splice(0)) await proxy.close();
 });
 afterAll(async () => {
   await server?.stop();
@@ -274,14 +275,14 @@ describe('node-zookeeper-client: sessions', () => {
   it('resumes a session by id and password and keeps its ephemerals', async () => {
     // The first client goes through a proxy that is then cut, so it neither
     // closes the session nor competes for it afterwards.
-    const proxy = await TcpProxy.start(srv().port);
+    const proxy = await TcpProxy.start({ upstream: { port: srv().port } });
     proxies.push(proxy);
     const first = await connect({}, proxy.connectString);
     await must((cb) => first.create('/nzs-eph', null, OPEN, zk.CreateMode.EPHEMERAL, cb));
     const sessionId = first.getSessionId();
     const password = first.getSessionPassword();
     const disconnected = new Promise<void>((resolve) => first.once('disconnected', () => resolve()));
-    await proxy.cut();
+    proxy.reset();
     await withDeadline(disconnected, 15_000, 'the first client to notice the cut');
     const second = await connect({ sessionId, sessionPassword: password });
     expect(second.getSessionId().equals(sessionId)).toBe(true);
@@ -290,7 +291,7 @@ describe('node-zookeeper-client: sessions', () => {
   });
 
   it('expires a session whose client went silent and deletes its ephemerals', async () => {
-    const proxy = await TcpProxy.start(srv().port);
+    const proxy = await TcpProxy.start({ upstream: { port: srv().port } });
     proxies.push(proxy);
     const victim = await connect({ sessionTimeout: 1_000 }, proxy.connectString);
     expect(victim.getSessionTimeout()).toBe(1_000);
@@ -299,14 +300,14 @@ describe('node-zookeeper-client: sessions', () => {
     const gone = collector();
     await must((cb) => observer.exists('/nzs-victim', gone.watcher, cb));
     const cutAt = Date.now();
-    await proxy.cut();
+    proxy.reset();
     await waitFor('the ephemeral to be deleted by expiry', () => gone.events.length > 0, { timeoutMs: 10_000 });
     expect(gone.events).toEqual([[NODE_DELETED, '/nzs-victim']]);
     // Not when the socket closed, but once the timeout ran out.
     expect(Date.now() - cutAt).toBeGreaterThanOrEqual(500);
     // Back through the proxy, the client learns its session expired.
     const expired = new Promise<void>((resolve) => victim.once('expired', () => resolve()));
-    await proxy.restore();
+    proxy.heal();
     await withDeadline(expired, 15_000, 'the victim to learn of its expiry');
   });
 

@@ -1,24 +1,22 @@
 // Helpers for the server-level storage tests: a real `zkts server` process on a temporary
-// dataDir that can be SIGKILLed and restarted, its pino lines as objects, a seeded PRNG,
-// and a model of the znodes a client wrote, to compare a recovered tree against.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+// dataDir that can be SIGKILLed and restarted (started by the one launcher's MemberProcess,
+// src/testing), its pino lines as objects, a seeded PRNG, and a model of the znodes a client
+// wrote, to compare a recovered tree against.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ZooKeeperClient } from '../../src/client/index.js';
+import { MemberProcess, packageRoot, type MemberExit } from '../../src/testing/member-process.js';
+import type { LogRecord } from '../../src/testing/member-log.js';
+import { reservePort } from '../../src/testing/ports.js';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const repoRoot = packageRoot;
 
 // ---- waiting, ports, four-letter words -------------------------------------------------
 
 export { freePort, waitFor, fourLetterWord } from '../support/net.js';
-import { freePort, waitFor, fourLetterWord } from '../support/net.js';
+import { fourLetterWord } from '../support/net.js';
 import { scaled } from '../../src/testing/wait.js';
-
-
-
 
 /** The `Zxid: 0x..` line of `srvr`. */
 export async function srvrZxid(port: number): Promise<bigint> {
@@ -43,7 +41,7 @@ export interface ServerDirOptions {
   config?: Record<string, string | number>;
 }
 
-/** A temporary directory holding zoo.cfg and dataDir; `remove()` deletes it. */
+/** A temporary directory holding zoo.cfg and dataDir; `remove()` deletes it and gives the port back. */
 export interface ServerDir {
   root: string;
   dataDir: string;
@@ -56,7 +54,9 @@ export async function makeServerDir(options: ServerDirOptions = {}): Promise<Ser
   const root = mkdtempSync(path.join(os.tmpdir(), 'zkts-crash-'));
   const dataDir = path.join(root, 'data');
   mkdirSync(dataDir, { recursive: true });
-  const port = await freePort();
+  // Reserved for as long as the directory lives, across every restart (src/testing/ports.ts).
+  const reservation = await reservePort();
+  const port = reservation.port;
   const cfg: Record<string, string | number> = {
     tickTime: options.tickTime ?? 500,
     dataDir,
@@ -68,40 +68,48 @@ export async function makeServerDir(options: ServerDirOptions = {}): Promise<Ser
   };
   const configPath = path.join(root, 'zoo.cfg');
   writeFileSync(configPath, Object.entries(cfg).map(([key, value]) => `${key}=${value}`).join('\n') + '\n');
-  return { root, dataDir, configPath, port, remove: () => rmSync(root, { recursive: true, force: true }) };
+  return {
+    root,
+    dataDir,
+    configPath,
+    port,
+    remove: () => {
+      reservation.close();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
 }
 
+/** Long enough for any recovery these tests make; each test waits on its own deadline. */
+const startReportTimeoutMs = 600_000;
+
 /**
- * One run of `node bin/zkts.js server <zoo.cfg>`. stdout is pino JSON: every line is kept
- * and offered to `waitForLog`; stderr is kept as text.
+ * One run of `zkts server <zoo.cfg>`. stdout is pino JSON: every line is kept and offered to
+ * `waitForLog`; stderr is kept as text.
  */
 export class ServerProcess {
   readonly lines: LogLine[] = [];
-  stderr = '';
   readonly startedAt = performance.now();
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private readonly child: ChildProcess;
+  private readonly member: MemberProcess;
   private readonly listeners = new Set<(line: LogLine) => void>();
-  private partial = '';
-  private exitState: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private exitState: MemberExit | undefined;
 
   private constructor(configPath: string, env: NodeJS.ProcessEnv) {
-    if (!existsSync(path.join(repoRoot, 'dist', 'src', 'cli', 'main.js'))) {
-      throw new Error('these tests run the built server: `npm run build` first');
-    }
-    this.child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'zkts.js'), 'server', configPath], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
+    this.member = new MemberProcess({ name: 'server', configPath, logFile: null, env: env as Record<string, string>, seed: 0 });
+    this.member.log.onRecord((record: LogRecord) => {
+      const line = { level: 0, msg: '', ...record } as LogLine;
+      this.lines.push(line);
+      for (const listener of [...this.listeners]) listener(line);
     });
-    this.child.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk.toString('utf8')));
-    this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString('utf8')));
     this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.exitState = { code, signal };
-        resolve(this.exitState);
+      this.member.once('exit', (exit) => {
+        this.exitState = exit;
+        resolve({ code: exit.code, signal: exit.signal });
       });
     });
+    // Spawned before start() first waits; a server that fails to start shows in `exited`.
+    void this.member.start(startReportTimeoutMs).catch(() => undefined);
   }
 
   static spawn(configPath: string, env: NodeJS.ProcessEnv = {}): ServerProcess {
@@ -109,11 +117,15 @@ export class ServerProcess {
   }
 
   get pid(): number {
-    return this.child.pid!;
+    return this.member.pid!;
   }
 
   get hasExited(): boolean {
     return this.exitState !== undefined;
+  }
+
+  get stderr(): string {
+    return this.member.log.stderr;
   }
 
   /** Resolves with the first line (already seen or still to come) that `test` accepts. */
@@ -129,12 +141,12 @@ export class ServerProcess {
       const finish = (error: Error | undefined, line?: LogLine) => {
         clearTimeout(timer);
         this.listeners.delete(listener);
-        this.child.off('exit', onExit);
+        this.member.off('exit', onExit);
         if (error !== undefined) reject(error);
         else resolve(line!);
       };
       this.listeners.add(listener);
-      this.child.once('exit', onExit);
+      this.member.once('exit', onExit);
     });
   }
 
@@ -152,7 +164,7 @@ export class ServerProcess {
 
   /** SIGKILL, then wait for the exit. */
   async kill(): Promise<void> {
-    if (!this.hasExited) this.child.kill('SIGKILL');
+    if (!this.hasExited) await this.member.kill();
     await this.exited;
   }
 
@@ -163,22 +175,6 @@ export class ServerProcess {
   describe(): string {
     const tail = this.lines.slice(-15).map((line) => JSON.stringify(line));
     return `--- server stdout (last lines) ---\n${tail.join('\n')}\n--- server stderr ---\n${this.stderr.slice(-4000)}`;
-  }
-
-  private onStdout(text: string): void {
-    const parts = (this.partial + text).split('\n');
-    this.partial = parts.pop()!;
-    for (const part of parts) {
-      if (part.trim() === '') continue;
-      let line: LogLine;
-      try {
-        line = JSON.parse(part) as LogLine;
-      } catch {
-        line = { level: 0, msg: part };
-      }
-      this.lines.push(line);
-      for (const listener of [...this.listeners]) listener(line);
-    }
   }
 }
 

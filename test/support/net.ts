@@ -1,5 +1,5 @@
-import net from 'node:net';
 import { fourLetterWord as fourLetterWordAt } from '../../src/admin/four-letter-client.js';
+import { reservePort } from '../../src/testing/ports.js';
 import { scaled } from '../../src/testing/wait.js';
 
 export { waitFor } from '../../src/testing/wait.js';
@@ -7,16 +7,13 @@ export { waitFor } from '../../src/testing/wait.js';
 // Helpers every suite that runs real servers needs: a free port, a condition with a
 // deadline, a four-letter word.
 
-/** A port the OS just handed out on 127.0.0.1 (closed again before returning). */
+/**
+ * A port from the OS on 127.0.0.1, reserved for the rest of this process (src/testing/ports.ts):
+ * the caller may listen on it (Node binds with SO_REUSEADDR), and no other bind to port 0 on
+ * this machine, in any process, is handed the same number meanwhile.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+  return (await reservePort()).port;
 }
 
 /** Sends a four-letter word to 127.0.0.1:port; resolves with the server's whole answer. */
