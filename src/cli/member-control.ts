@@ -69,9 +69,9 @@ export async function openControlChannel(log: Logger): Promise<ControlChannel> {
     report: (message) => send(message),
     failed: (err) =>
       new Promise<void>((resolve) => {
-        const code = (err as NodeJS.ErrnoException | null)?.code;
+        const code = errnoCode(err);
         if (!process.connected) return resolve();
-        send({ type: 'failed', code: typeof code === 'string' ? code : null, message: err instanceof Error ? err.message : String(err) }, () => {
+        send({ type: 'failed', code, message: err instanceof Error ? err.message : String(err) }, () => {
           process.disconnect();
           resolve();
         });
@@ -85,4 +85,12 @@ export async function openControlChannel(log: Logger): Promise<ControlChannel> {
       if (process.connected) process.disconnect();
     },
   };
+}
+
+/** The errno code (EADDRINUSE, EACCES...) behind a start-up failure: a StartupError carries it as its cause. */
+function errnoCode(err: unknown): string | null {
+  for (let e = err as (NodeJS.ErrnoException & { cause?: unknown }) | null; e; e = e.cause as typeof e) {
+    if (typeof e.code === 'string' && !e.code.startsWith('ERR_')) return e.code;
+  }
+  return null;
 }
