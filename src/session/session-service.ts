@@ -77,7 +77,9 @@ export class SessionService implements SessionChanges {
       return invalidSession(readOnly);
     }
     const valid = await new Promise<boolean>((resolve) => this.authority.revalidate(request.sessionId, timeOut, resolve));
-    if (!valid || !holder.isOpen) {
+    // Re-checked after the await: the session may have closed while the leader answered, and
+    // closed() could not reach this holder before it was bound.
+    if (!valid || !holder.isOpen || !this.replicated.has(request.sessionId)) {
       holder.log.info({ session: hex(request.sessionId) }, 'session expired or unknown');
       return invalidSession(readOnly);
     }
@@ -137,7 +139,7 @@ export class SessionService implements SessionChanges {
       holder.log.info({ reason: (err as Error).message }, 'session could not be created');
       return null;
     }
-    if (!holder.isOpen) return null;
+    if (!holder.isOpen || !this.replicated.has(sessionId)) return null;
     this.bind(holder, sessionId, timeOut);
     holder.log.debug({ session: hex(sessionId), timeOut }, 'session created');
     return { protocolVersion: 0, timeOut, sessionId, passwd: sessionPassword(sessionId), readOnly };
