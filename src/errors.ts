@@ -63,3 +63,19 @@ export function invariant(condition: unknown, message: string | (() => string)):
 }
 
 export { ErrorCode };
+
+/**
+ * A resource the config names cannot be used at start-up: a port in use, a data directory
+ * that is a file or not writable. Names the key, the value and the cause.
+ */
+export class StartupError extends Error {
+  readonly code = 'ERR_ZK_STARTUP';
+  readonly key: string;
+  readonly value: string;
+  constructor(key: string, value: string, message: string, options?: { cause?: unknown }) {
+    super(`config key '${key}' = ${value}: ${message}`, options);
+    this.name = 'StartupError';
+    this.key = key;
+    this.value = value;
+  }
+}

@@ -1,14 +1,13 @@
 /**
  * Deferrable work shares one allowance per turn of the event loop.
  *
- * A server under a saturating write load has several producers of long runs of work: a group
- * commit's txns to apply (and reply to), a pipelining client's backlog of request frames, a
- * snapshot's records to encode. Each used to slice itself (0.25-0.5 ms) and continue on
- * setImmediate, but the slices of one turn ran back to back: a getData arriving just after
- * the poll waited for all of them (its wait for the server, split out per request, had a
- * p99 of 3 ms, 2.3 ms of it inside those callbacks). Here they run from one setImmediate
- * callback, in turn, until the turn's allowance is spent; then the loop polls again, so a
- * request from an interactive client waits for at most about one allowance.
+ * A server under a saturating write load has several producers of long runs of work: the
+ * apply stage's committed txns (and the replies they release), a pipelining client's backlog
+ * of request frames, a snapshot's records to encode. Slices run back to back in one turn
+ * would keep a read that arrived just after the poll waiting for all of them; here they run
+ * from one setImmediate callback, in turn, until the turn's allowance is spent, and then the
+ * loop polls again, so a request from an interactive client waits for at most about one
+ * allowance (docs/performance.md has the measurements).
  *
  * One scheduler per thread (the event loop is per thread): `loopWork`.
  */
@@ -20,6 +19,11 @@ export interface SlicedWork {
    * of its work). True when some is left: it is run again on a later turn.
    */
   runSlice(deadline: number): boolean;
+  /**
+   * Runs first in every turn it waits for: work that completes requests (the apply stage,
+   * which releases replies) before work that admits more (a pipelining client's backlog).
+   */
+  readonly runsFirst?: boolean;
 }
 
 /** What a sliced task that throws is reported to (it is not run again unless rescheduled). */
@@ -31,6 +35,13 @@ export class LoopWork {
   private readonly asyncWaiters: (() => void)[] = [];
   private armed = false;
   private sliceDeadline = 0;
+  /** Whether a turn's sync work is running now. */
+  private turning = false;
+  /** Output waiting for the turn's work to run out (afterWork), and for how many turns it has. */
+  private deferred: (() => void)[] = [];
+  private deferredTurns = 0;
+  /** The next turn gets a short allowance (shortenNextTurn). */
+  private shortTurn = false;
 
   constructor(
     /** The allowance for one turn of the loop, in ms. */
@@ -46,7 +57,8 @@ export class LoopWork {
   schedule(work: SlicedWork): void {
     if (this.queued.has(work)) return;
     this.queued.add(work);
-    this.queue.push(work);
+    if (work.runsFirst === true) this.queue.unshift(work);
+    else this.queue.push(work);
     this.arm();
   }
 
@@ -89,13 +101,16 @@ export class LoopWork {
     this.deferred.push(fn);
   }
 
-  private turning = false;
-  private deferred: (() => void)[] = [];
-  private deferredTurns = 0;
-
   /** Work waiting for a turn (sliced and async). */
   get pending(): number {
     return this.queue.length + this.asyncWaiters.length;
+  }
+
+  /** Tasks a turn had no time for wait at the head of the queue, behind work that runs first. */
+  private putBack(batch: SlicedWork[], from: number): void {
+    let firsts = 0;
+    while (firsts < this.queue.length && this.queue[firsts]!.runsFirst === true) firsts++;
+    this.queue.splice(firsts, 0, ...batch.slice(from));
   }
 
   private arm(): void {
@@ -113,8 +128,6 @@ export class LoopWork {
     this.shortTurn = true;
   }
 
-  private shortTurn = false;
-
   private readonly turn = (): void => {
     this.armed = false;
     const started = performance.now();
@@ -122,13 +135,15 @@ export class LoopWork {
     this.shortTurn = false;
     const deadline = started + turnMs;
     // An async producer waiting takes an equal share of the turn, after the others.
-    let count = this.queue.length;
-    const asyncShare = this.asyncWaiters.length > 0 ? turnMs / (count + 1) : 0;
+    const batch = this.queue.splice(0);
+    const asyncShare = this.asyncWaiters.length > 0 ? turnMs / (batch.length + 1) : 0;
     const syncDeadline = deadline - asyncShare;
-    // Each waiting task at most once a turn, in order; one left over goes first next turn.
+    // Each waiting task at most once a turn, in order; those left over go first next turn
+    // (after work that runs first).
     this.turning = true;
-    while (count-- > 0) {
-      const work = this.queue.shift()!;
+    let ran = 0;
+    while (ran < batch.length) {
+      const work = batch[ran++]!;
       this.queued.delete(work);
       let more = false;
       try {
@@ -139,6 +154,7 @@ export class LoopWork {
       if (more) this.schedule(work);
       if (performance.now() >= syncDeadline) break;
     }
+    if (ran < batch.length) this.putBack(batch, ran);
     this.turning = false;
     if (this.deferred.length > 0 && (this.queue.length === 0 || ++this.deferredTurns >= deferTurnsMax)) {
       const due = this.deferred;
@@ -170,10 +186,9 @@ const deferTurnsMax = 4;
 const shortTurnShare = 0.3;
 
 /**
- * Half a millisecond a turn: with full turns only, a 1M-create load ran at the rate it had
- * with the separate slices (the work is the same; a turn costs one more non-blocking poll).
- * Short turns after interactive reads cost ~13% of that rate in the storage benchmark, most
- * of it answering the benchmark's probe ~45% more often (README, Performance).
+ * Half a millisecond a turn: long enough that a saturating load runs at the rate separate
+ * slices gave it (a turn costs one more non-blocking poll), short enough that an interactive
+ * read waits little (README, Performance).
  */
 export const loopTurnMs = 0.5;
 

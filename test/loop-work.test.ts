@@ -109,6 +109,25 @@ describe('LoopWork', () => {
     expect(b.turns.at(-1)! - a.turns.at(-1)!).toBeLessThanOrEqual(2);
   });
 
+  it('runs work that runs first at the head of every turn it waits for; the others keep their order behind it', async () => {
+    const { work, log, greedy } = setup(2);
+    // Each needs several turns: 3 ms in units of 0.5 ms, 2 ms a turn.
+    const a = greedy('a', 6, 0.5);
+    const b = greedy('b', 6, 0.5);
+    const first = Object.assign(greedy('first', 6, 0.5), { runsFirst: true });
+    work.schedule(a);
+    work.schedule(b);
+    work.schedule(first);
+    await runOut(a, b, first);
+    const turnsOf = (name: string) => log.filter((l) => l.startsWith(`${name}@`)).map((l) => Number(l.split('@')[1]));
+    const firstTurns = turnsOf('first');
+    // It ran first in each turn it waited for, and so finished within its own work's turns.
+    for (const t of firstTurns) expect(log.find((l) => l.endsWith(`@${t}`))).toBe(`first@${t}`);
+    expect(firstTurns).toEqual(firstTurns.map((_, i) => firstTurns[0]! + i));
+    // a was scheduled before b and still goes before it.
+    expect(turnsOf('a')[0]!).toBeLessThanOrEqual(turnsOf('b')[0]!);
+  });
+
   it('lets a read from a socket in between: its data is handled long before the work is done', async () => {
     const { work, greedy } = setup(1);
     const server = net.createServer();

@@ -1,23 +1,28 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, readMyId, type ServerConfig } from '../config/config.js';
-import { ConfigError, StorageError } from '../errors.js';
-import { PeerFaults, type PeerFaultRule } from '../faults/peer-faults.js';
+import { ConfigError, StartupError, StorageError } from '../errors.js';
 import { createRootLogger, type Logger } from '../logger.js';
 import type { PeerFaultHook } from '../quorum/peer-transport.js';
-import { EnsembleServer } from '../server/ensemble-server.js';
-import { LogSink, Snapshotter, ensembleStorage, recoverEnsemble, recoverStandalone } from '../server/persistence.js';
-import { ZkServer } from '../server/zk-server.js';
-import { controlEnvKey, controlEnvValue, controlInitTimeoutMs, parseControlRequest, type ControlReport, type ControlRequest } from '../testing/control.js';
+import { ensembleMember, standaloneNode } from '../server/assemble.js';
+import type { FatalHandler } from '../server/committer.js';
+import type { ServerNode } from '../server/node.js';
+import { LogSink, Snapshotter, checkDataDirectories, memberStorage, recoverEnsemble, recoverStandalone } from '../server/persistence.js';
+import { controlEnvKey, controlEnvValue } from '../testing/control.js';
 import { prepareConfigFromEnv } from './env-config.js';
+import { openControlChannel } from './member-control.js';
 
 export interface RunningServer {
+  readonly node: ServerNode;
   /** The port clients connect to (the one the OS chose when the config says 0). */
   readonly clientPort: number;
   stop(): Promise<void>;
 }
 
 const hourMs = 3_600_000;
+
+/** Exit status of a server that hit a failure it cannot go on from (EX_SOFTWARE). */
+export const fatalExitCode = 70;
 
 function startPurgeTimer(config: ServerConfig, snapshotter: Snapshotter): NodeJS.Timeout | null {
   if (config.purgeInterval <= 0) return null;
@@ -26,27 +31,30 @@ function startPurgeTimer(config: ServerConfig, snapshotter: Snapshotter): NodeJS
   return timer;
 }
 
-/** Starts a standalone server on its dataDir: recover, then serve, logging every write first. */
-export async function startStandalone(config: ServerConfig, log: Logger): Promise<RunningServer> {
+/**
+ * Starts one server on its dataDir: check the directories, recover, assemble the node
+ * (standalone, or an ensemble member when the config has server.N lines), bind every port it
+ * needs (all or none), then serve. `onFatal` hears a failure it cannot go on from; `faults`
+ * reaches an ensemble member's peer transport (the launcher's control channel drives it).
+ */
+export async function startNode(config: ServerConfig, log: Logger, onFatal: FatalHandler, faults?: PeerFaultHook): Promise<RunningServer> {
+  await checkDataDirectories(config);
+  return config.servers.length > 0 ? startEnsembleMember(config, log, onFatal, faults) : startStandalone(config, log, onFatal);
+}
+
+async function startStandalone(config: ServerConfig, log: Logger, onFatal: FatalHandler): Promise<RunningServer> {
   const serverLog = log.child({ sid: 1, role: 'standalone' });
   const { tree, storage } = await recoverStandalone(config, serverLog);
   const snapshotter = new Snapshotter(storage, () => tree, config, serverLog);
-  const server = new ZkServer({ config, log: serverLog, tree, sink: new LogSink(storage, snapshotter) });
-  await server.start();
-  const purgeTimer = startPurgeTimer(config, snapshotter);
-  return {
-    clientPort: server.port,
-    stop: async () => {
-      if (purgeTimer !== null) clearInterval(purgeTimer);
-      await server.stop();
-      await snapshotter.idle();
-      await storage.close();
-    },
+  const node = standaloneNode({ config, log: serverLog, tree, sink: new LogSink(storage, snapshotter), onFatal });
+  const closeStorage = async () => {
+    await snapshotter.idle();
+    await storage.close();
   };
+  return serve(node, config, snapshotter, closeStorage);
 }
 
-/** Starts one ensemble member: recover, then join the election. `faults` reaches its peer transport. */
-export async function startEnsembleMember(config: ServerConfig, log: Logger, faults?: PeerFaultHook): Promise<RunningServer> {
+async function startEnsembleMember(config: ServerConfig, log: Logger, onFatal: FatalHandler, faults?: PeerFaultHook): Promise<RunningServer> {
   const sid = readMyId(config);
   const memberLog = log.child({ sid });
   const me = config.servers.find((s) => s.sid === sid)!;
@@ -54,17 +62,29 @@ export async function startEnsembleMember(config: ServerConfig, log: Logger, fau
   if (clientPort === null) throw new ConfigError(`server.${sid}`, 'no clientPort: set clientPort or add ;clientPort to the server line');
   const effective: ServerConfig = Object.freeze({ ...config, clientPort });
   const { recovery, storage } = await recoverEnsemble(effective, memberLog);
-  let server: EnsembleServer | null = null;
-  const snapshotter = new Snapshotter(storage, () => server!.tree, effective, memberLog);
-  server = new EnsembleServer({ config: effective, log: memberLog, serverId: sid, storage: ensembleStorage(storage, snapshotter), recovery, faults });
-  await server.start();
-  const purgeTimer = startPurgeTimer(effective, snapshotter);
-  const running = server;
+  let node: ServerNode | null = null;
+  const snapshotter = new Snapshotter(storage, () => node!.tree, effective, memberLog);
+  const disk = memberStorage(storage, snapshotter);
+  node = ensembleMember({ config: effective, log: memberLog, serverId: sid, storage: disk, recovery, onFatal, faults });
+  return serve(node, effective, snapshotter, () => disk.close());
+}
+
+/** Binds and begins; when a port cannot be had, nothing stays bound and the storage is closed. */
+async function serve(node: ServerNode, config: ServerConfig, snapshotter: Snapshotter, closeStorage: () => Promise<void>): Promise<RunningServer> {
+  try {
+    await node.start();
+  } catch (err) {
+    await closeStorage().catch(() => undefined);
+    throw err;
+  }
+  const purgeTimer = startPurgeTimer(config, snapshotter);
   return {
-    clientPort: running.port,
+    node,
+    clientPort: node.port,
     stop: async () => {
       if (purgeTimer !== null) clearInterval(purgeTimer);
-      await running.stop();
+      await node.stop();
+      await closeStorage();
     },
   };
 }
@@ -109,31 +129,27 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
       return 2;
     }
   }
+  const exit = (code: number): never => {
+    log.flush();
+    process.exit(code);
+  };
+  // A failed fsync or a broken invariant: this server cannot go on safely.
+  const onFatal: FatalHandler = (err, what) => {
+    log.fatal({ err }, what);
+    process.stderr.write(`zkts: ${what}: ${(err as Error)?.message ?? String(err)}; exiting\n`);
+    exit(fatalExitCode);
+  };
   const control = env[controlEnvKey] === controlEnvValue && process.send !== undefined ? await openControlChannel(log) : null;
   let running: RunningServer;
   try {
     const loaded = loadConfigFile(file);
     for (const warning of loaded.warnings) log.warn({ file }, warning);
     const config = loaded.config;
-    if (config.servers.length > 0) {
-      const faults = control === null ? undefined : control.peerFaultsFor(readMyId(config));
-      running = await startEnsembleMember(config, log, faults);
-    } else {
-      running = await startStandalone(config, log);
-    }
+    const faults = control !== null && config.servers.length > 0 ? control.peerFaultsFor(readMyId(config)) : undefined;
+    running = await startNode(config, log, onFatal, faults);
   } catch (err) {
-    control?.failed(err);
-    if (err instanceof ConfigError) {
-      process.stderr.write(`zkts: invalid configuration in ${file}: ${err.message}\n`);
-      return 2;
-    }
-    if (err instanceof StorageError) {
-      log.fatal({ err }, 'cannot recover from disk');
-      process.stderr.write(`zkts: cannot start: ${err.message}\n`);
-      log.flush();
-      return 3;
-    }
-    throw err;
+    await control?.failed(err);
+    return exit(startFailureCode(err, file, log));
   }
   const cpu = process.cpuUsage();
   control?.report({ type: 'started', clientPort: running.clientPort, timing: { bootstrapMs: performance.nodeTiming.bootstrapComplete, loadedMs, listeningMs: performance.now(), cpuMs: (cpu.user + cpu.system) / 1000 } });
@@ -152,80 +168,27 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
   return 0;
 }
 
-interface ControlChannel {
-  /** The peer fault hook of member `sid`, driven by the launcher's rules. */
-  peerFaultsFor(sid: number): PeerFaultHook;
-  report(message: ControlReport): void;
-  failed(err: unknown): void;
-  onLauncherGone(listener: () => void): void;
-  close(): void;
-}
-
 /**
- * The member's end of its launcher's control channel (src/testing/control.ts): waits for the
- * launcher's init, then applies the peer fault rules it sends. Its closing is the lifeline.
+ * Says why a server did not start, on stderr and in the log, and picks the exit status:
+ * 2 invalid configuration, 3 storage that cannot be recovered, 4 a port or directory the
+ * config names that cannot be used, 1 anything else. Nothing is left bound or running.
  */
-async function openControlChannel(log: Logger): Promise<ControlChannel> {
-  const channelLog = log.child({ component: 'control' });
-  let rules: readonly PeerFaultRule[] = [];
-  let seed = 0;
-  let faults: PeerFaults | null = null;
-  let initialized: (() => void) | null = null;
-  const send = (message: ControlReport, then?: () => void) => {
-    if (process.connected) process.send!(message, undefined, undefined, () => then?.());
-  };
-  // One listener from the start: two messages read at once are both emitted before any await resumes.
-  process.on('message', (message) => {
-    let request: ControlRequest;
-    try {
-      request = parseControlRequest(message);
-    } catch (err) {
-      channelLog.warn({ reason: (err as Error).message }, 'bad control message ignored');
-      return;
-    }
-    if (request.type === 'init') {
-      ({ seed, peerFaults: rules } = request);
-      initialized?.();
-      return;
-    }
-    rules = request.rules;
-    faults?.update(rules);
-    channelLog.info({ rules: rules.length }, 'peer fault rules applied');
-    send({ type: 'ack', seq: request.seq });
-  });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no init from the launcher within ${controlInitTimeoutMs} ms`)), controlInitTimeoutMs);
-      const gone = () => reject(new Error('the launcher went away before starting this server'));
-      process.once('disconnect', gone);
-      initialized = () => {
-        clearTimeout(timer);
-        process.off('disconnect', gone);
-        resolve();
-      };
-    });
-  } catch (err) {
-    if (process.connected) process.disconnect();
-    throw err;
+function startFailureCode(err: unknown, file: string, log: Logger): number {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`zkts: invalid configuration in ${file}: ${err.message}\n`);
+    return 2;
   }
-  return {
-    peerFaultsFor: (sid) => {
-      faults = new PeerFaults(sid, seed);
-      faults.update(rules);
-      return faults;
-    },
-    report: (message) => send(message),
-    failed: (err) => {
-      const code = (err as NodeJS.ErrnoException | null)?.code;
-      send({ type: 'failed', code: typeof code === 'string' ? code : null, message: err instanceof Error ? err.message : String(err) }, () => process.disconnect());
-    },
-    onLauncherGone: (listener) => {
-      if (!process.connected) listener();
-      else process.once('disconnect', listener);
-    },
-    close: () => {
-      faults?.clear();
-      if (process.connected) process.disconnect();
-    },
-  };
+  if (err instanceof StorageError) {
+    log.fatal({ err }, 'cannot recover from disk');
+    process.stderr.write(`zkts: cannot start: ${err.message}\n`);
+    return 3;
+  }
+  if (err instanceof StartupError) {
+    log.fatal({ err, key: err.key, value: err.value }, 'cannot start');
+    process.stderr.write(`zkts: cannot start: ${err.message}\n`);
+    return 4;
+  }
+  log.fatal({ err }, 'cannot start');
+  process.stderr.write(`zkts: cannot start: ${(err as Error)?.message ?? String(err)}\n`);
+  return 1;
 }

@@ -32,6 +32,8 @@ export interface ServerConfig {
   readonly clientPortAddress: string;
   readonly servers: readonly PeerSpec[];
   readonly maxClientCnxns: number;
+  /** Concurrent connections on one client port, from all addresses; 0: no limit. */
+  readonly maxCnxns: number;
   readonly minSessionTimeout: number;
   readonly maxSessionTimeout: number;
   /** Four-letter words allowed; '*' allows all. */
@@ -63,6 +65,7 @@ export const configDefaults = Object.freeze({
   syncLimit: 5,
   clientPortAddress: '0.0.0.0',
   maxClientCnxns: 60,
+  maxCnxns: 0,
   fourLetterWords: 'srvr',
   snapRetainCount: 3,
   purgeInterval: 0,
@@ -268,6 +271,7 @@ export function buildConfig(props: Map<string, string>, configFile: string | nul
     clientPortAddress: get('clientPortAddress') ?? configDefaults.clientPortAddress,
     servers: Object.freeze(servers),
     maxClientCnxns: get('maxClientCnxns') !== undefined ? intValue('maxClientCnxns', get('maxClientCnxns')!, 0) : configDefaults.maxClientCnxns,
+    maxCnxns: get('maxCnxns') !== undefined ? intValue('maxCnxns', get('maxCnxns')!, 0) : configDefaults.maxCnxns,
     minSessionTimeout,
     maxSessionTimeout,
     fourLetterWords: new Set(words),
@@ -295,6 +299,7 @@ export function buildConfig(props: Map<string, string>, configFile: string | nul
     'minSessionTimeout', 'maxSessionTimeout', '4lw.commands.whitelist', 'autopurge.snapRetainCount', 'autopurge.purgeInterval',
     'snapCount', 'admin.enableServer', 'admin.serverPort', 'admin.serverAddress', 'jute.maxbuffer', 'extendedTypesEnabled',
     'superDigest', 'DigestAuthenticationProvider.superDigest', 'globalOutstandingLimit', 'reconfigEnabled',
+    'maxCnxns',
     'sslQuorum', ...sslQuorumKeys, 'quorum.auth.secretFile',
   ]);
   for (const k of props.keys()) {

@@ -1,7 +1,9 @@
 import type { ApplyResult } from '../data/data-tree.js';
 import type { Txn, TxnOp } from '../data/txn.js';
+import { OpCode } from '../protocol/constants.js';
 import type { Id } from '../protocol/records.js';
-import { loopWork, type LoopWork, type SlicedWork } from '../loop-work.js';
+import type { SessionWriter } from '../session/session-service.js';
+import type { ApplyStage } from './apply-stage.js';
 
 /** A write as a connection hands it over, before it has a zxid. */
 export interface WriteRequest {
@@ -18,8 +20,9 @@ export interface Committed {
 
 /**
  * Hears how one write ended: applied on this server (in zxid order, called synchronously from
- * the apply loop, so the reply's cost counts against the apply slice), or lost (the write's
- * fate is unknown to this server: a failed fsync, a lost leader). Exactly one is called.
+ * the apply stage's slice, so the reply is built there and its cost counts against the
+ * slice), or lost (its fate is unknown to this server: a failed fsync, a lost leader).
+ * Exactly one is called.
  */
 export interface WriteWaiter {
   committed(txn: Txn, result: ApplyResult): void;
@@ -27,19 +30,15 @@ export interface WriteWaiter {
 }
 
 /**
- * Where writes go to be ordered, made durable and applied. Standalone: this server stamps,
- * logs and applies. In an ensemble: the leader stamps and proposes, and every server applies
- * on commit; a follower's committer forwards. Either way, the waiter hears once the txn is
- * applied on this server, so the connection can reply in its session's order. No promise
- * per write: a server at tens of thousands of writes a second kept three promises and their
- * closures per write on the heap.
+ * Where writes go to be ordered and made durable: the one-member path of a standalone server
+ * (`SoloCommitter`) or the consensus driver of an ensemble member. Either way a committed txn
+ * goes through the same apply stage, and its waiter hears once it is applied here, so the
+ * connection replies in its session's order. No promise per write.
  */
 export interface Committer {
   submit(request: WriteRequest, waiter: WriteWaiter): void;
-  /** Highest zxid handed out (standalone) or known committed. */
-  readonly lastZxid: bigint;
-  /** Writes accepted but not yet applied here. */
-  readonly outstanding: number;
+  /** Resolves once this server has applied every write committed before the call. */
+  sync(): Promise<void>;
 }
 
 /** submit for the rare caller that wants a promise (session creation and expiry, containers). */
@@ -49,125 +48,123 @@ export function submitWrite(committer: Committer, request: WriteRequest): Promis
   });
 }
 
+/** Reports from a sink: the highest zxid now durable (with how many txns that batch held), or its failure. */
+export interface SinkListener {
+  durable(zxid: bigint, count: number): void;
+  failed(err: unknown): void;
+}
+
 /**
- * Makes txns durable, in the order appended. No promise per txn: the sink reports, a group
- * commit at a time, the highest zxid now on disk (every txn appended before it is too), or
- * that it failed, after which nothing more becomes durable.
+ * Makes txns durable, in the order appended, with group commit. No promise per txn: the
+ * sink reports, a batch at a time, the highest zxid now on disk (every txn appended before
+ * it is too), or that it failed, after which nothing more becomes durable.
  */
 export interface TxnSink {
-  /** Registers the committer's callbacks; called once, before the first append. */
-  listen(durable: (zxid: bigint) => void, failed: (err: unknown) => void): void;
+  /** Registers the listener; called once, before the first append. */
+  listen(listener: SinkListener): void;
+  /** Appends a txn this server stamped (encoded into the log's buffer). */
   append(txn: Txn): void;
+  /** Appends a txn already encoded (a proposal's payload). */
+  appendPayload(zxid: bigint, payload: Uint8Array): void;
 }
 
 /** A sink that keeps nothing: each txn is "durable" on the next microtask (tests, in-memory servers). */
 export function volatileSink(): TxnSink {
-  let durable: (zxid: bigint) => void = () => undefined;
+  let listener: SinkListener | null = null;
+  const report = (zxid: bigint) => queueMicrotask(() => listener?.durable(zxid, 1));
   return {
-    listen: (onDurable) => {
-      durable = onDurable;
+    listen: (l) => {
+      listener = l;
     },
-    append: (txn) => queueMicrotask(() => durable(txn.zxid)),
+    append: (txn) => report(txn.zxid),
+    appendPayload: (zxid) => report(zxid),
   };
 }
 
-/** Applies committed txns, in zxid order, to the database. */
-export type ApplyFn = (txn: Txn) => ApplyResult;
+/** A failure this server cannot go on from (a failed fsync, a broken invariant): the composition root exits. */
+export type FatalHandler = (err: unknown, what: string) => void;
 
 /**
- * A run of durable txns is applied (and its replies sent) a slice at a time, in the turns of
- * `loopWork`: after a group commit of a few thousand txns, reads on other connections would
- * otherwise wait for all of them (measured: getData p99 89 ms, max 858 ms during a 1M-znode
- * load). The clock is looked at every few txns (a create with its reply is ~10-20 us).
+ * The standalone server's path to the apply stage, a quorum of one: stamp the zxid and time,
+ * persist through the sink (group commit), and hand each txn to the apply stage once the
+ * sink reports it durable.
  */
-const applyClockStride = 4;
-
-interface Waiting {
-  txn: Txn;
-  waiter: WriteWaiter;
-}
-
-/**
- * The standalone committer: prep (stamp zxid and time), persist through the sink (group
- * commit batches them), then apply strictly in zxid order and settle each waiter.
- */
-export class StandaloneCommitter implements Committer, SlicedWork {
-  private nextCounter: bigint;
-  /** Txns handed out and not yet applied, in zxid order, from `head` on. */
-  private waiting: Waiting[] = [];
+export class SoloCommitter implements Committer, SinkListener {
+  private lastZxid: bigint;
+  /** Stamped and appended, not yet durable, in zxid order from `head` on (two arrays, no object per txn). */
+  private txns: Txn[] = [];
+  private waiters: WriteWaiter[] = [];
   private head = 0;
-  private durableZxid: bigint;
+  private failure: unknown = null;
 
   constructor(
-    startZxid: bigint,
     private readonly sink: TxnSink,
-    private readonly apply: ApplyFn,
+    private readonly apply: ApplyStage,
+    private readonly onFatal: FatalHandler,
     private readonly now: () => number = Date.now,
-    private readonly work: LoopWork = loopWork,
   ) {
-    this.nextCounter = startZxid;
-    this.durableZxid = startZxid;
-    sink.listen(
-      (zxid) => this.onDurable(zxid),
-      (err) => this.failAll(err),
-    );
+    this.lastZxid = apply.tree.lastZxid;
+    sink.listen(this);
   }
 
-  get lastZxid(): bigint {
-    return this.nextCounter;
-  }
-
-  get outstanding(): number {
-    return this.waiting.length - this.head;
+  /** Writes appended and not yet durable. */
+  get undurable(): number {
+    return this.txns.length - this.head;
   }
 
   submit(request: WriteRequest, waiter: WriteWaiter): void {
-    if (this.failed !== null) {
-      waiter.lost(this.failed);
+    if (this.failure !== null) {
+      waiter.lost(this.failure);
       return;
     }
-    const txn: Txn = { sessionId: request.sessionId, cxid: request.cxid, zxid: ++this.nextCounter, time: this.now(), authIds: request.authIds, op: request.op };
-    this.waiting.push({ txn, waiter });
+    const txn: Txn = { sessionId: request.sessionId, cxid: request.cxid, zxid: ++this.lastZxid, time: this.now(), authIds: request.authIds, op: request.op };
+    this.txns.push(txn);
+    this.waiters.push(waiter);
     this.sink.append(txn);
   }
 
-  private onDurable(zxid: bigint): void {
-    if (zxid > this.durableZxid) this.durableZxid = zxid;
-    if (this.hasDurable()) this.work.schedule(this);
+  sync(): Promise<void> {
+    return new Promise((resolve) => this.apply.whenApplied(this.lastZxid, resolve));
   }
 
-  private hasDurable(): boolean {
-    return this.head < this.waiting.length && this.waiting[this.head]!.txn.zxid <= this.durableZxid;
-  }
-
-  /** Applies durable txns in zxid order until `deadline` (LoopWork); true when some are left. */
-  runSlice(deadline: number): boolean {
-    let applied = 0;
-    while (this.hasDurable()) {
-      if (++applied % applyClockStride === 0 && performance.now() >= deadline) break;
-      const w = this.waiting[this.head]!;
-      this.waiting[this.head++] = undefined as unknown as Waiting;
-      w.waiter.committed(w.txn, this.apply(w.txn));
+  durable(zxid: bigint): void {
+    const { txns, waiters } = this;
+    let i = this.head;
+    while (i < txns.length && txns[i]!.zxid <= zxid) {
+      this.apply.enqueue(txns[i]!, waiters[i]!);
+      txns[i] = undefined as unknown as Txn;
+      waiters[i++] = undefined as unknown as WriteWaiter;
     }
-    if (this.head === this.waiting.length) {
-      this.waiting.length = 0;
+    if (i === txns.length) {
+      txns.length = 0;
+      waiters.length = 0;
       this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 >= this.waiting.length) {
-      this.waiting = this.waiting.slice(this.head);
+    } else if (i > 1024 && i * 2 >= txns.length) {
+      this.txns = txns.slice(i);
+      this.waiters = waiters.slice(i);
       this.head = 0;
+    } else {
+      this.head = i;
     }
-    return this.hasDurable();
   }
 
-  private failed: unknown = null;
-
-  private failAll(err: unknown): void {
-    this.failed = err;
-    // What is durable is still applied; after a failed fsync nothing more is.
-    this.runSlice(Infinity);
-    const failed = this.waiting.slice(this.head);
-    this.waiting = [];
+  /** What is durable is still applied; after a failed fsync nothing more is, and the server stops. */
+  failed(err: unknown): void {
+    this.failure = err;
+    const lost = this.waiters.slice(this.head);
+    this.txns = [];
+    this.waiters = [];
     this.head = 0;
-    for (const w of failed) w.waiter.lost(err);
+    for (const waiter of lost) waiter.lost(err);
+    this.onFatal(err, 'txn log write failed');
   }
+}
+
+/** Sessions are created and closed as writes, through the same pipeline as every other. */
+export function sessionWriter(committer: Committer): SessionWriter {
+  const write = (sessionId: bigint, op: TxnOp) => submitWrite(committer, { sessionId, cxid: 0, authIds: [], op }).then(() => undefined);
+  return {
+    createSession: (sessionId, timeout) => write(sessionId, { type: OpCode.createSession, timeout }),
+    closeSession: (sessionId) => write(sessionId, { type: OpCode.closeSession }),
+  };
 }

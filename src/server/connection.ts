@@ -16,36 +16,25 @@ import {
   type RequestHeader,
   type WatcherEvent,
 } from '../protocol/records.js';
+import { knownFourLetterWords } from '../config/config.js';
 import type { Watcher } from '../data/watch-manager.js';
+import { hex } from '../logger.js';
 import { loopWork, type SlicedWork } from '../loop-work.js';
+import type { OutstandingLimit, ThrottledReader } from './outstanding-limit.js';
+import { normalizeAddress } from './client-port.js';
+import { ReplyWriter } from './reply-writer.js';
+import { RequestQueue, type Job, type Outcome, type ReplyOutlet } from './request-queue.js';
+import { ConnectionStats } from './stats.js';
 
-/** What a request turns into: a reply frame now, or later, and whether to close after it. */
-export interface Outcome {
-  frame: Buffer | null;
-  close?: string;
-}
-
-/** Where a job that finishes later reports its outcome; a second report is ignored. */
-export interface Completion {
-  finish(outcome: Outcome): void;
-}
-
-export interface Job {
-  /** Writes may start while earlier requests are pending; reads wait for everything before them. */
-  write: boolean;
-  /**
-   * The outcome now, or null when it comes later through `done` (which may also be called
-   * before start returns). A callback, not a promise: a write at tens of thousands a second
-   * costs no promise, and its reply is built in the apply loop's slice, not after it.
-   */
-  start(done: Completion): Outcome | null;
-}
+export type { Completion, Job, Outcome } from './request-queue.js';
 
 /** The server side a connection talks to. */
 export interface ConnectionHost {
   readonly log: Logger;
   readonly frameBytesMax: number;
   readonly connectTimeoutMs: number;
+  /** globalOutstandingLimit: the requests all connections together may hold. */
+  readonly requestLimit: OutstandingLimit;
   fourLetterWord(word: string, conn: ServerConnection): string | null;
   handshake(conn: ServerConnection, request: ConnectRequest): Promise<ConnectResponse | null>;
   request(conn: ServerConnection, header: RequestHeader, body: JuteReader): Job;
@@ -54,34 +43,13 @@ export interface ConnectionHost {
   countSent(latencyMs: number | null): void;
 }
 
-/** A request in a connection's queue; the Completion its job reports to. */
-class Entry implements Completion {
-  started = false;
-  /** Started, and its outcome not yet reported. */
-  waiting = false;
-  outcome: Outcome | null = null;
-  readonly receivedAt = Date.now();
-
-  constructor(
-    readonly conn: ServerConnection,
-    readonly job: Job,
-  ) {}
-
-  finish(outcome: Outcome): void {
-    this.conn.settle(this, outcome);
-  }
-}
-
 /**
  * Requests one connection may have queued before we stop reading from it (the rest wait in
  * the kernel's socket buffer). Every queued request is a few live objects, which each
  * young-generation GC copies, and a connection that always has hundreds queued keeps the
- * server saturated. Measured with one client keeping 2000 creates in flight, 1M znodes
- * loaded (bench:server-storage): 256 gave getData p99 5.3-6.5 ms (scavenge survivors ~230
- * KB, p90 pause 2.0 ms); 64 gave 4.1-6.3 ms, median 4.9 (~130 KB, 1.3 ms), the probe's p50
- * halved, at the same load rate (~30k creates/s: a group commit of 64 txns on this disk
- * takes well under a millisecond).
- * Many connections still fill a group commit between them.
+ * server saturated; a smaller queue lowered the probe's latency at the same load rate (a
+ * group commit of this many txns takes well under a millisecond). Many connections still
+ * fill a group commit between them.
  */
 export const connectionQueueMax = 64;
 /**
@@ -91,49 +59,43 @@ export const connectionQueueMax = 64;
 export const inlineFramesMax = 4;
 
 const fourLetterCodes = new Map<number, string>();
-for (const w of ['ruok', 'srvr', 'stat', 'conf', 'cons', 'envi', 'mntr', 'wchs', 'wchc', 'wchp', 'dump', 'isro', 'dirs', 'srst', 'crst', 'gtmk', 'stmk', 'hash']) {
-  fourLetterCodes.set(Buffer.from(w, 'latin1').readInt32BE(0), w);
-}
+for (const w of knownFourLetterWords) fourLetterCodes.set(Buffer.from(w, 'latin1').readInt32BE(0), w);
 fourLetterCodes.set(0xfff4fffd | 0, 'telnet close');
 
 let connectionCounter = 0;
 
 /**
- * One client connection: frames, the handshake, per-connection FIFO of replies,
- * notifications. It knows the wire, not what the requests mean.
+ * One client connection: frames, the handshake, the request queue (per-connection FIFO of
+ * replies), notifications, and flow control (its own queue limit and the server's
+ * globalOutstandingLimit). It knows the wire, not what the requests mean.
  */
-export class ServerConnection implements Watcher, SlicedWork {
+export class ServerConnection implements Watcher, SlicedWork, ReplyOutlet, ThrottledReader {
   readonly id = ++connectionCounter;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly log: Logger;
-  readonly established = Date.now();
+  readonly stats = new ConnectionStats();
   sessionId = 0n;
   sessionTimeout = 0;
   /** Set when the client sent closeSession: its own reply closes it, not the apply. */
   closeRequested = false;
   /** The ids this connection holds: its ip, plus what auth packets added. */
   private ids: readonly Id[];
-  /** Whether the client sent the optional readOnly byte (we mirror it). */
-  private decoder: FrameDecoder;
+  private readonly decoder: FrameDecoder;
+  private readonly queue: RequestQueue;
   private state: 'new' | 'handshake' | 'open' | 'closed' = 'new';
-  private backlog: Buffer[] = [];
-  private queue: Entry[] = [];
-  /** Entries at the head of the queue that have started. */
-  private startedCount = 0;
-  /** Started entries still waiting for their outcome. */
-  private inProgress = 0;
+  /** Frames that arrived while the handshake was running. */
+  private handshakeBacklog: Buffer[] = [];
+  /**
+   * Frames read but not yet handled, from `inputHead` on: a client with thousands of
+   * requests in flight hands over hundreds of KiB in one read, and handling it all at once
+   * kept every other connection waiting for tens of milliseconds. Handled in turns of
+   * `loopWork`, reading paused; left alone while the server is at its outstanding limit.
+   */
+  private inputBacklog: Buffer[] = [];
+  private inputHead = 0;
+  private readonly replies: ReplyWriter;
   private connectTimer: NodeJS.Timeout | null;
-  lastCxid = -1;
-  lastZxid = 0n;
-  packetsReceived = 0;
-  packetsSent = 0;
-  lastOp = 'NA';
-  lastLatencyMs = 0;
-  minLatencyMs = Number.MAX_SAFE_INTEGER;
-  maxLatencyMs = 0;
-  totalLatencyMs = 0;
-  lastResponseAt = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -144,6 +106,8 @@ export class ServerConnection implements Watcher, SlicedWork {
     this.log = host.log.child({ conn: this.id, peer: `${this.remoteAddress}:${this.remotePort}` });
     this.ids = Object.freeze([{ scheme: 'ip', id: this.remoteAddress }]);
     this.decoder = new FrameDecoder(host.frameBytesMax);
+    this.queue = new RequestQueue(this, host.requestLimit);
+    this.replies = new ReplyWriter(socket, () => this.isOpen);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.close(`socket error: ${err.message}`));
@@ -172,6 +136,11 @@ export class ServerConnection implements Watcher, SlicedWork {
     return this.queue.length;
   }
 
+  /** Whether reading from the socket is paused (a full queue, a backlog, the outstanding limit). */
+  get readingPaused(): boolean {
+    return this.socket.isPaused();
+  }
+
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
     try {
@@ -179,68 +148,81 @@ export class ServerConnection implements Watcher, SlicedWork {
       const frames = this.decoder.push(chunk);
       if (this.inputBacklog.length > 0) {
         for (const frame of frames) this.inputBacklog.push(frame);
-      } else if (frames.length <= inlineFramesMax) {
-        for (const frame of frames) {
-          this.onFrame(frame);
-          if (!this.isOpen) return;
-        }
-        if (frames.length > 0) loopWork.shortenNextTurn();
+      } else if (frames.length <= inlineFramesMax && !this.host.requestLimit.reached) {
+        this.handleInline(frames);
       } else {
-        this.inputBacklog = frames;
-        this.socket.pause();
-        loopWork.schedule(this);
+        this.holdBack(frames, 0);
       }
     } catch (err) {
-      this.refuse(err);
+      this.failed(err);
     }
   }
 
-  /**
-   * Frames read but not yet handled, from `backlogHead` on: a client with thousands of
-   * requests in flight hands over hundreds of KiB in one read, and handling it all at once
-   * kept every other connection waiting for tens of milliseconds. Handled in turns of
-   * `loopWork`, reading paused.
-   */
-  private inputBacklog: Buffer[] = [];
-  private backlogHead = 0;
+  /** An interactive client's few frames: handled now, and the next turn is kept short. */
+  private handleInline(frames: Buffer[]): void {
+    for (let i = 0; i < frames.length; i++) {
+      if (this.host.requestLimit.reached && this.state === 'open') return this.holdBack(frames, i);
+      this.onFrame(frames[i]!);
+      if (!this.isOpen) return;
+    }
+    if (frames.length > 0) loopWork.shortenNextTurn();
+  }
 
-  /** Handles backlog frames until `deadline` (LoopWork); true when some are left. */
+  /** Frames from `from` on wait in the backlog, reading paused, for a turn or for the limit to fall. */
+  private holdBack(frames: Buffer[], from: number): void {
+    this.inputBacklog = from === 0 ? frames : frames.slice(from);
+    this.inputHead = 0;
+    this.socket.pause();
+    if (this.host.requestLimit.reached) this.host.requestLimit.park(this);
+    else loopWork.schedule(this);
+  }
+
+  /** Handles backlog frames until `deadline` (LoopWork); true when some are left for a later turn. */
   runSlice(deadline: number): boolean {
     if (this.state === 'closed') return false;
     const frames = this.inputBacklog;
-    let i = this.backlogHead;
+    let i = this.inputHead;
     try {
       while (i < frames.length) {
+        if (this.host.requestLimit.reached && this.state === 'open') {
+          this.inputHead = i;
+          this.host.requestLimit.park(this);
+          return false;
+        }
         this.onFrame(frames[i++]!);
         if (!this.isOpen) return false;
         if ((i & 3) === 0 && performance.now() >= deadline) break;
       }
     } catch (err) {
-      this.refuse(err);
+      this.failed(err);
       return false;
     }
     if (i < frames.length) {
-      this.backlogHead = i;
+      this.inputHead = i;
       return true;
     }
     this.inputBacklog = [];
-    this.backlogHead = 0;
+    this.inputHead = 0;
     this.resumeReading();
     return false;
   }
 
-  /** Reads again unless frames wait, the request queue is full, or a handshake is running. */
-  private resumeReading(): void {
-    if (this.state !== 'open' || this.inputBacklog.length > 0 || this.queue.length >= connectionQueueMax) return;
-    if (this.socket.isPaused()) this.socket.resume();
+  /** The server fell below its outstanding limit (OutstandingLimit woke us). */
+  unthrottled(): void {
+    if (this.state === 'closed') return;
+    if (this.inputHead < this.inputBacklog.length) loopWork.schedule(this);
+    else this.resumeReading();
   }
 
-  /** Bad bytes from the network: log why and close this one connection. */
-  private refuse(err: unknown): void {
-    const reason = err instanceof ProtocolError ? err.message : `internal error: ${(err as Error).message}`;
-    if (!(err instanceof ProtocolError)) this.log.error({ err }, 'request handling failed');
-    this.log.warn({ reason }, 'closing connection after bad input');
-    this.close(reason);
+  /** Reads again unless frames wait, the queue is full, the server is at its limit, or a handshake runs. */
+  private resumeReading(): void {
+    if (this.state !== 'open' || this.inputBacklog.length > 0 || this.queue.length >= connectionQueueMax) return;
+    if (this.host.requestLimit.reached) {
+      this.socket.pause();
+      this.host.requestLimit.park(this);
+      return;
+    }
+    if (this.socket.isPaused()) this.socket.resume();
   }
 
   private tryFourLetterWord(chunk: Buffer): boolean {
@@ -264,7 +246,7 @@ export class ServerConnection implements Watcher, SlicedWork {
       return;
     }
     if (this.state === 'handshake') {
-      this.backlog.push(frame);
+      this.handshakeBacklog.push(frame);
       return;
     }
     if (this.state === 'open') this.onRequestFrame(frame);
@@ -278,39 +260,27 @@ export class ServerConnection implements Watcher, SlicedWork {
   private async handshake(frame: Buffer): Promise<void> {
     // Stop reading until the session is ready; bytes already sent wait in the backlog.
     this.socket.pause();
-    let request: ConnectRequest;
-    try {
-      request = ConnectRequestCodec.read(new JuteReader(frame, 0, this.host.frameBytesMax));
-    } catch (err) {
-      this.refuse(err);
-      return;
-    }
     let response: ConnectResponse | null;
     try {
+      const request = ConnectRequestCodec.read(new JuteReader(frame, 0, this.host.frameBytesMax));
       response = await this.host.handshake(this, request);
     } catch (err) {
-      this.refuse(err);
+      this.failed(err);
       return;
     }
     if (this.state === 'closed') return;
-    if (response === null) {
-      this.close('connection refused during handshake');
-      return;
-    }
+    if (response === null) return this.close('connection refused during handshake');
     const w = new JuteWriter(64);
     ConnectResponseCodec.write(w, response);
     this.socket.write(w.frame());
-    if (response.timeOut <= 0) {
-      this.close('invalid session');
-      return;
-    }
+    if (response.timeOut <= 0) return this.close('invalid session');
     this.state = 'open';
-    const backlog = this.backlog;
-    this.backlog = [];
+    const early = this.handshakeBacklog;
+    this.handshakeBacklog = [];
     try {
-      for (const f of backlog) this.onRequestFrame(f);
+      for (const f of early) this.onRequestFrame(f);
     } catch (err) {
-      this.refuse(err);
+      this.failed(err);
       return;
     }
     this.resumeReading();
@@ -319,10 +289,10 @@ export class ServerConnection implements Watcher, SlicedWork {
   private onRequestFrame(frame: Buffer): void {
     if (this.state !== 'open') return;
     this.host.countReceived();
-    this.packetsReceived++;
+    this.stats.packetsReceived++;
     const reader = new JuteReader(frame, 0, this.host.frameBytesMax * 2);
     const header = RequestHeaderCodec.read(reader);
-    if (header.xid !== Xid.ping && header.xid !== Xid.auth) this.lastCxid = header.xid;
+    if (header.xid !== Xid.ping && header.xid !== Xid.auth) this.stats.lastCxid = header.xid;
     let job: Job;
     try {
       job = this.host.request(this, header, reader);
@@ -330,153 +300,41 @@ export class ServerConnection implements Watcher, SlicedWork {
       if (!(err instanceof ProtocolError)) throw err;
       // A well-framed packet whose record does not decode: answer MARSHALLINGERROR, then close.
       this.log.warn({ xid: header.xid, type: header.type, reason: err.message }, 'undecodable request; closing connection');
-      const outcome: Outcome = { frame: replyFrame(header.xid, this.lastZxid, ErrorCode.MARSHALLINGERROR), close: err.message };
+      const outcome: Outcome = { frame: replyFrame(header.xid, this.stats.lastZxid, ErrorCode.MARSHALLINGERROR), close: err.message };
       job = { write: false, start: () => outcome };
     }
-    this.queue.push(new Entry(this, job));
-    if (this.queue.length >= connectionQueueMax) this.socket.pause();
-    this.pump();
+    if (this.queue.length + 1 >= connectionQueueMax) this.socket.pause();
+    this.queue.push(job);
   }
 
-  /**
-   * Starts what may start, then sends every finished reply at the head, in order. Started
-   * entries are always a prefix of the queue (a read that must wait stops the loop), so this
-   * looks only at the entries after it: a full queue of writes costs O(1) per completion.
-   */
-  private pump(): void {
-    // A job may finish while another starts (a sink that reports at once): its report asks
-    // for another round instead of running one inside this one.
-    if (this.pumping) {
-      this.pumpAgain = true;
-      return;
+  // ---- ReplyOutlet: the request queue's replies, in order ---------------------------------
+
+  send(outcome: Outcome, receivedAt: number): boolean {
+    if (outcome.frame !== null) {
+      this.replies.write(outcome.frame);
+      const latency = Date.now() - receivedAt;
+      this.stats.recordReply(latency);
+      this.host.countSent(latency);
     }
-    this.pumping = true;
-    try {
-      do {
-        this.pumpAgain = false;
-        while (this.startedCount < this.queue.length) {
-          const entry = this.queue[this.startedCount]!;
-          // A read waits for everything before it.
-          if (!entry.job.write && this.inProgress > 0) break;
-          this.startedCount++;
-          this.startEntry(entry);
-          if (this.state === 'closed') return;
-        }
-        this.flush();
-      } while (this.pumpAgain && this.state !== 'closed');
-    } finally {
-      this.pumping = false;
-    }
+    if (outcome.close === undefined) return true;
+    this.replies.uncork();
+    this.close(outcome.close, true);
+    return false;
   }
 
-  private pumping = false;
-  private pumpAgain = false;
-
-  private startEntry(entry: Entry): void {
-    entry.started = true;
-    let result: Outcome | null;
-    try {
-      result = entry.job.start(entry);
-    } catch (err) {
-      this.refuse(err);
-      return;
-    }
-    if (result !== null) {
-      entry.outcome ??= result;
-    } else if (entry.outcome === null) {
-      entry.waiting = true;
-      this.inProgress++;
-    }
-  }
-
-  /** A job's later outcome (Entry.finish). */
-  settle(entry: Entry, outcome: Outcome): void {
-    if (this.state === 'closed' || entry.outcome !== null) return;
-    entry.outcome = outcome;
-    if (!entry.waiting) return; // reported inside start: the pump that started it sends it
-    entry.waiting = false;
-    this.inProgress--;
-    // Called from the committer's apply loop: whatever goes wrong with this connection's
-    // replies closes this connection, and the loop goes on to the next txn.
-    try {
-      this.pump();
-    } catch (err) {
-      this.refuse(err);
-    }
-  }
-
-  /**
-   * Replies finished in one go (a run of commits, a burst of reads) leave in one writev: the
-   * socket stays corked until the current batch of callbacks is done. A connection with more
-   * requests queued (a pipelining client) stays corked, inside turns of loopWork, until that
-   * work runs out or a few turns have passed: one writev for many replies instead of one a
-   * turn (each also wakes the client).
-   */
-  private cork(): void {
-    if (this.corked) return;
-    this.corked = true;
-    this.socket.cork();
-  }
-
-  private scheduleUncork(): void {
-    if (!this.corked) return;
-    const batching = loopWork.inTurn && (this.queue.length > 0 || this.backlogHead < this.inputBacklog.length);
-    if (batching) {
-      if (!this.uncorkDeferred) {
-        this.uncorkDeferred = true;
-        loopWork.afterWork(this.uncork);
-      }
-    } else if (!this.uncorkOnTick) {
-      this.uncorkOnTick = true;
-      process.nextTick(this.uncork);
-    }
-  }
-
-  private readonly uncork = (): void => {
-    this.uncorkDeferred = false;
-    this.uncorkOnTick = false;
-    if (!this.corked) return;
-    this.corked = false;
-    if (this.state !== 'closed') this.socket.uncork();
-  };
-
-  private corked = false;
-  private uncorkDeferred = false;
-  private uncorkOnTick = false;
-
-  private flush(): void {
-    if (this.state === 'closed') return;
-    this.cork();
-    while (this.queue.length > 0 && this.queue[0]!.outcome !== null) {
-      const entry = this.queue.shift()!;
-      this.startedCount--;
-      const outcome = entry.outcome!;
-      if (outcome.frame !== null) {
-        this.socket.write(outcome.frame);
-        const latency = Date.now() - entry.receivedAt;
-        this.recordLatency(latency);
-      }
-      if (outcome.close !== undefined) {
-        this.uncork();
-        this.close(outcome.close, true);
-        return;
-      }
-    }
+  sent(): void {
     this.resumeReading();
-    // A read queued behind a write that just finished may start now.
-    if (this.queue.length > 0 && this.startedCount === 0) this.pump();
-    this.scheduleUncork();
+    this.replies.endRound(this.queue.length > 0 || this.inputHead < this.inputBacklog.length);
   }
 
-  private recordLatency(latency: number): void {
-    this.packetsSent++;
-    this.lastLatencyMs = latency;
-    this.totalLatencyMs += latency;
-    if (latency < this.minLatencyMs) this.minLatencyMs = latency;
-    if (latency > this.maxLatencyMs) this.maxLatencyMs = latency;
-    this.lastResponseAt = Date.now();
-    this.host.countSent(latency);
+  /** Bad bytes from the network (or a bug while handling them): log why and close this one connection. */
+  failed(err: unknown): void {
+    const reason = err instanceof ProtocolError ? err.message : `internal error: ${(err as Error).message}`;
+    if (!(err instanceof ProtocolError)) this.log.error({ err }, 'request handling failed');
+    this.log.warn({ reason }, 'closing connection after bad input');
+    this.close(reason);
   }
+
 
   /** Sends a watch notification (xid -1, zxid -1, as ZooKeeper 3.8 does). */
   notify(event: WatcherEvent): void {
@@ -485,23 +343,20 @@ export class ServerConnection implements Watcher, SlicedWork {
     ReplyHeaderCodec.write(w, { xid: Xid.notification, zxid: -1n, err: 0 });
     WatcherEventCodec.write(w, event);
     this.socket.write(w.frame());
-    this.packetsSent++;
+    this.stats.packetsSent++;
     this.host.countSent(null);
   }
 
   /** Closes the socket; graceful lets queued bytes drain first. */
   close(reason: string, graceful = false): void {
-    if (this.state === 'closed') {
-      return;
-    }
+    if (this.state === 'closed') return;
     this.state = 'closed';
     this.clearConnectTimer();
-    this.queue = [];
-    this.startedCount = 0;
-    this.inProgress = 0;
-    this.backlog = [];
+    this.queue.clear();
+    this.host.requestLimit.unpark(this);
+    this.handshakeBacklog = [];
     this.inputBacklog = [];
-    this.backlogHead = 0;
+    this.inputHead = 0;
     if (graceful) {
       // Reading again (what arrives is dropped: the state is closed) lets the client's FIN in;
       // a paused socket would never see it, so it would never close and its server never stop.
@@ -510,14 +365,11 @@ export class ServerConnection implements Watcher, SlicedWork {
     } else {
       this.socket.destroy();
     }
-    this.log.debug({ reason, session: this.sessionId === 0n ? undefined : '0x' + this.sessionId.toString(16) }, 'connection closed');
+    this.log.debug({ reason, session: this.sessionId === 0n ? undefined : hex(this.sessionId) }, 'connection closed');
     this.host.closed(this, reason);
   }
 }
 
-function normalizeAddress(addr: string): string {
-  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
-}
 
 /** One reply frame: header, then the body when err is 0. */
 export function replyFrame(xid: number, zxid: bigint, err: number, body?: (w: JuteWriter) => void): Buffer {

@@ -44,7 +44,7 @@ function serverSummary(v: ServerView, withClients: boolean): string {
   let out = `Zookeeper version: ${versionLine}\n`;
   if (withClients) {
     out += 'Clients:\n';
-    for (const c of v.connections) out += ` /${c.remoteAddress}:${c.remotePort}[1](queued=${c.queuedRequests},recved=${c.packetsReceived},sent=${c.packetsSent})\n`;
+    for (const c of v.connections) out += ` /${c.remoteAddress}:${c.remotePort}[1](queued=${c.queuedRequests},recved=${c.stats.packetsReceived},sent=${c.stats.packetsSent})\n`;
     out += '\n';
   }
   out += latencyLine(v);
@@ -56,11 +56,12 @@ function serverSummary(v: ServerView, withClients: boolean): string {
 function cons(v: ServerView): string {
   let out = '';
   for (const c of v.connections) {
-    const avg = c.packetsSent === 0 ? 0 : c.totalLatencyMs / Math.max(1, c.packetsSent);
-    out += ` /${c.remoteAddress}:${c.remotePort}[1](queued=${c.queuedRequests},recved=${c.packetsReceived},sent=${c.packetsSent}`;
+    const s = c.stats;
+    const avg = s.packetsSent === 0 ? 0 : s.totalLatencyMs / Math.max(1, s.packetsSent);
+    out += ` /${c.remoteAddress}:${c.remotePort}[1](queued=${c.queuedRequests},recved=${s.packetsReceived},sent=${s.packetsSent}`;
     if (c.sessionId !== 0n) {
-      out += `,sid=${hex(c.sessionId)},lop=${c.lastOp},est=${c.established},to=${c.sessionTimeout},lcxid=0x${(c.lastCxid >>> 0).toString(16)}`;
-      out += `,lzxid=${hex(c.lastZxid)},lresp=${c.lastResponseAt},llat=${c.lastLatencyMs},minlat=${c.packetsSent ? c.minLatencyMs : 0},avglat=${avg.toFixed(0)},maxlat=${c.maxLatencyMs}`;
+      out += `,sid=${hex(c.sessionId)},lop=${s.lastOp},est=${s.established},to=${c.sessionTimeout},lcxid=0x${(s.lastCxid >>> 0).toString(16)}`;
+      out += `,lzxid=${hex(s.lastZxid)},lresp=${s.lastResponseAt},llat=${s.lastLatencyMs},minlat=${s.packetsSent ? s.minLatencyMs : 0},avglat=${avg.toFixed(0)},maxlat=${s.maxLatencyMs}`;
     }
     out += ')\n';
   }

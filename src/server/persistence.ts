@@ -1,15 +1,16 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ServerConfig } from '../config/config.js';
 import { DataTree } from '../data/data-tree.js';
 import { BlockPool, TreeSnapshotLoader, treeSnapshotRecords } from '../data/tree-snapshot.js';
 import { decodeAclAt, decodeTxn, plainCreate, readPlainCreate } from '../data/txn-codec.js';
 import { TxnWriter } from '../data/txn-writer.js';
 import type { Txn } from '../data/txn.js';
-import { ProtocolError, StorageError } from '../errors.js';
+import { ProtocolError, StartupError, StorageError } from '../errors.js';
 import { hex, type Logger } from '../logger.js';
 import { openStorage, purge, type Storage } from '../storage/index.js';
 import type { RecordEncoder } from '../storage/txn-log.js';
-import type { TxnSink } from './committer.js';
-import type { EnsembleRecovery, EnsembleStorage } from './ensemble-server.js';
+import type { SinkListener, TxnSink } from './committer.js';
 
 /**
  * Loads the newest valid snapshot into a fresh tree (or returns a fresh tree when there is
@@ -60,6 +61,15 @@ export async function recoverStandalone(config: ServerConfig, log: Logger): Prom
   }
   log.info({ zxid: hex(tree.lastZxid), replayed, nodes: tree.nodeCount }, 'state recovered');
   return { tree, storage, replayed };
+}
+
+/** What an ensemble member recovered from disk before starting. */
+export interface EnsembleRecovery {
+  acceptedEpoch: bigint;
+  currentEpoch: bigint;
+  /** The tree as of the snapshot (or a fresh tree), not yet including the log. */
+  tree: DataTree;
+  log: { zxid: bigint; payload: Uint8Array }[];
 }
 
 /** Ensemble start-up: the snapshot becomes the tree; logged txns go to the consensus core. */
@@ -139,28 +149,37 @@ export class Snapshotter {
   }
 }
 
-/** The standalone server's sink: each txn is appended (group commit) before it is applied. */
+/**
+ * The txn log as the commit pipeline's sink, for both modes: each txn is appended (a standalone
+ * server's encoded straight into the log's buffer, a proposal's payload copied there), one
+ * fsync covers a batch, and the listener hears the batch's last zxid. No promise per txn.
+ */
 export class LogSink implements TxnSink {
+  private readonly txnEncoder = new TxnRecordEncoder();
+  private readonly payloadEncoder = new PayloadRecordEncoder();
+
   constructor(
     private readonly storage: Storage,
     private readonly snapshotter: Snapshotter,
   ) {}
 
-  listen(durable: (zxid: bigint) => void, failed: (err: unknown) => void): void {
+  listen(listener: SinkListener): void {
     this.storage.txnLog.onDurableBatch((zxid, count) => {
       this.snapshotter.committed(count);
-      durable(zxid);
+      listener.durable(zxid, count);
     });
-    this.storage.txnLog.onFailure(failed);
+    this.storage.txnLog.onFailure((err) => listener.failed(err));
   }
 
   append(txn: Txn): void {
-    this.encoder.txn = txn;
-    // Encoded straight into the log's buffer.
-    if (!this.storage.txnLog.writeEncoded(txn.zxid, this.encoder)) throw new ProtocolError(`txn ${hex(txn.zxid)} cannot be encoded`);
+    this.txnEncoder.txn = txn;
+    if (!this.storage.txnLog.writeEncoded(txn.zxid, this.txnEncoder)) throw new ProtocolError(`txn ${hex(txn.zxid)} cannot be encoded`);
   }
 
-  private readonly encoder = new TxnRecordEncoder();
+  appendPayload(zxid: bigint, payload: Uint8Array): void {
+    this.payloadEncoder.payload = payload;
+    this.storage.txnLog.writeEncoded(zxid, this.payloadEncoder);
+  }
 }
 
 /** A TxnWriter for the txn at hand, in the txn log's RecordEncoder shape. */
@@ -173,10 +192,35 @@ class TxnRecordEncoder implements RecordEncoder {
   }
 }
 
-/** An ensemble member's disk: the same stores, in the shape the consensus shell wants. */
-export function ensembleStorage(storage: Storage, snapshotter: Snapshotter): EnsembleStorage {
+/** Copies an encoded payload into the txn log's buffer. */
+class PayloadRecordEncoder implements RecordEncoder {
+  payload: Uint8Array = new Uint8Array(0);
+
+  encode(buf: Buffer, at: number, limit: number): number {
+    const end = at + this.payload.length;
+    if (end > limit) return -1;
+    buf.set(this.payload, at);
+    return end;
+  }
+}
+
+/** What an ensemble member keeps on disk, in the shape the consensus driver wants. */
+export interface MemberStorage {
+  /** The txn log, appended through the commit pipeline. */
+  readonly sink: TxnSink;
+  /** Barrier: drops every logged txn above `zxid` (pending appends are synced first). */
+  truncateAfter(zxid: bigint): Promise<void>;
+  persistAcceptedEpoch(epoch: bigint): Promise<void>;
+  persistCurrentEpoch(epoch: bigint): Promise<void>;
+  /** Persists a snapshot received from the leader and drops the whole log. */
+  installSnapshot(zxid: bigint, tree: DataTree): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An ensemble member's disk: the same stores a standalone server uses. */
+export function memberStorage(storage: Storage, snapshotter: Snapshotter): MemberStorage {
   return {
-    appendTxn: (zxid, payload) => storage.txnLog.append(zxid, payload).then(() => snapshotter.committed()),
+    sink: new LogSink(storage, snapshotter),
     truncateAfter: (zxid) => storage.txnLog.truncateAfter(zxid),
     persistAcceptedEpoch: (epoch) => storage.epochs.setAcceptedEpoch(Number(epoch)),
     persistCurrentEpoch: (epoch) => storage.epochs.setCurrentEpoch(Number(epoch)),
@@ -190,4 +234,32 @@ export function ensembleStorage(storage: Storage, snapshotter: Snapshotter): Ens
       await storage.close();
     },
   };
+}
+
+/**
+ * Refuses, before anything is opened, a dataDir or dataLogDir that cannot hold the server's
+ * files: one that is a file, sits under a file, or is not writable. Created when missing.
+ */
+export async function checkDataDirectories(config: ServerConfig): Promise<void> {
+  await checkDirectory('dataDir', config.dataDir);
+  if (config.dataLogDir !== config.dataDir) await checkDirectory('dataLogDir', config.dataLogDir);
+}
+
+async function checkDirectory(key: string, dir: string): Promise<void> {
+  const refuse = (what: string, err: NodeJS.ErrnoException) => new StartupError(key, dir, `${what} (${err.code ?? err.message})`, { cause: err });
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EEXIST') throw refuse('is a file, not a directory', e);
+    if (e.code === 'ENOTDIR') throw refuse('a part of the path is a file, not a directory', e);
+    throw refuse('cannot be created', e);
+  }
+  const probe = join(dir, `.zkts-write-check-${process.pid}`);
+  try {
+    await writeFile(probe, '', { flag: 'wx' });
+    await rm(probe, { force: true });
+  } catch (err) {
+    throw refuse('is not writable', err as NodeJS.ErrnoException);
+  }
 }

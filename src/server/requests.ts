@@ -37,7 +37,8 @@ import {
 } from '../protocol/records.js';
 import { InvalidRequest, validateRequest } from '../protocol/validate.js';
 import type { Committer, WriteWaiter } from './committer.js';
-import { replyFrame, type Completion, type Job, type Outcome, type ServerConnection } from './connection.js';
+import { replyFrame, type ServerConnection } from './connection.js';
+import type { Completion, Job, Outcome } from './request-queue.js';
 
 /** What request handling needs from the server around it. */
 export interface RequestContext {
@@ -49,7 +50,7 @@ export interface RequestContext {
   touchSession(conn: ServerConnection): void;
   /** True while the session may still issue requests. */
   sessionIsLive(sessionId: bigint): boolean;
-  /** Waits until this server has applied everything the leader committed before now. */
+  /** Waits until this server has applied every write committed before now. */
   sync(): Promise<void>;
 }
 
@@ -458,7 +459,7 @@ const handlers = new Map<number, Handler>([
 /** Turns one decoded request header and body into a job for the connection's queue. */
 export function handleRequest(ctx: RequestContext, conn: ServerConnection, header: RequestHeader, body: JuteReader): Job {
   ctx.touchSession(conn);
-  conn.lastOp = opName(header.type);
+  conn.stats.lastOp = opName(header.type);
   const handler = handlers.get(header.type);
   if (handler === undefined) {
     // check alone, sasl and unknown opcodes: UNIMPLEMENTED, then the connection closes.

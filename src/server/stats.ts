@@ -33,3 +33,27 @@ export class ServerStats {
     this.latencyCount = 0;
   }
 }
+
+/** One connection's counters, read by cons and stat. */
+export class ConnectionStats {
+  readonly established = Date.now();
+  lastCxid = -1;
+  lastZxid = 0n;
+  packetsReceived = 0;
+  packetsSent = 0;
+  lastOp = 'NA';
+  lastLatencyMs = 0;
+  minLatencyMs = Number.MAX_SAFE_INTEGER;
+  maxLatencyMs = 0;
+  totalLatencyMs = 0;
+  lastResponseAt = 0;
+
+  recordReply(latencyMs: number): void {
+    this.packetsSent++;
+    this.lastLatencyMs = latencyMs;
+    this.totalLatencyMs += latencyMs;
+    if (latencyMs < this.minLatencyMs) this.minLatencyMs = latencyMs;
+    if (latencyMs > this.maxLatencyMs) this.maxLatencyMs = latencyMs;
+    this.lastResponseAt = Date.now();
+  }
+}

@@ -1,5 +1,5 @@
 // A committed txn that no validator would have let through must not stop a member: three
-// EnsembleServers in this process, on real sockets and real storage in temporary directories,
+// ensemble members in this process, on real sockets and real storage in temporary directories,
 // are handed txns below the request validator (straight to the leader's committer, and raw
 // bytes straight into its consensus core). Every member applies each as a deterministic error,
 // stays up, keeps serving, agrees with the others, and starts again from that log.
@@ -14,8 +14,9 @@ import type { TxnOp } from '../../src/data/txn.js';
 import { silentLogger } from '../../src/logger.js';
 import { ErrorCode, OpCode } from '../../src/protocol/constants.js';
 import type { QuorumEvent } from '../../src/quorum/index.js';
-import { EnsembleServer } from '../../src/server/ensemble-server.js';
-import { Snapshotter, ensembleStorage, recoverEnsemble } from '../../src/server/persistence.js';
+import { ensembleMember } from '../../src/server/assemble.js';
+import type { ServerNode } from '../../src/server/node.js';
+import { Snapshotter, memberStorage, recoverEnsemble, type MemberStorage } from '../../src/server/persistence.js';
 import { waitFor } from '../../src/testing/wait.js';
 import { RawSession, createBody, pathWatchBody } from '../protocol/raw-requests.js';
 import { freePort } from '../support/net.js';
@@ -29,10 +30,11 @@ interface Spec {
 }
 
 let specs: Spec[] = [];
-let members: EnsembleServer[] = [];
+let members: ServerNode[] = [];
+let disks: MemberStorage[] = [];
 let root = '';
 
-async function startMember(spec: Spec, all: readonly Spec[]): Promise<EnsembleServer> {
+async function startMember(spec: Spec, all: readonly Spec[]): Promise<ServerNode> {
   const props = new Map<string, string>([
     ['tickTime', '200'],
     ['initLimit', '10'],
@@ -45,9 +47,14 @@ async function startMember(spec: Spec, all: readonly Spec[]): Promise<EnsembleSe
   const config = buildConfig(props, null).config as ServerConfig;
   const log = silentLogger();
   const { recovery, storage } = await recoverEnsemble(config, log);
-  let server: EnsembleServer | null = null;
+  let server: ServerNode | null = null;
   const snapshotter = new Snapshotter(storage, () => server!.tree, config, log);
-  server = new EnsembleServer({ config, log, serverId: spec.sid, storage: ensembleStorage(storage, snapshotter), recovery });
+  const disk = memberStorage(storage, snapshotter);
+  disks.push(disk);
+  const onFatal = (err: unknown) => queueMicrotask(() => {
+    throw err;
+  });
+  server = ensembleMember({ config, log, serverId: spec.sid, storage: disk, recovery, onFatal });
   await server.start();
   return server;
 }
@@ -66,10 +73,12 @@ async function startAll(): Promise<void> {
 
 async function stopAll(): Promise<void> {
   await Promise.all(members.map((m) => m.stop()));
+  await Promise.all(disks.map((d) => d.close()));
   members = [];
+  disks = [];
 }
 
-function leader(): EnsembleServer {
+function leader(): ServerNode {
   const found = members.find((m) => m.mode() === 'leader');
   if (found === undefined) throw new Error('no leader');
   return found;
@@ -103,15 +112,15 @@ async function converged(): Promise<bigint> {
 }
 
 /** A write handed to the leader's committer as it is, with no validation. */
-function submitUnvalidated(server: EnsembleServer, sessionId: bigint, op: TxnOp): Promise<ApplyResult> {
+function submitUnvalidated(server: ServerNode, sessionId: bigint, op: TxnOp): Promise<ApplyResult> {
   return new Promise((resolve, reject) => {
     server.committer.submit({ sessionId, cxid: 1, authIds: [], op }, { committed: (_txn, result) => resolve(result), lost: reject });
   });
 }
 
-/** Raw bytes as a client write's payload, into the leader's consensus core (the shell's own queue). */
-function proposeRaw(server: EnsembleServer, payload: Uint8Array): void {
-  (server as unknown as { enqueue(event: QuorumEvent): void }).enqueue({ kind: 'clientWrite', requestId: 1_000_000, payload });
+/** Raw bytes as a client write's payload, into the leader's consensus core (the consensus driver's own queue). */
+function proposeRaw(server: ServerNode, payload: Uint8Array): void {
+  (server.replication.committer as unknown as { enqueue(event: QuorumEvent): void }).enqueue({ kind: 'clientWrite', requestId: 1_000_000, payload });
 }
 
 /** Every member answers a create and a read from a client of its own. */

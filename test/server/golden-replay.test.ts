@@ -8,7 +8,7 @@ import {
   WatcherEventCodec,
 } from '../../src/protocol/records.js';
 import { JuteWriter } from '../../src/protocol/jute.js';
-import type { ZkServer } from '../../src/server/zk-server.js';
+import type { ServerNode } from '../../src/server/node.js';
 import { loadVectors, type VectorFrame, type VectorScenario } from '../vectors.js';
 import { RawConnection, rawExchange, startServer, waitFor } from './harness.js';
 
@@ -53,7 +53,7 @@ class ScenarioReplay {
   readonly mismatches: string[] = [];
 
   constructor(
-    private readonly server: ZkServer,
+    private readonly server: ServerNode,
     private readonly scenario: VectorScenario,
     shared: { sessions: ScenarioReplay['sessions']; zxids: [bigint, bigint][] },
   ) {
@@ -209,7 +209,7 @@ class ScenarioReplay {
 }
 
 describe('replaying ZooKeeper 3.8 golden traffic against zkts', () => {
-  let server: ZkServer;
+  let server: ServerNode;
   const shared = { sessions: new Map(), zxids: [] as [bigint, bigint][] };
 
   beforeAll(async () => {

@@ -2,16 +2,17 @@ import { createConnection, type Socket } from 'node:net';
 import { buildConfig, type ServerConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { FrameDecoder } from '../../src/protocol/framing.js';
-import { ZkServer, type ZkServerOptions } from '../../src/server/zk-server.js';
+import { standaloneNode, type StandaloneNodeOptions } from '../../src/server/assemble.js';
+import type { ServerNode } from '../../src/server/node.js';
 import { scaled } from '../../src/testing/wait.js';
 
 export { waitFor } from '../../src/testing/wait.js';
 
-/** A standalone server in this process on an OS-chosen port. */
+/** A standalone server in this process on an OS-chosen port; a fatal failure fails the test run. */
 export async function startServer(
   props: Record<string, string | number | boolean> = {},
-  options: Partial<ZkServerOptions> = {},
-): Promise<ZkServer> {
+  options: Partial<StandaloneNodeOptions> = {},
+): Promise<ServerNode> {
   const all = new Map<string, string>(
     Object.entries({
       tickTime: 2000,
@@ -24,7 +25,10 @@ export async function startServer(
     }).map(([k, v]) => [k, String(v)]),
   );
   const { config } = buildConfig(all, null);
-  const server = new ZkServer({ config: config as ServerConfig, log: silentLogger(), ...options });
+  const onFatal = (err: unknown) => queueMicrotask(() => {
+    throw err;
+  });
+  const server = standaloneNode({ config: config as ServerConfig, log: silentLogger(), onFatal, ...options });
   await server.start();
   return server;
 }
@@ -36,8 +40,8 @@ export class RawConnection {
   private readonly decoder = new FrameDecoder(16 * 1024 * 1024);
   readonly socket: Socket;
 
-  private constructor(port: number) {
-    this.socket = createConnection({ host: '127.0.0.1', port });
+  private constructor(port: number, localAddress?: string) {
+    this.socket = createConnection({ host: '127.0.0.1', port, localAddress });
     this.socket.on('data', (chunk) => {
       for (const f of this.decoder.push(chunk)) this.frames.push(f);
     });
@@ -45,8 +49,9 @@ export class RawConnection {
     this.socket.on('error', () => (this.closed = true));
   }
 
-  static async open(port: number): Promise<RawConnection> {
-    const c = new RawConnection(port);
+  /** Connects to 127.0.0.1:port, from `localAddress` when given (any 127.x.y.z on Linux). */
+  static async open(port: number, localAddress?: string): Promise<RawConnection> {
+    const c = new RawConnection(port, localAddress);
     await new Promise<void>((resolve, reject) => {
       c.socket.once('connect', resolve);
       c.socket.once('error', reject);

@@ -4,8 +4,8 @@ import { ConnectRequestCodec, ConnectResponseCodec, CreateRequestCodec, RequestH
 import type { Txn } from '../../src/data/txn.js';
 import { connectionQueueMax } from '../../src/server/connection.js';
 import { loopWork } from '../../src/loop-work.js';
-import type { TxnSink } from '../../src/server/committer.js';
-import type { ZkServer } from '../../src/server/zk-server.js';
+import type { SinkListener, TxnSink } from '../../src/server/committer.js';
+import type { ServerNode } from '../../src/server/node.js';
 import { RawConnection, rawExchange, startServer, waitFor } from './harness.js';
 
 function connectFrame(sessionId = 0n, passwd = Buffer.alloc(16), timeOut = 4000): Buffer {
@@ -30,26 +30,30 @@ function createFrame(xid: number, path: string): Buffer {
 
 /** A sink whose txns become durable only while its gate is open (a very slow disk). */
 class GatedSink implements TxnSink {
-  private durable: (zxid: bigint) => void = () => undefined;
+  private listener: SinkListener | null = null;
   private held = 0n;
   open = true;
 
-  listen(durable: (zxid: bigint) => void): void {
-    this.durable = durable;
+  listen(listener: SinkListener): void {
+    this.listener = listener;
   }
 
   append(txn: Txn): void {
-    this.held = txn.zxid;
-    if (this.open) queueMicrotask(() => this.durable(txn.zxid));
+    this.appendPayload(txn.zxid);
+  }
+
+  appendPayload(zxid: bigint): void {
+    this.held = zxid;
+    if (this.open) queueMicrotask(() => this.listener!.durable(zxid, 1));
   }
 
   release(): void {
     this.open = true;
-    this.durable(this.held);
+    this.listener!.durable(this.held, 1);
   }
 }
 
-async function session(server: ZkServer, timeOut = 4000): Promise<{ conn: RawConnection; sessionId: bigint; passwd: Buffer; timeOut: number }> {
+async function session(server: ServerNode, timeOut = 4000): Promise<{ conn: RawConnection; sessionId: bigint; passwd: Buffer; timeOut: number }> {
   const conn = await RawConnection.open(server.port);
   conn.send(connectFrame(0n, Buffer.alloc(16), timeOut));
   await waitFor('ConnectResponse', () => conn.frames.length >= 1);
@@ -58,7 +62,7 @@ async function session(server: ZkServer, timeOut = 4000): Promise<{ conn: RawCon
 }
 
 describe('server limits and sessions', () => {
-  let server: ZkServer | null = null;
+  let server: ServerNode | null = null;
   afterEach(async () => {
     await server?.stop();
     server = null;
@@ -89,11 +93,12 @@ describe('server limits and sessions', () => {
     const total = 5000;
     conn.send(Buffer.concat(Array.from({ length: total }, (_, i) => createFrame(i + 1, `/n${i}`))));
     const [serverSide] = [...server.connections];
-    await waitFor('requests to arrive', () => serverSide!.queuedRequests > 0);
-    // Nothing completes while the disk is held: without the limit every request is read and
-    // queued within a few milliseconds; with it, reading stops after the read that filled
-    // the queue (a read holds well under half of these).
-    await new Promise((r) => setTimeout(r, 300));
+    // Nothing completes while the disk is held. Reading stops after the read that filled the
+    // queue: the socket is paused and no frames wait for a turn, so nothing more can be read
+    // until a reply goes out (without the limit every request is read and queued at once).
+    await waitFor('reading to stop with a full queue', () =>
+      serverSide!.readingPaused && !loopWork.isScheduled(serverSide!) && serverSide!.queuedRequests >= connectionQueueMax,
+    );
     const queued = serverSide!.queuedRequests;
     expect(queued).toBeGreaterThanOrEqual(connectionQueueMax);
     expect(queued).toBeLessThan(total / 2);
@@ -105,15 +110,71 @@ describe('server limits and sessions', () => {
     conn.close();
   });
 
+  it('refuses connections beyond maxCnxns from any address, and admits one again when another closes', async () => {
+    server = await startServer({ maxCnxns: 2, maxClientCnxns: 0 });
+    const first = await session(server);
+    // Another loopback address: the per-address limit (off here) is not what refuses it.
+    const second = await RawConnection.open(server.port, '127.0.0.2');
+    const third = await RawConnection.open(server.port, '127.0.0.3');
+    await waitFor('the third connection to be closed', () => third.closed);
+    expect(server.stats.refusedConnections).toBe(1);
+    expect(second.closed).toBe(false);
+    first.conn.close();
+    await waitFor('the server to free the slot', () => server!.ports[0]!.connections === 1);
+    const again = await session(server);
+    expect(again.sessionId).not.toBe(0n);
+    second.close();
+    again.conn.close();
+  });
+
+  it('stops reading from every connection while it holds globalOutstandingLimit requests, and answers all of them in order', async () => {
+    const limit = 20;
+    const sink = new GatedSink();
+    server = await startServer({ globalOutstandingLimit: limit }, { sink });
+    const requestLimit = server.requestLimit;
+    let held = 0;
+    const take = requestLimit.take.bind(requestLimit);
+    vi.spyOn(requestLimit, 'take').mockImplementation(() => {
+      take();
+      held = Math.max(held, requestLimit.count);
+    });
+    const pipelining = await session(server);
+    const interactive = await session(server);
+    sink.open = false;
+    // Fewer than one connection's own queue limit: the global limit is what stops it.
+    const total = 500;
+    expect(limit).toBeLessThan(connectionQueueMax);
+    pipelining.conn.send(Buffer.concat(Array.from({ length: total }, (_, i) => createFrame(i + 1, `/g${i}`))));
+    await waitFor('the server to hold its limit', () => requestLimit.count === limit && requestLimit.waiting === 1);
+    const [pipeSide, interactiveSide] = [...server.connections];
+    expect(pipeSide!.readingPaused).toBe(true);
+    // A read from another connection is not taken in while the server is at its limit.
+    interactive.conn.send(existsFrame(1, '/zookeeper'));
+    await waitFor('the interactive connection to wait its turn', () => requestLimit.waiting === 2 && interactiveSide!.readingPaused);
+    expect(interactive.conn.frames.length).toBe(1);
+    sink.release();
+    await waitFor('every reply', () => pipelining.conn.frames.length === 1 + total && interactive.conn.frames.length === 2, { timeoutMs: 20_000 });
+    const replies = pipelining.conn.frames.slice(1).map((f) => ReplyHeaderCodec.read(new JuteReader(f)));
+    expect(replies.every((h, i) => h.xid === i + 1 && h.err === 0)).toBe(true);
+    expect(ReplyHeaderCodec.read(new JuteReader(interactive.conn.frames[1]!)).err).toBe(0);
+    // Reached, never exceeded: what the client sent beyond it waited in the socket.
+    expect(held).toBe(limit);
+    expect(requestLimit.count).toBe(0);
+    pipelining.conn.close();
+    interactive.conn.close();
+  });
+
   it('replies in order when the sink reports a write durable inside append', async () => {
     // A sink that reports each txn durable inside append: the apply still waits for a turn
-    // of loopWork, the report must not run the committer inside the connection's start of
+    // of loopWork, the report must not run the apply stage inside the connection's start of
     // the write, and a read queued behind it waits for the write's reply.
+    let listener: SinkListener | null = null;
     const instant: TxnSink = {
-      listen(durable) {
-        this.append = (txn: Txn) => durable(txn.zxid);
+      listen: (l) => {
+        listener = l;
       },
-      append: () => undefined,
+      append: (txn: Txn) => listener!.durable(txn.zxid, 1),
+      appendPayload: (zxid: bigint) => listener!.durable(zxid, 1),
     };
     server = await startServer({}, { sink: instant });
     const { conn } = await session(server);

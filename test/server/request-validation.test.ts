@@ -4,7 +4,7 @@
 // test/conformance/request-validation.test.ts proves the codes against ZooKeeper 3.8.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, OpCode } from '../../src/protocol/constants.js';
-import type { ZkServer } from '../../src/server/zk-server.js';
+import type { ServerNode } from '../../src/server/node.js';
 import {
   RawSession,
   createBody,
@@ -21,8 +21,8 @@ import {
 } from '../protocol/raw-requests.js';
 import { startServer } from './harness.js';
 
-let server: ZkServer | undefined;
-const srv = (): ZkServer => {
+let server: ServerNode | undefined;
+const srv = (): ServerNode => {
   if (server === undefined) throw new Error('server not started');
   return server;
 };

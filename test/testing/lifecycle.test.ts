@@ -112,7 +112,7 @@ describe('TestingCluster: members are processes', () => {
       const failure = await cluster.start(victim).then(() => null, (error: Error) => error);
       expect(failure).toBeInstanceOf(MemberStartError);
       expect((failure as MemberStartError).code).toBe('EADDRINUSE');
-      expect(failure!.message).toMatch(new RegExp(`server ${victim} did not start: it failed: .*EADDRINUSE.*${cluster.server(victim).ports.client}`));
+      expect(failure!.message).toMatch(new RegExp(`server ${victim} did not start: it failed: config key 'clientPort' = ${cluster.server(victim).ports.client}: .*EADDRINUSE`));
       expect(cluster.server(victim).state).toBe('stopped');
     } finally {
       await new Promise((resolve) => squatter.close(resolve));

@@ -1,0 +1,158 @@
+// `zkts server` refuses to start, at once and clearly, when a port or directory the config
+// names cannot be used: it exits non-zero with the key, the value and the cause, and leaves
+// nothing bound behind it (a member never runs half-started).
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { withDeadline } from '../../src/testing/wait.js';
+import { freePort } from '../support/net.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const zkts = path.join(repoRoot, 'bin', 'zkts.js');
+/** What a refused start exits with (cli/server.ts): a port or directory the config names is unusable. */
+const unusableResourceExit = 4;
+
+interface Finished {
+  code: number | null;
+  stderr: string;
+}
+
+/** Runs `zkts server <cfg>` to its exit; `asUser` runs it as another uid (root only). */
+function runServer(configPath: string, asUser?: number): Promise<Finished> {
+  const child = spawn(process.execPath, [zkts, 'server', configPath, '--log-level', 'silent'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...(asUser === undefined ? {} : { uid: asUser, gid: asUser }),
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<Finished>((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
+  return withDeadline(exited, 15_000, 'the server to exit').finally(() => child.kill('SIGKILL'));
+}
+
+/** Holds 127.0.0.1:port until closed. */
+async function holdPort(port: number): Promise<net.Server> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return server;
+}
+
+/** Whether 127.0.0.1:port can be bound now (nobody holds it). */
+async function isFree(port: number): Promise<boolean> {
+  try {
+    const server = await holdPort(port);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('zkts server start-up', () => {
+  let base: string;
+  const held: net.Server[] = [];
+
+  beforeAll(() => {
+    if (!existsSync(path.join(repoRoot, 'dist', 'src', 'cli', 'main.js'))) throw new Error('zkts is not built: run `npm run build` first');
+  });
+
+  afterEach(async () => {
+    for (const s of held.splice(0)) await new Promise<void>((resolve) => s.close(() => resolve()));
+    if (base !== undefined) rmSync(base, { recursive: true, force: true });
+  });
+
+  function dir(): string {
+    base = mkdtempSync(path.join(os.tmpdir(), 'zkts-startup-'));
+    return base;
+  }
+
+  function writeConfig(lines: string[]): string {
+    const file = path.join(base, 'zoo.cfg');
+    writeFileSync(file, lines.join('\n') + '\n');
+    return file;
+  }
+
+  async function member(clientPort: number, electionPort: number): Promise<string> {
+    const dataDir = path.join(dir(), 'data');
+    mkdirSync(dataDir);
+    writeFileSync(path.join(dataDir, 'myid'), '1\n');
+    const [quorum1, quorum2, election2] = [await freePort(), await freePort(), await freePort()];
+    return writeConfig([
+      'tickTime=100',
+      `dataDir=${dataDir}`,
+      `clientPort=${clientPort}`,
+      'clientPortAddress=127.0.0.1',
+      `server.1=127.0.0.1:${quorum1}:${electionPort}`,
+      `server.2=127.0.0.1:${quorum2}:${election2}`,
+    ]);
+  }
+
+  it('a standalone server refuses a client port in use, naming clientPort, the port and EADDRINUSE', async () => {
+    const port = await freePort();
+    held.push(await holdPort(port));
+    const config = writeConfig(['tickTime=2000', `dataDir=${path.join(dir(), 'data')}`, `clientPort=${port}`, 'clientPortAddress=127.0.0.1']);
+    const { code, stderr } = await runServer(config);
+    expect(code).toBe(unusableResourceExit);
+    expect(stderr).toContain(`config key 'clientPort' = ${port}`);
+    expect(stderr).toContain('EADDRINUSE');
+  });
+
+  it('an ensemble member whose client port is taken exits instead of running half-started, leaving its election port free', async () => {
+    const [clientPort, electionPort] = [await freePort(), await freePort()];
+    held.push(await holdPort(clientPort));
+    const { code, stderr } = await runServer(await member(clientPort, electionPort));
+    expect(code).toBe(unusableResourceExit);
+    expect(stderr).toContain(`config key 'clientPort' = ${clientPort}`);
+    expect(stderr).toContain('EADDRINUSE');
+    expect(await isFree(electionPort)).toBe(true);
+  });
+
+  it('an ensemble member whose election port is taken exits, naming its server.N line, leaving its client port free', async () => {
+    const [clientPort, electionPort] = [await freePort(), await freePort()];
+    held.push(await holdPort(electionPort));
+    const { code, stderr } = await runServer(await member(clientPort, electionPort));
+    expect(code).toBe(unusableResourceExit);
+    expect(stderr).toMatch(new RegExp(`config key 'server\\.1' = 127\\.0\\.0\\.1:\\d+:${electionPort}: cannot listen on election port`));
+    expect(stderr).toContain('EADDRINUSE');
+    expect(await isFree(clientPort)).toBe(true);
+  });
+
+  it('refuses a dataDir that is a file, naming dataDir and the path, and creates nothing', async () => {
+    const file = path.join(dir(), 'not-a-dir');
+    writeFileSync(file, 'x');
+    const config = writeConfig(['tickTime=2000', `dataDir=${file}`, `clientPort=${await freePort()}`]);
+    const { code, stderr } = await runServer(config);
+    expect(code).toBe(unusableResourceExit);
+    expect(stderr).toContain(`config key 'dataDir' = ${file}: is a file, not a directory (EEXIST)`);
+    expect(readdirSync(base).sort()).toEqual(['not-a-dir', 'zoo.cfg']);
+  });
+
+  it('refuses a dataLogDir beneath a file, naming dataLogDir', async () => {
+    const file = path.join(dir(), 'a-file');
+    writeFileSync(file, 'x');
+    const logDir = path.join(file, 'log');
+    const config = writeConfig(['tickTime=2000', `dataDir=${path.join(base, 'data')}`, `dataLogDir=${logDir}`, `clientPort=${await freePort()}`]);
+    const { code, stderr } = await runServer(config);
+    expect(code).toBe(unusableResourceExit);
+    expect(stderr).toContain(`config key 'dataLogDir' = ${logDir}: a part of the path is a file, not a directory (ENOTDIR)`);
+  });
+
+  it('refuses a dataDir it may not write to, naming dataDir', async () => {
+    // Root writes anywhere: the server then runs as nobody (uid 65534) on a read-only directory.
+    const asUser = process.getuid?.() === 0 ? 65534 : undefined;
+    const dataDir = path.join(dir(), 'read-only');
+    mkdirSync(dataDir);
+    chmodSync(base, 0o755);
+    chmodSync(dataDir, 0o555);
+    const config = writeConfig(['tickTime=2000', `dataDir=${dataDir}`, `clientPort=${await freePort()}`]);
+    const { code, stderr } = await runServer(config, asUser);
+    expect(code).toBe(unusableResourceExit);
+    expect(stderr).toContain(`config key 'dataDir' = ${dataDir}: is not writable (EACCES)`);
+  });
+});

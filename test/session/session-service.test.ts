@@ -1,0 +1,129 @@
+// The session service: the handshake (a new session is created through the writer; a resumed
+// one needs its password and the authority's word), which connection holds a session, and
+// expiry through the writer.
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/logger.js';
+import type { ConnectRequest } from '../../src/protocol/records.js';
+import { sessionPassword } from '../../src/session/password.js';
+import { LocalSessionAuthority, type ReplicatedSessions } from '../../src/session/session-authority.js';
+import { SessionService, type SessionHolder, type SessionWriter } from '../../src/session/session-service.js';
+
+class Table implements ReplicatedSessions {
+  readonly sessions = new Map<bigint, number>();
+  lastZxid = 0n;
+  has(id: bigint): boolean {
+    return this.sessions.has(id);
+  }
+  timeouts(): Iterable<[bigint, number]> {
+    return this.sessions.entries();
+  }
+}
+
+/** Writes that apply to the table at once, as a committed createSession/closeSession would. */
+class TableWriter implements SessionWriter {
+  readonly closed: bigint[] = [];
+  service: SessionService | null = null;
+  constructor(private readonly table: Table) {}
+  async createSession(sessionId: bigint, timeoutMs: number): Promise<void> {
+    this.table.sessions.set(sessionId, timeoutMs);
+    this.table.lastZxid++;
+    this.service!.created(sessionId, timeoutMs);
+  }
+  async closeSession(sessionId: bigint): Promise<void> {
+    this.closed.push(sessionId);
+    this.table.sessions.delete(sessionId);
+    this.table.lastZxid++;
+    this.service!.closed(sessionId);
+  }
+}
+
+class Holder implements SessionHolder {
+  sessionId = 0n;
+  sessionTimeout = 0;
+  closeRequested = false;
+  isOpen = true;
+  closedWith: string | null = null;
+  readonly log = silentLogger();
+  close(reason: string): void {
+    this.isOpen = false;
+    this.closedWith = reason;
+  }
+}
+
+function setup() {
+  const table = new Table();
+  let now = 50_000;
+  const clock = { advance: (ms: number) => (now += ms) };
+  const writer = new TableWriter(table);
+  const authority = new LocalSessionAuthority(100, table, () => now);
+  const service = new SessionService({ serverId: 1, minTimeoutMs: 200, maxTimeoutMs: 2000, authority, replicated: table, writer, log: silentLogger(), now: () => now });
+  writer.service = service;
+  return { table, clock, writer, service };
+}
+
+const connect = (fields: Partial<ConnectRequest> = {}): ConnectRequest => ({ protocolVersion: 0, lastZxidSeen: 0n, timeOut: 1000, sessionId: 0n, passwd: Buffer.alloc(16), readOnly: false, ...fields });
+
+describe('SessionService', () => {
+  it('creates a session through the writer with the timeout clamped to [min, max], and binds it to the connection', async () => {
+    const { table, service } = setup();
+    const holder = new Holder();
+    const response = await service.handshake(holder, connect({ timeOut: 60_000 }));
+    expect(response).toMatchObject({ timeOut: 2000, sessionId: holder.sessionId, readOnly: false });
+    expect(response!.passwd.equals(sessionPassword(holder.sessionId))).toBe(true);
+    expect(table.sessions.get(holder.sessionId)).toBe(2000);
+    expect(service.isLive(holder.sessionId)).toBe(true);
+  });
+
+  it('resumes a session on a new connection only with its password, and closes the connection that held it', async () => {
+    const { service } = setup();
+    const first = new Holder();
+    await service.handshake(first, connect());
+    const id = first.sessionId;
+    const wrong = await service.handshake(new Holder(), connect({ sessionId: id, passwd: Buffer.alloc(16, 1) }));
+    expect(wrong).toMatchObject({ timeOut: 0, sessionId: 0n });
+    const second = new Holder();
+    const resumed = await service.handshake(second, connect({ sessionId: id, passwd: sessionPassword(id) }));
+    expect(resumed).toMatchObject({ sessionId: id, timeOut: 1000 });
+    expect(first.closedWith).toBe('session moved to another connection');
+    // The old connection's close does not unbind the session from the new one.
+    service.release(first);
+    service.closed(id);
+    expect(second.closedWith).toBe('session expired');
+  });
+
+  it('refuses a client that has seen a later zxid than this server', async () => {
+    const { service } = setup();
+    expect(await service.handshake(new Holder(), connect({ lastZxidSeen: 5n }))).toBeNull();
+  });
+
+  it('closes an expired session through the writer, which closes its connection; a client that asked to close keeps its own reply', async () => {
+    const { clock, writer, service } = setup();
+    const silent = new Holder();
+    const leaving = new Holder();
+    await service.handshake(silent, connect({ timeOut: 300 }));
+    await service.handshake(leaving, connect({ timeOut: 300 }));
+    leaving.closeRequested = true;
+    clock.advance(1000);
+    service.expire();
+    await Promise.resolve();
+    expect(writer.closed.sort()).toEqual([silent.sessionId, leaving.sessionId].sort());
+    expect(silent.closedWith).toBe('session expired');
+    expect(leaving.closedWith).toBeNull();
+    expect(service.isLive(silent.sessionId)).toBe(false);
+    const again = await service.handshake(new Holder(), connect({ sessionId: silent.sessionId, passwd: sessionPassword(silent.sessionId) }));
+    expect(again).toMatchObject({ timeOut: 0, sessionId: 0n });
+  });
+
+  it('keeps a session alive while its connection sends packets', async () => {
+    const { clock, writer, service } = setup();
+    const holder = new Holder();
+    await service.handshake(holder, connect({ timeOut: 500 }));
+    for (let i = 0; i < 5; i++) {
+      clock.advance(300);
+      service.touch(holder);
+      service.expire();
+    }
+    expect(writer.closed).toEqual([]);
+    expect(service.isLive(holder.sessionId)).toBe(true);
+  });
+});
