@@ -41,6 +41,8 @@ export interface MemberProcessOptions {
   logLevel?: string;
   /** Extra environment for the process. */
   env?: Readonly<Record<string, string>>;
+  /** Node flags for the process, e.g. --cpu-prof to profile a member. */
+  nodeArgs?: readonly string[];
   /** Seeds the member's random peer fault choices. */
   seed: number;
   /** The peer fault rules a (re)started member begins with. */
@@ -152,7 +154,7 @@ export class MemberProcess extends EventEmitter<{ exit: [MemberExit] }> {
 
   /** Spawns the process with its control channel and lifeline; resolves with its first report. */
   private spawnChild(): Promise<ControlReport> {
-    const child = spawn(process.execPath, [zktsEntry, 'server', this.options.configPath], {
+    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), zktsEntry, 'server', this.options.configPath], {
       cwd: packageRoot,
       env: { ...process.env, ...serverProcessEnv, ...this.options.env, [controlEnvKey]: controlEnvValue, ZKTS_LOG_LEVEL: this.options.logLevel ?? 'info' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -1,11 +1,11 @@
 // The one launcher (MemberProcess) on its own: how a stop ends, what an exit records, and the
 // log tail a report quotes. Real `zkts server` processes, real signals.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemberLog } from '../../src/testing/member-log.js';
-import { MemberProcess, memberStopTimeoutMs } from '../../src/testing/member-process.js';
+import { MemberProcess, memberStopTimeoutMs, type MemberProcessOptions } from '../../src/testing/member-process.js';
 import { reservePort, type PortReservation } from '../../src/testing/ports.js';
 import { scaled } from '../../src/testing/wait.js';
 
@@ -16,7 +16,7 @@ afterEach(async () => {
 });
 
 /** A running standalone member on a temporary directory, ended and removed after the test. */
-async function runningMember(): Promise<MemberProcess> {
+async function runningMember(options: Partial<MemberProcessOptions> = {}): Promise<MemberProcess> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'zkts-member-process-'));
   const port: PortReservation = await reservePort();
   cleanups.push(async () => {
@@ -25,7 +25,7 @@ async function runningMember(): Promise<MemberProcess> {
   });
   const configPath = path.join(dir, 'zoo.cfg');
   await writeFile(configPath, [`dataDir=${path.join(dir, 'data')}`, `clientPort=${port.port}`, 'clientPortAddress=127.0.0.1', 'tickTime=100'].join('\n'));
-  const member = new MemberProcess({ name: 'server 1', configPath, logFile: null, seed: 1 });
+  const member = new MemberProcess({ name: 'server 1', configPath, logFile: null, seed: 1, ...options });
   cleanups.push(() => member.kill());
   await member.start();
   return member;
@@ -50,6 +50,15 @@ describe('MemberProcess', () => {
     expect(member.exit).toMatchObject({ code: null, signal: 'SIGKILL', expected: true });
     expect(member.log.tail(5)).toContain(`server 1 ignored SIGTERM for ${scaled(graceMs)} ms: SIGKILL`);
   }, scaled(memberStopTimeoutMs * 4));
+
+  it('runs the member with the node flags it is given: --cpu-prof leaves a profile once it stops', async () => {
+    const profiles = await mkdtemp(path.join(os.tmpdir(), 'zkts-member-profile-'));
+    cleanups.push(() => rm(profiles, { recursive: true, force: true }));
+    const member = await runningMember({ nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profiles}`] });
+    expect(await readdir(profiles)).toEqual([]);
+    await member.stop();
+    expect((await readdir(profiles)).filter((name) => name.endsWith('.cpuprofile'))).toHaveLength(1);
+  });
 });
 
 describe('MemberLog.tail', () => {
