@@ -44,13 +44,20 @@ export const fuzzPeerSecret = new Uint8Array(Buffer.from('zkts fuzz ensemble sha
 /** Lines of a member's output that matter for a crash: not pino records below error (bad input is warned about). */
 const crashRelevant = (line: string): boolean => !/^\{"level":[1-4]\d,/.test(line);
 
+/** Reserved ports of a member or of a phantom observer. */
+interface SlotPorts {
+  readonly client: PortReservation;
+  readonly quorum: PortReservation;
+  readonly election: PortReservation;
+}
+
 /** One fuzzed server: its directory and reserved ports, its process under the one launcher. */
 export class FuzzMember {
   readonly process: MemberProcess;
 
   constructor(
     readonly sid: number,
-    readonly ports: { readonly client: PortReservation; readonly quorum: PortReservation; readonly election: PortReservation },
+    readonly ports: SlotPorts,
     readonly dir: string,
     logLevel: string,
   ) {
@@ -134,13 +141,6 @@ export interface FuzzServerOptions {
   logLevel?: string;
   /** Txns between snapshots: low, so that snapshots of fuzzed trees are written and loaded. */
   snapCount?: number;
-}
-
-/** Reserved ports of a member or of a phantom observer. */
-interface SlotPorts {
-  readonly client: PortReservation;
-  readonly quorum: PortReservation;
-  readonly election: PortReservation;
 }
 
 async function reserveSlot(): Promise<SlotPorts> {
