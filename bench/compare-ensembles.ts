@@ -191,7 +191,10 @@ export class Member {
 
   async stop(): Promise<void> {
     if (!this.running) return;
-    if (this.launched !== null) return this.launched.stop(stopGraceMs);
+    if (this.launched !== null) {
+      await this.launched.stop(stopGraceMs);
+      return;
+    }
     this.child!.kill('SIGTERM');
     await withDeadline(this.exited, stopGraceMs, `${this.side} server ${this.sid} to stop`).catch(() => this.kill());
   }

@@ -12,16 +12,17 @@
  * (900: the load stops there and the rest runs on what was loaded), --snap-count C (100000,
  * zoo.cfg snapCount during the load), --keep (leave the dataDir).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { fourLetterWord } from '../src/admin/four-letter-client.js';
-import { serverProcessEnv } from '../src/testing/server-process.js';
+import { startOnReservedPorts } from '../src/testing/member.js';
+import { MemberProcess } from '../src/testing/member-process.js';
+import { reservePort, type PortReservation } from '../src/testing/ports.js';
+import { waitFor } from '../src/testing/wait.js';
 import { createClient, type ZooKeeperClient } from '../src/client/index.js';
 
 const mebibyte = 1024 * 1024;
@@ -40,7 +41,7 @@ const settleMs = 10_000;
 /** Start-up, recovery and snapshot phases each give up after this long. */
 const phaseMsMax = 120_000;
 const probePath = '/probe';
-/** Where the servers' raw stdout goes (--keep only). */
+/** Where the servers' output goes, server.log (--keep only). */
 let rawLogDir: string | null = null;
 
 interface Options {
@@ -72,8 +73,6 @@ function parseOptions(argv: string[]): Options {
 
 // ---- the server process ----------------------------------------------------------------
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
 interface LogLine {
   level: number;
   msg: string;
@@ -83,94 +82,52 @@ interface LogLine {
 /** Messages kept from the server's stdout; the rest is dropped (a load logs little anyway). */
 const keptMessages = new Set(['serving clients', 'state recovered', 'snapshot written', 'snapshot loaded', 'snapshot failed']);
 
+/**
+ * One run of `zkts server` under the launcher, from spawn to kill; a restart is a new run, so
+ * that the log lines it waits for are its own.
+ */
 class Server {
   readonly spawnedAt = performance.now();
   readonly lines: (LogLine & { at: number })[] = [];
-  readonly exited: Promise<void>;
-  private readonly child: ChildProcess;
-  private partial = '';
-  private stderr = '';
-  private waiters: (() => void)[] = [];
+  private readonly process: MemberProcess;
+  private readonly started: Promise<void>;
 
-  constructor(configPath: string) {
+  constructor(configPath: string, port: PortReservation) {
     // ZKTS_BENCH_NODE_ARGS: extra node flags for the server (e.g. --cpu-prof --trace-gc); with
-    // --keep, the server's raw stdout goes to server-<pid>.log next to the dataDir.
+    // --keep, the server's output goes to server.log next to the dataDir.
     const nodeArgs = (process.env['ZKTS_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
-    this.child = spawn(process.execPath, [...nodeArgs, path.join(repoRoot, 'bin', 'zkts.js'), 'server', configPath], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...serverProcessEnv },
-    });
-    if (rawLogDir !== null) {
-      const file = path.join(rawLogDir, `server-${this.child.pid}.log`);
-      this.child.stdout!.on('data', (chunk: Buffer) => appendFileSync(file, chunk));
-    }
-    this.child.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk.toString('utf8')));
-    this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString('utf8')).slice(-4000)));
-    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    const logFile = rawLogDir === null ? null : path.join(rawLogDir, 'server.log');
+    this.process = new MemberProcess({ name: 'zkts server', configPath, logFile, seed: 1, nodeArgs });
+    this.process.log.onRecord((record) => this.onRecord(record as LogLine));
+    this.started = startOnReservedPorts(this.process, [port]);
+    // waitForLog reports a failed start.
+    this.started.catch(() => undefined);
   }
 
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  async waitForLog(message: string, after = 0): Promise<LogLine & { at: number }> {
-    const deadline = performance.now() + phaseMsMax;
-    for (;;) {
-      const line = this.lines.find((l) => l.msg === message && l.at >= after);
-      if (line !== undefined) return line;
-      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`server exited waiting for '${message}': ${this.stderr}`);
-      if (performance.now() > deadline) throw new Error(`no '${message}' within ${phaseMsMax} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 1000);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  async waitForLog(message: string): Promise<LogLine & { at: number }> {
+    await this.started;
+    const found = await waitFor(`'${message}' from the server`, () => this.lines.find((l) => l.msg === message) ?? (this.process.running ? undefined : 'exited'), { timeoutMs: phaseMsMax, intervalMs: 50 });
+    if (found === 'exited') throw new Error(`server exited waiting for '${message}':\n${this.process.log.tail(20)}`);
+    return found;
   }
 
   async kill(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await this.exited;
+    await this.process.kill();
+    await this.process.log.close();
   }
 
   /** VmRSS and VmHWM (peak) from /proc, in bytes. */
   memory(): { rss: number; peak: number } {
-    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    const status = readFileSync(`/proc/${this.process.pid}/status`, 'utf8');
     const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN) * 1024;
     return { rss: kib('VmRSS'), peak: kib('VmHWM') };
   }
 
-  private onStdout(text: string): void {
-    const parts = (this.partial + text).split('\n');
-    this.partial = parts.pop()!;
-    for (const part of parts) {
-      if (!part.includes('"msg"')) continue;
-      let line: LogLine;
-      try {
-        line = JSON.parse(part) as LogLine;
-      } catch {
-        continue;
-      }
-      if (line.level < 40 && !keptMessages.has(line.msg)) continue;
-      this.lines.push({ ...line, at: performance.now() });
-      if (line.level >= 40) console.log(`  server ${line.level === 40 ? 'warning' : 'error'}: ${line.msg}`);
-    }
-    for (const wake of this.waiters.splice(0)) wake();
+  private onRecord(line: LogLine): void {
+    if (line.level < 40 && !keptMessages.has(line.msg)) return;
+    this.lines.push({ ...line, at: performance.now() });
+    if (line.level >= 40) console.log(`  server ${line.level === 40 ? 'warning' : 'error'}: ${line.msg}`);
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function writeConfig(configPath: string, dataDir: string, port: number, snapCount: number): void {
@@ -275,9 +232,9 @@ async function load(client: ZooKeeperClient, options: Options): Promise<{ create
 }
 
 /** Spawns the server and measures until a getData on `path` succeeds. */
-async function restartToServing(configPath: string, port: number, path: string): Promise<{ server: Server; ms: number; servingLogMs: number; client: ZooKeeperClient }> {
-  const server = new Server(configPath);
-  const client = await connect(port);
+async function restartToServing(configPath: string, port: PortReservation, path: string): Promise<{ server: Server; ms: number; servingLogMs: number; client: ZooKeeperClient }> {
+  const server = new Server(configPath, port);
+  const client = await connect(port.port);
   await client.getData(path);
   const ms = performance.now() - server.spawnedAt;
   const serving = await server.waitForLog('serving clients');
@@ -305,12 +262,14 @@ async function main(): Promise<void> {
   const dataDir = path.join(root, 'data');
   mkdirSync(dataDir);
   const configPath = path.join(root, 'zoo.cfg');
-  const port = await freePort();
+  // Reserved for the whole run: every restart listens on it again.
+  const reservation = await reservePort();
+  const port = reservation.port;
   writeConfig(configPath, dataDir, port, options.snapCount);
   if (options.keep) rawLogDir = root;
   console.log(`server storage benchmark: ${options.nodes} znodes of ${dataBytes} B, ${options.inFlight} creates in flight, snapCount ${options.snapCount}, ${os.cpus().length} cores, dataDir ${dataDir}`);
 
-  let server = new Server(configPath);
+  let server = new Server(configPath, reservation);
   const servers = [server];
   try {
     await server.waitForLog('serving clients');
@@ -337,7 +296,7 @@ async function main(): Promise<void> {
     // kill -9 in the state the load left: the newest periodic snapshot plus the log after it.
     const lastPath = childPath(Math.max(0, loaded.created - 1));
     await server.kill();
-    const first = await restartToServing(configPath, port, lastPath);
+    const first = await restartToServing(configPath, reservation, lastPath);
     server = first.server;
     servers.push(server);
     const recovered1 = await server.waitForLog('state recovered');
@@ -351,7 +310,7 @@ async function main(): Promise<void> {
     // snapCount 2: the first write after start (a createSession) snapshots the whole tree.
     await server.kill();
     writeConfig(configPath, dataDir, port, 2);
-    const snapshotting = await restartToServing(configPath, port, lastPath);
+    const snapshotting = await restartToServing(configPath, reservation, lastPath);
     server = snapshotting.server;
     servers.push(server);
     const full = await server.waitForLog('snapshot written');
@@ -360,7 +319,7 @@ async function main(): Promise<void> {
     // kill -9 once more: recovery from that snapshot and a log tail of a few txns.
     await server.kill();
     writeConfig(configPath, dataDir, port, options.snapCount);
-    const second = await restartToServing(configPath, port, lastPath);
+    const second = await restartToServing(configPath, reservation, lastPath);
     server = second.server;
     servers.push(server);
     const recovered2 = await server.waitForLog('state recovered');
@@ -383,6 +342,7 @@ async function main(): Promise<void> {
     row('getData probe max during the load', `${probed.max.toFixed(1)} ms`, '50 ms', probed.max <= targets.probeMaxMsMax);
   } finally {
     for (const s of servers) await s.kill();
+    reservation.close();
     if (options.keep) console.log(`dataDir kept: ${dataDir}`);
     else rmSync(root, { recursive: true, force: true });
   }

@@ -20,6 +20,11 @@ const requestTimeoutMs = 10_000;
 const headersTimeoutMs = 5_000;
 /** How long a check of a control file left behind waits for an answer. */
 const pingTimeoutMs = 3_000;
+/**
+ * How long a command may go without a byte of its answer. Always set: without it node's global
+ * agent cuts the socket after 5 s of silence, shorter than a member start may take.
+ */
+export const commandIdleTimeoutMs = 60_000;
 
 /** What `<dataDir>/control.json` holds. */
 export interface ControlFile {
@@ -213,7 +218,7 @@ async function answers(control: ControlFile): Promise<boolean> {
 }
 
 /** Sends one request; resolves with its reply, passing progress lines on as they come. */
-export function send(control: ControlFile, request: ClusterRequest, onProgress: Progress, timeoutMs?: number): Promise<Reply> {
+export function send(control: ControlFile, request: ClusterRequest, onProgress: Progress, timeoutMs = commandIdleTimeoutMs): Promise<Reply> {
   const body = JSON.stringify(request);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -247,7 +252,7 @@ export function send(control: ControlFile, request: ClusterRequest, onProgress: 
         });
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`no answer from the cluster (pid ${control.pid}) within ${timeoutMs} ms`)));
+    req.on('timeout', () => req.destroy(new Error(`the cluster (pid ${control.pid}) sent nothing for ${timeoutMs} ms`)));
     req.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ECONNREFUSED') reject(new NoClusterError(`no cluster is running: ${controlFileName} names 127.0.0.1:${control.port} (pid ${control.pid}), which refuses connections; the file was left by a cluster that ended without removing it`));
       else if (error.code === 'ECONNRESET' || error.message === 'socket hang up') reject(new Error(`the cluster (pid ${control.pid}) went away before answering`));

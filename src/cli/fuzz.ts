@@ -8,7 +8,8 @@ import { confirm, crashSignature, type Reproduction, type ReproduceOptions } fro
 import { connectionOf, readCrashers, replayCrasher, writeCrasher, type CrasherFile } from '../fuzz/crashers.js';
 import type { HealthOptions } from '../fuzz/health.js';
 import { minimizeCrasher } from '../fuzz/minimize.js';
-import { FuzzServers, killAllServers, repoRoot, type ServerSetKind } from '../fuzz/servers.js';
+import { FuzzServers, type ServerSetKind } from '../fuzz/servers.js';
+import { packageRoot } from '../testing/member-process.js';
 import type { CaseRun, FuzzTarget } from '../fuzz/targets.js';
 
 const usage = `usage: zkts fuzz --target client|peer [options]     (npm run fuzz -- ...)
@@ -77,7 +78,7 @@ export async function runFuzz(args: string[]): Promise<number> {
     seed,
     servers: kind,
     restart: false,
-    corpus: loadClientCorpus(values.corpus ?? join(repoRoot, 'test', 'fixtures', 'zk38-frames.json')),
+    corpus: loadClientCorpus(values.corpus ?? join(packageRoot, 'test', 'fixtures', 'zk38-frames.json')),
     batchInputs: numberOption(values, 'batch', target === 'client' ? 2000 : 500),
     parallel: numberOption(values, 'parallel', target === 'client' ? 4 : 2),
     health,
@@ -94,10 +95,8 @@ export async function runFuzz(args: string[]): Promise<number> {
     return 2;
   }
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      killAllServers();
-      process.exit(130);
-    });
+    // The launcher's lifeline kills the servers when this process exits.
+    process.once(signal, () => process.exit(130));
   }
   const firstCase = numberOption(values, 'first-case', 0);
   const crashDir = resolve(values['crash-dir'] ?? 'data/fuzz-crashes');

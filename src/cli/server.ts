@@ -152,8 +152,9 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
     return exit(startFailureCode(err, file, log));
   }
   const cpu = process.cpuUsage();
-  control?.report({ type: 'started', clientPort: running.clientPort, timing: { bootstrapMs: performance.nodeTiming.bootstrapComplete, loadedMs, listeningMs: performance.now(), cpuMs: (cpu.user + cpu.system) / 1000 } });
-  await new Promise<void>((resolve) => {
+  // The handlers go in before the launcher hears 'started': a SIGTERM it sends at once must stop
+  // this server cleanly, not find no handler and end it by the signal's default action.
+  const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down');
       resolve();
@@ -162,6 +163,8 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
     process.once('SIGTERM', () => stop('SIGTERM'));
     control?.onLauncherGone(() => stop('launcher gone'));
   });
+  control?.report({ type: 'started', clientPort: running.clientPort, timing: { bootstrapMs: performance.nodeTiming.bootstrapComplete, loadedMs, listeningMs: performance.now(), cpuMs: (cpu.user + cpu.system) / 1000 } });
+  await stopped;
   await running.stop();
   control?.close();
   log.flush();

@@ -1,34 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { fourLetterWord, serverMode } from '../admin/four-letter-client.js';
-import { serverProcessEnv } from '../testing/server-process.js';
-import { scaled, waitFor, withDeadline } from '../testing/wait.js';
+import { startOnReservedPorts, withPortRetries } from '../testing/member.js';
+import { MemberProcess, MemberStartError, memberStartTimeoutMs, memberStopTimeoutMs, type MemberExit } from '../testing/member-process.js';
+import { loopback, portsShareable, reservePort, type PortReservation } from '../testing/ports.js';
+import { scaled, waitFor } from '../testing/wait.js';
 
-// The servers a fuzz run attacks: real `zkts server` processes on loopback, each in a fresh
-// temporary directory with ports from the OS. A member that exits is never restarted behind
-// the fuzzer's back: its exit is the finding.
-
-/** The checkout holding bin/zkts.js: this file runs from src/fuzz/ (tests) and dist/src/fuzz/. */
-export const repoRoot = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
-
-function findRepoRoot(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'bin', 'zkts.js')) && existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) throw new Error(`cannot find the zkts checkout (bin/zkts.js) above ${from}`);
-  }
-}
-const zktsBin = join(repoRoot, 'bin', 'zkts.js');
-
-/** Lines of each member's output kept in memory for a crash report (stack traces included). */
-const outputLinesKept = 400;
-const memberStartMs = 20_000;
-const memberStopMs = 5_000;
+// The servers a fuzz run attacks: real `zkts server` processes on loopback, started by the one
+// launcher (src/testing/member-process.ts), each in a fresh temporary directory with ports
+// reserved from the OS. A member that exits is never restarted behind the fuzzer's back: its
+// exit is the finding.
 
 /** The superuser the health checker authenticates as, so that no ACL a fuzzer set can lock it out. */
 export const superUser = { user: 'fuzz-super', password: 'fuzz-super-password' };
@@ -57,68 +41,77 @@ const ensembleSids = [2, 3, 4] as const;
  */
 export const fuzzPeerSecret = new Uint8Array(Buffer.from('zkts fuzz ensemble shared secret'));
 
+/** Lines of a member's output that matter for a crash: not pino records below error (bad input is warned about). */
+const crashRelevant = (line: string): boolean => !/^\{"level":[1-4]\d,/.test(line);
+
+/** Reserved ports of a member or of a phantom observer. */
+interface SlotPorts {
+  readonly client: PortReservation;
+  readonly quorum: PortReservation;
+  readonly election: PortReservation;
+}
+
+/** One fuzzed server: its directory and reserved ports, its process under the one launcher. */
 export class FuzzMember {
-  child: ChildProcess | null = null;
-  exit: { code: number | null; signal: NodeJS.Signals | null; at: number } | null = null;
-  private exited: Promise<void> = Promise.resolve();
-  private readonly lines: string[] = [];
-  private partial = '';
+  readonly process: MemberProcess;
 
   constructor(
     readonly sid: number,
-    readonly clientPort: number,
-    readonly quorumPort: number,
-    readonly electionPort: number,
+    readonly ports: SlotPorts,
     readonly dir: string,
-  ) {}
+    logLevel: string,
+  ) {
+    // The output stays in memory: a long run's warnings about bad input would fill the disk.
+    this.process = new MemberProcess({ name: `server ${sid}`, configPath: this.configPath, logFile: null, logLevel, seed: sid });
+  }
+
+  get clientPort(): number {
+    return this.ports.client.port;
+  }
+
+  get quorumPort(): number {
+    return this.ports.quorum.port;
+  }
+
+  get electionPort(): number {
+    return this.ports.election.port;
+  }
 
   get configPath(): string {
     return join(this.dir, 'zoo.cfg');
   }
 
+  /** How the process last ended; null while it runs. */
+  get exit(): MemberExit | null {
+    return this.process.exit;
+  }
+
   get running(): boolean {
-    return this.child !== null && this.exit === null;
+    return this.process.running;
   }
 
   get pid(): number {
-    if (this.child?.pid === undefined) throw new Error(`server ${this.sid} is not running`);
-    return this.child.pid;
+    const pid = this.process.pid;
+    if (pid === undefined) throw new Error(`server ${this.sid} is not running`);
+    return pid;
   }
 
-  spawn(logLevel: string): void {
-    const child = spawn(process.execPath, [zktsBin, 'server', this.configPath, '--log-level', logLevel], {
-      cwd: repoRoot,
-      env: { ...process.env, ...serverProcessEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    this.exit = null;
-    child.stdout!.on('data', (chunk: Buffer) => this.keep(chunk));
-    child.stderr!.on('data', (chunk: Buffer) => this.keep(chunk));
-    this.exited = new Promise((done) => {
-      child.once('exit', (code, signal) => {
-        this.exit = { code, signal, at: Date.now() };
-        done();
-      });
-    });
-    liveChildren.add(child);
-    child.once('exit', () => liveChildren.delete(child));
+  /** Resolves once the member listens; a member that exits first fails it with its last lines. */
+  start(): Promise<void> {
+    return startOnReservedPorts(this.process, [this.ports.client, this.ports.election]);
   }
 
-  private keep(chunk: Buffer): void {
-    const parts = (this.partial + chunk.toString('utf8')).split('\n');
-    this.partial = parts.pop() ?? '';
-    for (const line of parts) this.lines.push(line);
-    if (this.lines.length > outputLinesKept) this.lines.splice(0, this.lines.length - outputLinesKept);
+  /** SIGTERM, then SIGKILL if it does not exit in time; true when it had to be killed. */
+  stop(): Promise<boolean> {
+    return this.process.stop();
   }
 
   /**
    * The last lines the process wrote that matter for a crash: errors, fatal records and anything
-   * that is not a pino record (a stack trace, a message on stderr); warnings about bad input are left out.
+   * that is not a pino record (a stack trace, a message on stderr).
    */
   outputTail(count = 60): string {
-    const all = this.partial.length > 0 ? [...this.lines, this.partial] : this.lines;
-    return all.filter((line) => !/^\{"level":[1-4]\d,/.test(line)).slice(-count).join('\n');
+    return this.process.log.tail(count, crashRelevant);
   }
 
   /** Resident set size from /proc, in MiB. */
@@ -130,35 +123,16 @@ export class FuzzMember {
   }
 
   async mode(): Promise<string | null> {
-    return this.running ? serverMode('127.0.0.1', this.clientPort, scaled(1000)) : null;
+    return this.running ? serverMode(loopback, this.clientPort, scaled(1000)) : null;
   }
 
   ruok(): Promise<string> {
-    return fourLetterWord('127.0.0.1', this.clientPort, 'ruok', scaled(2000));
+    return fourLetterWord(loopback, this.clientPort, 'ruok', scaled(2000));
   }
 
-  /** SIGTERM, then SIGKILL if it does not exit in time; true when it had to be killed. */
-  async stop(): Promise<boolean> {
-    if (!this.running) return false;
-    this.child!.kill('SIGTERM');
-    try {
-      await withDeadline(this.exited, memberStopMs, `server ${this.sid} to exit after SIGTERM`);
-      return false;
-    } catch {
-      this.child!.kill('SIGKILL');
-      await withDeadline(this.exited, memberStopMs, `server ${this.sid} to die`);
-      return true;
-    }
+  close(): void {
+    for (const reservation of Object.values(this.ports)) reservation.close();
   }
-}
-
-/** Every process a fuzz run started in this process, killed if it exits abruptly. */
-const liveChildren = new Set<ChildProcess>();
-process.once('exit', killAllServers);
-
-/** SIGKILLs every server process this process started (on exit, or when the fuzz command is interrupted). */
-export function killAllServers(): void {
-  for (const child of liveChildren) child.kill('SIGKILL');
 }
 
 export interface FuzzServerOptions {
@@ -169,66 +143,54 @@ export interface FuzzServerOptions {
   snapCount?: number;
 }
 
+async function reserveSlot(): Promise<SlotPorts> {
+  const [client, quorum, election] = await Promise.all([reservePort(), reservePort(), reservePort()]);
+  return { client, quorum, election };
+}
+
 /** A standalone server or a three-member ensemble (plus the phantom observers' slots). */
 export class FuzzServers {
   private constructor(
     readonly kind: ServerSetKind,
     readonly members: FuzzMember[],
     readonly baseDir: string,
-    private readonly logLevel: string,
-    /** The election port of the observer members dial (dialledObserverSid), where the fuzzer listens. */
-    readonly dialledObserverPort: number,
+    /** Ports held for the phantom observers, whose server lines the members read. */
+    private readonly phantoms: { observer: SlotPorts; dialled: SlotPorts } | null,
   ) {}
 
-  /**
-   * Starts the servers on ports from the OS; a port another process took between our choosing
-   * it and the server binding it is retried on new ports.
-   */
-  static async start(options: FuzzServerOptions): Promise<FuzzServers> {
-    const attempts = 3;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await FuzzServers.startOnce(options);
-      } catch (error) {
-        if (attempt >= attempts || !/EADDRINUSE/.test((error as Error).message)) throw error;
-      }
-    }
+  /** The election port of the observer members dial (dialledObserverSid), where the fuzzer listens. */
+  get dialledObserverPort(): number {
+    return this.phantoms?.dialled.election.port ?? 0;
+  }
+
+  /** Starts the servers on reserved ports; a launch that finds a port taken starts over on new ones. */
+  static start(options: FuzzServerOptions): Promise<FuzzServers> {
+    return withPortRetries(() => FuzzServers.startOnce(options));
   }
 
   private static async startOnce(options: FuzzServerOptions): Promise<FuzzServers> {
-    if (!existsSync(join(repoRoot, 'dist', 'src', 'cli', 'main.js'))) throw new Error('zkts is not built: run `npm run build` first');
     const baseDir = await mkdtemp(join(tmpdir(), `zkts-fuzz-${options.kind}-`));
-    const count = options.kind === 'standalone' ? 1 : 3;
-    // The phantom observers' ports are reserved too (the fuzzer listens on the dialled one's).
-    const ports = await freePorts(count * 3 + (options.kind === 'ensemble' ? 6 : 0));
-    const members: FuzzMember[] = [];
-    for (let i = 0; i < count; i++) {
-      const sid = options.kind === 'standalone' ? 1 : ensembleSids[i]!;
-      members.push(new FuzzMember(sid, ports[i * 3]!, ports[i * 3 + 1]!, ports[i * 3 + 2]!, join(baseDir, `server${sid}`)));
-    }
-    const servers = new FuzzServers(options.kind, members, baseDir, options.logLevel ?? 'warn', ports[count * 3 + 5] ?? 0);
-    const phantoms: PhantomPorts = { observer: ports.slice(count * 3, count * 3 + 3), dialled: ports.slice(count * 3 + 3) };
-    for (const m of members) {
-      await mkdir(join(m.dir, 'data'), { recursive: true });
-      if (options.kind === 'ensemble') {
-        await writeFile(join(m.dir, 'data', 'myid'), `${m.sid}\n`);
-        await writeFile(join(m.dir, 'peer-secret'), fuzzPeerSecret);
-      }
-      await writeFile(m.configPath, zooCfg(options, members, m, phantoms));
-    }
+    const sids = options.kind === 'standalone' ? [1] : ensembleSids;
+    const members = await Promise.all(sids.map(async (sid) => new FuzzMember(sid, await reserveSlot(), join(baseDir, `server${sid}`), options.logLevel ?? 'warn')));
+    const phantoms = options.kind === 'ensemble' ? { observer: await reserveSlot(), dialled: await reserveSlot() } : null;
+    // The fuzzer listens on the dialled observer's election port; where a reserved port cannot be shared, it lets go.
+    if (phantoms !== null && !(await portsShareable())) phantoms.dialled.election.release();
+    const servers = new FuzzServers(options.kind, members, baseDir, phantoms);
     try {
-      for (const m of members) m.spawn(servers.logLevel);
+      for (const m of members) await writeMemberFiles(options, servers, m);
+      await Promise.all(members.map((m) => m.start()));
       await servers.waitForServing();
     } catch (error) {
       const tails = servers.outputTails();
       await servers.destroy();
-      throw new Error(`fuzz servers did not start: ${(error as Error).message}\n${tails}`);
+      const code = error instanceof MemberStartError ? error.code : null;
+      throw new MemberStartError(`fuzz servers did not start: ${(error as Error).message}\n${tails}`, code);
     }
     return servers;
   }
 
   get connectString(): string {
-    return this.members.map((m) => `127.0.0.1:${m.clientPort}`).join(',');
+    return this.members.map((m) => `${loopback}:${m.clientPort}`).join(',');
   }
 
   /** Members whose process has exited, with how. */
@@ -243,7 +205,7 @@ export class FuzzServers {
   }
 
   /** Waits until every member serves (leader, follower or standalone) and one of them leads; fails at once if one exits. */
-  async waitForServing(timeoutMs = memberStartMs): Promise<void> {
+  async waitForServing(timeoutMs = memberStartTimeoutMs): Promise<void> {
     const outcome = await waitFor(`${this.kind} servers to serve`, async () => {
       const dead = this.exited();
       if (dead.length > 0) return { dead };
@@ -271,37 +233,46 @@ export class FuzzServers {
    */
   async restart(): Promise<void> {
     const killed = await Promise.all(this.members.map((m) => m.stop()));
-    for (const m of this.members) m.spawn(this.logLevel);
+    await Promise.all(this.members.map((m) => m.start()));
     await this.waitForServing();
     const stuck = this.members.filter((_, i) => killed[i]).map((m) => m.sid);
-    if (stuck.length > 0) throw new Error(`server ${stuck.join(', ')} did not exit within ${scaled(memberStopMs)} ms of SIGTERM and was killed`);
+    if (stuck.length > 0) throw new Error(`server ${stuck.join(', ')} did not exit within ${scaled(memberStopTimeoutMs)} ms of SIGTERM and was killed`);
   }
 
   outputTails(lines = 40): string {
     return this.members.map((m) => `--- server ${m.sid} (client port ${m.clientPort}) output ---\n${m.outputTail(lines)}`).join('\n');
   }
 
-  /** Stops every member and removes the files (kept when `keep`, for a crash's post-mortem). */
+  /** Stops every member, lets its ports go and removes the files (kept when `keep`, for a crash's post-mortem). */
   async destroy(keep = false): Promise<void> {
     await Promise.all(this.members.map((m) => m.stop().catch(() => undefined)));
+    for (const m of this.members) m.close();
+    for (const slot of Object.values(this.phantoms ?? {})) for (const reservation of Object.values(slot)) reservation.close();
     if (!keep) await rm(this.baseDir, { recursive: true, force: true });
+  }
+
+  /** The server lines of an ensemble's members and phantom observers. */
+  serverLines(): string[] {
+    if (this.phantoms === null) return [];
+    const line = (sid: number, ports: SlotPorts, role: string) => `server.${sid}=${loopback}:${ports.quorum.port}:${ports.election.port}${role};${ports.client.port}`;
+    return [
+      ...this.members.map((m) => line(m.sid, m.ports, '')),
+      line(phantomObserverSid, this.phantoms.observer, ':observer'),
+      line(dialledObserverSid, this.phantoms.dialled, ':observer'),
+    ];
   }
 }
 
-/** Client, quorum and election ports of each phantom observer. */
-interface PhantomPorts {
-  observer: number[];
-  dialled: number[];
-}
-
-function zooCfg(options: FuzzServerOptions, members: FuzzMember[], me: FuzzMember, phantoms: PhantomPorts): string {
+/** A member's directory: zoo.cfg, data/ (with myid) and, in an ensemble, the peer secret. */
+async function writeMemberFiles(options: FuzzServerOptions, servers: FuzzServers, me: FuzzMember): Promise<void> {
+  await mkdir(join(me.dir, 'data'), { recursive: true });
   const lines = [
     'tickTime=100',
     'initLimit=20',
     'syncLimit=20',
     `dataDir=${join(me.dir, 'data')}`,
     `clientPort=${me.clientPort}`,
-    'clientPortAddress=127.0.0.1',
+    `clientPortAddress=${loopback}`,
     `snapCount=${options.snapCount ?? 2_000}`,
     'minSessionTimeout=200',
     `maxSessionTimeout=${sessionTimeoutMsMax}`,
@@ -310,31 +281,12 @@ function zooCfg(options: FuzzServerOptions, members: FuzzMember[], me: FuzzMembe
     `superDigest=${superDigest}`,
     // Thousands of fuzz connections come from one address.
     'maxClientCnxns=0',
+    ...servers.serverLines(),
   ];
   if (options.kind === 'ensemble') {
-    for (const m of members) lines.push(`server.${m.sid}=127.0.0.1:${m.quorumPort}:${m.electionPort};${m.clientPort}`);
-    lines.push(`server.${phantomObserverSid}=127.0.0.1:${phantoms.observer[1]}:${phantoms.observer[2]}:observer;${phantoms.observer[0]}`);
-    lines.push(`server.${dialledObserverSid}=127.0.0.1:${phantoms.dialled[1]}:${phantoms.dialled[2]}:observer;${phantoms.dialled[0]}`);
+    await writeFile(join(me.dir, 'data', 'myid'), `${me.sid}\n`);
+    await writeFile(join(me.dir, 'peer-secret'), fuzzPeerSecret);
     lines.push(`quorum.auth.secretFile=${join(me.dir, 'peer-secret')}`);
   }
-  return `${lines.join('\n')}\n`;
-}
-
-/** Distinct ports from the OS: every listener stays open until all are chosen. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
-      ports.push(await new Promise<number>((done, fail) => {
-        server.once('error', fail);
-        server.listen(0, '127.0.0.1', () => done((server.address() as AddressInfo).port));
-      }));
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((done) => s.close(() => done()))));
-  }
+  await writeFile(me.configPath, `${lines.join('\n')}\n`);
 }

@@ -54,9 +54,11 @@ export class MemberLog {
     return this.records.filter((r) => r.index > since && r.record.msg === msg).map((r) => r.record);
   }
 
-  tail(count: number): string {
+  /** The last `count` lines (of those `keep` accepts, when given), a line still being written included. */
+  tail(count: number, keep?: (line: string) => boolean): string {
     const pending = [this.partial.stdout, this.partial.stderr].filter((p) => p.length > 0);
-    return [...this.lines, ...pending].slice(-count).join('\n');
+    const lines = [...this.lines, ...pending];
+    return (keep === undefined ? lines : lines.filter(keep)).slice(-count).join('\n');
   }
 
   close(): Promise<void> {

@@ -41,6 +41,8 @@ export interface MemberProcessOptions {
   logLevel?: string;
   /** Extra environment for the process. */
   env?: Readonly<Record<string, string>>;
+  /** Node flags for the process, e.g. --cpu-prof to profile a member. */
+  nodeArgs?: readonly string[];
   /** Seeds the member's random peer fault choices. */
   seed: number;
   /** The peer fault rules a (re)started member begins with. */
@@ -53,6 +55,8 @@ export interface MemberExit {
   signal: NodeJS.Signals | null;
   /** Whether the launcher ended it (stop, kill) rather than it dying by itself. */
   expected: boolean;
+  /** When it ended (Date.now()): which of several members went first. */
+  at: number;
 }
 
 /**
@@ -150,7 +154,7 @@ export class MemberProcess extends EventEmitter<{ exit: [MemberExit] }> {
 
   /** Spawns the process with its control channel and lifeline; resolves with its first report. */
   private spawnChild(): Promise<ControlReport> {
-    const child = spawn(process.execPath, [zktsEntry, 'server', this.options.configPath], {
+    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), zktsEntry, 'server', this.options.configPath], {
       cwd: packageRoot,
       env: { ...process.env, ...serverProcessEnv, ...this.options.env, [controlEnvKey]: controlEnvValue, ZKTS_LOG_LEVEL: this.options.logLevel ?? 'info' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -168,7 +172,7 @@ export class MemberProcess extends EventEmitter<{ exit: [MemberExit] }> {
     }
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        const exit: MemberExit = { code, signal, expected: this.expectingExit };
+        const exit: MemberExit = { code, signal, expected: this.expectingExit, at: Date.now() };
         this.exit = exit;
         this.state = 'stopped';
         this.child = null;
@@ -198,17 +202,26 @@ export class MemberProcess extends EventEmitter<{ exit: [MemberExit] }> {
     await this.waitForExit('SIGKILL');
   }
 
-  /** SIGTERM (after SIGCONT when paused); SIGKILL when it has not exited within `graceMs`. */
-  async stop(graceMs = memberStopTimeoutMs): Promise<void> {
-    if (this.child === null) return;
+  /**
+   * SIGTERM (after SIGCONT when paused); SIGKILL when it has not exited within `graceMs`.
+   * Resolves with whether SIGKILL was needed: a server that ignores SIGTERM is a bug to report.
+   */
+  async stop(graceMs = memberStopTimeoutMs): Promise<boolean> {
+    if (this.child === null) return false;
     if (this.state === 'paused') this.resume();
     this.signal('SIGTERM', true);
-    const timer = setTimeout(() => this.child?.kill('SIGKILL'), scaled(graceMs));
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      this.log.mark(`${this.options.name} ignored SIGTERM for ${scaled(graceMs)} ms: SIGKILL`);
+      this.child?.kill('SIGKILL');
+    }, scaled(graceMs));
     try {
       await this.waitForExit('SIGTERM');
     } finally {
       clearTimeout(timer);
     }
+    return killed;
   }
 
   /** SIGSTOP: the process keeps its sockets open and does nothing at all. */

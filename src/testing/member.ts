@@ -61,7 +61,6 @@ export class Member {
   /** What the member last answered to srvr. */
   observed: MemberStatus | null = null;
   readonly process: MemberProcess;
-  private shareable = true;
 
   private constructor(
     readonly id: number,
@@ -97,9 +96,7 @@ export class Member {
     const [client, quorum, election] = await Promise.all([reservePort(), reservePort(), reservePort()]);
     const proxy = await TcpProxy.start({ upstream: { host: loopback, port: client.port }, port: options.proxyPort, seed: options.seed + options.id });
     await mkdir(path.join(options.dir, 'data'), { recursive: true });
-    const member = new Member(options.id, options.role, options.dir, { client, quorum, election }, proxy, options.settings, options.seed, options.peerFaults);
-    member.shareable = await portsShareable();
-    return member;
+    return new Member(options.id, options.role, options.dir, { client, quorum, election }, proxy, options.settings, options.seed, options.peerFaults);
   }
 
   get dataDir(): string {
@@ -172,14 +169,8 @@ export class Member {
 
   /** Starts the process on this member's ports; resolves once it listens. */
   async start(): Promise<void> {
-    // Where the platform will not let a member bind a reserved port, the reservation steps aside.
-    if (!this.shareable) {
-      this.ports.client.release();
-      this.ports.election.release();
-      this.process.once('exit', () => void Promise.all([this.ports.client.renew(), this.ports.election.renew()]));
-    }
     this.observed = null;
-    await this.process.start();
+    await startOnReservedPorts(this.process, [this.ports.client, this.ports.election]);
   }
 
   /** srvr on the member's own port; null when it does not answer with a mode. */
@@ -223,6 +214,18 @@ export class Member {
 }
 
 export { MemberStartError };
+
+/**
+ * Starts `process` on ports reserved for it (`listening`: those it listens on); where the
+ * platform will not let a member bind a reserved port, their reservations step aside until it exits.
+ */
+export async function startOnReservedPorts(process: MemberProcess, listening: readonly PortReservation[]): Promise<void> {
+  if (!(await portsShareable())) {
+    for (const reservation of listening) reservation.release();
+    process.once('exit', () => void Promise.all(listening.map((reservation) => reservation.renew())));
+  }
+  await process.start();
+}
 
 const launchAttemptsMax = 3;
 

@@ -1,48 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchResult } from '../../src/bench/run.js';
 import { workloadNames, type WorkloadName } from '../../src/bench/workloads.js';
 import { createClient, type WatchedEvent, type ZooKeeperClient } from '../../src/client/index.js';
-import { fourLetterWord, freePort, waitFor } from '../support/net.js';
-import { withDeadline } from '../support/wait.js';
+import { TestingServer } from '../../src/testing/server.js';
+import { runZkts } from '../support/cli.js';
+import { fourLetterWord, waitFor } from '../support/net.js';
 
 // `zkts bench` against a real standalone zkts server, through both clients: every workload
 // answers its n operations, the JSON says so, and a watcher on the server sees the writes
-// happen; a run whose server dies is reported as failed.
+// happen; a run whose server dies is reported as failed. The server is the launcher's; bench
+// talks to its own port, past its fault proxy.
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = path.join(repoRoot, 'bin/zkts.js');
 const n = 60;
-
-interface Server {
-  port: number;
-  child: ChildProcess;
-  dir: string;
-}
-
-async function startServer(): Promise<Server> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'zkts-bench-test-'));
-  const port = await freePort();
-  const cfg = path.join(dir, 'zoo.cfg');
-  await writeFile(cfg, `dataDir=${dir}/data\nclientPort=${port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n`);
-  const child = spawn(process.execPath, [bin, 'server', cfg, '--log-level', 'warn'], { cwd: repoRoot, stdio: 'ignore' });
-  await waitFor('the server to serve', async () => /^Mode: standalone$/m.test(await fourLetterWord(port, 'srvr', 500)), { timeoutMs: 20_000 });
-  return { port, child, dir };
-}
-
-async function stopServer(s: Server | undefined): Promise<void> {
-  if (s === undefined) return;
-  if (s.child.exitCode === null && s.child.signalCode === null) {
-    const exited = new Promise((resolve) => s.child.once('exit', resolve));
-    s.child.kill('SIGKILL');
-    await exited;
-  }
-  await rm(s.dir, { recursive: true, force: true });
-}
 
 async function received(port: number): Promise<number> {
   return Number(/^Received: (\d+)$/m.exec(await fourLetterWord(port, 'srvr'))?.[1]);
@@ -55,28 +25,15 @@ interface Run {
   stderr: string;
 }
 
-function bench(args: string[], options: { timeoutMs?: number; onStart?: (child: ChildProcess) => void } = {}): Promise<Run> {
-  const child = spawn(process.execPath, [bin, 'bench', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  options.onStart?.(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const done = new Promise<Run>((resolve) =>
-    child.once('close', (code) => {
-      let result: BenchResult | null = null;
-      try {
-        result = JSON.parse(stdout) as BenchResult;
-      } catch {
-        // Not JSON: the test says what it got.
-      }
-      resolve({ code, result, stdout, stderr });
-    }),
-  );
-  return withDeadline(done, options.timeoutMs ?? 30_000, `zkts bench ${args.join(' ')}`).catch((error: unknown) => {
-    child.kill('SIGKILL');
-    throw error;
-  });
+async function bench(args: string[]): Promise<Run> {
+  const { code, out, err } = await runZkts(['bench', ...args], { timeoutMs: 30_000 });
+  let result: BenchResult | null = null;
+  try {
+    result = JSON.parse(out) as BenchResult;
+  } catch {
+    // Not JSON: the test says what it got.
+  }
+  return { code, result, stdout: out, stderr: err };
 }
 
 /** The events a persistent recursive watch on / saw under one root. */
@@ -89,19 +46,19 @@ class Watcher {
 }
 
 describe('zkts bench', () => {
-  let server: Server;
+  let server: TestingServer;
   let client: ZooKeeperClient;
   const watcher = new Watcher();
 
   beforeAll(async () => {
-    server = await startServer();
-    client = createClient(`127.0.0.1:${server.port}`);
+    server = await TestingServer.start({ logLevel: 'warn' });
+    client = createClient(`127.0.0.1:${server.directPort}`);
     await client.connect();
     await client.addWatch('/', 'PERSISTENT_RECURSIVE', (e) => watcher.events.push(e));
   });
   afterAll(async () => {
     await client?.close();
-    await stopServer(server);
+    await server?.close();
   });
 
   /** How each workload's operations show on the server. */
@@ -120,7 +77,7 @@ describe('zkts bench', () => {
       expect(watcher.count(r.root, type), `${type} under ${r.root}`).toBe(count);
     }
     // Reads leave no events: the server's request counter shows them.
-    expect((await received(server.port)) - receivedBefore).toBeGreaterThanOrEqual(r.completed);
+    expect((await received(server.directPort)) - receivedBefore).toBeGreaterThanOrEqual(r.completed);
     // The clean-up deleted the root.
     await waitFor(`${r.root} to be deleted`, () => watcher.events.some((e) => e.type === 'NodeDeleted' && e.path === r.root));
     expect(await client.exists(r.root)).toBeNull();
@@ -133,9 +90,9 @@ describe('zkts bench', () => {
   for (const { clientKind, workload } of [...cases.filter((c) => !readOnly(c.workload)), ...cases.filter((c) => readOnly(c.workload))]) {
     const test = readOnly(workload) ? it : it.concurrent;
     test(`${workload} through ${clientKind}: all ${n} operations answered, reported in JSON, seen by the server`, async () => {
-      const receivedBefore = await received(server.port);
-      const args = [workload, '--json', '--connect', `127.0.0.1:${server.port}`, '--n', String(n), '--sessions', '3', '--window', '4', '--client', clientKind];
-      const { code, result, stderr } = await bench([...args, '--pids', String(server.child.pid)]);
+      const receivedBefore = await received(server.directPort);
+      const args = [workload, '--json', '--connect', `127.0.0.1:${server.directPort}`, '--n', String(n), '--sessions', '3', '--window', '4', '--client', clientKind];
+      const { code, result, stderr } = await bench([...args, '--pids', String(server.info.pid)]);
       expect(code, stderr).toBe(0);
       const r = result!;
       expect(r).toMatchObject({ tool: 'zkts bench', format: 1, workload, client: clientKind, n, size: 128, ok: true, completed: n });
@@ -150,7 +107,7 @@ describe('zkts bench', () => {
       const l = r.latencyMs;
       expect(0 < l.p50 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max).toBe(true);
       expect(r.servers).toHaveLength(1);
-      expect(r.servers[0]!.pid).toBe(server.child.pid);
+      expect(r.servers[0]!.pid).toBe(server.info.pid);
       expect(r.servers[0]!.rssKiB).toBeGreaterThan(10_000);
       expect(r.servers[0]!.runQueueWaitMs).toEqual(expect.any(Number));
       if (r.writes > 0) expect(r.servers[0]!.writeSyscalls).toBeGreaterThan(0);
@@ -160,7 +117,7 @@ describe('zkts bench', () => {
   }
 
   it('prints a readable report without --json', async () => {
-    const { code, stderr, stdout } = await bench(['get', '--connect', `127.0.0.1:${server.port}`, '--n', '20']);
+    const { code, stderr, stdout } = await bench(['get', '--connect', `127.0.0.1:${server.directPort}`, '--n', '20']);
     expect(code, stderr).toBe(0);
     expect(stdout).toMatch(/^zkts bench get: 20 operations through zkts, 8 session\(s\) x 32 in flight \(256 in all\), 128 B, on 127\.0\.0\.1:\d+$/m);
     expect(stdout).toMatch(/^ {2}20 answered in [\d.]+ s: [\d,]+ ops\/s \(20 reads, 0 writes\)$/m);
@@ -169,7 +126,7 @@ describe('zkts bench', () => {
   });
 
   it('--keep leaves the znodes and names the root', async () => {
-    const { code, result } = await bench(['create', '--json', '--keep', '--connect', `127.0.0.1:${server.port}`, '--n', '5']);
+    const { code, result } = await bench(['create', '--json', '--keep', '--connect', `127.0.0.1:${server.directPort}`, '--n', '5']);
     expect(code).toBe(0);
     expect(result!.cleanup).toBeNull();
     expect((await client.getChildren(result!.root)).sort()).toEqual(['c0', 'c1', 'c2', 'c3', 'c4']);
@@ -188,14 +145,14 @@ describe('zkts bench', () => {
 });
 
 describe('zkts bench when the server goes away', () => {
-  let server: Server | undefined;
+  let server: TestingServer | undefined;
   afterAll(async () => {
-    await stopServer(server);
+    await server?.close();
   });
 
   it('reports the errors, says the run is not a result, and exits with status 1', async () => {
-    server = await startServer();
-    const port = server.port;
+    server = await TestingServer.start({ logLevel: 'warn' });
+    const port = server.directPort;
     const runs = (['zkts', 'node-zookeeper-client'] as const).map((clientKind) =>
       bench(['get', '--json', '--connect', `127.0.0.1:${port}`, '--n', '10000000', '--client', clientKind]),
     );
@@ -213,7 +170,7 @@ describe('zkts bench when the server goes away', () => {
     } finally {
       await watcher.close();
     }
-    server.child.kill('SIGKILL');
+    await server.kill();
     for (const { code, result } of await Promise.all(runs)) {
       expect(code).toBe(1);
       const r = result!;

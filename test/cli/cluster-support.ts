@@ -2,33 +2,10 @@
 // as a process of its own, against a data directory of the test's.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ClusterView } from '../../src/cli/cluster-view.js';
+import { packageRoot as repoRoot } from '../../src/testing/member-process.js';
 import { waitFor, withDeadline } from '../../src/testing/wait.js';
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const bin = path.join(repoRoot, 'bin/zkts.js');
-
-export interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-
-/** Runs `zkts <args>` to its end. */
-export function zkts(args: readonly string[], timeoutMs = 60_000): Promise<Run> {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const done = new Promise<Run>((resolve) => child.once('close', (code) => resolve({ code, out, err })));
-  return withDeadline(done, timeoutMs, `zkts ${args.join(' ')}`).catch((error: unknown) => {
-    child.kill('SIGKILL');
-    throw error;
-  });
-}
+import { runZkts, zktsBin as bin, type CliRun } from '../support/cli.js';
 
 function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -112,8 +89,8 @@ export class Up {
   }
 
   /** `zkts cluster <args> --data-dir <this cluster's>`. */
-  run(...args: string[]): Promise<Run> {
-    return zkts(['cluster', ...args, '--data-dir', this.dataDir]);
+  run(...args: string[]): Promise<CliRun> {
+    return runZkts(['cluster', ...args, '--data-dir', this.dataDir]);
   }
 
   async status(): Promise<ClusterView> {

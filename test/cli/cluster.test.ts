@@ -12,7 +12,8 @@ import { fourLetterWord } from '../../src/admin/four-letter-client.js';
 import { scaled, waitFor } from '../../src/testing/wait.js';
 import { alive, closeAll, connect, eventually, outcome } from '../testing/clients.js';
 import { freePort } from '../support/net.js';
-import { Up, zkts } from './cluster-support.js';
+import { runZkts } from '../support/cli.js';
+import { Up } from './cluster-support.js';
 
 let dir: string;
 let up: Up;
@@ -347,10 +348,10 @@ describe('zkts cluster up', () => {
   });
 
   it('a second up on the same directory is refused while the first runs, and so is one that would change its shape', async () => {
-    const second = await zkts(['cluster', 'up', '--data-dir', up.dataDir, '--base-port', '0']);
+    const second = await runZkts(['cluster', 'up', '--data-dir', up.dataDir, '--base-port', '0']);
     expect(second.code).toBe(1);
     expect(second.err).toContain(`a cluster is already running in ${up.dataDir} (zkts cluster up, pid ${up.pid})`);
-    const reshaped = await zkts(['cluster', 'up', '--data-dir', up.dataDir, '--nodes', '5']);
+    const reshaped = await runZkts(['cluster', 'up', '--data-dir', up.dataDir, '--nodes', '5']);
     expect(reshaped.code).toBe(2);
     expect(reshaped.err).toContain(`${up.dataDir} holds a cluster of 3 nodes and 1 observers; --nodes 5 would change its ensemble`);
   });
@@ -407,14 +408,14 @@ describe('zkts cluster without a cluster', () => {
   it('says no cluster is running, for a missing control file and for one left behind', async () => {
     const empty = await mkdtemp(path.join(os.tmpdir(), 'zkts-cluster-none-'));
     try {
-      const missing = await zkts(['cluster', 'kill', 'leader', '--data-dir', empty]);
+      const missing = await runZkts(['cluster', 'kill', 'leader', '--data-dir', empty]);
       expect(missing).toMatchObject({ code: 1, out: '' });
       expect(missing.err).toBe(`zkts cluster: no cluster is running in ${empty} (there is no control.json); start one with: zkts cluster up --data-dir ${empty}\n`);
       // A control file whose cluster is gone (its port refuses connections).
       // A port reserved for this process and never listened on.
       const closed = await freePort();
       await writeFile(path.join(empty, 'control.json'), JSON.stringify({ version: 1, pid: 999_999, port: closed, token: '0'.repeat(64) }));
-      const stale = await zkts(['cluster', 'status', '--data-dir', empty]);
+      const stale = await runZkts(['cluster', 'status', '--data-dir', empty]);
       expect(stale.code).toBe(1);
       expect(stale.err).toContain('no cluster is running');
       expect(stale.err).toContain('which refuses connections');

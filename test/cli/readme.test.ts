@@ -1,31 +1,15 @@
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster } from '../ensemble/cluster-harness.js';
+import { Cluster, repoRoot } from '../ensemble/cluster-harness.js';
 import { freePort, waitFor } from '../support/net.js';
+import { runNode, runZkts } from '../support/cli.js';
 import { withDeadline } from '../support/wait.js';
 
 // The README's examples run as written: its TypeScript example against a fresh three-member
 // ensemble, and the commands it shows.
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = path.join(repoRoot, 'bin/zkts.js');
-
-function run(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const done = new Promise<{ code: number | null; out: string; err: string }>((resolve) => child.once('close', (code) => resolve({ code, out, err })));
-  return withDeadline(done, 30_000, `node ${args.join(' ')}`).catch((error: unknown) => {
-    child.kill('SIGKILL');
-    throw error;
-  });
-}
 
 /** The first ```ts block after `heading` in the README. */
 async function readmeBlock(heading: string): Promise<string> {
@@ -56,7 +40,7 @@ describe('the README, run as written', () => {
     const file = path.join(repoRoot, 'dist', `readme-example-${process.pid}.mjs`);
     await writeFile(file, code);
     try {
-      const result = await run([file]);
+      const result = await runNode([file], { timeoutMs: 30_000 });
       expect(result.err).toBe('');
       expect(result.code).toBe(0);
       expect(result.out).toMatch(/^SYNC_CONNECTED /m);
@@ -64,16 +48,16 @@ describe('the README, run as written', () => {
     } finally {
       await rm(file, { force: true });
     }
-    const check = await run([bin, 'shell', cluster.connectString(), '--', 'get', '/app/config']);
+    const check = await runZkts(['shell', cluster.connectString(), '--', 'get', '/app/config']);
     expect(check.out).toBe('v1\n');
   });
 
   it('zkts 4lw sends a four-letter word without nc', async () => {
     const m = cluster.members[0]!;
-    expect(await run([bin, '4lw', 'ruok', `127.0.0.1:${m.clientPort}`])).toMatchObject({ code: 0, out: 'imok' });
-    const srvr = await run([bin, '4lw', 'srvr', `127.0.0.1:${m.clientPort}`]);
+    expect(await runZkts(['4lw', 'ruok', `127.0.0.1:${m.clientPort}`])).toMatchObject({ code: 0, out: 'imok' });
+    const srvr = await runZkts(['4lw', 'srvr', `127.0.0.1:${m.clientPort}`]);
     expect(srvr.out).toMatch(/^Mode: (leader|follower)$/m);
-    expect(await run([bin, '4lw', 'ruok', 'no-port-here:x'])).toMatchObject({ code: 2 });
+    expect(await runZkts(['4lw', 'ruok', 'no-port-here:x'])).toMatchObject({ code: 2 });
   });
 });
 
@@ -89,10 +73,10 @@ describe('zkts server --log-level', () => {
   it('refuses an unknown level, naming the flag or the variable', async () => {
     const cfg = path.join(dir, 'bad.cfg');
     await writeFile(cfg, `dataDir=${dir}/bad\nclientPort=0\n`);
-    const flag = await run([bin, 'server', cfg, '--log-level', 'loud']);
+    const flag = await runZkts(['server', cfg, '--log-level', 'loud']);
     expect(flag.code).toBe(2);
     expect(flag.err).toContain("--log-level must be one of fatal, error, warn, info, debug, trace, silent, not 'loud'");
-    const env = await run([bin, 'server', cfg], { env: { ZKTS_LOG_LEVEL: 'chatty' } });
+    const env = await runZkts(['server', cfg], { env: { ZKTS_LOG_LEVEL: 'chatty' } });
     expect(env.code).toBe(2);
     expect(env.err).toContain("ZKTS_LOG_LEVEL must be one of");
   });
@@ -103,16 +87,14 @@ describe('zkts server --log-level', () => {
     await writeFile(cfg, `dataDir=${dir}/data\nclientPort=${port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=ruok\n`);
     const levels: number[] = [];
     for (const level of ['debug', 'warn']) {
-      const child = spawn(process.execPath, [bin, 'server', cfg, '--log-level', level], { cwd: repoRoot, env: { ...process.env, ZKTS_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      let server: ChildProcess | undefined;
+      const run = runZkts(['server', cfg, '--log-level', level], { env: { ZKTS_LOG_LEVEL: 'error' }, onStart: (child) => (server = child) });
       try {
-        await waitFor(`the server with --log-level ${level} to answer ruok`, () => run([bin, '4lw', 'ruok', `127.0.0.1:${port}`]).then((r) => r.out === 'imok'));
+        await waitFor(`the server with --log-level ${level} to answer ruok`, () => runZkts(['4lw', 'ruok', `127.0.0.1:${port}`]).then((r) => r.out === 'imok'));
       } finally {
-        const exited = new Promise((resolve) => child.once('close', resolve));
-        child.kill('SIGTERM');
-        await withDeadline(exited, 10_000, 'the server to exit');
+        server!.kill('SIGTERM');
       }
+      const { out } = await withDeadline(run, 10_000, 'the server to exit');
       const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string });
       levels.push(Math.min(...lines.map((l) => l.level), 100));
       if (level === 'warn') expect(lines.every((l) => l.level >= 40), out).toBe(true);

@@ -1,13 +1,13 @@
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { prepareConfigFromEnv, zooCfgFromEnv } from '../../src/cli/env-config.js';
 import { buildConfig, parseProperties } from '../../src/config/config.js';
 import { ConfigError } from '../../src/errors.js';
+import { runZkts } from '../support/cli.js';
 import { freePort } from '../support/net.js';
 import { waitFor, withDeadline } from '../support/wait.js';
 
@@ -15,7 +15,6 @@ import { waitFor, withDeadline } from '../support/wait.js';
 // values refused naming the variable; then `zkts server --from-env` and `zkts 4lw --expect`
 // (the image's entrypoint and health check) as real processes.
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const servers = 'server.1=zoo1:2888:3888;2181 server.2=zoo2:2888:3888;2181 server.3=zoo3:2888:3888;2181';
 
 function configOf(env: Record<string, string>) {
@@ -166,22 +165,6 @@ describe('prepareConfigFromEnv: what the image does before the server starts', (
   });
 });
 
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-
-function zkts(args: string[], env: Record<string, string> = {}): { done: Promise<Run>; kill: () => void } {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/zkts.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const done = new Promise<Run>((resolve) => child.once('close', (code) => resolve({ code, out, err })));
-  return { done, kill: () => child.kill('SIGTERM') };
-}
-
 describe('the image entrypoint and health check as processes: zkts server --from-env, zkts 4lw --expect', () => {
   let dir: string;
   beforeEach(async () => {
@@ -199,35 +182,36 @@ describe('the image entrypoint and health check as processes: zkts server --from
       ZOO_TICK_TIME: '500',
       ZOO_CFG_EXTRA: `clientPort=${port} clientPortAddress=127.0.0.1`,
     };
-    const server = zkts(['server', '--from-env', path.join(dir, 'conf/zoo.cfg'), '--log-level', 'warn'], env);
+    let server: ChildProcess | undefined;
+    const serverRun = runZkts(['server', '--from-env', path.join(dir, 'conf/zoo.cfg'), '--log-level', 'warn'], { env, onStart: (child) => (server = child) });
     try {
       const healthy = await waitFor('the server to answer ruok', async () => {
-        const run = await withDeadline(zkts(['4lw', 'ruok', `127.0.0.1:${port}`, '--expect', 'imok']).done, 10_000, 'zkts 4lw');
+        const run = await runZkts(['4lw', 'ruok', `127.0.0.1:${port}`, '--expect', 'imok'], { timeoutMs: 10_000 });
         return run.code === 0 ? run : null;
       });
       expect(healthy.out).toBe('imok');
-      const wrong = await withDeadline(zkts(['4lw', 'ruok', `127.0.0.1:${port}`, '--expect', 'fine']).done, 10_000, 'zkts 4lw');
+      const wrong = await runZkts(['4lw', 'ruok', `127.0.0.1:${port}`, '--expect', 'fine'], { timeoutMs: 10_000 });
       expect(wrong.code).toBe(1);
       expect(wrong.err).toContain("answered 'imok', not 'fine'");
-      const srvr = await withDeadline(zkts(['4lw', 'srvr', `127.0.0.1:${port}`]).done, 10_000, 'zkts 4lw');
+      const srvr = await runZkts(['4lw', 'srvr', `127.0.0.1:${port}`], { timeoutMs: 10_000 });
       expect(srvr.out).toMatch(/^Mode: standalone$/m);
       expect(await readFile(path.join(dir, 'conf/zoo.cfg'), 'utf8')).toContain('tickTime=500');
     } finally {
-      server.kill();
-      expect((await withDeadline(server.done, 15_000, 'the server to stop')).code).toBe(0);
+      server!.kill('SIGTERM');
+      expect((await withDeadline(serverRun, 15_000, 'the server to stop')).code).toBe(0);
     }
   });
 
   it('a health check against nothing listening exits 1', async () => {
     const port = await freePort();
-    const run = await withDeadline(zkts(['4lw', 'ruok', `127.0.0.1:${port}`, '--expect', 'imok']).done, 10_000, 'zkts 4lw');
+    const run = await runZkts(['4lw', 'ruok', `127.0.0.1:${port}`, '--expect', 'imok'], { timeoutMs: 10_000 });
     expect(run.code).toBe(1);
     expect(run.err).toContain('ECONNREFUSED');
   });
 
   it('a bad variable stops the server before it writes anything: exit 2, the variable named', async () => {
     const file = path.join(dir, 'conf/zoo.cfg');
-    const run = await withDeadline(zkts(['server', '--from-env', file], { ZOO_DATA_DIR: path.join(dir, 'data'), ZOO_SYNC_LIMIT: 'soon' }).done, 15_000, 'zkts server');
+    const run = await runZkts(['server', '--from-env', file], { env: { ZOO_DATA_DIR: path.join(dir, 'data'), ZOO_SYNC_LIMIT: 'soon' }, timeoutMs: 15_000 });
     expect(run.code).toBe(2);
     expect(run.err).toContain("cannot configure from the environment: config key 'ZOO_SYNC_LIMIT': 'soon' is not a whole number");
     expect(existsSync(file)).toBe(false);

@@ -1,10 +1,10 @@
 // The README's zkts/testcontainers example, run as written: it imports the package by name,
 // starts three containers, pauses the leader and checks that its session kept its lock.
-import { spawn } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { scaled, withDeadline } from '../../src/testing/wait.js';
+import { scaled } from '../../src/testing/wait.js';
+import { runNode } from '../support/cli.js';
 import { repoRoot, requireDocker } from './docker.js';
 
 /** Three containers started, an election, a resume, three containers removed. */
@@ -28,15 +28,7 @@ describe('the README, run as written', () => {
     const file = path.join(repoRoot, 'dist', `readme-testcontainers-${process.pid}.mjs`);
     await writeFile(file, code);
     try {
-      const child = spawn(process.execPath, [file], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-      const code = await withDeadline(new Promise<number | null>((resolve) => child.once('close', resolve)), exampleTimeoutMs, 'the README example').catch((error: unknown) => {
-        child.kill('SIGKILL');
-        throw error;
-      });
+      const { code, out, err } = await runNode([file], { timeoutMs: exampleTimeoutMs });
       expect(err).toBe('');
       expect(code).toBe(0);
       const paused = /^leader (\d) paused, (\d) leads now$/m.exec(out);

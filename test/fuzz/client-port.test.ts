@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explainFailure, Fuzzer, type FuzzerOptions } from '../../src/fuzz/campaign.js';
 import { loadClientCorpus } from '../../src/fuzz/client-cases.js';
-import { FuzzServers, repoRoot } from '../../src/fuzz/servers.js';
+import { FuzzServers } from '../../src/fuzz/servers.js';
+import { packageRoot } from '../../src/testing/member-process.js';
 import { scaled } from '../support/wait.js';
 
 // A standalone `zkts server` process takes 15,000 seeded fuzz inputs on its client port: every
@@ -21,7 +22,7 @@ describe('client port under seeded fuzzing (standalone zkts server)', () => {
   const options: FuzzerOptions = {
     target: 'client',
     seed,
-    corpus: loadClientCorpus(join(repoRoot, 'test', 'fixtures', 'zk38-frames.json')),
+    corpus: loadClientCorpus(join(packageRoot, 'test', 'fixtures', 'zk38-frames.json')),
     batchInputs: 2500,
     parallel: 4,
     health: { rssMaxMiB: clientRssMaxMiB, sessionWaitMs: 20_000 },

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readCrashers, replayCrasher } from '../../src/fuzz/crashers.js';
 import { errorName } from '../../src/protocol/constants.js';
-import { repoRoot } from '../../src/fuzz/servers.js';
+import { packageRoot } from '../../src/testing/member-process.js';
 import { scaled } from '../support/wait.js';
 
 // Every input that ever crashed a member, byte for byte (test/fuzz/crashers/*.json, written by
@@ -12,7 +12,7 @@ import { scaled } from '../support/wait.js';
 // writing), recover after a restart, and the sender must get ZooKeeper's answer or a closed
 // connection.
 
-const crashers = readCrashers(join(repoRoot, 'test', 'fuzz', 'crashers'));
+const crashers = readCrashers(join(packageRoot, 'test', 'fuzz', 'crashers'));
 const health = { rssMaxMiB: 512, sessionWaitMs: 15_000 };
 
 describe('inputs that once crashed a member', () => {

@@ -4,7 +4,8 @@ import { explainFailure, Fuzzer, type BatchResult, type FuzzerOptions } from '..
 import { answerShapes, dialShapes } from '../../src/fuzz/peer-opening.js';
 import { peerMessageSchema } from '../../src/quorum/message-schema.js';
 import { loadClientCorpus } from '../../src/fuzz/client-cases.js';
-import { FuzzServers, repoRoot } from '../../src/fuzz/servers.js';
+import { FuzzServers } from '../../src/fuzz/servers.js';
+import { packageRoot } from '../../src/testing/member-process.js';
 import { scaled } from '../support/wait.js';
 
 // A three-member ensemble of `zkts server` processes under seeded fuzzing: 5,000 client-port
@@ -25,7 +26,7 @@ const peerInputs = 5_000;
 
 describe('a three-member ensemble under seeded fuzzing', () => {
   let servers: FuzzServers;
-  const corpus = loadClientCorpus(join(repoRoot, 'test', 'fixtures', 'zk38-frames.json'));
+  const corpus = loadClientCorpus(join(packageRoot, 'test', 'fixtures', 'zk38-frames.json'));
   const health = { rssMaxMiB, sessionWaitMs: 20_000 };
   const fuzzers: Fuzzer[] = [];
 

@@ -22,7 +22,8 @@ import {
 } from '../../src/fuzz/peer-opening.js';
 import { decodePeerBody, encodePeerFrame } from '../../src/fuzz/peer-wire.js';
 import { Prng } from '../../src/fuzz/rng.js';
-import { fuzzPeerSecret, repoRoot } from '../../src/fuzz/servers.js';
+import { fuzzPeerSecret } from '../../src/fuzz/servers.js';
+import { packageRoot } from '../../src/testing/member-process.js';
 import { checkFuzzerMatchesTransport } from '../../src/fuzz/wire-check.js';
 import { pingMessage } from '../../src/quorum/messages.js';
 import {
@@ -41,7 +42,7 @@ import {
 // The fuzzer's generators: one seed gives the same bytes every time, every opcode and every
 // peer message type is produced, and mutations land where they say they do.
 
-const corpus = loadClientCorpus(join(repoRoot, 'test', 'fixtures', 'zk38-frames.json'));
+const corpus = loadClientCorpus(join(packageRoot, 'test', 'fixtures', 'zk38-frames.json'));
 
 function opcodeOf(frame: Buffer): number {
   return frame.readInt32BE(8);

@@ -1,18 +1,16 @@
 // `zkts server` refuses to start, at once and clearly, when a port or directory the config
 // names cannot be used: it exits non-zero with the key, the value and the cause, and leaves
 // nothing bound behind it (a member never runs half-started).
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { withDeadline } from '../../src/testing/wait.js';
+import { runZkts } from '../support/cli.js';
 import { freePort } from '../support/net.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const zkts = path.join(repoRoot, 'bin', 'zkts.js');
 /** What a refused start exits with (cli/server.ts): a port or directory the config names is unusable. */
 const unusableResourceExit = 4;
 
@@ -22,15 +20,9 @@ interface Finished {
 }
 
 /** Runs `zkts server <cfg>` to its exit; `asUser` runs it as another uid (root only). */
-function runServer(configPath: string, asUser?: number): Promise<Finished> {
-  const child = spawn(process.execPath, [zkts, 'server', configPath, '--log-level', 'silent'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    ...(asUser === undefined ? {} : { uid: asUser, gid: asUser }),
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<Finished>((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
-  return withDeadline(exited, 15_000, 'the server to exit').finally(() => child.kill('SIGKILL'));
+async function runServer(configPath: string, asUser?: number): Promise<Finished> {
+  const { code, err } = await runZkts(['server', configPath, '--log-level', 'silent'], { asUser, timeoutMs: 15_000 });
+  return { code, stderr: err };
 }
 
 /** Holds 127.0.0.1:port until closed. */

@@ -1,13 +1,12 @@
 // The README's "Failover testing" example runs as written: compiled as TypeScript would compile
 // it (its `await using` included) and run with Node inside the package, so that `zkts` and
 // `zkts/testing` resolve as they do for an application that installed zkts.
-import { spawn } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/testing/member-process.js';
-import { withDeadline } from '../../src/testing/wait.js';
+import { runNode } from '../support/cli.js';
 
 async function readmeBlock(heading: string): Promise<string> {
   const readme = await readFile(path.join(packageRoot, 'README.md'), 'utf8');
@@ -24,15 +23,7 @@ describe('the README on failover testing', () => {
     const file = path.join(packageRoot, 'dist', `readme-failover-${process.pid}.mjs`);
     await writeFile(file, `${outputText}\nconsole.log('example done');\n`);
     try {
-      const child = spawn(process.execPath, [file], { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-      const code = await withDeadline(new Promise<number | null>((resolve) => child.once('close', resolve)), 60_000, 'the README example').catch((error: unknown) => {
-        child.kill('SIGKILL');
-        throw error;
-      });
+      const { code, out, err } = await runNode([file], { timeoutMs: 60_000 });
       expect(err).toBe('');
       expect(out).toMatch(/^server \d was killed; server \d leads$/m);
       expect(out).toContain('example done');
