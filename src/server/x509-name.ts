@@ -1,4 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
+import type { Id } from '../protocol/records.js';
 
 /**
  * A certificate's subject as the `x509` ACL id: the string Java's
@@ -108,4 +109,12 @@ export function subjectDn(cert: X509Certificate): string {
   const subject = fields[fields[0]?.tag === tags.contextVersion ? 5 : 4];
   if (subject === undefined || subject.tag !== tags.sequence) throw new Error('certificate has no subject Name');
   return rfc2253Name(subject);
+}
+
+/** The ids a verified client certificate proves: x509 with its subject DN, and super when that DN is the super user's. */
+export function x509Ids(cert: X509Certificate, superUser: string | null): Id[] {
+  const dn = subjectDn(cert);
+  const ids: Id[] = [{ scheme: 'x509', id: dn }];
+  if (superUser !== null && dn === superUser) ids.push({ scheme: 'super', id: dn });
+  return ids;
 }
