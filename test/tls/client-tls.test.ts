@@ -59,7 +59,7 @@ describe('secureClientPort with ssl.clientAuth=need', () => {
     const alice = client(server.securePort!, tlsAs(certs.alice));
     await alice.connect();
     await alice.create('/tls', 'over tls');
-    expect((await alice.getData('/tls')).data.toString()).toBe('over tls');
+    expect((await alice.getData('/tls')).data?.toString()).toBe('over tls');
   });
 
   it('authenticates the connection as x509 with the subject DN Java prints', async () => {
@@ -83,7 +83,7 @@ describe('secureClientPort with ssl.clientAuth=need', () => {
     const bob = client(server.securePort!, tlsAs(certs.bob));
     await Promise.all([alice.connect(), bob.connect()]);
     await alice.create('/alice', 'mine', { acl: [{ perms: Perms.ALL, id: { scheme: 'x509', id: aliceDn } }] });
-    expect((await alice.getData('/alice')).data.toString()).toBe('mine');
+    expect((await alice.getData('/alice')).data?.toString()).toBe('mine');
     await expect(bob.getData('/alice')).rejects.toMatchObject({ code: ErrorCode.NOAUTH });
     await expect(bob.setData('/alice', 'theirs')).rejects.toMatchObject({ code: ErrorCode.NOAUTH });
   });
@@ -94,7 +94,7 @@ describe('secureClientPort with ssl.clientAuth=need', () => {
     const bob = client(server.securePort!, tlsAs(certs.bob));
     await Promise.all([alice.connect(), bob.connect()]);
     await alice.create('/private', 'alice only', { acl: [{ perms: Perms.ALL, id: { scheme: 'x509', id: aliceDn } }] });
-    expect((await bob.getData('/private')).data.toString()).toBe('alice only');
+    expect((await bob.getData('/private')).data?.toString()).toBe('alice only');
     await bob.delete('/private');
   });
 
