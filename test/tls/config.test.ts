@@ -1,48 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildConfig, parseProperties, type ParseResult } from '../../src/config/config.js';
-import { ConfigError } from '../../src/errors.js';
+import { describe, expect, it } from 'vitest';
 import { clientPortSpecs } from '../../src/server/client-port.js';
-import { makeTestCertificates, type TestCertificates } from '../support/certs.js';
+import { configFixture } from '../support/config-fixture.js';
 
 // secureClientPort and the client-side ssl.* keys: parsed and loaded once, when the config is
 // read; anything unusable refuses the start, naming the key, the value and the cause.
 
-let certs: TestCertificates;
-let dir: string;
-beforeAll(() => {
-  certs = makeTestCertificates();
-  dir = mkdtempSync(path.join(os.tmpdir(), 'zkts-tls-config-'));
-});
-afterAll(() => {
-  certs?.remove();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-});
+const fixture = configFixture('zkts-tls-config-', (dir) => [`dataDir=${dir}/data`]);
+const { parse, refusal, file } = fixture;
 
-function parse(lines: string[]): ParseResult {
-  return buildConfig(parseProperties([`dataDir=${dir}/data`, ...lines].join('\n')), path.join(dir, 'zoo.cfg'));
-}
-
-function refusal(lines: string[]): ConfigError {
-  try {
-    parse(lines);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error(`accepted: ${lines.join('; ')}`);
-}
-
-function file(name: string, text: string): string {
-  const p = path.join(dir, name);
-  writeFileSync(p, text);
-  return p;
-}
-
-const secureLines = (keyStore = certs.member.path, trustStore = certs.caPath): string[] => [
+const secureLines = (keyStore = fixture.certs.member.path, trustStore = fixture.certs.caPath): string[] => [
   'secureClientPort=2281', `ssl.keyStore.location=${keyStore}`, 'ssl.keyStore.type=PEM',
   `ssl.trustStore.location=${trustStore}`, 'ssl.trustStore.type=PEM',
 ];
@@ -56,8 +25,8 @@ describe('secureClientPort and the ssl.* keys', () => {
     expect(tls.address).toBe('0.0.0.0');
     expect(tls.clientAuth).toBe('need');
     expect(tls.key).toMatch(/^-----BEGIN PRIVATE KEY-----/);
-    expect(tls.cert).toContain(certs.member.cert.trim());
-    expect(tls.ca).toEqual([certs.caPem.trim()]);
+    expect(tls.cert).toContain(fixture.certs.member.cert.trim());
+    expect(tls.ca).toEqual([fixture.certs.caPem.trim()]);
     expect(tls.superUser).toBeNull();
     expect(Object.isFrozen(tls)).toBe(true);
     expect(clientPortSpecs(config).map((s) => `${s.key}:${s.port}:${s.tls === null ? 'tcp' : 'tls'}`)).toEqual(['clientPort:2181:tcp', 'secureClientPort:2281:tls']);
@@ -75,13 +44,13 @@ describe('secureClientPort and the ssl.* keys', () => {
   });
 
   it('needs no trust store under ssl.clientAuth=none', () => {
-    const { config } = parse(['secureClientPort=2281', `ssl.keyStore.location=${certs.member.path}`, 'ssl.clientAuth=none']);
+    const { config } = parse(['secureClientPort=2281', `ssl.keyStore.location=${fixture.certs.member.path}`, 'ssl.clientAuth=none']);
     expect(config.clientTls!.ca).toBeNull();
   });
 
   it('loads an encrypted key with ssl.keyStore.password', () => {
-    execFileSync('openssl', ['pkcs8', '-topk8', '-in', path.join(certs.dir, 'member.key'), '-v2', 'aes-256-cbc', '-passout', 'pass:s3cret', '-out', path.join(dir, 'enc.key')]);
-    const store = file('encrypted.pem', readFileSync(path.join(dir, 'enc.key'), 'utf8') + certs.member.cert);
+    execFileSync('openssl', ['pkcs8', '-topk8', '-in', path.join(fixture.certs.dir, 'member.key'), '-v2', 'aes-256-cbc', '-passout', 'pass:s3cret', '-out', path.join(fixture.dir, 'enc.key')]);
+    const store = file('encrypted.pem', readFileSync(path.join(fixture.dir, 'enc.key'), 'utf8') + fixture.certs.member.cert);
     const { config } = parse([...secureLines(store), 'ssl.keyStore.password=s3cret']);
     expect(config.clientTls!.key).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     const wrong = refusal([...secureLines(store), 'ssl.keyStore.password=wrong']);
@@ -90,7 +59,7 @@ describe('secureClientPort and the ssl.* keys', () => {
   });
 
   it('is off without secureClientPort, and says so when ssl.* keys are set anyway; unsupported ssl.* keys are named', () => {
-    const { config, warnings } = parse(['clientPort=2181', `ssl.keyStore.location=${certs.member.path}`, 'ssl.protocol=TLSv1.2', 'serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory']);
+    const { config, warnings } = parse(['clientPort=2181', `ssl.keyStore.location=${fixture.certs.member.path}`, 'ssl.protocol=TLSv1.2', 'serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory']);
     expect(config.clientTls).toBeNull();
     expect(warnings).toEqual([
       "ssl.protocol is not supported and is ignored: Node's TLS defaults apply (TLS 1.2 and 1.3)",
@@ -100,15 +69,15 @@ describe('secureClientPort and the ssl.* keys', () => {
 
   const refusals: [string, () => string[], string, RegExp][] = [
     ['neither clientPort nor secureClientPort', () => [], 'clientPort', /is required for a standalone server \(or secureClientPort\)/],
-    ['a secureClientPort that is not a port', () => ['secureClientPort=70000', `ssl.keyStore.location=${certs.member.path}`], 'secureClientPort', /70000 is outside 0\.\.65535/],
-    ['a secure port without a key store', () => ['secureClientPort=2281', `ssl.trustStore.location=${certs.caPath}`], 'ssl.keyStore.location', /is required when secureClientPort is set/],
-    ['ssl.clientAuth=need without a trust store', () => ['secureClientPort=2281', `ssl.keyStore.location=${certs.member.path}`], 'ssl.trustStore.location', /is required when ssl.clientAuth=need/],
+    ['a secureClientPort that is not a port', () => ['secureClientPort=70000', `ssl.keyStore.location=${fixture.certs.member.path}`], 'secureClientPort', /70000 is outside 0\.\.65535/],
+    ['a secure port without a key store', () => ['secureClientPort=2281', `ssl.trustStore.location=${fixture.certs.caPath}`], 'ssl.keyStore.location', /is required when secureClientPort is set/],
+    ['ssl.clientAuth=need without a trust store', () => ['secureClientPort=2281', `ssl.keyStore.location=${fixture.certs.member.path}`], 'ssl.trustStore.location', /is required when ssl.clientAuth=need/],
     ['an unknown ssl.clientAuth', () => [...secureLines(), 'ssl.clientAuth=maybe'], 'ssl.clientAuth', /'maybe' is not one of none, want, need/],
     ['a key store type other than PEM', () => [...secureLines(), 'ssl.keyStore.type=JKS'], 'ssl.keyStore.type', /'JKS' is not supported: zkts reads PEM stores only/],
     ['a trust store type other than PEM', () => [...secureLines(), 'ssl.trustStore.type=PKCS12'], 'ssl.trustStore.type', /'PKCS12' is not supported/],
-    ['an unreadable key store', () => secureLines(path.join(dir, 'absent.pem')), 'ssl.keyStore.location', /cannot read '.*absent\.pem': ENOENT/],
-    ['an unreadable trust store', () => secureLines(certs.member.path, path.join(dir, 'absent-ca.pem')), 'ssl.trustStore.location', /cannot read '.*absent-ca\.pem': ENOENT/],
-    ['a key store whose certificate is for another key', () => secureLines(file('mismatch.pem', certs.rogue.key + certs.member.cert)), 'ssl.keyStore.location', /the first certificate in '.*mismatch\.pem' is not for its private key/],
+    ['an unreadable key store', () => secureLines(path.join(fixture.dir, 'absent.pem')), 'ssl.keyStore.location', /cannot read '.*absent\.pem': ENOENT/],
+    ['an unreadable trust store', () => secureLines(fixture.certs.member.path, path.join(fixture.dir, 'absent-ca.pem')), 'ssl.trustStore.location', /cannot read '.*absent-ca\.pem': ENOENT/],
+    ['a key store whose certificate is for another key', () => secureLines(file('mismatch.pem', fixture.certs.rogue.key + fixture.certs.member.cert)), 'ssl.keyStore.location', /the first certificate in '.*mismatch\.pem' is not for its private key/],
     ['an empty x509 super user', () => [...secureLines(), 'X509AuthenticationProvider.superUser='], 'X509AuthenticationProvider.superUser', /is empty/],
   ];
   it.each(refusals)('refuses %s, naming the key, the value and the cause', (_name, lines, key, message) => {
