@@ -117,7 +117,12 @@ export class ClientPort {
       socket.setNoDelay(true);
     });
     server.on('secureConnection', (socket: TLSSocket) => this.secured(socket, tls));
-    server.on('tlsClientError', (err, socket) => this.log.info({ peer: normalizeAddress(socket.remoteAddress ?? ''), err: err.message }, 'TLS handshake failed'));
+    // Node reports a handshake timeout here but leaves the socket open: close it, or a client
+    // that never finishes its handshake would hold its connection slot for good.
+    server.on('tlsClientError', (err, socket) => {
+      this.log.info({ peer: normalizeAddress(socket.remoteAddress ?? ''), err: err.message }, 'TLS handshake failed');
+      socket.destroy();
+    });
     return server;
   }
 

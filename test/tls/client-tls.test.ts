@@ -1,6 +1,7 @@
 // The secure client port with the zkts client: TLS with and without client certificates under
 // each ssl.clientAuth, the x509 ACL scheme and its super user, four-letter words over TLS, the
 // connection limits on the secure port, and a reconnect after the server comes back.
+import { createConnection } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type ZooKeeperClient } from '../../src/client/index.js';
 import type { ClientTlsOptions } from '../../src/client/types.js';
@@ -109,6 +110,19 @@ describe('secureClientPort with ssl.clientAuth=need', () => {
   it('answers four-letter words over TLS', async () => {
     const server = await secureServer('need');
     expect(await fourLetterWord('127.0.0.1', server.securePort!, 'ruok', scaled(5_000), tlsAs(certs.alice))).toBe('imok');
+  });
+
+  it('drops plain bytes sent to the secure port (a plain ZooKeeper client, garbage) and serves on', async () => {
+    const server = await secureServer('need');
+    // Each is a whole TLS record header that is not TLS, so the handshake fails at once.
+    for (const bytes of [Buffer.from('ruok\n'), Buffer.from('0000002c000000000000000000000000000075300000000000000000000000100000000000000000000000000000000000', 'hex'), Buffer.alloc(4096, 0x17)]) {
+      const socket = createConnection({ host: '127.0.0.1', port: server.securePort! }, () => socket.write(bytes));
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    }
+    const alice = client(server.securePort!, tlsAs(certs.alice));
+    await alice.connect();
+    expect(await alice.exists('/')).not.toBeNull();
   });
 
   it('serves the plain clientPort beside it', async () => {
