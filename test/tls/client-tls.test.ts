@@ -144,7 +144,7 @@ describe('secureClientPort with ssl.clientAuth=need', () => {
     expect(server.stats.refusedConnections).toBeGreaterThan(0);
   });
 
-  it('reconnects over TLS and resumes the session when the server comes back on the same port', async () => {
+  it('reconnects over TLS to a server restarted on the same port, which answers (its sessions were in memory) that the session expired', async () => {
     const first = await secureServer('need');
     const port = first.securePort!;
     const alice = client(port, tlsAs(certs.alice), 20_000);

@@ -1,7 +1,7 @@
 // A three-member ensemble of real `zkts server` processes that serve clients on
 // secureClientPort only (no clientPort, no client port on the server lines): each member
-// takes TLS clients, a write through one is read through the others, and the x509 ACL holds
-// on every member.
+// takes TLS clients, a write through one is read through the others, the x509 ACL holds on
+// every member, and a client whose member dies resumes its session on another over TLS.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -55,8 +55,8 @@ afterAll(async () => {
   if (base !== undefined) rmSync(base, { recursive: true, force: true });
 });
 
-function client(port: number, store: KeyStore): ZooKeeperClient {
-  const c = createClient(`127.0.0.1:${port}`, { tls: { ca: certs.caPem, cert: store.cert, key: store.key }, connectTimeout: scaled(2_000), sessionTimeout: 10_000 });
+function client(hosts: number | number[], store: KeyStore): ZooKeeperClient {
+  const c = createClient([hosts].flat().map((p) => `127.0.0.1:${p}`).join(','), { tls: { ca: certs.caPem, cert: store.cert, key: store.key }, connectTimeout: scaled(2_000), sessionTimeout: 10_000 });
   clients.push(c);
   return c;
 }
@@ -82,5 +82,17 @@ describe('an ensemble serving clients on secureClientPort only', () => {
     }
     const bob = await session(members[2]!.securePort, certs.bob);
     await expect(bob.getData('/ensemble-tls')).rejects.toMatchObject({ code: ErrorCode.NOAUTH });
+  });
+
+  it('a client whose member is killed resumes its session on another member, over TLS', async () => {
+    const alice = client(members.map((m) => m.securePort), certs.alice);
+    await alice.connect();
+    const session = alice.sessionIdHex;
+    await alice.create('/resume-tls', 'before', { mode: 'EPHEMERAL' });
+    const victim = members.find((m) => alice.currentServer === `127.0.0.1:${m.securePort}`)!;
+    victim.child.kill('SIGKILL');
+    await waitFor('the client to reconnect to another member', () => alice.state === 'SYNC_CONNECTED' && alice.currentServer !== `127.0.0.1:${victim.securePort}`, { timeoutMs: 20_000 });
+    expect(alice.sessionIdHex).toBe(session);
+    expect((await alice.getData('/resume-tls')).data?.toString()).toBe('before');
   });
 });
