@@ -249,7 +249,7 @@ function clientTlsConfig(get: Getter, base: string, warnings: string[]): ClientT
   requirePemType(get, 'ssl.trustStore.type');
   const clientAuth = clientAuthValue(get);
   const store = loadPemKeyStore('ssl.keyStore.location', requiredPath(get, 'ssl.keyStore.location', base, 'secureClientPort is set'), get('ssl.keyStore.password'));
-  const trustPath = clientAuth === 'none' && get('ssl.trustStore.location') === undefined
+  const trustPath = clientAuth === 'none' && (get('ssl.trustStore.location')?.trim() ?? '') === ''
     ? null
     : requiredPath(get, 'ssl.trustStore.location', base, `ssl.clientAuth=${clientAuth}: client certificates are checked against it`);
   const superUser = get('X509AuthenticationProvider.superUser')?.trim();

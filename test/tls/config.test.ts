@@ -46,6 +46,7 @@ describe('secureClientPort and the ssl.* keys', () => {
   it('needs no trust store under ssl.clientAuth=none', () => {
     const { config } = parse(['secureClientPort=2281', `ssl.keyStore.location=${fixture.certs.member.path}`, 'ssl.clientAuth=none']);
     expect(config.clientTls!.ca).toBeNull();
+    expect(parse(['secureClientPort=2281', `ssl.keyStore.location=${fixture.certs.member.path}`, 'ssl.clientAuth=none', 'ssl.trustStore.location=']).config.clientTls!.ca).toBeNull();
   });
 
   it('loads an encrypted key with ssl.keyStore.password', () => {
