@@ -47,6 +47,19 @@ describe('zkts server start-up with secureClientPort', () => {
     expect(await isFree(plain)).toBe(true);
   });
 
+  it('an ensemble member whose secure port is taken exits instead of running half-started, leaving its election port free', async () => {
+    const [quorum1, election1, quorum2, election2, secure] = await Promise.all(Array.from({ length: 5 }, () => freePort()));
+    held.push(await holdPort(secure!));
+    const file = config(await freePort(), secure!, { [`server.1`]: `127.0.0.1:${quorum1}:${election1}`, [`server.2`]: `127.0.0.1:${quorum2}:${election2}` });
+    mkdirSync(path.join(base, 'data'));
+    writeFileSync(path.join(base, 'data', 'myid'), '1\n');
+    const { code, stderr } = await runServerProcess(file);
+    expect(code).toBe(unusableResourceExit);
+    expect(stderr).toContain(`config key 'secureClientPort' = ${secure}`);
+    expect(stderr).toContain('EADDRINUSE');
+    expect(await isFree(election1!)).toBe(true);
+  });
+
   const refusals: [string, () => Record<string, string>, RegExp][] = [
     ['a key store that does not exist', () => ({ 'ssl.keyStore.location': path.join(certs.dir, 'absent.pem') }), /config key 'ssl\.keyStore\.location': cannot read '.*absent\.pem': ENOENT/],
     ['a key store whose certificate is for another key', () => {
