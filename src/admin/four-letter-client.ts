@@ -1,10 +1,17 @@
-import { createConnection } from 'node:net';
+import { createConnection, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { ClientTlsOptions } from '../client/types.js';
 
-/** Sends a four-letter word and returns the server's whole answer (it closes after it). */
-export function fourLetterWord(host: string, port: number, word: string, timeoutMs = 2000): Promise<string> {
+function open(host: string, port: number, tls: ClientTlsOptions | undefined, connected: () => void): Socket {
+  if (tls === undefined) return createConnection({ host, port }, connected);
+  return tlsConnect({ host, port, ...tls, servername: tls.servername ?? (isIP(host) === 0 ? host : undefined) }, connected);
+}
+
+/** Sends a four-letter word and returns the server's whole answer (it closes after it); over TLS when `tls` is given. */
+export function fourLetterWord(host: string, port: number, word: string, timeoutMs = 2000, tls?: ClientTlsOptions): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const socket = createConnection({ host, port }, () => socket.write(word));
+    const socket = open(host, port, tls, () => socket.write(word));
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`${word} to ${host}:${port} timed out after ${timeoutMs} ms`));

@@ -6,10 +6,11 @@ commands:
                             --from-env writes a missing zoo.cfg and myid from ZOO_* variables
   cluster up|status|kill|pause|partition|net|expire|down ...
                             a local ensemble to break on purpose (zkts cluster --help)
-  shell [hosts] [-- cmd]    interactive shell (zkCli-like), or run one command and exit
+  shell [hosts] [-- cmd]    interactive shell (zkCli-like), or run one command and exit;
+                            over TLS with --tls-ca F [--tls-cert F --tls-key F]
   purge <dataDir> [dataLogDir] [-n N]   keep the N newest snapshots (>= 3) and the logs they need
   4lw <word> [host:port] [--expect A]   send a four-letter word (srvr, ruok, mntr, ...) and print
-                            the answer; with --expect, exit 1 unless the answer is A
+                            the answer; with --expect, exit 1 unless the answer is A; TLS flags as shell's
   bench <workload> [options]   load a server or ensemble and measure it (zkts bench --help)
   fuzz --target client|peer [--cases N] [--seed S] ...   fuzz a server's ports (zkts fuzz --help)
 `;

@@ -58,8 +58,10 @@ async function startEnsembleMember(config: ServerConfig, log: Logger, onFatal: F
   const sid = readMyId(config);
   const memberLog = log.child({ sid });
   const me = config.servers.find((s) => s.sid === sid)!;
-  const clientPort = config.clientPort >= 0 ? config.clientPort : me.clientPort;
-  if (clientPort === null) throw new ConfigError(`server.${sid}`, 'no clientPort: set clientPort or add ;clientPort to the server line');
+  const clientPort = config.clientPort !== null && config.clientPort >= 0 ? config.clientPort : me.clientPort;
+  if (clientPort === null && config.clientTls === null) {
+    throw new ConfigError(`server.${sid}`, 'no clientPort: set clientPort or secureClientPort, or add ;clientPort to the server line');
+  }
   const effective: ServerConfig = Object.freeze({ ...config, clientPort });
   const { recovery, storage } = await recoverEnsemble(effective, memberLog);
   let node: ServerNode | null = null;

@@ -113,6 +113,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
         reconnectDelayMax: options.reconnectDelay?.max ?? 2000,
         maxFrameBytes: options.maxFrameBytes ?? 4 * 1024 * 1024,
         closeTimeout: options.closeTimeout ?? 2000,
+        tls: options.tls ?? null,
         logger: this.logger,
       },
       {

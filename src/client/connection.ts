@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { ErrorCode, OpCode, Xid } from '../protocol/constants.js';
 import { FrameDecoder } from '../protocol/framing.js';
 import { JuteReader, JuteWriter } from '../protocol/jute.js';
@@ -17,7 +18,7 @@ import {
 } from '../protocol/records.js';
 import type { HostPort } from './connect-string.js';
 import { zkError } from './errors.js';
-import type { ClientLogger, ClientStateName } from './types.js';
+import type { ClientLogger, ClientStateName, ClientTlsOptions } from './types.js';
 
 /** One request on its way: the body writer and what to do with the reply. */
 export interface Request {
@@ -56,6 +57,7 @@ export interface ConnectionSettings {
   reconnectDelayMax: number;
   maxFrameBytes: number;
   closeTimeout: number;
+  tls: ClientTlsOptions | null;
   logger: ClientLogger;
 }
 
@@ -201,13 +203,13 @@ export class Connection {
     const connectTimeout = Math.max(connectTimeoutMsMin, Math.floor(timeoutBase / hosts.length));
     this.settings.logger.debug({ server: this.currentServer, session: hex(this.sessionId) }, 'connecting');
 
-    const socket = net.connect({ host: host.host, port: host.port });
+    const socket = this.open(host);
     socket.setNoDelay(true);
     this.socket = socket;
     this.decoder = new FrameDecoder(this.settings.maxFrameBytes);
     let reason: string | undefined;
     this.connectTimer = setTimeout(() => this.lost(socket, `no session from ${this.currentServer} within ${connectTimeout} ms`), connectTimeout);
-    socket.on('connect', () => {
+    socket.on(this.settings.tls === null ? 'connect' : 'secureConnect', () => {
       if (socket !== this.socket) return;
       this.writeFrame(this.connectRequest());
     });
@@ -216,6 +218,14 @@ export class Connection {
       reason = err.message;
     });
     socket.on('close', () => this.lost(socket, reason ?? `${this.currentServer} closed the connection`));
+  }
+
+  private open(host: HostPort): net.Socket {
+    const options = this.settings.tls;
+    if (options === null) return net.connect({ host: host.host, port: host.port });
+    // An IP address is checked against the certificate's IP names; SNI takes host names only.
+    const servername = options.servername ?? (net.isIP(host.host) === 0 ? host.host : undefined);
+    return tls.connect({ host: host.host, port: host.port, ...options, servername });
   }
 
   private connectRequest(): Buffer {

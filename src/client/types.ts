@@ -84,7 +84,27 @@ export interface ClientOptions {
   watcher?: WatchListener;
   /** Credentials sent before anything else on every connection. */
   authInfo?: { scheme: string; auth: string | Buffer }[];
+  /** Connect over TLS (a server's secureClientPort); omitted: plain TCP. */
+  tls?: ClientTlsOptions;
   logger?: ClientLogger;
+}
+
+/**
+ * TLS to the server: PEM text (read the files yourself). `ca` is what the server's
+ * certificate must chain to (Node's bundled CAs when omitted); `cert` and `key` are this
+ * client's certificate, which a server with ssl.clientAuth=need insists on and which
+ * authenticates the connection as `x509:<subject DN>`.
+ */
+export interface ClientTlsOptions {
+  ca?: string | Buffer | (string | Buffer)[];
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** For an encrypted `key`. */
+  passphrase?: string;
+  /** Check the server's certificate (chain and host name). Default true. */
+  rejectUnauthorized?: boolean;
+  /** The name the server's certificate must carry; default the host from the connect string. */
+  servername?: string;
 }
 
 export interface CreateOptions {

@@ -21,6 +21,23 @@ export interface QuorumTlsConfig {
   readonly hostnameVerification: boolean;
 }
 
+/** ssl.clientAuth: whether the secure client port asks for a client certificate and insists on one. */
+export const clientAuthModes = ['none', 'want', 'need'] as const;
+export type ClientAuthMode = (typeof clientAuthModes)[number];
+
+/** The TLS client port (secureClientPort), with the PEM material already loaded. */
+export interface ClientTlsConfig {
+  readonly port: number;
+  readonly address: string;
+  readonly key: string;
+  readonly cert: string;
+  /** CA certificates a client's certificate must chain to; null: clientAuth=none without a trust store. */
+  readonly ca: readonly string[] | null;
+  readonly clientAuth: ClientAuthMode;
+  /** X509AuthenticationProvider.superUser: a client whose certificate has this subject DN is super. */
+  readonly superUser: string | null;
+}
+
 export interface ServerConfig {
   readonly configFile: string | null;
   readonly tickTime: number;
@@ -28,8 +45,11 @@ export interface ServerConfig {
   readonly syncLimit: number;
   readonly dataDir: string;
   readonly dataLogDir: string;
-  readonly clientPort: number;
+  /** The plain client port; null when only secureClientPort serves (-1: from this member's server.N line). */
+  readonly clientPort: number | null;
   readonly clientPortAddress: string;
+  /** secureClientPort and its ssl.* keys; null when there is no TLS client port. */
+  readonly clientTls: ClientTlsConfig | null;
   readonly servers: readonly PeerSpec[];
   readonly maxClientCnxns: number;
   /** Concurrent connections on one client port, from all addresses; 0: no limit. */
@@ -80,6 +100,8 @@ export const configDefaults = Object.freeze({
   connectTimeoutMs: 10_000,
   sslQuorum: false,
   sslQuorumHostnameVerification: true,
+  // ZooKeeper's default: a secure port insists on a client certificate.
+  sslClientAuth: 'need' as ClientAuthMode,
 });
 
 /** A shared secret shorter than this is too easy to guess. */
@@ -90,6 +112,19 @@ const sslQuorumKeys = [
   'ssl.quorum.trustStore.location', 'ssl.quorum.trustStore.type', 'ssl.quorum.hostnameVerification',
 ] as const;
 
+const sslClientKeys = [
+  'secureClientPortAddress', 'ssl.keyStore.location', 'ssl.keyStore.type', 'ssl.keyStore.password',
+  'ssl.trustStore.location', 'ssl.trustStore.type', 'ssl.clientAuth', 'X509AuthenticationProvider.superUser',
+] as const;
+
+/** ssl.* keys ZooKeeper knows that zkts does not implement, and what it does instead. */
+const unsupportedSslKeys: ReadonlyMap<string, string> = new Map([
+  ['ssl.hostnameVerification', 'the server does not check client host names; certificates are checked against the trust store only'],
+  ['ssl.protocol', "Node's TLS defaults apply (TLS 1.2 and 1.3)"],
+  ['ssl.enabledProtocols', "Node's TLS defaults apply (TLS 1.2 and 1.3)"],
+  ['ssl.ciphersuites', "Node's default cipher suites apply"],
+]);
+
 export const knownFourLetterWords = ['ruok', 'srvr', 'stat', 'conf', 'cons', 'envi', 'mntr', 'wchs', 'wchc', 'wchp', 'dump', 'isro', 'dirs', 'srst', 'crst', 'gtmk', 'stmk', 'hash'] as const;
 
 /** Keys ZooKeeper knows that zkts accepts and ignores. */
@@ -97,7 +132,9 @@ const ignoredKeys = new Set([
   'electionAlg', 'standaloneEnabled', 'syncEnabled', 'preAllocSize', 'leaderServes', 'cnxTimeout',
   'quorumListenOnAllIPs', 'maxSessionTimeout', 'localSessionsEnabled', 'localSessionsUpgradingEnabled',
   'skipACL', 'forceSync', 'dynamicConfigFile', 'metricsProvider.className', 'admin.commandURL',
-  'audit.enable', 'clientPortListenBacklog', 'secureClientPort', 'initLimit', 'syncLimit',
+  'audit.enable', 'clientPortListenBacklog', 'initLimit', 'syncLimit',
+  // ZooKeeper needs these for a secure port; zkts always has its TLS listener and x509 provider.
+  'serverCnxnFactory', 'authProvider.x509',
 ]);
 
 export interface ParseResult {
@@ -158,10 +195,15 @@ function pathValue(base: string, raw: string): string {
   return isAbsolute(raw) ? raw : resolve(base, raw);
 }
 
-function requiredPath(get: Getter, key: string, base: string): string {
+function requiredPath(get: Getter, key: string, base: string, when: string): string {
   const raw = get(key)?.trim();
-  if (raw === undefined || raw === '') throw new ConfigError(key, 'is required when sslQuorum=true');
+  if (raw === undefined || raw === '') throw new ConfigError(key, `is required when ${when}`);
   return pathValue(base, raw);
+}
+
+function requirePemType(get: Getter, key: string): void {
+  const type = get(key);
+  if (type !== undefined && type.trim().toUpperCase() !== 'PEM') throw new ConfigError(key, `'${type}' is not supported: zkts reads PEM stores only`);
 }
 
 /** sslQuorum and its ssl.quorum.* keys: PEM stores only, loaded and checked now. */
@@ -172,18 +214,54 @@ function quorumTlsConfig(get: Getter, base: string, warnings: string[]): QuorumT
     if (stray.length > 0) warnings.push(`${stray.join(', ')} ignored: sslQuorum is not true`);
     return null;
   }
-  for (const key of ['ssl.quorum.keyStore.type', 'ssl.quorum.trustStore.type']) {
-    const type = get(key);
-    if (type !== undefined && type.trim().toUpperCase() !== 'PEM') throw new ConfigError(key, `'${type}' is not supported: zkts reads PEM stores only`);
-  }
-  const store = loadPemKeyStore('ssl.quorum.keyStore.location', requiredPath(get, 'ssl.quorum.keyStore.location', base), get('ssl.quorum.keyStore.password'));
-  const ca = loadPemTrustStore('ssl.quorum.trustStore.location', requiredPath(get, 'ssl.quorum.trustStore.location', base));
+  requirePemType(get, 'ssl.quorum.keyStore.type');
+  requirePemType(get, 'ssl.quorum.trustStore.type');
+  const when = 'sslQuorum=true';
+  const store = loadPemKeyStore('ssl.quorum.keyStore.location', requiredPath(get, 'ssl.quorum.keyStore.location', base, when), get('ssl.quorum.keyStore.password'));
+  const ca = loadPemTrustStore('ssl.quorum.trustStore.location', requiredPath(get, 'ssl.quorum.trustStore.location', base, when));
   const verification = get('ssl.quorum.hostnameVerification');
   return Object.freeze({
     key: store.key,
     cert: store.cert,
     ca: Object.freeze(ca),
     hostnameVerification: verification !== undefined ? boolValue('ssl.quorum.hostnameVerification', verification) : configDefaults.sslQuorumHostnameVerification,
+  });
+}
+
+function clientAuthValue(get: Getter): ClientAuthMode {
+  const raw = get('ssl.clientAuth');
+  if (raw === undefined) return configDefaults.sslClientAuth;
+  const mode = clientAuthModes.find((m) => m === raw.trim().toLowerCase());
+  if (mode === undefined) throw new ConfigError('ssl.clientAuth', `'${raw}' is not one of ${clientAuthModes.join(', ')}`);
+  return mode;
+}
+
+/** secureClientPort and the ssl.* keys of the client side: PEM stores only, loaded and checked now. */
+function clientTlsConfig(get: Getter, base: string, warnings: string[]): ClientTlsConfig | null {
+  for (const [key, instead] of unsupportedSslKeys) if (get(key) !== undefined) warnings.push(`${key} is not supported and is ignored: ${instead}`);
+  if (get('secureClientPort') === undefined) {
+    const stray = sslClientKeys.filter((k) => get(k) !== undefined);
+    if (stray.length > 0) warnings.push(`${stray.join(', ')} ignored: secureClientPort is not set`);
+    return null;
+  }
+  const port = portValue('secureClientPort', get('secureClientPort')!);
+  requirePemType(get, 'ssl.keyStore.type');
+  requirePemType(get, 'ssl.trustStore.type');
+  const clientAuth = clientAuthValue(get);
+  const store = loadPemKeyStore('ssl.keyStore.location', requiredPath(get, 'ssl.keyStore.location', base, 'secureClientPort is set'), get('ssl.keyStore.password'));
+  const trustPath = clientAuth === 'none' && (get('ssl.trustStore.location')?.trim() ?? '') === ''
+    ? null
+    : requiredPath(get, 'ssl.trustStore.location', base, `ssl.clientAuth=${clientAuth}: client certificates are checked against it`);
+  const superUser = get('X509AuthenticationProvider.superUser')?.trim();
+  if (superUser === '') throw new ConfigError('X509AuthenticationProvider.superUser', 'is empty: name the subject DN of the super user');
+  return Object.freeze({
+    port,
+    address: get('secureClientPortAddress') ?? configDefaults.clientPortAddress,
+    key: store.key,
+    cert: store.cert,
+    ca: trustPath === null ? null : Object.freeze(loadPemTrustStore('ssl.trustStore.location', trustPath)),
+    clientAuth,
+    superUser: superUser ?? null,
   });
 }
 
@@ -243,10 +321,12 @@ export function buildConfig(props: Map<string, string>, configFile: string | nul
   for (let i = 1; i < servers.length; i++) {
     if (servers[i]!.sid === servers[i - 1]!.sid) throw new ConfigError(`server.${servers[i]!.sid}`, 'appears twice');
   }
-  let clientPort: number;
+  const clientTls = clientTlsConfig(get, base, warnings);
+  let clientPort: number | null;
   if (get('clientPort') !== undefined) clientPort = portValue('clientPort', get('clientPort')!);
   else if (servers.length > 0) clientPort = -1; // taken from this server's server.N line once myid is known
-  else throw new ConfigError('clientPort', 'is required for a standalone server');
+  else if (clientTls !== null) clientPort = null; // served on secureClientPort only
+  else throw new ConfigError('clientPort', 'is required for a standalone server (or secureClientPort)');
   const minRaw = get('minSessionTimeout');
   const maxRaw = get('maxSessionTimeout');
   let minSessionTimeout = minRaw === undefined || minRaw === '-1' ? 2 * tickTime : intValue('minSessionTimeout', minRaw, 1);
@@ -269,6 +349,7 @@ export function buildConfig(props: Map<string, string>, configFile: string | nul
     dataLogDir,
     clientPort,
     clientPortAddress: get('clientPortAddress') ?? configDefaults.clientPortAddress,
+    clientTls,
     servers: Object.freeze(servers),
     maxClientCnxns: get('maxClientCnxns') !== undefined ? intValue('maxClientCnxns', get('maxClientCnxns')!, 0) : configDefaults.maxClientCnxns,
     maxCnxns: get('maxCnxns') !== undefined ? intValue('maxCnxns', get('maxCnxns')!, 0) : configDefaults.maxCnxns,
@@ -300,7 +381,7 @@ export function buildConfig(props: Map<string, string>, configFile: string | nul
     'snapCount', 'admin.enableServer', 'admin.serverPort', 'admin.serverAddress', 'jute.maxbuffer', 'extendedTypesEnabled',
     'superDigest', 'DigestAuthenticationProvider.superDigest', 'globalOutstandingLimit', 'reconfigEnabled',
     'maxCnxns',
-    'sslQuorum', ...sslQuorumKeys, 'quorum.auth.secretFile',
+    'sslQuorum', ...sslQuorumKeys, 'quorum.auth.secretFile', 'secureClientPort', ...sslClientKeys, ...unsupportedSslKeys.keys(),
   ]);
   for (const k of props.keys()) {
     if (!handled.has(k) && !known.has(k) && !ignoredKeys.has(k)) warnings.push(`unknown config key '${k}' is ignored`);

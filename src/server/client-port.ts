@@ -1,12 +1,12 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import type { ServerConfig } from '../config/config.js';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { ClientTlsConfig, ServerConfig } from '../config/config.js';
 import { StartupError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Id } from '../protocol/records.js';
+import { x509Ids } from './x509-name.js';
 
-/**
- * One port clients connect to, as the config names it. Today `clientPort`; `secureClientPort`
- * (TLS) becomes a second entry with its own key, address and TLS options.
- */
+/** One port clients connect to, as the config names it: `clientPort` (TCP) or `secureClientPort` (TLS). */
 export interface ClientPortSpec {
   /** The config key that names this port, for errors and logs. */
   readonly key: string;
@@ -16,12 +16,24 @@ export interface ClientPortSpec {
   readonly perAddressMax: number;
   /** Concurrent connections on this port; 0: no limit (maxCnxns). */
   readonly totalMax: number;
+  /** TLS on this port; null: plain TCP. */
+  readonly tls: ClientTlsConfig | null;
+  /** A TLS handshake not done within this many ms is dropped (the ConnectRequest deadline). */
+  readonly handshakeTimeoutMs: number;
 }
 
-/** The ports a server's config asks for. */
+/** The ports a server's config asks for: clientPort, secureClientPort, or both. */
 export function clientPortSpecs(config: ServerConfig): ClientPortSpec[] {
-  return [{ key: 'clientPort', port: config.clientPort, address: config.clientPortAddress, perAddressMax: config.maxClientCnxns, totalMax: config.maxCnxns }];
+  const limits = { perAddressMax: config.maxClientCnxns, totalMax: config.maxCnxns, handshakeTimeoutMs: config.connectTimeoutMs };
+  const specs: ClientPortSpec[] = [];
+  if (config.clientPort !== null) specs.push({ key: 'clientPort', port: config.clientPort, address: config.clientPortAddress, tls: null, ...limits });
+  const tls = config.clientTls;
+  if (tls !== null) specs.push({ key: 'secureClientPort', port: tls.port, address: tls.address, tls, ...limits });
+  return specs;
 }
+
+/** What an admitted connection starts with: its socket and the ids its certificate proved (none on TCP). */
+export type SocketListener = (socket: Socket, ids: readonly Id[]) => void;
 
 /** A connection refused at accept, with why: counted and logged by the caller. */
 export type RefusalListener = (why: 'perAddress' | 'total', address: string) => void;
@@ -40,7 +52,7 @@ export class ClientPort {
   constructor(
     readonly spec: ClientPortSpec,
     log: Logger,
-    private readonly onSocket: (socket: Socket) => void,
+    private readonly onSocket: SocketListener,
     private readonly onRefused: RefusalListener,
   ) {
     this.log = log.child({ listener: spec.key });
@@ -59,7 +71,7 @@ export class ClientPort {
 
   /** Binds the port; a port in use or an address not ours is a StartupError naming the key. */
   async listen(): Promise<void> {
-    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const server = this.spec.tls === null ? this.plainServer() : this.tlsServer(this.spec.tls);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.spec.port, this.spec.address, () => {
@@ -80,7 +92,62 @@ export class ClientPort {
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  private accept(socket: Socket): void {
+  private plainServer(): Server {
+    return createServer({ noDelay: true }, (socket) => {
+      if (this.admit(socket)) this.onSocket(socket, []);
+    });
+  }
+
+  /**
+   * The limits count TCP connections, before their handshake, so a flood of handshakes is
+   * limited too; a connection reaches `onSocket` once its handshake is done and its
+   * certificate (if any) verified.
+   */
+  private tlsServer(tls: ClientTlsConfig): Server {
+    const server = createTlsServer({
+      key: tls.key,
+      cert: tls.cert,
+      ...(tls.ca === null ? {} : { ca: [...tls.ca] }),
+      requestCert: tls.clientAuth !== 'none',
+      rejectUnauthorized: tls.clientAuth === 'need',
+      handshakeTimeout: this.spec.handshakeTimeoutMs,
+    });
+    server.on('connection', (socket: Socket) => {
+      if (!this.admit(socket)) return;
+      socket.setNoDelay(true);
+    });
+    server.on('secureConnection', (socket: TLSSocket) => this.secured(socket, tls));
+    // Node reports a handshake timeout here but leaves the socket open: close it, or a client
+    // that never finishes its handshake would hold its connection slot for good.
+    server.on('tlsClientError', (err, socket) => {
+      this.log.info({ peer: normalizeAddress(socket.remoteAddress ?? ''), err: err.message }, 'TLS handshake failed');
+      socket.destroy();
+    });
+    return server;
+  }
+
+  /** A presented certificate must verify even under clientAuth=want, as a Java trust manager insists. */
+  private secured(socket: TLSSocket, tls: ClientTlsConfig): void {
+    const cert = tls.clientAuth === 'none' ? undefined : socket.getPeerX509Certificate();
+    if (cert !== undefined && !socket.authorized) {
+      this.log.info({ peer: normalizeAddress(socket.remoteAddress ?? ''), err: String(socket.authorizationError) }, 'client certificate refused');
+      socket.destroy();
+      return;
+    }
+    let ids: readonly Id[] = [];
+    try {
+      if (cert !== undefined) ids = x509Ids(cert, tls.superUser);
+    } catch (err) {
+      // OpenSSL took the certificate; a subject this parser cannot read is refused, not fatal.
+      this.log.warn({ peer: normalizeAddress(socket.remoteAddress ?? ''), err: (err as Error).message }, 'client certificate subject unreadable');
+      socket.destroy();
+      return;
+    }
+    this.onSocket(socket, ids);
+  }
+
+  /** Counts a new connection against the limits; false (and the socket destroyed) when over one. */
+  private admit(socket: Socket): boolean {
     const address = normalizeAddress(socket.remoteAddress ?? '');
     const fromAddress = this.perAddress.get(address) ?? 0;
     if (this.spec.totalMax > 0 && this.total >= this.spec.totalMax) return this.refuse(socket, 'total', address, this.spec.totalMax);
@@ -88,14 +155,15 @@ export class ClientPort {
     this.total++;
     this.perAddress.set(address, fromAddress + 1);
     socket.once('close', () => this.release(address));
-    this.onSocket(socket);
+    return true;
   }
 
-  private refuse(socket: Socket, why: 'perAddress' | 'total', address: string, limit: number): void {
+  private refuse(socket: Socket, why: 'perAddress' | 'total', address: string, limit: number): false {
     const message = why === 'total' ? 'too many connections on this port; refusing' : 'too many connections from this address; refusing';
     this.log.warn({ peer: address, limit }, message);
     this.onRefused(why, address);
     socket.destroy();
+    return false;
   }
 
   private release(address: string): void {

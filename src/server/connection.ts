@@ -79,7 +79,7 @@ export class ServerConnection implements Watcher, SlicedWork, ReplyOutlet, Throt
   sessionTimeout = 0;
   /** Set when the client sent closeSession: its own reply closes it, not the apply. */
   closeRequested = false;
-  /** The ids this connection holds: its ip, plus what auth packets added. */
+  /** The ids this connection holds: its ip, its certificate's, plus what auth packets added. */
   private ids: readonly Id[];
   private readonly decoder: FrameDecoder;
   private readonly queue: RequestQueue;
@@ -100,11 +100,13 @@ export class ServerConnection implements Watcher, SlicedWork, ReplyOutlet, Throt
   constructor(
     private readonly socket: Socket,
     private readonly host: ConnectionHost,
+    /** Ids proved before the first packet: a verified TLS client certificate's. */
+    provedIds: readonly Id[] = [],
   ) {
     this.remoteAddress = normalizeAddress(socket.remoteAddress ?? 'unknown');
     this.remotePort = socket.remotePort ?? 0;
     this.log = host.log.child({ conn: this.id, peer: `${this.remoteAddress}:${this.remotePort}` });
-    this.ids = Object.freeze([{ scheme: 'ip', id: this.remoteAddress }]);
+    this.ids = Object.freeze([{ scheme: 'ip', id: this.remoteAddress }, ...provedIds]);
     this.decoder = new FrameDecoder(host.frameBytesMax);
     this.queue = new RequestQueue(this, host.requestLimit);
     this.replies = new ReplyWriter(socket, () => this.isOpen);

@@ -70,12 +70,12 @@ function cons(v: ServerView): string {
 
 function conf(v: ServerView): string {
   const c = v.config;
-  let out = `clientPort=${c.clientPort}\nsecureClientPort=-1\ndataDir=${c.dataDir}\ndataDirSize=0\ndataLogDir=${c.dataLogDir}\ndataLogSize=0\n`;
+  let out = `clientPort=${c.clientPort ?? -1}\nsecureClientPort=${c.clientTls?.port ?? -1}\ndataDir=${c.dataDir}\ndataDirSize=0\ndataLogDir=${c.dataLogDir}\ndataLogSize=0\n`;
   out += `tickTime=${c.tickTime}\nmaxClientCnxns=${c.maxClientCnxns}\nminSessionTimeout=${c.minSessionTimeout}\nmaxSessionTimeout=${c.maxSessionTimeout}\n`;
   out += `clientPortListenBacklog=-1\nserverId=${v.serverId}\n`;
   if (c.servers.length > 0) {
     out += `initLimit=${c.initLimit}\nsyncLimit=${c.syncLimit}\nelectionAlg=3\nelectionPort=-1\nquorumPort=-1\npeerType=0\n`;
-    for (const s of c.servers) out += `server.${s.sid}=${s.host}:${s.quorumPort}:${s.electionPort}:${s.role};${s.clientHost ?? '0.0.0.0'}:${s.clientPort ?? c.clientPort}\n`;
+    for (const s of c.servers) out += `server.${s.sid}=${s.host}:${s.quorumPort}:${s.electionPort}:${s.role};${s.clientHost ?? '0.0.0.0'}:${s.clientPort ?? c.clientPort ?? -1}\n`;
   }
   return out;
 }

@@ -5,7 +5,7 @@ import type { WatchManager } from '../data/watch-manager.js';
 import { hex, type Logger } from '../logger.js';
 import { OpCode } from '../protocol/constants.js';
 import type { JuteReader } from '../protocol/jute.js';
-import type { ConnectRequest, ConnectResponse, RequestHeader } from '../protocol/records.js';
+import type { ConnectRequest, ConnectResponse, Id, RequestHeader } from '../protocol/records.js';
 import type { SessionService } from '../session/session-service.js';
 import type { ApplyStage } from './apply-stage.js';
 import { ClientPort, clientPortSpecs } from './client-port.js';
@@ -71,7 +71,7 @@ export class ServerNode implements ConnectionHost, RequestContext, ServerView {
     this.connectTimeoutMs = this.config.connectTimeoutMs;
     this.requestLimit = new OutstandingLimit(this.config.globalOutstandingLimit);
     this.ports = clientPortSpecs(this.config).map(
-      (spec) => new ClientPort(spec, this.log, (socket) => this.accept(socket), () => this.stats.refusedConnections++),
+      (spec) => new ClientPort(spec, this.log, (socket, ids) => this.accept(socket, ids), () => this.stats.refusedConnections++),
     );
   }
 
@@ -91,9 +91,14 @@ export class ServerNode implements ConnectionHost, RequestContext, ServerView {
     return this.replication.serving;
   }
 
-  /** The client port bound (the first listener's). */
+  /** The client port bound (the first listener's: clientPort, or secureClientPort alone). */
   get port(): number {
     return this.ports[0]!.port;
+  }
+
+  /** The secure client port bound; null without secureClientPort. */
+  get securePort(): number | null {
+    return this.ports.find((p) => p.spec.tls !== null)?.port ?? null;
   }
 
   /** Requests held now, on every connection (what globalOutstandingLimit counts). */
@@ -147,8 +152,8 @@ export class ServerNode implements ConnectionHost, RequestContext, ServerView {
     if (was && !serving) this.closeAllConnections('server lost its quorum');
   }
 
-  private accept(socket: Socket): void {
-    this.connections.add(new ServerConnection(socket, this));
+  private accept(socket: Socket, ids: readonly Id[]): void {
+    this.connections.add(new ServerConnection(socket, this, ids));
   }
 
   // ---- ConnectionHost -------------------------------------------------------------------

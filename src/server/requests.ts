@@ -302,6 +302,9 @@ const auth = (ctx: RequestContext, conn: ServerConnection, header: RequestHeader
       }
     } else if (req.scheme === 'ip') {
       // The connection already holds its ip id; ZooKeeper's ip provider adds nothing more.
+    } else if (req.scheme === 'x509') {
+      // The certificate proved the id at the handshake; without one there is nothing to prove.
+      if (!conn.authIds.some((a) => a.scheme === 'x509')) return fail();
     } else {
       return fail();
     }

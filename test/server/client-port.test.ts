@@ -36,7 +36,7 @@ describe('ClientPort', () => {
   });
 
   async function listen(limits: Partial<ClientPortSpec>, refused: string[] = []): Promise<ClientPort> {
-    const spec: ClientPortSpec = { key: 'clientPort', port: 0, address: '127.0.0.1', perAddressMax: 0, totalMax: 0, ...limits };
+    const spec: ClientPortSpec = { key: 'clientPort', port: 0, address: '127.0.0.1', perAddressMax: 0, totalMax: 0, tls: null, handshakeTimeoutMs: 10_000, ...limits };
     const port = new ClientPort(spec, silentLogger(), (socket) => accepted.push(socket), (why, address) => refused.push(`${why} ${address}`));
     await port.listen();
     ports.push(port);
@@ -79,7 +79,7 @@ describe('ClientPort', () => {
 
   it('names the config key, the port and EADDRINUSE when the port is taken', async () => {
     const first = await listen({});
-    const second = new ClientPort({ key: 'clientPort', port: first.port, address: '127.0.0.1', perAddressMax: 0, totalMax: 0 }, silentLogger(), () => undefined, () => undefined);
+    const second = new ClientPort({ ...first.spec, port: first.port }, silentLogger(), () => undefined, () => undefined);
     const failure = await second.listen().then(
       () => null,
       (err: unknown) => err,

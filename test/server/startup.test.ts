@@ -1,58 +1,19 @@
 // `zkts server` refuses to start, at once and clearly, when a port or directory the config
 // names cannot be used: it exits non-zero with the key, the value and the cause, and leaves
 // nothing bound behind it (a member never runs half-started).
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runZkts } from '../support/cli.js';
 import { freePort } from '../support/net.js';
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** What a refused start exits with (cli/server.ts): a port or directory the config names is unusable. */
-const unusableResourceExit = 4;
-
-interface Finished {
-  code: number | null;
-  stderr: string;
-}
-
-/** Runs `zkts server <cfg>` to its exit; `asUser` runs it as another uid (root only). */
-async function runServer(configPath: string, asUser?: number): Promise<Finished> {
-  const { code, err } = await runZkts(['server', configPath, '--log-level', 'silent'], { asUser, timeoutMs: 15_000 });
-  return { code, stderr: err };
-}
-
-/** Holds 127.0.0.1:port until closed. */
-async function holdPort(port: number): Promise<net.Server> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  return server;
-}
-
-/** Whether 127.0.0.1:port can be bound now (nobody holds it). */
-async function isFree(port: number): Promise<boolean> {
-  try {
-    const server = await holdPort(port);
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { holdPort, isFree, requireBuild, runServerProcess as runServer, unusableResourceExit } from '../support/server-process.js';
 
 describe('zkts server start-up', () => {
   let base: string;
   const held: net.Server[] = [];
 
-  beforeAll(() => {
-    if (!existsSync(path.join(repoRoot, 'dist', 'src', 'cli', 'main.js'))) throw new Error('zkts is not built: run `npm run build` first');
-  });
+  beforeAll(requireBuild);
 
   afterEach(async () => {
     for (const s of held.splice(0)) await new Promise<void>((resolve) => s.close(() => resolve()));

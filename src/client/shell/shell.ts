@@ -2,6 +2,8 @@ import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { createClient, type ZooKeeperClient } from '../client.js';
 import { joinPath } from '../paths.js';
+import { readTlsFiles, tlsFlags, type TlsFiles } from '../tls-files.js';
+import type { ClientTlsOptions } from '../types.js';
 import { commandNames, runCommand, type CommandContext } from './commands.js';
 import { tokenize } from './format.js';
 
@@ -17,13 +19,17 @@ interface ShellArgs {
   connectString: string;
   timeout: number;
   readOnly: boolean;
+  tlsFiles: TlsFiles;
+  tls?: ClientTlsOptions;
   command: string[] | null;
 }
 
-const usage = 'usage: zkts shell [--timeout ms] [--readonly] [host:port[,host:port...][/chroot]] [-- command args...]';
+const usage =
+  'usage: zkts shell [--timeout ms] [--readonly] [--tls-ca F] [--tls-cert F --tls-key F] [host:port[,host:port...][/chroot]] [-- command args...]';
+const tlsFlagNames: ReadonlyMap<string, keyof TlsFiles> = new Map(Object.entries(tlsFlags).map(([name, flag]) => [flag, name as keyof TlsFiles]));
 
 function parseShellArgs(argv: string[]): ShellArgs {
-  const out: ShellArgs = { connectString: '127.0.0.1:2181', timeout: 10_000, readOnly: false, command: null };
+  const out: ShellArgs = { connectString: '127.0.0.1:2181', timeout: 10_000, readOnly: false, tlsFiles: {}, command: null };
   let hostSeen = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -34,6 +40,10 @@ function parseShellArgs(argv: string[]): ShellArgs {
     if (a === '--timeout' || a === '-timeout') {
       out.timeout = Number(argv[++i]);
       if (!Number.isFinite(out.timeout) || out.timeout <= 0) throw new Error(`invalid timeout\n${usage}`);
+    } else if (tlsFlagNames.has(a)) {
+      const file = argv[++i];
+      if (file === undefined || file === '') throw new Error(`${a} needs a file\n${usage}`);
+      out.tlsFiles[tlsFlagNames.get(a)!] = file;
     } else if (a === '--readonly' || a === '-r') {
       out.readOnly = true;
     } else if (a === '--server' || a === '-server') {
@@ -51,6 +61,7 @@ function parseShellArgs(argv: string[]): ShellArgs {
     }
   }
   if (out.command !== null && out.command.length === 0) throw new Error(`no command after --\n${usage}`);
+  out.tls = readTlsFiles(out.tlsFiles);
   return out;
 }
 
@@ -76,7 +87,7 @@ export async function runShell(argv: string[], io: Partial<ShellIO> = {}): Promi
 }
 
 function newClient(connectString: string, args: ShellArgs): ZooKeeperClient {
-  return createClient(connectString, { sessionTimeout: 30_000, connectTimeout: args.timeout, canBeReadOnly: args.readOnly });
+  return createClient(connectString, { sessionTimeout: 30_000, connectTimeout: args.timeout, canBeReadOnly: args.readOnly, tls: args.tls });
 }
 
 async function runOnce(args: ShellArgs, command: string[], stdout: Writable, stderr: Writable): Promise<number> {
