@@ -342,6 +342,7 @@ export function memberMetrics(driver: ConsensusDriver, config: ServerConfig, ser
     ['zk_leader_sid', driver.leader ?? -1],
     ['zk_quorum_epoch', String(driver.peer.currentEpoch)],
     ['zk_peer_frames_sent', driver.transport.framesSent],
+    ['zk_peer_writes', driver.transport.peerWrites],
     ['zk_peer_frames_received', driver.transport.framesReceived],
   ];
   const leader = driver.peer.leaderRole;
