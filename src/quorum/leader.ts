@@ -164,6 +164,22 @@ export class LeaderRole {
     if (this.now % this.host.limits.pingIntervalTicks === 0) this.sendPings();
   }
 
+  /**
+   * Ticks until tick() may act: the next PING, the establishment deadline, or the first
+   * learner whose silence would drop it or cost the leader its quorum.
+   */
+  ticksUntilDue(): number {
+    const limits = this.host.limits;
+    if (this.phase === LeaderPhase.broadcast && !this.hasSyncedQuorum()) return 1;
+    let at = (Math.floor(this.now / limits.pingIntervalTicks) + 1) * limits.pingIntervalTicks;
+    if (this.phase !== LeaderPhase.broadcast) at = Math.min(at, this.establishDeadline + 1);
+    for (const h of this.learners.values()) {
+      at = Math.min(at, h.lastHeard + this.silenceLimit(h) + 1);
+      if (countsForCommit(h)) at = Math.min(at, h.lastHeard + limits.syncLimitTicks + 1);
+    }
+    return Math.max(1, at - this.now);
+  }
+
   disconnected(peer: number): void {
     this.learners.delete(peer);
   }
@@ -542,12 +558,17 @@ export class LeaderRole {
 
   private dropSilentLearners(): void {
     for (const h of this.learners.values()) {
-      const limit = h.phase === LearnerPhase.upToDate ? this.host.limits.syncLimitTicks : this.host.limits.initLimitTicks;
+      const limit = this.silenceLimit(h);
       if (this.now - h.lastHeard > limit) {
         this.learners.delete(h.sid);
         emit(this.host, { kind: 'disconnect', peer: h.sid, reason: `learner silent for more than ${limit} ticks` });
       }
     }
+  }
+
+  /** How long a learner may stay silent before its link is dropped: syncLimit once up to date. */
+  private silenceLimit(h: LearnerHandle): number {
+    return h.phase === LearnerPhase.upToDate ? this.host.limits.syncLimitTicks : this.host.limits.initLimitTicks;
   }
 
   /** Voters we heard from within syncLimit, plus ourselves: the quorum we may still serve. */

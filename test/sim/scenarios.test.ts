@@ -104,6 +104,18 @@ describe('ZAB scenarios in the simulator', () => {
     expectConverged(sim);
   });
 
+  it('an idle ensemble has ticks to do only for PINGs: followers sleep through them all', () => {
+    const limits = { pingIntervalTicks: 5, syncLimitTicks: 50, initLimitTicks: 100 };
+    const { sim, leader, followers } = stableCluster({ limits });
+    for (let i = 0; i < 200; i++) {
+      sim.runTicks(1);
+      expect(sim.node(leader).peer.ticksUntilDue()).toBeLessThanOrEqual(limits.pingIntervalTicks);
+      // Each PING resets a follower's silence deadline, so none ever comes close.
+      for (const sid of followers) expect(sim.node(sid).peer.ticksUntilDue()).toBeGreaterThan(limits.syncLimitTicks - 2 * limits.pingIntervalTicks);
+    }
+    expect(sim.stableLeader()).toBe(leader);
+  });
+
   it('a paused-then-resumed leader stops serving at once', () => {
     const { sim, leader, followers } = stableCluster();
     sim.pause(leader, sim.limits.syncLimitTicks * 4);
