@@ -178,7 +178,7 @@ function printHeader(o: Options, zookeeperSource: string): void {
   out('differences that remain:');
   out('  - ZooKeeper runs on the JVM (heap capped at 1000 MB), zkts on Node.js 20 (its default heap limit)');
   out('  - zkts carries all peer traffic on one TCP connection per pair of members (the election port); ZooKeeper uses two ports');
-  out("  - zkts's consensus core ticks at most every 20 ms whatever tickTime is; ZooKeeper's leader and followers tick every tickTime");
+  out("  - zkts's consensus core counts ticks of at most 20 ms whatever tickTime is, waking only for the ones with work (pings, deadlines); ZooKeeper's leader and followers tick every tickTime");
   out('  - both ensembles stay up while the other is measured: the idle one costs what the idle figures below say');
   out();
 }

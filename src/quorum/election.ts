@@ -114,6 +114,13 @@ export class Election {
     return out;
   }
 
+  /** Ticks until tick() may act: the finalize wait ends or a resend is due. */
+  ticksUntilDue(): number {
+    if (this.decided) return Number.POSITIVE_INFINITY;
+    const at = this.finalizeAt !== null && this.finalizeAt < this.resendAt ? this.finalizeAt : this.resendAt;
+    return Math.max(1, at - this.now);
+  }
+
   /** FastLeaderElection.lookForLeader's loop body for one received notification. */
   receive(from: number, n: NotificationMessage): ElectionEffect[] {
     const out: ElectionEffect[] = [];

@@ -164,6 +164,22 @@ export class LeaderRole {
     if (this.now % this.host.limits.pingIntervalTicks === 0) this.sendPings();
   }
 
+  /**
+   * Ticks until tick() may act: the next PING, the establishment deadline, or the first
+   * learner whose silence would drop it or cost the leader its quorum.
+   */
+  ticksUntilDue(): number {
+    const limits = this.host.limits;
+    if (this.phase === LeaderPhase.broadcast && !this.hasSyncedQuorum()) return 1;
+    let at = (Math.floor(this.now / limits.pingIntervalTicks) + 1) * limits.pingIntervalTicks;
+    if (this.phase !== LeaderPhase.broadcast) at = Math.min(at, this.establishDeadline + 1);
+    for (const h of this.learners.values()) {
+      at = Math.min(at, h.lastHeard + this.silenceLimit(h) + 1);
+      if (countsForCommit(h)) at = Math.min(at, h.lastHeard + limits.syncLimitTicks + 1);
+    }
+    return Math.max(1, at - this.now);
+  }
+
   disconnected(peer: number): void {
     this.learners.delete(peer);
   }
@@ -338,15 +354,10 @@ export class LeaderRole {
     emit(this.host, { kind: 'takeSnapshot' });
   }
 
-  /** Our txns after `after`, as proposals (with commits where committed) or as informs. */
+  /** Our txns after `after`: proposals for a follower (finishSync's COMMIT says how many are committed), informs for an observer. */
   private sendHistory(h: LearnerHandle, after: Zxid): void {
     for (const entry of this.host.journal.entriesBetween(after, this.historyEnd(h))) {
-      if (h.observer) {
-        this.send(h.sid, informMessage(entry.zxid, entry.payload, entry.origin));
-        continue;
-      }
-      this.send(h.sid, proposalMessage(entry.zxid, entry.payload, entry.origin));
-      if (entry.zxid <= this.committed) this.send(h.sid, commitMessage(entry.zxid));
+      this.send(h.sid, h.observer ? informMessage(entry.zxid, entry.payload, entry.origin) : proposalMessage(entry.zxid, entry.payload, entry.origin));
     }
   }
 
@@ -431,10 +442,20 @@ export class LeaderRole {
     }
     if (entries.length === 0) return;
     emit(this.host, { kind: 'persistTxns', entries });
-    for (const h of this.learners.values()) {
-      if (h.observer || !isForwarding(h)) continue;
-      for (const entry of entries) this.send(h.sid, proposalMessage(entry.zxid, entry.payload, entry.origin));
+    const followers = this.forwardingLearners(false);
+    if (followers.length === 0) return;
+    // One message object per txn for every follower: the transport encodes it once.
+    for (const entry of entries) {
+      const proposal = proposalMessage(entry.zxid, entry.payload, entry.origin);
+      for (const sid of followers) this.send(sid, proposal);
     }
+  }
+
+  /** Followers (or observers) whose link carries proposals, commits and informs now. */
+  private forwardingLearners(observers: boolean): number[] {
+    const sids: number[] = [];
+    for (const h of this.learners.values()) if (h.observer === observers && isForwarding(h)) sids.push(h.sid);
+    return sids;
   }
 
   private drainBacklog(): void {
@@ -452,8 +473,8 @@ export class LeaderRole {
 
   /**
    * The commit point is the highest zxid durable at a quorum that includes the leader.
-   * ACKs are cumulative, so sorting the followers' acks gives it directly; commits then go
-   * out in zxid order for every txn up to that point.
+   * ACKs are cumulative, so sorting the followers' acks gives it directly; one COMMIT of that
+   * point then covers every txn up to it.
    */
   private tryCommit(): void {
     const selfDurable = this.host.journal.durableZxid;
@@ -473,14 +494,21 @@ export class LeaderRole {
     this.drainBacklog();
   }
 
+  /**
+   * Followers hold every proposal up to the point, so one COMMIT of the point commits them all,
+   * in order (COMMIT is cumulative). Observers never saw the proposals: each txn goes to them
+   * as an INFORM.
+   */
   private commitUpTo(point: Zxid): void {
     if (point <= this.committed) return;
     const entries = this.host.journal.applyUpTo(point);
+    const commit = commitMessage(point);
+    for (const sid of this.forwardingLearners(false)) this.send(sid, commit);
+    const observers = this.forwardingLearners(true);
     for (const entry of entries) {
-      for (const h of this.learners.values()) {
-        if (!isForwarding(h)) continue;
-        if (h.observer) this.send(h.sid, informMessage(entry.zxid, entry.payload, entry.origin));
-        else this.send(h.sid, commitMessage(entry.zxid));
+      if (observers.length > 0) {
+        const inform = informMessage(entry.zxid, entry.payload, entry.origin);
+        for (const sid of observers) this.send(sid, inform);
       }
       emit(this.host, { kind: 'apply', zxid: entry.zxid, payload: entry.payload, origin: entry.origin });
     }
@@ -530,12 +558,17 @@ export class LeaderRole {
 
   private dropSilentLearners(): void {
     for (const h of this.learners.values()) {
-      const limit = h.phase === LearnerPhase.upToDate ? this.host.limits.syncLimitTicks : this.host.limits.initLimitTicks;
+      const limit = this.silenceLimit(h);
       if (this.now - h.lastHeard > limit) {
         this.learners.delete(h.sid);
         emit(this.host, { kind: 'disconnect', peer: h.sid, reason: `learner silent for more than ${limit} ticks` });
       }
     }
+  }
+
+  /** How long a learner may stay silent before its link is dropped: syncLimit once up to date. */
+  private silenceLimit(h: LearnerHandle): number {
+    return h.phase === LearnerPhase.upToDate ? this.host.limits.syncLimitTicks : this.host.limits.initLimitTicks;
   }
 
   /** Voters we heard from within syncLimit, plus ourselves: the quorum we may still serve. */

@@ -127,8 +127,17 @@ export class LearnerRole {
 
   tick(): void {
     this.now++;
-    const limit = this.phase === LearnerRolePhase.broadcast ? this.host.limits.syncLimitTicks : this.host.limits.initLimitTicks;
+    const limit = this.silenceLimit();
     if (this.now - this.lastHeard > limit) this.abandon(`leader ${this.leader} silent for ${limit} ticks`);
+  }
+
+  /** Ticks until tick() may act: the only thing it does is give up on a silent leader. */
+  ticksUntilDue(): number {
+    return Math.max(1, this.lastHeard + this.silenceLimit() + 1 - this.now);
+  }
+
+  private silenceLimit(): number {
+    return this.phase === LearnerRolePhase.broadcast ? this.host.limits.syncLimitTicks : this.host.limits.initLimitTicks;
   }
 
   disconnected(peer: number): void {

@@ -199,6 +199,8 @@ export function ackMessage(zxid: DurableZxid): AckMessage {
   return { type: 'ack', zxid };
 }
 
+/** Cumulative: "every txn up to zxid is committed"; the follower applies its log up to it, in
+ * order. The leader sends one per commit step, not one per txn. */
 export interface CommitMessage {
   readonly type: 'commit';
   readonly zxid: Zxid;

@@ -140,6 +140,13 @@ export class PeerTransport {
   framesDropped = 0;
   framesSent = 0;
   framesReceived = 0;
+  /** Writes handed to peer sockets: one per socket per turn of the event loop, however many frames. */
+  peerWrites = 0;
+  /** Sockets written to in this turn, corked until the turn's flush. */
+  private readonly corked = new Set<Socket>();
+  private flushScheduled = false;
+  /** The last message encoded: the leader hands one message object to every follower. */
+  private lastEncoded: { msg: PeerMessage; frame: Buffer } | null = null;
 
   constructor(private readonly options: PeerTransportOptions) {
     this.log = options.log.child({ component: 'peer-transport' });
@@ -206,7 +213,7 @@ export class PeerTransport {
       this.disconnect(to);
       return;
     }
-    const frame = encodeFrame(msg);
+    const frame = this.encode(msg);
     if (frame.length - 4 > this.frameBytesMax) {
       // The peer would refuse it; dropping it and the link keeps the stream honest.
       this.log.error({ peer: to, type: msg.type, bytes: frame.length - 4, frameBytesMax: this.frameBytesMax }, 'peer message larger than a frame may be; not sent');
@@ -214,17 +221,47 @@ export class PeerTransport {
       this.disconnect(to, `a ${msg.type} of ${frame.length - 4} bytes does not fit a peer frame`);
       return;
     }
-    if (link.socket !== null) {
-      link.socket.write(frame);
-      this.framesSent++;
-      return;
-    }
+    if (link.socket !== null) return this.write(link.socket, frame);
     if (link.backlog.length >= peerBacklogMessagesMax) {
       this.log.warn({ peer: to, dropped: link.backlog.length }, 'peer backlog full; dropping it');
       link.backlog = [];
       this.options.onDisconnected(to);
     }
     link.backlog.push(frame);
+  }
+
+  /** Encodes once per message object, so a proposal to n followers is packed once, not n times. */
+  private encode(msg: PeerMessage): Buffer {
+    if (this.lastEncoded?.msg !== msg) this.lastEncoded = { msg, frame: encodeFrame(msg) };
+    return this.lastEncoded.frame;
+  }
+
+  /**
+   * Everything sent to one peer in a turn of the event loop leaves in one writev: the first
+   * write of the turn corks the socket and the turn's flush uncorks it. setImmediate, not
+   * nextTick, so the batch spans every callback of the turn (a data chunk of several frames,
+   * the fsync completion, client packets); it adds no wait beyond the callbacks already ready.
+   */
+  private write(socket: Socket, frame: Buffer): void {
+    if (!this.corked.has(socket)) {
+      socket.cork();
+      this.corked.add(socket);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    }
+    socket.write(frame);
+    this.framesSent++;
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const socket of this.corked) {
+      socket.uncork();
+      if (!socket.destroyed) this.peerWrites++;
+    }
+    this.corked.clear();
   }
 
   /**
@@ -469,8 +506,7 @@ export class PeerTransport {
     });
     const backlog = link.backlog;
     link.backlog = [];
-    for (const frame of backlog) socket.write(frame);
-    this.framesSent += backlog.length;
+    for (const frame of backlog) this.write(socket, frame);
     if (initial !== undefined && initial.length > 0) onFrames(initial);
   }
 

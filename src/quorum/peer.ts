@@ -120,6 +120,20 @@ export class QuorumPeer {
   get lastStepDownReason(): string | null { return this.lastReason; }
   private lastReason: string | null = null;
 
+  /**
+   * Ticks until a tick may have any effect (1: the next one may). Every tick before that is
+   * idle: it produces no effects, so the shell may sleep through them and deliver them late,
+   * in a batch, as long as they come before the next event. The simulator checks this.
+   */
+  ticksUntilDue(): number {
+    if (!this.started) return Number.POSITIVE_INFINITY;
+    switch (this.role.kind) {
+      case 'looking': return this.role.election.ticksUntilDue();
+      case 'leading': return this.role.leader.ticksUntilDue();
+      case 'learning': return this.role.learner.ticksUntilDue();
+    }
+  }
+
   // ---- the one entry point ------------------------------------------------------------------
 
   step(event: QuorumEvent): QuorumEffect[] {

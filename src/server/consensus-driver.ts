@@ -56,8 +56,11 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
   private readonly roleListeners: RoleListener[] = [];
   private draining = false;
   private stopped = false;
+  /** When the next core tick falls due (0: the clock has not started). */
   private nextTickDue = 0;
   private tickTimer: NodeJS.Timeout | null = null;
+  /** When the armed timer fires. */
+  private timerAt = 0;
 
   constructor(options: ConsensusDriverOptions) {
     this.options = options;
@@ -105,7 +108,7 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
   begin(): void {
     this.enqueue({ kind: 'start' });
     this.nextTickDue = Date.now() + this.coreTickMs;
-    this.scheduleTick();
+    this.armClock();
   }
 
   async stop(): Promise<void> {
@@ -123,24 +126,47 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
    * the event loop may run socket callbacks before timers).
    */
   catchUpClock(): void {
-    if (this.nextTickDue === 0) return; // not begun: the clock starts with the election
+    if (this.queueElapsedTicks() && !this.draining) this.drain(null, 0);
+  }
+
+  /** Queues a tick for every core interval that has elapsed; whether there was any. */
+  private queueElapsedTicks(): boolean {
+    if (this.nextTickDue === 0) return false; // not begun: the clock starts with the election
     const now = Date.now();
+    if (this.nextTickDue > now) return false;
     let ticks = 0;
     while (this.nextTickDue <= now && ticks < catchUpTicksMax) {
-      this.enqueue({ kind: 'tick' });
+      this.events.push({ kind: 'tick' });
       this.nextTickDue += this.coreTickMs;
       ticks++;
     }
     if (this.nextTickDue <= now) this.nextTickDue = now + this.coreTickMs;
+    return true;
   }
 
-  private scheduleTick(): void {
-    if (this.stopped) return;
+  /**
+   * Arms the timer for the first tick at which the core has something to do; the idle ticks
+   * before it go in with it (or with the next event, whichever comes first). An idle member
+   * thus wakes for its PINGs and deadlines, not every core interval. Unref'd: the member's
+   * sockets, not its clock, keep the process alive.
+   */
+  private armClock(): void {
+    if (this.stopped || this.nextTickDue === 0) return;
+    const due = this.peer.ticksUntilDue();
+    const at = Number.isFinite(due) ? this.nextTickDue + (due - 1) * this.coreTickMs : Number.POSITIVE_INFINITY;
+    if (this.tickTimer !== null) {
+      if (this.timerAt <= at) return; // armed early enough: it re-arms when it fires
+      clearTimeout(this.tickTimer);
+      this.tickTimer = null;
+    }
+    if (at === Number.POSITIVE_INFINITY) return;
+    this.timerAt = at;
     this.tickTimer = setTimeout(() => {
+      this.tickTimer = null;
       this.catchUpClock();
-      this.sessions?.flush();
-      this.scheduleTick();
-    }, Math.max(0, this.nextTickDue - Date.now()));
+      this.armClock();
+    }, Math.max(0, at - Date.now()));
+    this.tickTimer.unref();
   }
 
   // ---- Committer: client writes and syncs into the core -------------------------------------
@@ -193,6 +219,11 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
 
   private enqueue(event: QuorumEvent): void {
     if (this.stopped) return;
+    // Idle ticks the timer slept through go first: the core's clock must be current when the
+    // event arrives (a message sets when its sender was last heard from).
+    this.queueElapsedTicks();
+    // A learner's PING reply carries the sessions heard from since the last one.
+    if (event.kind === 'message' && event.msg.type === 'ping') this.sessions?.flush();
     this.events.push(event);
     if (!this.draining) this.drain(null, 0);
   }
@@ -223,6 +254,7 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
         next = 0;
       }
       this.draining = false;
+      this.armClock();
     } catch (err) {
       this.draining = false;
       this.fatal(err, 'ensemble member failed');
@@ -342,6 +374,7 @@ export function memberMetrics(driver: ConsensusDriver, config: ServerConfig, ser
     ['zk_leader_sid', driver.leader ?? -1],
     ['zk_quorum_epoch', String(driver.peer.currentEpoch)],
     ['zk_peer_frames_sent', driver.transport.framesSent],
+    ['zk_peer_writes', driver.transport.peerWrites],
     ['zk_peer_frames_received', driver.transport.framesReceived],
   ];
   const leader = driver.peer.leaderRole;

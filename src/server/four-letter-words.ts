@@ -95,8 +95,9 @@ function envi(): string {
   return 'Environment:\n' + lines.join('\n') + '\n';
 }
 
-/** Event loop delay since the process started, sampled every 10 ms (perf_hooks). */
-const loopDelayResolutionMs = 10;
+/** Event loop delay since the process started, sampled every 100 ms (perf_hooks): finer sampling
+ * would wake an idle member more often than everything else it does. */
+const loopDelayResolutionMs = 100;
 const loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
 loopDelay.enable();
 
@@ -131,7 +132,7 @@ function mntr(v: ServerView): string {
     ['zk_heap_total_bytes', memory.heapTotal],
     ['zk_array_buffers_bytes', memory.arrayBuffers],
     ['zk_rss_bytes', memory.rss],
-    // How late the event loop ran a 10 ms timer, since start: a request arriving at a busy
+    // How late the event loop ran a 100 ms timer, since start: a request arriving at a busy
     // moment waits about this long before it is read.
     ['zk_event_loop_delay_p50_ms', lateness(loopDelay.percentile(50))],
     ['zk_event_loop_delay_p99_ms', lateness(loopDelay.percentile(99))],

@@ -23,7 +23,7 @@ export interface SessionEffects {
   revalidateRequested(from: number, sessionId: bigint, timeoutMs: number): void;
   /** Learner: the leader's answer. */
   revalidated(sessionId: bigint, valid: boolean): void;
-  /** Each core tick: a learner sends what it heard since the last. */
+  /** Before a PING reaches the core: a learner hands over what it heard since the last. */
   flush(): void;
   roleChanged(leading: boolean, serving: boolean): void;
 }

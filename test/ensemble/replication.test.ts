@@ -55,6 +55,22 @@ describe('a healthy ensemble (3 voters + 1 observer)', () => {
     await Promise.all(writers.map((w) => closeClient(w)));
   });
 
+  it('sends a burst of writes to its peers in fewer socket writes than frames', async () => {
+    const leader = await ensemble().waitForLeader();
+    const client = await connectTo([leader]);
+    await client.create('/burst', null);
+    const before = await leader.mntr();
+    await Promise.all(Array.from({ length: 300 }, (_, i) => client.create(`/burst/n${i}`, 'x')));
+    const after = await leader.mntr();
+    const delta = (key: string): number => Number(after.get(key)) - Number(before.get(key));
+    // At least a PROPOSAL per follower and an INFORM to the observer for each create.
+    expect(delta('zk_peer_frames_sent')).toBeGreaterThanOrEqual(300 * 3);
+    // Frames of one turn of the event loop share a writev.
+    expect(delta('zk_peer_writes')).toBeGreaterThan(0);
+    expect(delta('zk_peer_writes')).toBeLessThan(delta('zk_peer_frames_sent') / 2);
+    await closeClient(client);
+  });
+
   it('moves a session to another server with its ephemerals', async () => {
     const [s1, s2, s3] = ensemble().members;
     const owner = await connectTo([s1!], { sessionTimeout: 2_000 });

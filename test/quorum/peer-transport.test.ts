@@ -53,6 +53,22 @@ describe('peer transport', () => {
     expect(a.transport.isConnected(2) && b.transport.isConnected(1)).toBe(true);
   });
 
+  it('sends what one turn of the event loop sends to a peer in one write, in order', async () => {
+    const [a, b] = await pair();
+    started.push(a, b);
+    b.transport.send(1, vote(0n));
+    await waitFor('the link', () => a.inbox.length === 1 && b.transport.isConnected(1));
+    const writesBefore = b.transport.peerWrites;
+    const framesBefore = b.transport.framesSent;
+    // One message object sent many times, as the leader sends a proposal to every follower.
+    const same = vote(7n);
+    for (let i = 1; i <= 200; i++) b.transport.send(1, i % 2 === 0 ? same : vote(BigInt(i)));
+    await waitFor('the batch', () => a.inbox.length === 201);
+    expect(b.transport.framesSent - framesBefore).toBe(200);
+    expect(b.transport.peerWrites - writesBefore).toBe(1);
+    expect(a.inbox.slice(1).map((m) => (m.msg as { zxid: bigint }).zxid)).toEqual(Array.from({ length: 200 }, (_, i) => ((i + 1) % 2 === 0 ? 7n : BigInt(i + 1))));
+  });
+
   it('reports a broken connection and comes back', async () => {
     const [a, b] = await pair();
     started.push(a, b);

@@ -78,6 +78,44 @@ describe('ZAB scenarios in the simulator', () => {
     expect(sim.stableLeader()).toBe(newLeader);
   });
 
+  it('a batch of proposals acked by one fsync is committed by one COMMIT per follower', () => {
+    const { sim, leader, followers } = stableCluster();
+    const [f1, f2] = followers as [number, number];
+    sim.stallFsync(f1, true);
+    sim.stallFsync(f2, true);
+    const writes = Array.from({ length: 5 }, () => sim.write(leader));
+    const lastProposed = (): bigint => sim.node(leader).peer.leaderRole!.lastProposedZxid;
+    expect(sim.runUntil(() => followers.every((sid) => sim.node(sid).peer.lastLoggedZxid === lastProposed()), 20)).toBe(true);
+    const commits: { to: number; zxid: bigint }[] = [];
+    const acks: bigint[] = [];
+    sim.onEffect = (sid, effect) => {
+      if (effect.kind !== 'send') return;
+      if (sid === leader && effect.msg.type === 'commit') commits.push({ to: effect.to, zxid: effect.msg.zxid });
+      if (sid === f1 && effect.msg.type === 'ack') acks.push(effect.msg.zxid);
+    };
+    // f1's one fsync covers the five proposals: one ACK, and the leader commits all five at once.
+    sim.stallFsync(f1, false);
+    expect(sim.runUntil(() => writes.every((w) => sim.writeStatus(w) === 'acked'), 30)).toBe(true);
+    expect(acks).toEqual([lastProposed()]);
+    expect(commits.sort((a, b) => a.to - b.to)).toEqual([f1, f2].sort((a, b) => a - b).map((to) => ({ to, zxid: lastProposed() })));
+    // Both followers, the one still stalled included, apply every txn up to it, in order.
+    expect(sim.runUntil(() => followers.every((sid) => sim.node(sid).sm.count === 5), 10)).toBe(true);
+    sim.stallFsync(f2, false);
+    expectConverged(sim);
+  });
+
+  it('an idle ensemble has ticks to do only for PINGs: followers sleep through them all', () => {
+    const limits = { pingIntervalTicks: 5, syncLimitTicks: 50, initLimitTicks: 100 };
+    const { sim, leader, followers } = stableCluster({ limits });
+    for (let i = 0; i < 200; i++) {
+      sim.runTicks(1);
+      expect(sim.node(leader).peer.ticksUntilDue()).toBeLessThanOrEqual(limits.pingIntervalTicks);
+      // Each PING resets a follower's silence deadline, so none ever comes close.
+      for (const sid of followers) expect(sim.node(sid).peer.ticksUntilDue()).toBeGreaterThan(limits.syncLimitTicks - 2 * limits.pingIntervalTicks);
+    }
+    expect(sim.stableLeader()).toBe(leader);
+  });
+
   it('a paused-then-resumed leader stops serving at once', () => {
     const { sim, leader, followers } = stableCluster();
     sim.pause(leader, sim.limits.syncLimitTicks * 4);

@@ -504,7 +504,10 @@ export class Simulation {
       node.backlog.push(event);
       return;
     }
+    const idle = event.kind === 'tick' && node.peer.ticksUntilDue() > 1;
     const effects = node.peer.step(event);
+    // The shell sleeps through ticks the core calls idle: they must really do nothing.
+    check(!idle || effects.length === 0, `${node.sid}: a tick the core called idle had effects (${effects.map((e) => e.kind).join(', ')})`);
     for (const effect of effects) this.perform(node, effect);
   }
 
