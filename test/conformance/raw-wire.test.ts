@@ -114,7 +114,7 @@ function reply(frame: Frame): { xid: number; zxid: bigint; err: number; body: Bu
 function afterHandshake(payload: Buffer, timeoutMs = 5_000): Promise<{ closedByServer: boolean; extra: Buffer }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(srv().port, '127.0.0.1', () => socket.write(connectRequest));
-    let buffered = Buffer.alloc(0);
+    let buffered: Buffer = Buffer.alloc(0);
     let handshakeDone = false;
     const timer = setTimeout(() => {
       socket.destroy();
