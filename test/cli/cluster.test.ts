@@ -66,7 +66,7 @@ describe('zkts cluster up', () => {
     expect(table.rows.get(4)).toMatch(/^4\s+observer\s+running\s+observer\s+0x[0-9a-f]+\s/);
     const client = await connect(up.connectString);
     await client.zk.create('/through-up', 'x');
-    expect((await client.zk.getData('/through-up')).data.toString()).toBe('x');
+    expect((await client.zk.getData('/through-up')).data?.toString()).toBe('x');
   });
 
   it('status --json lists each member with its id, role, state, mode, zxid, addresses, pid and faults', async () => {
@@ -159,7 +159,7 @@ describe('zkts cluster up', () => {
     await waitFor('the healed member to follow', async () => (await srvr(m.directConnectString)) === 'follower');
     const reader = await connect(m.connectString);
     await reader.zk.sync('/iso');
-    expect((await reader.zk.getData('/iso')).data.toString()).toBe('during');
+    expect((await reader.zk.getData('/iso')).data?.toString()).toBe('during');
     expect((await member(leader)).faults).toEqual([]);
   });
 
@@ -180,7 +180,7 @@ describe('zkts cluster up', () => {
     await waitFor('the minority member to follow again', async () => (await srvr(m.directConnectString)) === 'follower');
     const reader = await connect(m.connectString);
     await reader.zk.sync('/part');
-    expect((await reader.zk.getData('/part')).data.toString()).toBe('during');
+    expect((await reader.zk.getData('/part')).data?.toString()).toBe('during');
   });
 
   it('net <id> blackhole: a client through that proxy loses its connection and resumes its session elsewhere; net <id> heal ends it', async () => {
@@ -217,7 +217,7 @@ describe('zkts cluster up', () => {
     expect((await up.run('net', id, 'bandwidth', '64')).code).toBe(0);
     expect((await member(follower)).net.downstream.bandwidthBytesPerSecond).toBe(64 * 1024);
     startedAt = performance.now();
-    expect((await client.zk.getData('/big')).data.length).toBe(192 * 1024);
+    expect((await client.zk.getData('/big')).data?.length).toBe(192 * 1024);
     // 192 KiB at 64 KiB/s, less the first burst: well over two seconds.
     expect(performance.now() - startedAt).toBeGreaterThanOrEqual(2_000);
 
@@ -374,7 +374,7 @@ describe('zkts cluster up', () => {
 
     up = await Up.start(up.dataDir, [], 4);
     const reader = await connect(up.connectString);
-    expect((await reader.zk.getData('/persisted')).data.toString()).toBe('across ups');
+    expect((await reader.zk.getData('/persisted')).data?.toString()).toBe('across ups');
     await closeAll();
     // SIGTERM stops it as down does.
     const members = (await up.status()).members.map((m) => m.pid!);

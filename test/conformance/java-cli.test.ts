@@ -1,15 +1,8 @@
 // The ZooKeeper 3.8 CLI (org.apache.zookeeper.ZooKeeperMain), unmodified, with
 // commands fed on stdin to one session.
-import zookeeper from 'node-zookeeper-client';
+import zookeeper, { type Client } from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeProcess, dumpServerLogOnFailure, runZkCli, runZkCliCommand, startServer, withDeadline, type ServerHandle } from './harness.js';
-
-interface Client {
-  connect(): void;
-  close(): void;
-  once(event: 'connected', cb: () => void): void;
-  exists(path: string, cb: (error: Error | null, stat: unknown) => void): void;
-}
 
 let server: ServerHandle | undefined;
 /** A third-party client of our own, to look at what a CLI session left behind. */
@@ -20,7 +13,7 @@ const srv = (): ServerHandle => {
 };
 beforeAll(async () => {
   server = await startServer();
-  const client = (zookeeper as unknown as { createClient(c: string, o: object): Client }).createClient(server.connectString, {
+  const client = zookeeper.createClient(server.connectString, {
     sessionTimeout: 30_000,
     spinDelay: 100,
   });

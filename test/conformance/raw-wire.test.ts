@@ -1,21 +1,10 @@
 // Raw sockets: four-letter words and bad input. Bad input must close only the
 // offending connection; a node-zookeeper-client session next to it keeps working.
 import net from 'node:net';
-import zookeeper from 'node-zookeeper-client';
+import zookeeper, { type Client } from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpServerLogOnFailure, fourLetterWord, rawExchange, startServer, target, withDeadline, type ServerHandle } from './harness.js';
 import { scaled } from '../../src/testing/wait.js';
-
-interface Client {
-  connect(): void;
-  close(): void;
-  once(event: string, listener: () => void): void;
-  on(event: string, listener: () => void): void;
-  getSessionId(): Buffer;
-  create(path: string, data: Buffer, cb: (error: Error | null, path: string) => void): void;
-  getData(path: string, cb: (error: Error | null, data: Buffer) => void): void;
-  exists(path: string, watcher: () => void, cb: (error: Error | null) => void): void;
-}
 
 let server: ServerHandle | undefined;
 let bystander: Client | undefined;
@@ -30,7 +19,7 @@ const srv = (): ServerHandle => {
 
 beforeAll(async () => {
   server = await startServer();
-  const client = (zookeeper as unknown as { createClient(c: string, o: object): Client }).createClient(server.connectString, {
+  const client = zookeeper.createClient(server.connectString, {
     sessionTimeout: 30_000,
     spinDelay: 100,
   });
@@ -125,7 +114,7 @@ function reply(frame: Frame): { xid: number; zxid: bigint; err: number; body: Bu
 function afterHandshake(payload: Buffer, timeoutMs = 5_000): Promise<{ closedByServer: boolean; extra: Buffer }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(srv().port, '127.0.0.1', () => socket.write(connectRequest));
-    let buffered = Buffer.alloc(0);
+    let buffered: Buffer = Buffer.alloc(0);
     let handshakeDone = false;
     const timer = setTimeout(() => {
       socket.destroy();

@@ -51,7 +51,7 @@ afterAll(async () => {
 }, composeTimeoutMs);
 
 describe('docker-compose.yml', () => {
-  it.for(tools)('$name: brings up three healthy members in one ensemble; a write through one port is read through another; down removes everything', async (tool, context) => {
+  it.for(tools)('$name: brings up three healthy members in one ensemble; a write through one port is read through another; down removes everything', { timeout: scaled(3 * composeTimeoutMs) }, async (tool, context) => {
     await requireDocker(context);
     const absent = await missing(tool);
     // Debian ships docker-compose, which .ci/run installs; the plugin is not packaged by Debian 12.
@@ -111,5 +111,5 @@ describe('docker-compose.yml', () => {
     expect(left.trim()).toBe('');
     const { stdout: volumes } = await run('docker', ['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`]);
     expect(volumes.trim()).toBe('');
-  }, scaled(3 * composeTimeoutMs));
+  });
 });

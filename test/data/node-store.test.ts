@@ -12,8 +12,8 @@ function treeWith(count: number, dataFor: (i: number) => Buffer | null = (i) => 
   const tree = new DataTree(options);
   let zxid = 0n;
   const apply = (op: any) => tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 1_700_000_000_000 + Number(zxid), authIds: [], op });
-  apply({ type: OpCode.create, request: { path: '/p', data: null, acl: openAclUnsafe, flags: 0 } });
-  for (let i = 0; i < count; i++) apply({ type: OpCode.create, request: { path: `/p/n${i}`, data: dataFor(i), acl: openAclUnsafe, flags: 0 } });
+  apply({ type: OpCode.create, request: { path: '/p', data: null, acl: [...openAclUnsafe], flags: 0 } });
+  for (let i = 0; i < count; i++) apply({ type: OpCode.create, request: { path: `/p/n${i}`, data: dataFor(i), acl: [...openAclUnsafe], flags: 0 } });
   return tree;
 }
 
@@ -56,7 +56,7 @@ describe('NodeStore growth', () => {
     // More nodes: the columns grow again without being replaced.
     let zxid = tree.lastZxid;
     for (let i = 0; i < 40_000; i++) {
-      tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 5, authIds: [], op: { type: OpCode.create, request: { path: `/p/m${i}`, data: null, acl: openAclUnsafe, flags: 0 } } });
+      tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 5, authIds: [], op: { type: OpCode.create, request: { path: `/p/m${i}`, data: null, acl: [...openAclUnsafe], flags: 0 } } });
     }
     expect(store.czxid.values).toBe(before);
     for (const i of [0, 1, 33_333, 69_999]) {
@@ -90,7 +90,7 @@ describe('node columns through snapshots', () => {
     const apply = (op: any) => copy.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 1, authIds: [], op });
     for (let i = 0; i < 100; i += 2) apply({ type: OpCode.setData, request: { path: `/p/n${i}`, data: Buffer.from(`new-${i}-${'x'.repeat(i)}`), version: -1 } });
     for (let i = 1; i < 100; i += 4) apply({ type: OpCode.delete, request: { path: `/p/n${i}`, version: -1 } });
-    for (let i = 0; i < 50; i++) apply({ type: OpCode.create, request: { path: `/p/m${i}`, data: Buffer.from(`m${i}`), acl: openAclUnsafe, flags: 0 } });
+    for (let i = 0; i < 50; i++) apply({ type: OpCode.create, request: { path: `/p/m${i}`, data: Buffer.from(`m${i}`), acl: [...openAclUnsafe], flags: 0 } });
     for (let i = 0; i < 100; i++) {
       const node = copy.getNode(`/p/n${i}`);
       if (i % 4 === 1) expect(node).toBeUndefined();
@@ -152,7 +152,7 @@ describe('names and the child index', () => {
     let zxid = 0n;
     const apply = (op: any) => tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 1, authIds: [], op });
     const parents = ['/p0', '/p1', '/p2', '/p1/deep'];
-    for (const p of parents) expect(apply({ type: OpCode.create, request: { path: p, data: null, acl: openAclUnsafe, flags: 0 } }).err).toBe(0);
+    for (const p of parents) expect(apply({ type: OpCode.create, request: { path: p, data: null, acl: [...openAclUnsafe], flags: 0 } }).err).toBe(0);
     const model = new Map<string, Set<string>>(parents.map((p) => [p, new Set()]));
     for (let step = 0; step < 6000; step++) {
       const parent = parents[Math.floor(next() * parents.length)]!;
@@ -166,7 +166,7 @@ describe('names and the child index', () => {
         expect(apply({ type: OpCode.delete, request: { path: `${parent}/${victim}`, version: -1 } }).err).toBe(0);
         children.delete(victim);
       } else {
-        const result = apply({ type: OpCode.create, request: { path, data: Buffer.from(path), acl: openAclUnsafe, flags: 0 } });
+        const result = apply({ type: OpCode.create, request: { path, data: Buffer.from(path), acl: [...openAclUnsafe], flags: 0 } });
         expect(result.err, path).toBe(children.has(name) ? -110 : 0);
         children.add(name);
       }
@@ -197,7 +197,7 @@ describe('names and the child index', () => {
     let zxid = tree.lastZxid;
     const names = ['x', 'xy', 'xyz', 'xz', 'ÿ', 'y'];
     for (const name of names) {
-      tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 1, authIds: [], op: { type: OpCode.create, request: { path: `/p/${name}`, data: null, acl: openAclUnsafe, flags: 0 } } });
+      tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 1, authIds: [], op: { type: OpCode.create, request: { path: `/p/${name}`, data: null, acl: [...openAclUnsafe], flags: 0 } } });
     }
     expect(tree.getNode('/p')!.childNames()).toEqual(names);
     for (const name of names) expect(tree.store.nameOf(tree.lookup(`/p/${name}`))).toBe(name);
@@ -215,7 +215,7 @@ describe('names and the child index', () => {
         type: OpCode.multi,
         ops: [
           { type: OpCode.delete, request: { path: '/p/n1', version: -1 } },
-          { type: OpCode.create, request: { path: '/p/new', data: null, acl: openAclUnsafe, flags: 0 } },
+          { type: OpCode.create, request: { path: '/p/new', data: null, acl: [...openAclUnsafe], flags: 0 } },
           { type: OpCode.delete, request: { path: '/p/missing', version: -1 } },
         ],
       },

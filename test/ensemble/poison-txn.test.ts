@@ -126,7 +126,7 @@ function proposeRaw(server: ServerNode, payload: Uint8Array): void {
 /** Every member answers a create and a read from a client of its own. */
 async function everyMemberServes(tag: string): Promise<void> {
   for (const m of members) {
-    const s = await RawSession.open(m.config.clientPort);
+    const s = await RawSession.open(m.port);
     try {
       const path = `/served-${tag}-${m.serverId}`;
       expect((await s.answer(OpCode.create, createBody({ path }))).err).toBe(0);
@@ -159,7 +159,7 @@ describe('a committed txn that validation would have refused', () => {
 
   it('a create with a null ACL scheme applies as INVALIDACL on every member, which stay up and agree', async () => {
     await everyMemberServes('before');
-    const session = await RawSession.open(leader().config.clientPort);
+    const session = await RawSession.open(leader().port);
     zxidBefore = await converged();
     const op = { type: OpCode.create, request: { path: '/poison', data: null, acl: [{ perms: 31, id: { scheme: null as unknown as string, id: 'anyone' } }], flags: 0 } } as TxnOp;
     const result = await submitUnvalidated(leader(), session.sessionId, op);

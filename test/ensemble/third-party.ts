@@ -2,30 +2,11 @@
 // JavaScript) behind a small promise wrapper, and Apache ZooKeeper's own ZooKeeperMain CLI.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import zookeeper from 'node-zookeeper-client';
+import zk, { type Exception } from 'node-zookeeper-client';
 import type { Member } from './cluster-harness.js';
 import { repoRoot, withDeadline } from './cluster-harness.js';
 import { scaled } from '../../src/testing/wait.js';
 
-// The package ships no types; these are the parts used here.
-interface NodeZkError extends Error {
-  code: number;
-}
-interface NodeZkClient {
-  connect(): void;
-  close(): void;
-  once(event: string, listener: (...args: unknown[]) => void): void;
-  getSessionId(): Buffer;
-  getSessionPassword(): Buffer;
-  create(path: string, data: Buffer | null, acls: unknown[], mode: number, cb: (error: NodeZkError | null, path: string) => void): void;
-  getData(path: string, watcher: undefined, cb: (error: NodeZkError | null, data: Buffer | undefined) => void): void;
-  getChildren(path: string, watcher: undefined, cb: (error: NodeZkError | null, children: string[]) => void): void;
-}
-const zk = zookeeper as unknown as {
-  createClient(connectString: string, options?: Record<string, unknown>): NodeZkClient;
-  ACL: new (permission: number, id: unknown) => unknown;
-  Id: new (scheme: string, id: string) => unknown;
-};
 const openAcl = [new zk.ACL(31, new zk.Id('world', 'anyone'))];
 const nodeOpTimeoutMs = 5_000;
 
@@ -40,7 +21,7 @@ export interface NodeClient {
   close(): void;
 }
 
-function call<T>(what: string, run: (cb: (error: NodeZkError | null, value: T) => void) => void): Promise<T> {
+function call<T>(what: string, run: (cb: (error: Error | Exception | null, value: T) => void) => void): Promise<T> {
   return withDeadline(
     new Promise<T>((resolve, reject) => run((error, value) => (error === null ? resolve(value) : reject(error)))),
     nodeOpTimeoutMs,
@@ -60,8 +41,8 @@ export async function nodeClient(member: Member, options: { sessionId?: Buffer; 
     client.close();
     throw error;
   });
-  const getData = (p: string): Promise<string> => call<Buffer | undefined>(`getData ${p}`, (cb) => client.getData(p, undefined, cb)).then((d) => d?.toString('utf8') ?? '');
-  const getChildren = (p: string): Promise<string[]> => call<string[]>(`getChildren ${p}`, (cb) => client.getChildren(p, undefined, cb));
+  const getData = (p: string): Promise<string> => call<Buffer | undefined>(`getData ${p}`, (cb) => client.getData(p, cb)).then((d) => d?.toString('utf8') ?? '');
+  const getChildren = (p: string): Promise<string[]> => call<string[]>(`getChildren ${p}`, (cb) => client.getChildren(p, cb));
   return {
     sessionId: client.getSessionId(),
     sessionPassword: client.getSessionPassword(),

@@ -53,7 +53,7 @@ const create = (cxid: number, path = `/n${cxid}`) =>
 function setup(work = new LoopWork(0.5)) {
   const sink = new ManualSink();
   const fatal: string[] = [];
-  const apply = new ApplyStage(new DataTree(), (err, what) => fatal.push(`${what}: ${(err as Error).message}`), work);
+  const apply = new ApplyStage(new DataTree({ extendedTypesEnabled: false }), (err, what) => fatal.push(`${what}: ${(err as Error).message}`), work);
   const committer = new SoloCommitter(sink, apply, (err, what) => fatal.push(`${what}: ${(err as Error).message}`), () => 1234);
   return { sink, apply, committer, fatal };
 }
@@ -182,7 +182,7 @@ describe('ApplyStage', () => {
     const { apply } = setup();
     apply.enqueue(txn(1n, '/a'), null);
     apply.enqueue(txn(2n, '/b'), null);
-    const replacement = new DataTree();
+    const replacement = new DataTree({ extendedTypesEnabled: false });
     expect(() => apply.replaceTree(replacement)).toThrow(/still to apply/);
     apply.drain();
     expect(apply.tree.lastZxid).toBe(2n);

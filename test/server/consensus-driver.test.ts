@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/logger.js';
 import { LoopWork } from '../../src/loop-work.js';
 import { OpCode } from '../../src/protocol/constants.js';
 import { ApplyStage } from '../../src/server/apply-stage.js';
-import type { SinkListener, TxnSink, WriteWaiter } from '../../src/server/committer.js';
+import type { SinkListener, TxnSink, WriteRequest, WriteWaiter } from '../../src/server/committer.js';
 import { ConsensusDriver } from '../../src/server/consensus-driver.js';
 import { memberCore } from '../../src/server/member-config.js';
 import type { MemberStorage } from '../../src/server/persistence.js';
@@ -94,7 +94,7 @@ function member() {
   const { config } = buildConfig(new Map([['tickTime', '100'], ['dataDir', '/tmp/zkts-unused'], ['clientPort', '0'], ['server.1', '127.0.0.1:0:0']]), null);
   const storage = new HeldStorage();
   const fatal: string[] = [];
-  const apply = new ApplyStage(new DataTree(), (err, what) => fatal.push(`${what}: ${(err as Error).message}`), new LoopWork(0.5));
+  const apply = new ApplyStage(new DataTree({ extendedTypesEnabled: false }), (err, what) => fatal.push(`${what}: ${(err as Error).message}`), new LoopWork(0.5));
   const recovery = { acceptedEpoch: 0n, currentEpoch: 0n, tree: apply.tree, log: [] };
   const roles: string[] = [];
   const driver = new ConsensusDriver({
@@ -122,7 +122,7 @@ async function lead(m: ReturnType<typeof member>): Promise<void> {
   await waitFor('the member to serve', () => m.driver.serving);
 }
 
-const create = (cxid: number) => ({ sessionId: 0n, cxid, authIds: [], op: { type: OpCode.create, request: { path: `/n${cxid}`, data: null, acl: [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }], flags: 0 } } }) as const;
+const create = (cxid: number): WriteRequest => ({ sessionId: 0n, cxid, authIds: [], op: { type: OpCode.create, request: { path: `/n${cxid}`, data: null, acl: [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }], flags: 0 } } });
 
 describe('ConsensusDriver', () => {
   let running: ConsensusDriver | null = null;

@@ -6,12 +6,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { OpCode } from '../../src/protocol/constants.js';
 import { connectionQueueMax } from '../../src/server/connection.js';
-import type { ZkServer } from '../../src/server/zk-server.js';
+import type { ServerNode } from '../../src/server/node.js';
 import { waitFor, withDeadline } from '../../src/testing/wait.js';
 import { createBody, pathWatchBody, RawSession, requestFrame } from '../protocol/raw-requests.js';
 import { startServer } from './harness.js';
 
-let server: ZkServer | undefined;
+let server: ServerNode | undefined;
 afterAll(() => {
   server?.closeAllConnections('test over');
 });

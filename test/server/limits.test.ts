@@ -8,7 +8,7 @@ import type { SinkListener, TxnSink } from '../../src/server/committer.js';
 import type { ServerNode } from '../../src/server/node.js';
 import { RawConnection, rawExchange, startServer, waitFor } from './harness.js';
 
-function connectFrame(sessionId = 0n, passwd = Buffer.alloc(16), timeOut = 4000): Buffer {
+function connectFrame(sessionId = 0n, passwd: Buffer = Buffer.alloc(16), timeOut = 4000): Buffer {
   const w = new JuteWriter();
   ConnectRequestCodec.write(w, { protocolVersion: 0, lastZxidSeen: 0n, timeOut, sessionId, passwd, readOnly: false });
   return w.frame();

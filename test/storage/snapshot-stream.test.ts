@@ -16,7 +16,7 @@ function treeOf(count: number, bytes: number): DataTree {
   const tree = new DataTree({ extendedTypesEnabled: false });
   let zxid = 0n;
   const apply = (path: string, data: Buffer | null) =>
-    tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 1, authIds: [], op: { type: OpCode.create, request: { path, data, acl: openAclUnsafe, flags: 0 } } });
+    tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 1, authIds: [], op: { type: OpCode.create, request: { path, data, acl: [...openAclUnsafe], flags: 0 } } });
   apply('/p', null);
   for (let i = 0; i < count; i++) apply(`/p/n${i}`, Buffer.alloc(bytes, i % 251));
   return tree;
