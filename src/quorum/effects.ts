@@ -11,28 +11,35 @@ export const Role = {
 export type Role = (typeof Role)[keyof typeof Role];
 
 /**
- * What the shell must do, in the order given. Effects marked "barrier" must be durable
- * before the shell performs any later effect (they are rare: epochs, truncation, snapshot
- * install). `persistTxns` is asynchronous: the shell appends, group-commits, and reports
- * with a `durable` event. ACKs are withheld by the core until that event, so no send can
- * overtake the fsync it depends on.
+ * Effects that must be durable before the shell performs any later effect (they are rare:
+ * epochs, truncation, snapshot install). `barrier: true` is part of their type, so an
+ * interpreter tells them apart by the field and no list of kinds can go stale.
  */
-export type QuorumEffect =
+export type BarrierEffect =
+  /** Remove every logged txn above `zxid`. */
+  | { readonly kind: 'truncateLog'; readonly barrier: true; readonly zxid: Zxid }
+  /** Write the acceptedEpoch file. */
+  | { readonly kind: 'persistAcceptedEpoch'; readonly barrier: true; readonly epoch: bigint }
+  /** Write the currentEpoch file. */
+  | { readonly kind: 'persistCurrentEpoch'; readonly barrier: true; readonly epoch: bigint }
+  /** Persist the snapshot, drop the whole log, and reset the state machine to it. */
+  | { readonly kind: 'installSnapshot'; readonly barrier: true; readonly zxid: Zxid; readonly data: Uint8Array };
+
+/**
+ * What the shell must do, in the order given: barriers (above), then these, which need no
+ * wait. `persistTxns` is asynchronous: the shell appends, group-commits, and reports with a
+ * `durable` event. ACKs are withheld by the core until that event, so no send can overtake
+ * the fsync it depends on.
+ */
+export type QuorumEffect = BarrierEffect | ImmediateEffect;
+
+export type ImmediateEffect = (
   | { readonly kind: 'send'; readonly to: number; readonly msg: PeerMessage }
   /** Close the connection to `peer` (we abandoned it); in-flight messages may be dropped. The
    * reason is for the log: why this server gave up on the link (a protocol violation, say). */
   | { readonly kind: 'disconnect'; readonly peer: number; readonly reason: string }
   /** Append txns to the log; report a `durable` event once fsynced. */
   | { readonly kind: 'persistTxns'; readonly entries: readonly LogEntry[] }
-  /** Barrier: remove every logged txn above `zxid`. */
-  | { readonly kind: 'truncateLog'; readonly zxid: Zxid }
-  /** Barrier: write the acceptedEpoch file. */
-  | { readonly kind: 'persistAcceptedEpoch'; readonly epoch: bigint }
-  /** Barrier: write the currentEpoch file. */
-  | { readonly kind: 'persistCurrentEpoch'; readonly epoch: bigint }
-  /** Barrier: persist the snapshot, drop the whole log, and reset the state machine to it. */
-  | { readonly kind: 'installSnapshot'; readonly zxid: Zxid; readonly data: Uint8Array }
-  /** Apply a committed txn to the state machine; strictly increasing zxids. */
   | { readonly kind: 'apply'; readonly zxid: Zxid; readonly payload: Uint8Array; readonly origin: Origin | null }
   /** Serialize the state machine as of every `apply` emitted so far; answer with `snapshotTaken`. */
   | { readonly kind: 'takeSnapshot' }
@@ -54,7 +61,8 @@ export type QuorumEffect =
   /** Leader only: a learner asks about a session; answer with `revalidateAnswer`. */
   | { readonly kind: 'revalidateRequest'; readonly from: number; readonly sessionId: bigint; readonly timeoutMs: number }
   /** Learner only: the leader's verdict on a session. */
-  | { readonly kind: 'sessionRevalidated'; readonly sessionId: bigint; readonly valid: boolean };
+  | { readonly kind: 'sessionRevalidated'; readonly sessionId: bigint; readonly valid: boolean }
+) & { readonly barrier?: never };
 
 export type QuorumEffectKind = QuorumEffect['kind'];
 

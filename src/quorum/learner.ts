@@ -201,7 +201,7 @@ export class LearnerRole {
     if (!this.host.journal.contains(msg.zxid)) return this.abandon(`TRUNC to unknown ${zxidToHex(msg.zxid)}`);
     if (msg.zxid < this.host.journal.appliedZxid) return this.abandon(`TRUNC to ${zxidToHex(msg.zxid)}, below what we applied`);
     this.host.journal.truncate(msg.zxid);
-    emit(this.host, { kind: 'truncateLog', zxid: msg.zxid });
+    emit(this.host, { kind: 'truncateLog', barrier: true, zxid: msg.zxid });
   }
 
   /** Too far behind for a DIFF: the leader's snapshot follows in chunks and replaces everything. */
@@ -230,7 +230,7 @@ export class LearnerRole {
     if (problem !== null) return this.abandon(`snapshot at ${zxidToHex(zxid)} refused: ${problem}`);
     this.host.journal.resetToSnapshot(zxid);
     if (this.commitMark < zxid) this.commitMark = zxid;
-    emit(this.host, { kind: 'installSnapshot', zxid, data });
+    emit(this.host, { kind: 'installSnapshot', barrier: true, zxid, data });
   }
 
   private followerProcessNewLeader(msg: NewLeaderMessage): void {

@@ -33,10 +33,10 @@ export function emit(host: RoleHost, effect: QuorumEffect): void {
 
 export function persistAcceptedEpoch(host: RoleHost, epoch: bigint): void {
   host.epochs.acceptedEpoch = epoch;
-  host.out.push({ kind: 'persistAcceptedEpoch', epoch });
+  host.out.push({ kind: 'persistAcceptedEpoch', barrier: true, epoch });
 }
 
 export function persistCurrentEpoch(host: RoleHost, epoch: bigint): void {
   host.epochs.currentEpoch = epoch;
-  host.out.push({ kind: 'persistCurrentEpoch', epoch });
+  host.out.push({ kind: 'persistCurrentEpoch', barrier: true, epoch });
 }

@@ -5,7 +5,7 @@ import type { Txn } from '../data/txn.js';
 import { StartupError, ZkError } from '../errors.js';
 import { hex, type Logger } from '../logger.js';
 import { ErrorCode } from '../protocol/constants.js';
-import { LearnerPhase, type Origin, type QuorumEffect, type QuorumEvent, type QuorumPeer, type Role } from '../quorum/index.js';
+import { LearnerPhase, type Origin, type BarrierEffect, type ImmediateEffect, type QuorumEffect, type QuorumEvent, type QuorumPeer, type Role } from '../quorum/index.js';
 import { PeerTransport, type PeerFaultHook } from '../quorum/peer-transport.js';
 import type { SessionEffects, SessionLink } from '../session/ensemble-sessions.js';
 import type { ApplyStage } from './apply-stage.js';
@@ -263,6 +263,12 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
 
   /** Carries out one effect; returns a promise only for barriers. */
   private perform(effect: QuorumEffect): Promise<void> | undefined {
+    if (effect.barrier) return this.performBarrier(effect);
+    this.performAtOnce(effect);
+    return undefined;
+  }
+
+  private performBarrier(effect: BarrierEffect): Promise<void> {
     switch (effect.kind) {
       case 'truncateLog':
         return this.storage.truncateAfter(effect.zxid);
@@ -272,13 +278,10 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
         return this.storage.persistCurrentEpoch(effect.epoch);
       case 'installSnapshot':
         return this.installSnapshot(effect.zxid, effect.data);
-      default:
-        this.performAtOnce(effect);
-        return undefined;
     }
   }
 
-  private performAtOnce(effect: QuorumEffect): void {
+  private performAtOnce(effect: ImmediateEffect): void {
     switch (effect.kind) {
       case 'send':
         this.transport.send(effect.to, effect.msg);
