@@ -20,19 +20,26 @@ export interface CliRunOptions {
   env?: Readonly<Record<string, string>>;
   /** Killed (SIGKILL) and failed when it has not ended by then (scaled). */
   timeoutMs?: number;
-  /** Runs it as this uid and gid (root only). */
-  asUser?: number;
+  /**
+   * File modes bind it even when the tests run as root: it runs without the capabilities that
+   * let root ignore them (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH; through util-linux's setpriv).
+   * Not as another user: that user may not reach the package (a clone in a 0700 folder).
+   */
+  fileModesApply?: boolean;
   /** Called with the process once spawned, e.g. to signal a server when the test is done with it. */
   onStart?: (child: ChildProcess) => void;
 }
 
 /** Runs `node <args>` in the package's directory to its end. */
 export function runNode(args: readonly string[], options: CliRunOptions = {}): Promise<CliRun> {
-  const child = spawn(process.execPath, args, {
+  const dropCapabilities = options.fileModesApply === true && process.getuid?.() === 0;
+  const [command, commandArgs] = dropCapabilities
+    ? ['setpriv', ['--bounding-set', '-dac_override,-dac_read_search', '--', process.execPath, ...args]]
+    : [process.execPath, args];
+  const child = spawn(command, commandArgs, {
     cwd: packageRoot,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
-    ...(options.asUser === undefined ? {} : { uid: options.asUser, gid: options.asUser }),
   });
   options.onStart?.(child);
   let out = '';

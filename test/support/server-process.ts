@@ -21,9 +21,9 @@ export function requireBuild(): void {
   if (!existsSync(path.join(packageRoot, 'dist', 'src', 'cli', 'main.js'))) throw new Error('zkts is not built: run `npm run build` first');
 }
 
-/** Runs `zkts server <cfg>` to its exit; `asUser` runs it as another uid (root only). */
-export async function runServerProcess(configPath: string, asUser?: number): Promise<Finished> {
-  const { code, err } = await runZkts(['server', configPath, '--log-level', 'silent'], { asUser, timeoutMs: 15_000 });
+/** Runs `zkts server <cfg>` to its exit; with `fileModesApply`, file modes bind it even as root. */
+export async function runServerProcess(configPath: string, fileModesApply = false): Promise<Finished> {
+  const { code, err } = await runZkts(['server', configPath, '--log-level', 'silent'], { fileModesApply, timeoutMs: 15_000 });
   return { code, stderr: err };
 }
 

@@ -80,17 +80,14 @@ describe('zkts server start-up with secureClientPort', () => {
   });
 
   it('refuses a key store it may not read, naming the key, the file and EACCES', async () => {
-    // Root reads anything: the server then runs as nobody (uid 65534) on a key only root may read.
-    const asUser = process.getuid?.() === 0 ? 65534 : undefined;
     const file = config(await freePort(), await freePort());
     const keys = path.join(base, 'keys');
     mkdirSync(keys);
     const unreadable = path.join(keys, 'member.pem');
     copyFileSync(certs.member.path, unreadable);
     chmodSync(unreadable, 0o000);
-    chmodSync(base, 0o755);
     writeFileSync(file, `ssl.keyStore.location=${unreadable}\n`, { flag: 'a' });
-    const { code, stderr } = await runServerProcess(file, asUser);
+    const { code, stderr } = await runServerProcess(file, true);
     expect(code).toBe(invalidConfigExit);
     expect(stderr).toMatch(new RegExp(`config key 'ssl\\.keyStore\\.location': cannot read '${unreadable}': EACCES`));
   });
