@@ -17,8 +17,15 @@ export interface TcpProxyOptions {
   bufferBytesMax?: number;
 }
 
+/** Where a listener's connections go. */
+interface Route {
+  host: string;
+  port: number;
+}
+
 interface Pair {
   client: Socket;
+  route: Route;
   upstream: Socket | null;
   up: StreamPipe;
   down: StreamPipe;
@@ -29,16 +36,18 @@ interface Pair {
  * A TCP proxy in front of one server, with Toxiproxy's kind of toxics (see README, "Reconnection
  * testing", for what each one does to a client). Every toxic changes what happens to bytes from
  * the moment it is set, on open connections and new ones alike; `heal()` removes them all.
+ * `listenAlso` fronts another port of the same server (its TLS port) under the same toxics.
  */
 export class TcpProxy {
   /** Connections accepted so far. */
   accepted = 0;
   readonly seed: number;
   private readonly server: Server;
+  private readonly moreServers: Server[] = [];
   private readonly pairs = new Set<Pair>();
   private readonly prng: Prng;
   private readonly bufferBytesMax: number;
-  private upstreamAddress: { host: string; port: number };
+  private upstreamAddress: Route;
   private toxicState = { upstream: noToxics(), downstream: noToxics(), reset: false };
 
   private constructor(options: TcpProxyOptions) {
@@ -46,18 +55,12 @@ export class TcpProxy {
     this.seed = options.seed ?? Math.floor(Math.random() * 0x1_0000_0000);
     this.prng = new Prng(this.seed);
     this.bufferBytesMax = options.bufferBytesMax ?? proxyBufferBytesDefault;
-    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket, this.upstreamAddress));
   }
 
   static async start(options: TcpProxyOptions): Promise<TcpProxy> {
     const proxy = new TcpProxy(options);
-    await new Promise<void>((resolve, reject) => {
-      proxy.server.once('error', reject);
-      proxy.server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-        proxy.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(proxy.server, options.port ?? 0, options.host ?? '127.0.0.1');
     proxy.server.unref();
     return proxy;
   }
@@ -93,6 +96,20 @@ export class TcpProxy {
   /** Later connections go to this port (a server that moved); open ones stay where they are. */
   retarget(port: number, host = this.upstreamAddress.host): void {
     this.upstreamAddress = { host, port };
+  }
+
+  /**
+   * Listens on one more port (default: from the OS), forwarding to `upstream` under this proxy's
+   * toxics and counts; resolves with the `host:port` it listens on. Open until close().
+   */
+  async listenAlso(options: { upstream: { host?: string; port: number }; host?: string; port?: number }): Promise<string> {
+    const route: Route = { host: options.upstream.host ?? '127.0.0.1', port: options.upstream.port };
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket, route));
+    await listen(server, options.port ?? 0, options.host ?? this.host);
+    server.unref();
+    this.moreServers.push(server);
+    const address = server.address() as AddressInfo;
+    return `${address.address}:${address.port}`;
   }
 
   /** Every chunk arrives `ms` later (± up to `jitterMs`), in order. Default direction: downstream, as Toxiproxy's. */
@@ -152,7 +169,7 @@ export class TcpProxy {
 
   async close(): Promise<void> {
     this.cut();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await Promise.all([this.server, ...this.moreServers].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   }
 
   private set(direction: Direction, change: Partial<StreamToxics>): void {
@@ -163,14 +180,14 @@ export class TcpProxy {
     }
   }
 
-  private accept(client: Socket): void {
+  private accept(client: Socket, route: Route): void {
     this.accepted++;
     client.on('error', () => undefined);
     if (this.toxicState.reset) {
       client.resetAndDestroy();
       return;
     }
-    const pair: Pair = { client, upstream: null, removed: false, up: null as unknown as StreamPipe, down: null as unknown as StreamPipe };
+    const pair: Pair = { client, route, upstream: null, removed: false, up: null as unknown as StreamPipe, down: null as unknown as StreamPipe };
     const pipe = (source: () => Socket, sink: () => Socket, stream: 'upstream' | 'downstream'): StreamPipe =>
       new StreamPipe({
         source,
@@ -191,7 +208,7 @@ export class TcpProxy {
   /** The pair's upstream socket, connecting it on first use. */
   private connectUpstream(pair: Pair): Socket {
     if (pair.upstream !== null) return pair.upstream;
-    const upstream = createConnection({ ...this.upstreamAddress, allowHalfOpen: true, noDelay: true });
+    const upstream = createConnection({ ...pair.route, allowHalfOpen: true, noDelay: true });
     pair.upstream = upstream;
     this.wire(pair, upstream, pair.down);
     return upstream;
@@ -236,4 +253,14 @@ export class TcpProxy {
     pair.client.destroy();
     pair.upstream?.destroy();
   }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }

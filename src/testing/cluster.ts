@@ -6,7 +6,7 @@ import { isolationRules, partitionRules, validatePeerFaultRules, type LinkEnd, t
 import type { TcpProxy } from '../faults/tcp-proxy.js';
 import { expireSession, type SessionIdLike } from './kill-session.js';
 import { memberStartTimeoutMs, type MemberExit, type MemberProcess } from './member-process.js';
-import { Member, MemberStartError, withPortRetries, type MemberSettings, type MemberStatus, type ServerInfo } from './member.js';
+import { Member, MemberStartError, withPortRetries, type MemberSettings, type MemberStatus, memberTls, type ServerInfo } from './member.js';
 import { waitFor } from './wait.js';
 
 export interface TestingClusterOptions {
@@ -24,6 +24,14 @@ export interface TestingClusterOptions {
   maxSessionTimeout?: number;
   /** Txns between snapshots. Default 100000. */
   snapCount?: number;
+  /**
+   * A TLS client port on every member besides the plain one (secureClientPort and its ssl.*
+   * keys), behind the same fault proxy: see `secureConnectString`. Paths to PEM files:
+   * `keyStore` holds the key and certificate, `trustStore` the CA that client certificates are
+   * checked against. clientAuth defaults to need (as ZooKeeper's) with a trustStore, none
+   * without one. Relative paths are from the cwd.
+   */
+  tls?: { keyStore: string; trustStore?: string; clientAuth?: 'none' | 'want' | 'need' };
   /** More zoo.cfg keys, written as given. */
   config?: Readonly<Record<string, string | number | boolean>>;
   /** The members' log level. Default info. */
@@ -166,6 +174,11 @@ export class TestingCluster extends EventEmitter<{ exit: [{ id: number } & Membe
     return this.members.map((m) => m.directConnectString).join(',');
   }
 
+  /** Every member's TLS client port, through the fault proxies; null without the `tls` option. */
+  get secureConnectString(): string | null {
+    return this.members[0]!.secureConnectString === null ? null : this.members.map((m) => m.secureConnectString).join(',');
+  }
+
   get servers(): ServerInfo[] {
     return this.members.map((m) => m.info());
   }
@@ -190,7 +203,7 @@ export class TestingCluster extends EventEmitter<{ exit: [{ id: number } & Membe
     return this.servers;
   }
 
-  /** The fault proxy in front of a member's client port: latency, bandwidth, drop, blackhole, reset, cut, heal. */
+  /** The fault proxy in front of a member's client ports (plain and TLS): latency, bandwidth, drop, blackhole, reset, cut, heal. */
   net(id: number): TcpProxy {
     return this.member(id).proxy;
   }
@@ -429,6 +442,7 @@ export function memberSettings(options: Omit<TestingClusterOptions, 'size' | 'ob
     maxSessionTimeout: options.maxSessionTimeout ?? 60_000,
     snapCount: options.snapCount ?? 100_000,
     logLevel: options.logLevel ?? 'info',
+    tls: options.tls === undefined ? null : memberTls(options.tls),
     config: options.config ?? {},
     env: options.env ?? {},
   };

@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { clientAuthModes, type ClientAuthMode } from '../config/config.js';
 import { fourLetterWord } from '../admin/four-letter-client.js';
 import type { PeerFaultRule } from '../faults/peer-faults.js';
 import { TcpProxy } from '../faults/tcp-proxy.js';
@@ -17,6 +18,10 @@ export interface ServerInfo {
   readonly connectString: string;
   /** The member's own client port, past the proxy. */
   readonly directConnectString: string;
+  /** Its TLS client port through the same fault proxy; null without the `tls` option. */
+  readonly secureConnectString: string | null;
+  /** Its own TLS client port, past the proxy; null without the `tls` option. */
+  readonly directSecureConnectString: string | null;
   /** The process: starting, running, paused or stopped. */
   readonly state: MemberState;
   /** What it last answered to srvr: leader, follower, observer, standalone, looking; null: not asked yet or no answer. */
@@ -37,6 +42,25 @@ export interface MemberStatus {
   zxid: bigint;
 }
 
+/** A TLS client port on every member: PEM files (see TestingClusterOptions.tls). */
+export interface MemberTls {
+  keyStore: string;
+  trustStore?: string;
+  clientAuth?: ClientAuthMode;
+}
+
+/** The tls option, checked, with absolute paths (zoo.cfg would read relative ones from its own directory). */
+export function memberTls(tls: MemberTls): MemberTls {
+  if (typeof tls.keyStore !== 'string' || tls.keyStore === '') throw new TypeError('tls.keyStore must be the path of a PEM file with the key and certificate');
+  if (tls.trustStore !== undefined && (typeof tls.trustStore !== 'string' || tls.trustStore === '')) throw new TypeError('tls.trustStore must be the path of a CA PEM file');
+  if (tls.clientAuth !== undefined && !clientAuthModes.includes(tls.clientAuth)) throw new RangeError(`tls.clientAuth must be one of ${clientAuthModes.join(', ')}, not ${String(tls.clientAuth)}`);
+  return {
+    keyStore: path.resolve(tls.keyStore),
+    ...(tls.trustStore === undefined ? {} : { trustStore: path.resolve(tls.trustStore) }),
+    ...(tls.clientAuth === undefined ? {} : { clientAuth: tls.clientAuth }),
+  };
+}
+
 /** The settings every member's zoo.cfg takes from its launcher. */
 export interface MemberSettings {
   tickTime: number;
@@ -46,6 +70,7 @@ export interface MemberSettings {
   maxSessionTimeout: number;
   snapCount: number;
   logLevel: string;
+  tls: MemberTls | null;
   /** Extra zoo.cfg keys. */
   config: Readonly<Record<string, string | number | boolean>>;
   env: Readonly<Record<string, string>>;
@@ -53,9 +78,18 @@ export interface MemberSettings {
 
 const fourLetterWordTimeoutMs = 1_000;
 
+interface MemberPorts {
+  client: PortReservation;
+  quorum: PortReservation;
+  election: PortReservation;
+  /** The TLS client port, with the `tls` option. */
+  secureClient?: PortReservation;
+}
+
 /**
  * One server of a launcher: its directory (zoo.cfg, data/, server.log), ports reserved for its
- * life (client, quorum, election), the fault proxy in front of its client port, and its process.
+ * life (client, quorum, election, and a TLS client port with `tls`), the fault proxy in front
+ * of its client ports (the TLS bytes pass through it unchanged), and its process.
  */
 export class Member {
   /** What the member last answered to srvr. */
@@ -66,8 +100,10 @@ export class Member {
     readonly id: number,
     readonly role: MemberRole,
     readonly dir: string,
-    readonly ports: { client: PortReservation; quorum: PortReservation; election: PortReservation },
+    readonly ports: MemberPorts,
     readonly proxy: TcpProxy,
+    /** The proxy's listener in front of the TLS client port. */
+    readonly secureConnectString: string | null,
     settings: MemberSettings,
     seed: number,
     peerFaults: () => readonly PeerFaultRule[],
@@ -93,10 +129,12 @@ export class Member {
     seed: number;
     peerFaults: () => readonly PeerFaultRule[];
   }): Promise<Member> {
-    const [client, quorum, election] = await Promise.all([reservePort(), reservePort(), reservePort()]);
+    const [client, quorum, election, secureClient] = await Promise.all([reservePort(), reservePort(), reservePort(), options.settings.tls === null ? undefined : reservePort()]);
+    const ports: MemberPorts = { client, quorum, election, ...(secureClient === undefined ? {} : { secureClient }) };
     const proxy = await TcpProxy.start({ upstream: { host: loopback, port: client.port }, port: options.proxyPort, seed: options.seed + options.id });
+    const secureConnectString = secureClient === undefined ? null : await proxy.listenAlso({ upstream: { host: loopback, port: secureClient.port } });
     await mkdir(path.join(options.dir, 'data'), { recursive: true });
-    return new Member(options.id, options.role, options.dir, { client, quorum, election }, proxy, options.settings, options.seed, options.peerFaults);
+    return new Member(options.id, options.role, options.dir, ports, proxy, secureConnectString, options.settings, options.seed, options.peerFaults);
   }
 
   get dataDir(): string {
@@ -119,6 +157,10 @@ export class Member {
     return `${loopback}:${this.clientPort}`;
   }
 
+  get directSecureConnectString(): string | null {
+    return this.ports.secureClient === undefined ? null : `${loopback}:${this.ports.secureClient.port}`;
+  }
+
   /** Running and not paused: it can answer. */
   get live(): boolean {
     return this.process.state === 'running';
@@ -130,6 +172,8 @@ export class Member {
       role: this.role,
       connectString: this.proxy.connectString,
       directConnectString: this.directConnectString,
+      secureConnectString: this.secureConnectString,
+      directSecureConnectString: this.directSecureConnectString,
       state: this.process.state,
       mode: this.live ? (this.observed?.mode ?? null) : null,
       zxid: this.live && this.observed !== null && this.observed.zxid >= 0n ? this.observed.zxid : null,
@@ -160,6 +204,7 @@ export class Member {
       minSessionTimeout: settings.minSessionTimeout,
       maxSessionTimeout: settings.maxSessionTimeout,
       '4lw.commands.whitelist': '*',
+      ...(settings.tls === null ? {} : this.tlsKeys(settings.tls)),
       ...settings.config,
     };
     const lines = [...Object.entries(keys).map(([key, value]) => `${key}=${value}`), ...serverLines];
@@ -167,10 +212,21 @@ export class Member {
     await writeFile(this.configPath, `${lines.join('\n')}\n`);
   }
 
+  private tlsKeys(tls: MemberTls): Record<string, string> {
+    return {
+      secureClientPort: String(this.ports.secureClient!.port),
+      secureClientPortAddress: loopback,
+      'ssl.keyStore.location': tls.keyStore,
+      ...(tls.trustStore === undefined ? {} : { 'ssl.trustStore.location': tls.trustStore }),
+      'ssl.clientAuth': tls.clientAuth ?? (tls.trustStore === undefined ? 'none' : 'need'),
+    };
+  }
+
   /** Starts the process on this member's ports; resolves once it listens. */
   async start(): Promise<void> {
     this.observed = null;
-    await startOnReservedPorts(this.process, [this.ports.client, this.ports.election]);
+    const listening = [this.ports.client, this.ports.election, ...(this.ports.secureClient === undefined ? [] : [this.ports.secureClient])];
+    await startOnReservedPorts(this.process, listening);
   }
 
   /** srvr on the member's own port; null when it does not answer with a mode. */

@@ -58,6 +58,16 @@ export class TestingServer implements AsyncDisposable {
     return this.member.directConnectString;
   }
 
+  /** The TLS client port through the fault proxy; null without the `tls` option. */
+  get secureConnectString(): string | null {
+    return this.member.secureConnectString;
+  }
+
+  /** The server's own TLS client port, past the proxy; null without the `tls` option. */
+  get directSecureConnectString(): string | null {
+    return this.member.directSecureConnectString;
+  }
+
   get port(): number {
     return this.member.proxy.port;
   }
@@ -78,7 +88,7 @@ export class TestingServer implements AsyncDisposable {
     return this.member.info();
   }
 
-  /** The fault proxy in front of the server: latency, bandwidth, drop, blackhole, reset, cut, heal. */
+  /** The fault proxy in front of the server's client ports (plain and TLS): latency, bandwidth, drop, blackhole, reset, cut, heal. */
   get net(): TcpProxy {
     return this.member.proxy;
   }

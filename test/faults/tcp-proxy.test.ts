@@ -254,6 +254,28 @@ describe('TcpProxy', () => {
     expect(Buffer.concat(other.received).toString()).toBe('elsewhere');
   });
 
+  it('listenAlso fronts a second upstream under the same toxics, counts and close', async () => {
+    const { server, proxy } = await rig({ echo: false });
+    const other = await upstream();
+    cleanups.push(() => other.close());
+    const address = await proxy.listenAlso({ upstream: { port: other.port } });
+    const port = Number(address.split(':')[1]);
+    const client = await connect(port);
+    await roundTrip(client, 'second');
+    expect(Buffer.concat(other.received).toString()).toBe('second');
+    expect(server.received).toEqual([]);
+    expect(proxy.accepted).toBe(1);
+    proxy.blackhole();
+    client.socket.write('held');
+    await waitFor('the proxy to hold the bytes', () => proxy.heldBytes === 4);
+    expect(Buffer.concat(other.received).toString()).toBe('second');
+    proxy.heal();
+    await waitFor('the held bytes to arrive', () => Buffer.concat(other.received).toString() === 'secondheld');
+    await proxy.close();
+    const refused = await connect(port, true);
+    expect(refused.error?.code).toBe('ECONNREFUSED');
+  });
+
   it('refuses toxic values out of range, naming them', () => {
     return rig().then(({ proxy }) => {
       expect(() => proxy.latency(-1)).toThrow(/latency ms must be a number from 0/);

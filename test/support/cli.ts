@@ -18,6 +18,8 @@ export interface CliRun {
 export interface CliRunOptions {
   /** Added to this process's environment. */
   env?: Readonly<Record<string, string>>;
+  /** Where it runs; default the package's directory. */
+  cwd?: string;
   /** Killed (SIGKILL) and failed when it has not ended by then (scaled). */
   timeoutMs?: number;
   /**
@@ -30,14 +32,14 @@ export interface CliRunOptions {
   onStart?: (child: ChildProcess) => void;
 }
 
-/** Runs `node <args>` in the package's directory to its end. */
+/** Runs `node <args>` (in the package's directory unless told) to its end. */
 export function runNode(args: readonly string[], options: CliRunOptions = {}): Promise<CliRun> {
   const dropCapabilities = options.fileModesApply === true && process.getuid?.() === 0;
   const [command, commandArgs] = dropCapabilities
     ? ['setpriv', ['--bounding-set', '-dac_override,-dac_read_search', '--', process.execPath, ...args]]
     : [process.execPath, args];
   const child = spawn(command, commandArgs, {
-    cwd: packageRoot,
+    cwd: options.cwd ?? packageRoot,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
