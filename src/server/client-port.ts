@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import type { ClientTlsConfig, ServerConfig } from '../config/config.js';
+import type { ServerConfig } from '../config/config.js';
+import type { ClientTlsConfig } from '../config/security.js';
 import { StartupError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Id } from '../protocol/records.js';

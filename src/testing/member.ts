@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { clientAuthModes, type ClientAuthMode } from '../config/config.js';
+import { clientAuthModes, type ClientAuthMode } from '../config/security.js';
 import { fourLetterWord } from '../admin/four-letter-client.js';
 import type { PeerFaultRule } from '../faults/peer-faults.js';
 import { TcpProxy } from '../faults/tcp-proxy.js';
