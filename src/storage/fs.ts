@@ -89,6 +89,11 @@ class NodeFile implements StorageFile {
   }
 
   async writevDurable(data: readonly Uint8Array[], position: number): Promise<void> {
+    // A platform without O_DSYNC (Windows) gets the two steps: a write there is not durable.
+    if (fsConstants.O_DSYNC === undefined) {
+      await writeAll(this.handle, data, position);
+      return this.handle.datasync();
+    }
     this.dsync ??= openFile(this.path, fsConstants.O_WRONLY | fsConstants.O_DSYNC);
     await writeAll(await this.dsync, data, position);
   }
