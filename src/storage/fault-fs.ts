@@ -255,6 +255,12 @@ class FaultFile implements StorageFile {
     return this.faults.track('writev', () => this.journalledWrite(Buffer.concat(data), position), this.generation);
   }
 
+  /** As writev then datasync, so that each can fail, or be cut short by a crash, on its own. */
+  async writevDurable(data: readonly Uint8Array[], position: number): Promise<void> {
+    await this.writev(data, position);
+    await this.datasync();
+  }
+
   datasync(): Promise<void> {
     return this.faults.track('datasync', () => this.syncWith(() => this.inner.datasync()), this.generation);
   }

@@ -1,3 +1,4 @@
+import { constants as fsConstants } from 'node:fs';
 import { open as openFile, mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +16,12 @@ export interface StorageFile {
   write(data: Uint8Array, position: number): Promise<void>;
   /** Writes all buffers back to back starting at `position`. */
   writev(data: readonly Uint8Array[], position: number): Promise<void>;
+  /**
+   * writev, then fdatasync: the buffers are durable when this resolves. One request to the
+   * file system instead of two (a write through an O_DSYNC handle): a group commit then waits
+   * for one hand-off to the thread pool and back, not two.
+   */
+  writevDurable(data: readonly Uint8Array[], position: number): Promise<void>;
   /** fdatasync: the file's bytes (and its size) are durable when this resolves. */
   datasync(): Promise<void>;
   /** fsync: bytes and all metadata are durable when this resolves. */
@@ -49,6 +56,9 @@ const openFlags: Record<OpenMode, string> = {
 };
 
 class NodeFile implements StorageFile {
+  /** The same file opened O_DSYNC, for writevDurable; opened on first use. */
+  private dsync: Promise<FileHandle> | undefined;
+
   constructor(
     readonly path: string,
     private readonly handle: FileHandle,
@@ -74,14 +84,18 @@ class NodeFile implements StorageFile {
     }
   }
 
-  async writev(data: readonly Uint8Array[], position: number): Promise<void> {
-    let pending = data.filter((buffer) => buffer.length > 0);
-    let offset = position;
-    while (pending.length > 0) {
-      const { bytesWritten } = await this.handle.writev(pending, offset);
-      offset += bytesWritten;
-      pending = dropWritten(pending, bytesWritten);
+  writev(data: readonly Uint8Array[], position: number): Promise<void> {
+    return writeAll(this.handle, data, position);
+  }
+
+  async writevDurable(data: readonly Uint8Array[], position: number): Promise<void> {
+    // A platform without O_DSYNC (Windows) gets the two steps: a write there is not durable.
+    if (fsConstants.O_DSYNC === undefined) {
+      await writeAll(this.handle, data, position);
+      return this.handle.datasync();
     }
+    this.dsync ??= openFile(this.path, fsConstants.O_WRONLY | fsConstants.O_DSYNC);
+    await writeAll(await this.dsync, data, position);
   }
 
   datasync(): Promise<void> {
@@ -100,8 +114,25 @@ class NodeFile implements StorageFile {
     return this.handle.truncate(length);
   }
 
-  close(): Promise<void> {
-    return this.handle.close();
+  async close(): Promise<void> {
+    const dsync = this.dsync;
+    this.dsync = undefined;
+    try {
+      if (dsync !== undefined) await (await dsync).close();
+    } finally {
+      await this.handle.close();
+    }
+  }
+}
+
+/** Writes all buffers back to back from `position`, however many writes that takes. */
+async function writeAll(handle: FileHandle, data: readonly Uint8Array[], position: number): Promise<void> {
+  let pending = data.filter((buffer) => buffer.length > 0);
+  let offset = position;
+  while (pending.length > 0) {
+    const { bytesWritten } = await handle.writev(pending, offset);
+    offset += bytesWritten;
+    pending = dropWritten(pending, bytesWritten);
   }
 }
 

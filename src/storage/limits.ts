@@ -5,13 +5,13 @@ const mebibyte = 1024 * 1024;
 /** A new txn log segment is started once the current one holds this many bytes. */
 export const segmentBytesDefault = 64 * mebibyte;
 /**
- * Zeros written ahead of the log's write position, so that most fdatasyncs find the file
+ * Zeros written ahead of the log's write position, so that most durable writes find the file
  * size unchanged and need not commit metadata. 0 turns preallocation off.
  */
 export const preallocateBytesDefault = 4 * mebibyte;
 /** A txn payload larger than this is refused on append and treated as corruption on read. */
 export const payloadBytesMax = 64 * mebibyte;
-/** One group-commit batch (one writev, one fdatasync) carries at most this many bytes. */
+/** One group-commit batch (one durable writev) carries at most this many bytes. */
 export const batchBytesMax = 16 * mebibyte;
 /** Sequential reads of log segments and snapshots fetch this much at a time. */
 export const readChunkBytes = 4 * mebibyte;

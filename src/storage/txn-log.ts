@@ -142,8 +142,8 @@ const zeroChunk = Buffer.alloc(1024 * 1024);
 
 /**
  * The txn log: append-only segments with group commit. `append` resolves once the txn is
- * durable; one fdatasync covers every txn appended since the previous one, and only one
- * is in flight at a time.
+ * durable; one durable write (writevDurable: an O_DSYNC writev, as writev then fdatasync)
+ * covers every txn appended since the previous one, and only one is in flight at a time.
  */
 export class TxnLog {
   private readonly fs: StorageFs;
@@ -446,8 +446,7 @@ export class TxnLog {
     buffers.push(batch.bytes.subarray(0, batch.length));
     const end = (active.fresh ? segmentHeaderBytes : active.writeOffset) + batch.length;
     const allocatedEnd = this.pushPreallocation(buffers, end, active.allocatedEnd);
-    await active.file.writev(buffers, position);
-    await active.file.datasync();
+    await active.file.writevDurable(buffers, position);
     if (active.fresh) await this.fs.syncDir(this.options.dir);
     active.fresh = false;
     active.writeOffset = end;
