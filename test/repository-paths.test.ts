@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 // A user's clone has nothing beside it: no file the code, tests, benchmarks or scripts read may
-// live outside the repository (the golden frames once came from ../shared/vectors).
+// live outside the repository (the golden frames once came from a folder beside it).
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const scanned = ['src', 'test', 'bench', 'examples', 'scripts', 'conf', '.ci', 'package.json', 'vitest.config.ts', 'tsconfig.json', 'tsconfig.test.json', 'Dockerfile', 'docker-compose.yml'];
 const textFile = /\.(ts|js|mjs|cjs|json|py|java|sh|cfg|yml|yaml)$|^(run|Dockerfile)$/;
