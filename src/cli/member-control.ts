@@ -1,6 +1,6 @@
 import { PeerFaults, type PeerFaultRule } from '../faults/peer-faults.js';
 import type { Logger } from '../logger.js';
-import type { PeerFaultHook } from '../quorum/peer-transport.js';
+import type { PeerFaultHook } from '../quorum/peer-options.js';
 import { controlInitTimeoutMs, parseControlRequest, type ControlReport, type ControlRequest } from '../testing/control.js';
 
 export interface ControlChannel {

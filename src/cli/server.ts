@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile, readMyId, type ServerConfig } from '../config/config.js';
 import { ConfigError, StartupError, StorageError } from '../errors.js';
 import { createRootLogger, type Logger } from '../logger.js';
-import type { PeerFaultHook } from '../quorum/peer-transport.js';
+import type { PeerFaultHook } from '../quorum/peer-options.js';
 import { ensembleMember, standaloneNode } from '../server/assemble.js';
 import type { FatalHandler } from '../server/committer.js';
 import type { ServerNode } from '../server/node.js';

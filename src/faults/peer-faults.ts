@@ -3,7 +3,7 @@
 // over its control channel; every member gets the same rules and applies the part that concerns
 // it. Nothing here decides what to break: callers do.
 import type { PeerMessage } from '../quorum/messages.js';
-import type { PeerFaultHook } from '../quorum/peer-transport.js';
+import type { PeerFaultHook } from '../quorum/peer-options.js';
 import { Prng } from '../quorum/sim/prng.js';
 
 /** One end of a link: a member id, or every member. */

@@ -1,6 +1,6 @@
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { checkDialerProof, decodeHello, decodeProof, decodeWelcome, HandshakeReader, handshakeBytesMax, type HelloFrame } from '../quorum/peer-handshake.js';
-import { helloTimeoutMs } from '../quorum/peer-transport.js';
+import { helloTimeoutMs } from '../quorum/peer-options.js';
 import { scaled } from '../testing/wait.js';
 import type { FuzzInput } from './client-cases.js';
 import { stepFrame, type HandshakeState, type OpeningPlan } from './peer-opening.js';

@@ -6,7 +6,7 @@ import { withLength } from './bytes.js';
 // every message type, and so is each handshake frame: a change of the peer wire format fails
 // that check loudly.
 
-/** The msgpackr settings of the peer wire (src/quorum/peer-transport.ts, peer-handshake.ts). */
+/** The msgpackr settings of the peer wire (src/quorum/peer-frames.ts, peer-handshake.ts). */
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false });
 
 /** Any value as one peer frame (valid messages and broken ones alike). */

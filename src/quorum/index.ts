@@ -8,6 +8,7 @@ export * from './effects.js';
 export * from './journal.js';
 export * from './state-machine.js';
 export { Election, decidedNotification, type ElectionEffect, type ElectionConfig, type ElectionBasis } from './election.js';
-export { LeaderRole, LeaderPhase, LearnerPhase } from './leader.js';
+export { LeaderRole } from './leader.js';
+export { LeaderPhase, LearnerPhase } from './leader-state.js';
 export { LearnerRole, LearnerRolePhase } from './learner.js';
 export { QuorumPeer, emptyRecoveredState, type QuorumPeerConfig, type RecoveredState } from './peer.js';

@@ -1,7 +1,7 @@
 import type { ServerConfig } from '../config/config.js';
 import { DataTree } from '../data/data-tree.js';
 import type { Logger } from '../logger.js';
-import type { PeerFaultHook } from '../quorum/peer-transport.js';
+import type { PeerFaultHook } from '../quorum/peer-options.js';
 import { EnsembleSessionAuthority } from '../session/ensemble-sessions.js';
 import { LocalSessionAuthority, type SessionAuthority } from '../session/session-authority.js';
 import { SessionService } from '../session/session-service.js';

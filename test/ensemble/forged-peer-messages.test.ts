@@ -5,7 +5,7 @@
 // member's own host: without TLS or a shared secret that is all a member can check). Afterwards
 // every member is up, serving, and holds the same tree.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { peerFrameBytesFor } from '../../src/quorum/peer-transport.js';
+import { peerFrameBytesFor } from '../../src/quorum/peer-options.js';
 import { scaled } from '../../src/testing/wait.js';
 import { PeerForger } from '../support/peer-forger.js';
 import { closeClient, closeClients, connectTo, eventually, treeOn } from './clients.js';

@@ -4,7 +4,7 @@
 // refuse the frame (it is over the limit) and never catch up.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ZooKeeperClient } from '../../src/client/index.js';
-import { peerFrameBytesFor } from '../../src/quorum/peer-transport.js';
+import { peerFrameBytesFor } from '../../src/quorum/peer-options.js';
 import { scaled } from '../../src/testing/wait.js';
 import { closeClient, closeClients, connectTo, eventually, treeOn } from './clients.js';
 import { Cluster } from './cluster-harness.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { notificationMessage, type PeerMessage } from '../../src/quorum/messages.js';
-import type { PeerTlsOptions } from '../../src/quorum/peer-transport.js';
+import type { PeerTlsOptions } from '../../src/quorum/peer-options.js';
 import { makeTestCertificates, type KeyStore, type TestCertificates } from '../support/certs.js';
 import { waitFor } from '../support/net.js';
 import { PeerForger } from '../support/peer-forger.js';

@@ -3,13 +3,8 @@ import { ConfigError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { notificationMessage, proposalMessage, type PeerMessage } from '../../src/quorum/messages.js';
 import { normaliseAddress } from '../../src/quorum/peer-handshake.js';
-import {
-  PeerTransport,
-  peerFrameBytesCeiling,
-  peerFrameBytesFor,
-  peerFrameBytesMin,
-  peerFrameOverheadBytes,
-} from '../../src/quorum/peer-transport.js';
+import { peerFrameBytesCeiling, peerFrameBytesFor, peerFrameBytesMin, peerFrameOverheadBytes } from '../../src/quorum/peer-options.js';
+import { PeerTransport } from '../../src/quorum/peer-transport.js';
 import { waitFor } from '../support/net.js';
 import { PeerForger } from '../support/peer-forger.js';
 import { startNodes, stopNodes, type TransportNode } from './transport-nodes.js';

@@ -2,7 +2,8 @@ import { createConnection } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
 import { notificationMessage, type PeerMessage } from '../../src/quorum/messages.js';
-import { PeerTransport, type PeerFaultHook } from '../../src/quorum/peer-transport.js';
+import type { PeerFaultHook } from '../../src/quorum/peer-options.js';
+import { PeerTransport } from '../../src/quorum/peer-transport.js';
 import { freePort, waitFor } from '../support/net.js';
 import { scaled } from '../../src/testing/wait.js';
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 // randomness, no I/O, no logging. The shell files that do I/O are listed here by name.
 const here = dirname(fileURLToPath(import.meta.url));
 const quorumDir = resolve(here, '../../src/quorum');
-const shellFiles = new Set(['peer-transport.ts', 'peer-handshake.ts']);
+const shellFiles = new Set(['peer-transport.ts', 'peer-handshake.ts', 'peer-dial.ts', 'peer-accept.ts', 'peer-frames.ts']);
 const forbidden: [RegExp, string][] = [
   [/from ['"]node:/, 'a node:* import'],
   [/from ['"](pino|msgpackr|net|fs|crypto|timers)['"]/, 'an I/O, logging or codec library import'],

@@ -4,7 +4,8 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { Logger } from '../../src/logger.js';
 import type { PeerMessage } from '../../src/quorum/messages.js';
-import { PeerTransport, type PeerTlsOptions } from '../../src/quorum/peer-transport.js';
+import type { PeerTlsOptions } from '../../src/quorum/peer-options.js';
+import { PeerTransport } from '../../src/quorum/peer-transport.js';
 import { freePort } from '../support/net.js';
 
 export type LogRecord = Record<string, unknown> & { msg?: string; level?: number };

@@ -1,0 +1,154 @@
+// The leader's broadcast pipeline: writes become PROPOSALs (backlogged past the outstanding
+// limit), cumulative ACKs from a quorum become one COMMIT, and syncs wait for what came before.
+import type { LogEntry } from './journal.js';
+import {
+  commitMessage,
+  informMessage,
+  proposalMessage,
+  syncMessage,
+  type AckMessage,
+  type Origin,
+  type RequestMessage,
+  type SyncRequestMessage,
+} from './messages.js';
+import { countsForCommit, isForwarding, LeaderPhase, protocolViolation, reject, send, type BacklogWrite, type LeaderState, type LearnerHandle } from './leader-state.js';
+import { quorumSize } from './quorum-view.js';
+import { emit } from './role-host.js';
+import { makeZxid, zxidCounterMax, zxidEpochStart, zxidToHex, type Zxid } from './zxid.js';
+
+export function acceptWrite(s: LeaderState, origin: Origin, payload: Uint8Array): void {
+  if (s.phase !== LeaderPhase.broadcast) return reject(s, origin, 'notReady');
+  if (s.backlog.length > 0 || outstanding(s) >= s.host.limits.proposalsOutstandingMax) {
+    if (s.backlog.length >= s.host.limits.writeBacklogMax) return reject(s, origin, 'busy');
+    s.backlog.push({ origin, payload });
+    return;
+  }
+  propose(s, [{ origin, payload }]);
+}
+
+/** Proposals of this epoch not yet committed; counters are contiguous within an epoch. */
+export function outstanding(s: LeaderState): number {
+  const epochStart = zxidEpochStart(s.epoch);
+  const committedInEpoch = s.committed > epochStart ? s.committed : epochStart;
+  return Number(s.lastProposed - committedInEpoch);
+}
+
+/** Assigns zxids, logs, and sends PROPOSALs: one persist effect for the batch (group commit). */
+function propose(s: LeaderState, writes: readonly BacklogWrite[]): void {
+  const entries: LogEntry[] = [];
+  for (const write of writes) {
+    if (s.nextCounter >= zxidCounterMax) {
+      // The counter would wrap: a new epoch is the only way on (ZooKeeper does the same).
+      s.host.stepDown('zxid counter exhausted');
+      break;
+    }
+    const entry: LogEntry = { zxid: makeZxid(s.epoch, s.nextCounter++), payload: write.payload, origin: write.origin };
+    s.host.journal.append(entry);
+    s.lastProposed = entry.zxid;
+    entries.push(entry);
+  }
+  if (entries.length === 0) return;
+  emit(s.host, { kind: 'persistTxns', entries });
+  const followers = forwardingLearners(s, false);
+  if (followers.length === 0) return;
+  // One message object per txn for every follower: the transport encodes it once.
+  for (const entry of entries) {
+    const proposal = proposalMessage(entry.zxid, entry.payload, entry.origin);
+    for (const sid of followers) send(s, sid, proposal);
+  }
+}
+
+/** Followers (or observers) whose link carries proposals, commits and informs now. */
+function forwardingLearners(s: LeaderState, observers: boolean): number[] {
+  const sids: number[] = [];
+  for (const h of s.learners.values()) if (h.observer === observers && isForwarding(h)) sids.push(h.sid);
+  return sids;
+}
+
+export function drainBacklog(s: LeaderState): void {
+  const room = s.host.limits.proposalsOutstandingMax - outstanding(s);
+  if (room <= 0 || s.backlog.length === 0) return;
+  propose(s, s.backlog.splice(0, room));
+}
+
+export function leaderProcessAck(s: LeaderState, h: LearnerHandle, msg: AckMessage): void {
+  if (!countsForCommit(h)) return protocolViolation(s, h, 'ACK before NEWLEADER was acked');
+  if (msg.zxid > s.lastProposed) return protocolViolation(s, h, `ACK of unproposed ${zxidToHex(msg.zxid)}`);
+  if (msg.zxid > h.ackedZxid) h.ackedZxid = msg.zxid;
+  tryCommit(s);
+}
+
+/**
+ * The commit point is the highest zxid durable at a quorum that includes the leader.
+ * ACKs are cumulative, so sorting the followers' acks gives it directly; one COMMIT of that
+ * point then covers every txn up to it.
+ */
+export function tryCommit(s: LeaderState): void {
+  const selfDurable = s.host.journal.durableZxid;
+  const acks: Zxid[] = [];
+  for (const h of s.learners.values()) if (countsForCommit(h)) acks.push(h.ackedZxid);
+  acks.sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
+  const othersNeeded = quorumSize(s.host.view) - 1;
+  let point = selfDurable;
+  if (othersNeeded > 0) {
+    if (acks.length < othersNeeded) return;
+    const quorumAck = acks[othersNeeded - 1]!;
+    if (quorumAck < point) point = quorumAck;
+  }
+  if (point > s.lastProposed) point = s.lastProposed;
+  if (point <= s.committed) return;
+  commitUpTo(s, point);
+  drainBacklog(s);
+}
+
+/**
+ * Followers hold every proposal up to the point, so one COMMIT of the point commits them all,
+ * in order (COMMIT is cumulative). Observers never saw the proposals: each txn goes to them
+ * as an INFORM.
+ */
+export function commitUpTo(s: LeaderState, point: Zxid): void {
+  if (point <= s.committed) return;
+  const entries = s.host.journal.applyUpTo(point);
+  const commit = commitMessage(point);
+  for (const sid of forwardingLearners(s, false)) send(s, sid, commit);
+  const observers = forwardingLearners(s, true);
+  for (const entry of entries) {
+    if (observers.length > 0) {
+      const inform = informMessage(entry.zxid, entry.payload, entry.origin);
+      for (const sid of observers) send(s, sid, inform);
+    }
+    emit(s.host, { kind: 'apply', zxid: entry.zxid, payload: entry.payload, origin: entry.origin });
+  }
+  s.committed = point;
+  answerSyncs(s);
+}
+
+export function leaderProcessRequest(s: LeaderState, h: LearnerHandle, msg: RequestMessage): void {
+  if (msg.origin.sid !== h.sid) return protocolViolation(s, h, 'REQUEST with a foreign origin');
+  const problem = s.host.payloads.txnProblem(msg.payload);
+  if (problem !== null) return protocolViolation(s, h, `REQUEST payload refused: ${problem}`);
+  acceptWrite(s, msg.origin, msg.payload);
+}
+
+export function leaderProcessSyncRequest(s: LeaderState, h: LearnerHandle, msg: SyncRequestMessage): void {
+  if (msg.origin.sid !== h.sid) return protocolViolation(s, h, 'SYNC with a foreign origin');
+  if (s.phase !== LeaderPhase.broadcast) return reject(s, msg.origin, 'notReady');
+  acceptSync(s, msg.origin);
+}
+
+/** A sync completes once everything proposed before it has committed (Leader.processSync). */
+export function acceptSync(s: LeaderState, origin: Origin): void {
+  // With nothing in flight, everything proposed is committed already (lastProposed may be
+  // the bare epoch start, which is never "committed" as a txn).
+  const zxid = outstanding(s) === 0 ? s.committed : s.lastProposed;
+  s.pendingSyncs.push({ zxid, origin });
+  answerSyncs(s);
+}
+
+function answerSyncs(s: LeaderState): void {
+  while (s.pendingSyncs.length > 0 && s.pendingSyncs[0]!.zxid <= s.committed) {
+    const { origin } = s.pendingSyncs.shift()!;
+    if (origin.sid === s.host.self) emit(s.host, { kind: 'syncDone', requestId: origin.requestId });
+    else if (s.learners.has(origin.sid)) send(s, origin.sid, syncMessage(origin));
+  }
+}
