@@ -748,20 +748,23 @@ export class DataTree {
     checkAcl(this.aclOf(slot), Perms.WRITE, txn.authIds);
     if (version !== -1 && store.version[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
     this.beforeChange(slot);
-    const saved = { data: this.undo === null ? null : store.dataCopy(slot), version: store.version[slot]!, mzxid: store.mzxid.values[slot]!, mtime: store.mtime[slot]! };
     const grown = (data === null ? 0 : data.length) - store.dataBytes(slot);
+    // The old values are kept only inside a multi (undo): a plain setData allocates nothing for them.
+    if (this.undo !== null) {
+      const saved = { data: store.dataCopy(slot), version: store.version[slot]!, mzxid: store.mzxid.values[slot]!, mtime: store.mtime[slot]! };
+      this.undo.push(() => {
+        store.setData(slot, saved.data);
+        store.version[slot] = saved.version;
+        store.mzxid.values[slot] = saved.mzxid;
+        store.mtime[slot] = saved.mtime;
+        this.dataSize -= grown;
+      });
+    }
     store.setData(slot, data);
     store.version[slot]!++;
     store.mzxid.values[slot] = txn.zxid;
     store.mtime[slot] = txn.time;
     this.dataSize += grown;
-    this.undo?.push(() => {
-      store.setData(slot, saved.data);
-      store.version[slot] = saved.version;
-      store.mzxid.values[slot] = saved.mzxid;
-      store.mtime[slot] = saved.mtime;
-      this.dataSize -= grown;
-    });
     if (this.replaying) return replayed;
     changes.push({ type: EventType.NodeDataChanged, path });
     return { stat: this.statOfSlot(slot) };

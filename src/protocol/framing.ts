@@ -7,6 +7,8 @@ import { ProtocolError } from '../errors.js';
  */
 export class FrameDecoder {
   private chunks: Buffer[] = [];
+  /** Bytes of chunks[0] already returned: kept as an offset, not re-sliced, so a frame costs one view. */
+  private offset = 0;
   private buffered = 0;
 
   constructor(private readonly frameBytesMax: number) {}
@@ -21,42 +23,38 @@ export class FrameDecoder {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     const frames: Buffer[] = [];
-    for (;;) {
-      if (this.buffered < 4) break;
-      const head = this.peek(4);
-      const len = head.readInt32BE(0);
+    while (this.buffered >= 4) {
+      if (this.chunks[0]!.length - this.offset < 4) this.join();
+      const len = this.chunks[0]!.readInt32BE(this.offset);
       if (len < 0 || len > this.frameBytesMax) {
         throw new ProtocolError(`frame length ${len} is outside 0..${this.frameBytesMax} (jute.maxbuffer)`);
       }
       if (this.buffered < 4 + len) break;
-      const all = this.take(4 + len);
-      frames.push(all.subarray(4));
+      frames.push(this.takeBody(len));
     }
     return frames;
   }
 
-  /** The first n buffered bytes, without consuming them. */
-  peek(n: number): Buffer {
-    if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
-    const joined = Buffer.concat(this.chunks);
-    this.chunks = [joined];
-    return joined.subarray(0, n);
+  /** The next frame's body (`len` bytes after its 4-byte length), consumed. */
+  private takeBody(len: number): Buffer {
+    if (this.chunks[0]!.length - this.offset < 4 + len) this.join();
+    const first = this.chunks[0]!;
+    const body = first.subarray(this.offset + 4, this.offset + 4 + len);
+    this.offset += 4 + len;
+    this.buffered -= 4 + len;
+    if (this.offset === first.length) {
+      this.chunks.shift();
+      this.offset = 0;
+    }
+    return body;
   }
 
-  private take(n: number): Buffer {
+  /** Joins what is buffered into one chunk (a frame, or its length, spans reads). */
+  private join(): void {
     const first = this.chunks[0]!;
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-    } else {
-      const joined = Buffer.concat(this.chunks);
-      out = joined.subarray(0, n);
-      this.chunks = joined.length > n ? [joined.subarray(n)] : [];
-    }
-    this.buffered -= n;
-    return out;
+    if (this.offset > 0) this.chunks[0] = first.subarray(this.offset);
+    this.chunks = [Buffer.concat(this.chunks)];
+    this.offset = 0;
   }
 }
 

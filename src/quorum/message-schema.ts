@@ -98,7 +98,6 @@ const int64Min = -(1n << 63n);
 const int64Max = (1n << 63n) - 1n;
 const serverStates: ReadonlySet<unknown> = new Set(Object.values(ServerState));
 const rejectReasons: ReadonlySet<unknown> = new Set(Object.values(RejectReason));
-const originKeys = ['sid', 'requestId'] as const;
 
 /** How a value looks, for a reason: never the value itself when it may be large. */
 function describe(value: unknown): string {
@@ -130,8 +129,8 @@ function originProblem(value: unknown): string | null {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
     return `is ${describe(value)}, not an origin {sid, requestId}`;
   }
-  for (const key of Object.keys(value)) {
-    if (!(originKeys as readonly string[]).includes(key)) return `has an unknown field '${key}'`;
+  for (const key in value) {
+    if (hasOwn(value, key) && key !== 'sid' && key !== 'requestId') return `has an unknown field '${key}'`;
   }
   const record = value as Record<string, unknown>;
   if (!hasOwn(value, 'sid')) return '.sid is missing';
@@ -182,6 +181,17 @@ function fieldValue(kind: FieldKind, value: unknown): unknown {
   return value;
 }
 
+/** The first own key of `record` that is neither 'type' nor a field of the schema, or null. */
+function unknownField(record: Record<string, unknown>, fields: readonly FieldSpec[]): string | null {
+  for (const key in record) {
+    if (key === 'type' || !hasOwn(record, key)) continue;
+    let known = false;
+    for (let i = 0; i < fields.length && !known; i++) known = fields[i]![0] === key;
+    if (!known) return key;
+  }
+  return null;
+}
+
 /**
  * Checks a decoded frame against the schema. On success the message is rebuilt field by field
  * in the factory's key order, so the core never sees a key the schema does not name.
@@ -196,11 +206,13 @@ export function checkPeerMessage(value: unknown): CheckedMessage {
     return { ok: false, reason: typeof type === 'string' ? `unknown message type '${type.slice(0, 40)}'` : 'the message has no type' };
   }
   const fields = peerMessageSchema[type as PeerMessageType];
-  for (const key of Object.keys(value)) {
-    if (key !== 'type' && !fields.some(([name]) => name === key)) return { ok: false, reason: `${type} has an unknown field '${key.slice(0, 40)}'` };
-  }
+  const unknown = unknownField(record, fields);
+  if (unknown !== null) return { ok: false, reason: `${type} has an unknown field '${unknown.slice(0, 40)}'` };
   const msg: Record<string, unknown> = { type };
-  for (const [name, kind] of fields) {
+  // Index loops, no closures: every PROPOSAL, ACK and COMMIT passes through here.
+  for (let i = 0; i < fields.length; i++) {
+    const name = fields[i]![0];
+    const kind = fields[i]![1];
     if (!hasOwn(value, name)) return { ok: false, reason: `${type}.${name} is missing` };
     const problem = fieldProblem(kind, record[name]);
     if (problem !== null) return { ok: false, reason: `${type}.${name}${problem.startsWith('.') || problem.startsWith('[') ? '' : ' '}${problem}` };

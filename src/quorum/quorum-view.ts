@@ -36,8 +36,13 @@ export function quorumSize(view: QuorumView): number {
 
 /** Counts only voters in `sids`, so callers may pass any set of peers. */
 export function isQuorum(view: QuorumView, sids: Iterable<number>): boolean {
+  // No Set: the leader asks this on every turn of its event loop, with a handful of sids.
+  const list = Array.isArray(sids) ? (sids as readonly number[]) : [...sids];
   let count = 0;
-  for (const sid of new Set(sids)) if (isVoter(view, sid)) count++;
+  for (let i = 0; i < list.length; i++) {
+    const sid = list[i]!;
+    if (list.indexOf(sid) === i && isVoter(view, sid)) count++;
+  }
   return count >= quorumSize(view);
 }
 
