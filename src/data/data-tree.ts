@@ -114,7 +114,7 @@ export interface SessionEntry {
 }
 
 const sequenceWidth = 10;
-/** What a write returns while replaying: nobody reads it. */
+/** What a write returns while replaying, or when no client waits for it: nobody reads it. */
 const replayed = { path: '', stat: undefined as unknown as Stat };
 const ttlTypeMask = 0x00ffff0000000000n;
 
@@ -325,12 +325,18 @@ export class DataTree {
     };
   }
 
-  /** Applies one committed txn. Zxids must strictly increase. */
-  apply(txn: Txn): ApplyResult {
+  /**
+   * Applies one committed txn. Zxids must strictly increase. Without `reply` (no client waits
+   * for this txn here) a plain create or setData skips building its reply Stat.
+   */
+  apply(txn: Txn, reply = true): ApplyResult {
     if (txn.zxid <= this.lastZxid) invariant(false, `txn zxid 0x${txn.zxid.toString(16)} is not above the last applied 0x${this.lastZxid.toString(16)}`);
     this.lastZxid = txn.zxid;
+    this.replyWanted = reply;
     return this.applyOp(txn, txn.op);
   }
+
+  private replyWanted = true;
 
   /**
    * apply for a txn nobody waits on (recovery replaying the log): the same change to the
@@ -610,7 +616,7 @@ export class DataTree {
     const slot = this.insertNode(path, parent, name, req.data, acl, owner, txn);
     if (this.replaying) return replayed;
     changes.push({ type: EventType.NodeCreated, path }, { type: EventType.NodeChildrenChanged, path: parentPath });
-    return { path, stat: this.statOfSlot(slot) };
+    return this.replyWanted ? { path, stat: this.statOfSlot(slot) } : replayed;
   }
 
   /** Saves a slot's snapshot-time state before its first change during a snapshot. */
@@ -767,7 +773,7 @@ export class DataTree {
     this.dataSize += grown;
     if (this.replaying) return replayed;
     changes.push({ type: EventType.NodeDataChanged, path });
-    return { stat: this.statOfSlot(slot) };
+    return this.replyWanted ? { stat: this.statOfSlot(slot) } : replayed;
   }
 
   private setAcl(txn: Txn, path: string, acl: readonly ACL[] | null, version: number): { stat: Stat } {

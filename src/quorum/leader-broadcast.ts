@@ -49,12 +49,11 @@ function propose(s: LeaderState, writes: readonly BacklogWrite[]): void {
   }
   if (entries.length === 0) return;
   emit(s.host, { kind: 'persistTxns', entries });
-  const followers = forwardingLearners(s, false);
-  if (followers.length === 0) return;
-  // One message object per txn for every follower: the transport encodes it once.
+  // One message object per txn for every follower: the transport encodes it once. The
+  // followers are found per txn, not listed in an array: proposing runs once per write.
   for (const entry of entries) {
     const proposal = proposalMessage(entry.zxid, entry.payload, entry.origin);
-    for (const sid of followers) send(s, sid, proposal);
+    for (const h of s.learners.values()) if (!h.observer && isForwarding(h)) send(s, h.sid, proposal);
   }
 }
 

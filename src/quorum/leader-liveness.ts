@@ -2,7 +2,7 @@
 // of silence, and the step-down when no quorum has been heard within syncLimit.
 import { pingMessage } from './messages.js';
 import { countsForCommit, LeaderPhase, LearnerPhase, send, type LeaderState, type LearnerHandle } from './leader-state.js';
-import { isQuorum } from './quorum-view.js';
+import { isVoter, quorumSize } from './quorum-view.js';
 import { emit } from './role-host.js';
 
 /** LeaderRole.ticksUntilDue: the earliest of the deadlines tick() checks. */
@@ -35,11 +35,13 @@ function silenceLimit(s: LeaderState, h: LearnerHandle): number {
 
 /** Voters we heard from within syncLimit, plus ourselves: the quorum we may still serve. */
 export function hasSyncedQuorum(s: LeaderState): boolean {
-  const synced = [s.host.self];
+  // Counted in place, no list of sids: this runs on every turn of the leader's event loop.
+  // Learner sids are distinct (a map key), so each voter counts once.
+  let synced = isVoter(s.host.view, s.host.self) ? 1 : 0;
   for (const h of s.learners.values()) {
-    if (countsForCommit(h) && s.now - h.lastHeard <= s.host.limits.syncLimitTicks) synced.push(h.sid);
+    if (countsForCommit(h) && s.now - h.lastHeard <= s.host.limits.syncLimitTicks && h.sid !== s.host.self && isVoter(s.host.view, h.sid)) synced++;
   }
-  return isQuorum(s.host.view, synced);
+  return synced >= quorumSize(s.host.view);
 }
 
 export function sendPings(s: LeaderState): void {

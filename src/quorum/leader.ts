@@ -41,26 +41,23 @@ export class LeaderRole {
 
   receive(from: number, msg: LearnerToLeaderMessage): void {
     const s = this.s;
-    const handle = s.learners.get(from);
-    if (handle !== undefined) handle.lastHeard = s.now;
+    const h = s.learners.get(from);
+    if (msg.type === 'followerInfo' || msg.type === 'observerInfo') {
+      if (h !== undefined) h.lastHeard = s.now;
+      return leaderProcessFollowerInfo(s, from, msg);
+    }
+    // No handle: a message from a link we already dropped; the learner will reconnect.
+    if (h === undefined) return;
+    h.lastHeard = s.now;
+    // A plain switch, no handler closures: this runs for every ACK and forwarded write.
     switch (msg.type) {
-      case 'followerInfo':
-      case 'observerInfo':
-        return leaderProcessFollowerInfo(s, from, msg);
-      case 'ackEpoch':
-        return this.withHandle(from, (h) => leaderProcessAckEpoch(s, h, msg));
-      case 'ackNewLeader':
-        return this.withHandle(from, (h) => leaderProcessAckNewLeader(s, h, msg));
-      case 'ack':
-        return this.withHandle(from, (h) => leaderProcessAck(s, h, msg));
-      case 'pingReply':
-        return this.withHandle(from, (h) => this.leaderProcessPingReply(h, msg));
-      case 'request':
-        return this.withHandle(from, (h) => leaderProcessRequest(s, h, msg));
-      case 'syncRequest':
-        return this.withHandle(from, (h) => leaderProcessSyncRequest(s, h, msg));
-      case 'revalidate':
-        return this.withHandle(from, (h) => this.leaderProcessRevalidate(h, msg));
+      case 'ackEpoch': return leaderProcessAckEpoch(s, h, msg);
+      case 'ackNewLeader': return leaderProcessAckNewLeader(s, h, msg);
+      case 'ack': return leaderProcessAck(s, h, msg);
+      case 'pingReply': return this.leaderProcessPingReply(h, msg);
+      case 'request': return leaderProcessRequest(s, h, msg);
+      case 'syncRequest': return leaderProcessSyncRequest(s, h, msg);
+      case 'revalidate': return this.leaderProcessRevalidate(h, msg);
     }
   }
 
@@ -126,11 +123,5 @@ export class LeaderRole {
 
   private leaderProcessRevalidate(h: LearnerHandle, msg: RevalidateMessage): void {
     emit(this.host, { kind: 'revalidateRequest', from: h.sid, sessionId: msg.sessionId, timeoutMs: msg.timeoutMs });
-  }
-
-  private withHandle(from: number, handler: (h: LearnerHandle) => void): void {
-    const h = this.s.learners.get(from);
-    // No handle: a message from a link we already dropped; the learner will reconnect.
-    if (h !== undefined) handler(h);
   }
 }

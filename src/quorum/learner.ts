@@ -281,7 +281,8 @@ export class LearnerRole {
     if (!this.isNextZxid(msg.zxid)) return this.abandon(`proposal ${zxidToHex(msg.zxid)} breaks the log order`);
     // No payload check here: applying is total (a txn that does not decode applies as the
     // same error on every member), and refusing the leader's proposal would only stall the log.
-    this.logEntry({ zxid: msg.zxid, payload: msg.payload, origin: msg.origin });
+    // The message is the log entry (it has its fields): no copy per proposal.
+    this.logEntry(msg);
   }
 
   private followerProcessCommit(msg: CommitMessage): void {

@@ -218,11 +218,18 @@ export class PeerTransport {
       socket.destroy();
       return;
     }
-    const handOver = (): void => {
-      this.framesReceived++;
-      this.options.onMessage(from, msg);
-    };
-    if (this.options.faults?.hold?.(from, this.options.self, msg, () => socket.destroyed || handOver()) === true) return;
-    handOver();
+    // Only a fault plan that may hold messages gets a closure (and its context) per message.
+    if (this.options.faults?.hold !== undefined) this.handOverOrHold(from, msg, socket);
+    else this.handOver(from, msg);
+  }
+
+  private handOverOrHold(from: number, msg: PeerMessage, socket: Socket): void {
+    if (this.options.faults!.hold!(from, this.options.self, msg, () => socket.destroyed || this.handOver(from, msg))) return;
+    this.handOver(from, msg);
+  }
+
+  private handOver(from: number, msg: PeerMessage): void {
+    this.framesReceived++;
+    this.options.onMessage(from, msg);
   }
 }

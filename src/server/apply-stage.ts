@@ -110,7 +110,7 @@ export class ApplyStage implements SlicedWork {
   private applyOne(txn: Txn, waiter: WriteWaiter | null): boolean {
     let result;
     try {
-      result = this.current.apply(txn);
+      result = this.current.apply(txn, waiter !== null);
     } catch (err) {
       this.txns = [];
       this.waiters = [];
