@@ -3,7 +3,7 @@
 // Every fault goes through the launcher: peer faults through the members' peer transports,
 // client faults through the proxies.
 import { fourLetterWord } from '../admin/four-letter-client.js';
-import { TestingCluster } from '../testing/cluster.js';
+import { TestingCluster, type TestingClusterOptions } from '../testing/cluster.js';
 import { parseSessionId } from '../testing/kill-session.js';
 import { scaled } from '../testing/wait.js';
 import type { Progress } from './cluster-control.js';
@@ -18,6 +18,8 @@ export interface SupervisorOptions {
   /** The first member's proxy port; the others follow. 0: every one from the OS. */
   basePort: number;
   tickTime: number;
+  /** A TLS client port on every member, behind its proxy; undefined: plain only. */
+  tls?: TestingClusterOptions['tls'];
   logLevel: string;
   env: Readonly<Record<string, string>>;
 }
@@ -75,6 +77,7 @@ export class ClusterSupervisor {
       minSessionTimeout: minSessionTimeoutTicks * options.tickTime,
       maxSessionTimeout: maxSessionTimeoutTicks * options.tickTime,
       config: { extendedTypesEnabled: true },
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
       logLevel: options.logLevel,
       env: options.env,
       dir: options.dataDir,
@@ -95,6 +98,7 @@ export class ClusterSupervisor {
       tickTime: this.options.tickTime,
       connectString: this.cluster.connectString,
       directConnectString: this.cluster.directConnectString,
+      secureConnectString: this.cluster.secureConnectString,
       leader: this.cluster.leader() ?? null,
       members: servers.map((s) => memberView(s, this.cluster.net(s.id).toxics, ids, rules)),
       peerFaults: rules,

@@ -17,6 +17,8 @@ export interface MemberView {
   connectString: string;
   /** Its own client port, past the proxy. */
   directConnectString: string;
+  /** Its TLS client port through the same proxy; null without --tls-keystore. */
+  secureConnectString: string | null;
   pid: number | null;
   ports: ServerInfo['ports'];
   /** The toxics on its proxy. */
@@ -35,6 +37,8 @@ export interface ClusterView {
   tickTime: number;
   connectString: string;
   directConnectString: string;
+  /** Every member's TLS client port, through the proxies; null without --tls-keystore. */
+  secureConnectString: string | null;
   leader: number | null;
   members: MemberView[];
   peerFaults: readonly PeerFaultRule[];
@@ -94,6 +98,7 @@ export function memberView(server: ServerInfo, net: Toxics, ids: readonly number
     zxid: server.zxid === null ? null : `0x${server.zxid.toString(16)}`,
     connectString: server.connectString,
     directConnectString: server.directConnectString,
+    secureConnectString: server.secureConnectString,
     pid: server.pid ?? null,
     ports: server.ports,
     net,
@@ -134,7 +139,8 @@ export function renderTable(view: ClusterView): string {
   return [headline(view), ...columns([header, ...rows]).map((line) => `  ${line}`)].join('\n');
 }
 
-/** How a client reaches the cluster: through the fault proxies, and past them. */
+/** How a client reaches the cluster: through the fault proxies (over TLS too, with it), and past them. */
 export function renderConnectStrings(view: ClusterView): string {
-  return [`connection string: ${view.connectString}`, `direct (past the fault proxies): ${view.directConnectString}`].join('\n');
+  const secure = view.secureConnectString === null ? [] : [`TLS connection string: ${view.secureConnectString}`];
+  return [`connection string: ${view.connectString}`, ...secure, `direct (past the fault proxies): ${view.directConnectString}`].join('\n');
 }

@@ -1,8 +1,11 @@
 // `zkts cluster`: a local ensemble to break on purpose. `up` runs it in the foreground (through
 // the one launcher, src/testing); every other subcommand finds it through its data directory
 // and asks it to do one thing over its control endpoint (cluster-control.ts).
+import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { clientAuthModes, type ClientAuthMode } from '../config/security.js';
+import type { TestingClusterOptions } from '../testing/cluster.js';
 import { waitFor } from '../testing/wait.js';
 import { NoClusterError, readControlFile, send } from './cluster-control.js';
 import { commands, requestFromArgs, UsageError } from './cluster-requests.js';
@@ -14,9 +17,13 @@ const downTimeoutMs = 30_000;
 const usage = `usage: zkts cluster <subcommand> [--data-dir DIR]   (default DIR: ./${defaultDataDir})
 
   up [--nodes N] [--observers N] [--base-port P] [--tick-time MS]
+     [--tls-keystore FILE [--tls-truststore FILE] [--tls-client-auth none|want|need]]
                          run a local ensemble in the foreground (default 3 nodes, clients on
                          127.0.0.1:2181 and up through fault proxies, tickTime 2000 ms); data is
-                         kept in DIR across runs; Ctrl-C stops it
+                         kept in DIR across runs; Ctrl-C stops it. With --tls-keystore (PEM key
+                         and certificate) every member also serves TLS clients behind its proxy;
+                         --tls-truststore is the CA for client certificates (client auth then
+                         defaults to need, else none)
   status [--json]        who leads, each member's process, mode, zxid and faults
   kill <id|leader>       SIGKILL a member
   stop|start|restart <id>   SIGTERM / start again on its data and ports / both
@@ -45,17 +52,56 @@ function intOption(values: Record<string, unknown>, name: string, min: number, m
   return n;
 }
 
+/** A PEM file option: undefined when not given; refused when it cannot be read. */
+async function fileOption(values: Record<string, unknown>, name: string): Promise<string | undefined> {
+  const file = values[name];
+  if (file === undefined) return undefined;
+  if (typeof file !== 'string' || file === '') throw new UsageError(`--${name} must name a PEM file`);
+  try {
+    await access(file, constants.R_OK);
+  } catch (error) {
+    throw new UsageError(`--${name} ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  return path.resolve(file);
+}
+
+/** The TLS client port's options; undefined without --tls-keystore. */
+async function tlsOptions(values: Record<string, unknown>): Promise<TestingClusterOptions['tls']> {
+  const clientAuth = values['tls-client-auth'];
+  if (clientAuth !== undefined && !(clientAuthModes as readonly unknown[]).includes(clientAuth)) throw new UsageError(`--tls-client-auth must be one of ${clientAuthModes.join(', ')}, not '${String(clientAuth)}'`);
+  const keyStore = await fileOption(values, 'tls-keystore');
+  const trustStore = await fileOption(values, 'tls-truststore');
+  if (keyStore === undefined) {
+    const stray = ['tls-truststore', 'tls-client-auth'].find((name) => values[name] !== undefined);
+    if (stray !== undefined) throw new UsageError(`--${stray} goes with --tls-keystore (the members' key and certificate)`);
+    return undefined;
+  }
+  // A member checks client certificates against the trust store: without one it refuses to start.
+  if (trustStore === undefined && clientAuth !== undefined && clientAuth !== 'none') throw new UsageError(`--tls-client-auth ${String(clientAuth)} needs --tls-truststore (the CA client certificates are checked against)`);
+  return { keyStore, ...(trustStore === undefined ? {} : { trustStore }), ...(clientAuth === undefined ? {} : { clientAuth: clientAuth as ClientAuthMode }) };
+}
+
 async function up(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { nodes: { type: 'string' }, observers: { type: 'string' }, 'base-port': { type: 'string' }, 'data-dir': { type: 'string' }, 'tick-time': { type: 'string' } },
+    options: {
+      nodes: { type: 'string' },
+      observers: { type: 'string' },
+      'base-port': { type: 'string' },
+      'data-dir': { type: 'string' },
+      'tick-time': { type: 'string' },
+      'tls-keystore': { type: 'string' },
+      'tls-truststore': { type: 'string' },
+      'tls-client-auth': { type: 'string' },
+    },
   });
   if (positionals.length > 0) throw new UsageError(`up takes options only, not '${positionals.join(' ')}' (the members' configs are written from them)`);
   const nodes = intOption(values, 'nodes', 1, 9);
   const observers = intOption(values, 'observers', 0, 9);
   const basePort = intOption(values, 'base-port', 0, 65_535 - 20) ?? 2181;
   const tickTime = intOption(values, 'tick-time', 10, 60_000) ?? 2000;
+  const tls = await tlsOptions(values);
   return runClusterUp({
     dataDir: path.resolve(values['data-dir'] ?? defaultDataDir),
     dataDirArgument: values['data-dir'] === undefined || path.resolve(values['data-dir']) === path.resolve(defaultDataDir) ? '' : values['data-dir'],
@@ -63,6 +109,7 @@ async function up(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
     observers,
     basePort,
     tickTime,
+    tls,
     logLevel: env.ZKTS_LOG_LEVEL ?? 'info',
     env: {},
   });

@@ -72,10 +72,11 @@ describe('zkts cluster up', () => {
   it('status --json lists each member with its id, role, state, mode, zxid, addresses, pid and faults', async () => {
     const view = await up.status();
     expect(view.connectString).toBe(up.connectString);
+    expect(view.secureConnectString).toBeNull();
     expect(view.pid).toBe(up.pid);
     expect(view.members.map((m) => [m.id, m.role])).toEqual([[1, 'participant'], [2, 'participant'], [3, 'participant'], [4, 'observer']]);
     for (const m of view.members) {
-      expect(m).toMatchObject({ state: 'running', connectString: `127.0.0.1:${up.basePort + m.id - 1}`, faults: [] });
+      expect(m).toMatchObject({ state: 'running', connectString: `127.0.0.1:${up.basePort + m.id - 1}`, secureConnectString: null, faults: [] });
       expect(m.zxid).toMatch(/^0x[0-9a-f]+$/);
       expect(alive(m.pid!)).toBe(true);
       expect(await srvr(m.directConnectString)).toBe(m.mode);
