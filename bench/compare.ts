@@ -236,6 +236,8 @@ function figuresOf(r: BenchResult): [string, Better, number, number][] {
     ['waiting for a CPU µs/op (all threads, 3 members)', 'lower', 1, perOp(sum(r.servers.map((s) => s.runQueueWaitMs)) * 1000)],
     // Near 1.0 the client process, one Node.js thread, is what limits the run.
     ['cores the client got', 'neither', 2, r.clientCpuMs / r.elapsedMs],
+    // The same client on both sides: its CPU per op bounds the ratio when the machine is busy.
+    ['client CPU µs/op', 'neither', 1, perOp(r.clientCpuMs * 1000)],
     ['syscalls/op (read+write, 3 members)', 'lower', 2, perOp(sum(r.servers.map((s) => (s.readSyscalls ?? 0) + (s.writeSyscalls ?? 0))))],
     ['context switches/op (3 members)', 'lower', 2, perOp(sum(r.servers.map((s) => s.voluntaryContextSwitches + s.involuntaryContextSwitches)))],
   );
