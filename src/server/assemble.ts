@@ -102,7 +102,7 @@ export function ensembleMember(options: EnsembleMemberOptions): ServerNode {
     apply,
     committer: driver,
     authority: (replicated) => {
-      const authority = new EnsembleSessionAuthority(config.tickTime, replicated, driver, now);
+      const authority = new EnsembleSessionAuthority(replicated, driver);
       driver.reportSessionsTo(authority);
       return authority;
     },

@@ -1,105 +1,85 @@
-import { Packr } from 'msgpackr';
-import { LocalSessionAuthority, type ReplicatedSessions, type SessionAuthority } from './session-authority.js';
+import type { QuorumEvent } from '../quorum/events.js';
+import type { SessionLiveness } from '../quorum/session-liveness.js';
+import { sessionTable, type ReplicatedSessions, type SessionAuthority } from './session-authority.js';
 
-/**
- * The consensus side of an ensemble's sessions: the consensus driver carries these as core
- * events today. When the core gets a session machine of its own, this is the seam it
- * replaces (touches and revalidations become core events, expiry a core effect).
- */
+/** The session events the shell gives an ensemble member's core. */
+export type SessionEvent = Extract<QuorumEvent, { kind: 'sessionCreated' | 'sessionClosed' | 'sessionTable' | 'revalidateSession' }>;
+
+/** What the ensemble authority needs of the consensus driver. */
 export interface SessionLink {
-  /** Learner: hand the leader the sessions heard from (on the next PING reply). */
-  sendTouches(data: Uint8Array): void;
-  /** Learner: ask the leader whether a session may resume; the answer comes to `revalidated`. */
-  askRevalidate(sessionId: bigint, timeoutMs: number): void;
-  /** Leader: the answer to a learner's question. */
-  answerRevalidate(to: number, sessionId: bigint, valid: boolean): void;
+  sessionEvent(event: SessionEvent): void;
+  /** A packet on an established session: batched by the driver, one core event per turn. */
+  touchSession(sessionId: bigint, timeoutMs: number): void;
+  /** The core's session liveness, read here only. */
+  readonly sessionLiveness: SessionLiveness;
 }
 
-/** Where the consensus driver delivers what the core says about sessions. */
+/** Where the consensus driver delivers the core's session effects. */
 export interface SessionEffects {
-  /** Leader: touch batches learners sent. */
-  touchesReported(touches: readonly Uint8Array[]): void;
-  /** Leader: a learner (or this server) asks about a reconnecting session. */
-  revalidateRequested(from: number, sessionId: bigint, timeoutMs: number): void;
-  /** Learner: the leader's answer. */
+  expired(sessionId: bigint): void;
   revalidated(sessionId: bigint, valid: boolean): void;
-  /** Before a PING reaches the core: a learner hands over what it heard since the last. */
-  flush(): void;
-  roleChanged(leading: boolean, serving: boolean): void;
+  /** The driver stopped: nothing more will be answered. */
+  stopped(): void;
 }
-
-const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false });
 
 /**
- * An ensemble member's session authority. Leading and serving, it decides as a standalone
- * server does (the `LocalSessionAuthority` it holds). Learning, it batches the sessions it
- * hears from for the leader and asks the leader about sessions that reconnect here.
+ * An ensemble member's session authority: the shell around the core's session liveness. It
+ * reports the replicated table and client activity to the core and hands the core's answers
+ * back (revalidations to the handshakes waiting, expiries to the session service).
  */
 export class EnsembleSessionAuthority implements SessionAuthority, SessionEffects {
-  private readonly leader: LocalSessionAuthority;
-  /** Sessions heard from since the last flush, with their timeouts (learners only). */
-  private readonly touched = new Map<bigint, number>();
   private readonly waitingAnswers = new Map<bigint, ((valid: boolean) => void)[]>();
-  private leading = false;
-  private serving = false;
+  private expire: (sessionId: bigint) => void = () => {};
 
   constructor(
-    tickMs: number,
-    replicated: ReplicatedSessions,
+    private readonly replicated: ReplicatedSessions,
     private readonly link: SessionLink,
-    now: () => number,
   ) {
-    this.leader = new LocalSessionAuthority(tickMs, replicated, now);
+    this.reset();
   }
 
   get decides(): boolean {
-    return this.leading && this.serving;
+    return this.link.sessionLiveness.mode === 'decide';
   }
 
   touch(sessionId: bigint, timeoutMs: number): void {
-    if (this.leading) this.leader.touch(sessionId);
-    else if (sessionId !== 0n) this.touched.set(sessionId, timeoutMs);
+    if (sessionId !== 0n) this.link.touchSession(sessionId, timeoutMs);
   }
 
   revalidate(sessionId: bigint, timeoutMs: number, done: (valid: boolean) => void): void {
-    if (!this.serving) return done(false);
-    if (this.leading) return done(this.leader.renew(sessionId, timeoutMs));
     const waiting = this.waitingAnswers.get(sessionId);
     if (waiting !== undefined) waiting.push(done);
     else this.waitingAnswers.set(sessionId, [done]);
-    this.link.askRevalidate(sessionId, timeoutMs);
+    this.link.sessionEvent({ kind: 'revalidateSession', sessionId, timeoutMs });
   }
 
   isExpiring(sessionId: bigint): boolean {
-    return this.leader.isExpiring(sessionId);
+    return this.link.sessionLiveness.isExpiring(sessionId);
   }
 
-  expired(nowMs: number): bigint[] {
-    return this.decides ? this.leader.expired(nowMs) : [];
+  expireTo(expire: (sessionId: bigint) => void): void {
+    this.expire = expire;
   }
+
+  /** The core's ticks are the clock here. */
+  clock(): void {}
 
   created(sessionId: bigint, timeoutMs: number): void {
-    this.leader.created(sessionId, timeoutMs);
+    this.link.sessionEvent({ kind: 'sessionCreated', sessionId, timeoutMs });
   }
 
   closed(sessionId: bigint): void {
-    this.leader.closed(sessionId);
+    this.link.sessionEvent({ kind: 'sessionClosed', sessionId });
   }
 
   reset(): void {
-    this.leader.reset();
+    this.link.sessionEvent({ kind: 'sessionTable', sessions: sessionTable(this.replicated) });
   }
 
   // ---- SessionEffects ---------------------------------------------------------------------
 
-  touchesReported(touches: readonly Uint8Array[]): void {
-    for (const bytes of touches) {
-      for (const [sessionId, timeoutMs] of decodeTouches(bytes)) this.leader.touchReported(sessionId, timeoutMs);
-    }
-  }
-
-  revalidateRequested(from: number, sessionId: bigint, timeoutMs: number): void {
-    this.link.answerRevalidate(from, sessionId, this.leader.renew(sessionId, timeoutMs));
+  expired(sessionId: bigint): void {
+    this.expire(sessionId);
   }
 
   revalidated(sessionId: bigint, valid: boolean): void {
@@ -108,36 +88,9 @@ export class EnsembleSessionAuthority implements SessionAuthority, SessionEffect
     for (const done of waiting) done(valid);
   }
 
-  flush(): void {
-    if (this.touched.size === 0 || this.leading) return;
-    const data = packr.pack([...this.touched]);
-    this.touched.clear();
-    this.link.sendTouches(data);
-  }
-
-  roleChanged(leading: boolean, serving: boolean): void {
-    // A new leader has heard from nobody yet: every session gets a full timeout from now.
-    if (leading && serving && !this.decides) this.leader.renewAll();
-    if (this.serving && !serving) this.answerAll(false);
-    this.leading = leading;
-    this.serving = serving;
-  }
-
-  private answerAll(valid: boolean): void {
+  stopped(): void {
     const waiting = [...this.waitingAnswers.values()];
     this.waitingAnswers.clear();
-    for (const list of waiting) for (const done of list) done(valid);
+    for (const list of waiting) for (const done of list) done(false);
   }
-}
-
-/** A learner's touch batch; bytes from the network that are not one yield nothing. */
-function decodeTouches(bytes: Uint8Array): [bigint, number][] {
-  let pairs: unknown;
-  try {
-    pairs = packr.unpack(bytes);
-  } catch {
-    return [];
-  }
-  if (!Array.isArray(pairs)) return [];
-  return pairs.filter((p): p is [bigint, number] => Array.isArray(p) && typeof p[0] === 'bigint' && Number.isSafeInteger(p[1]) && p[1] > 0);
 }

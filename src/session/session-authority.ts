@@ -1,4 +1,6 @@
-import { SessionTracker } from './session-tracker.js';
+import { SessionLiveness, SessionMode } from '../quorum/session-liveness.js';
+import { sessionEntry, type SessionEntry } from '../quorum/messages.js';
+import type { QuorumEffect } from '../quorum/effects.js';
 
 /** The sessions in the replicated state (the tree's session table), as the authority reads them. */
 export interface ReplicatedSessions {
@@ -9,11 +11,17 @@ export interface ReplicatedSessions {
   readonly lastZxid: bigint;
 }
 
+/** The replicated table as session entries (what the liveness machine is given whole). */
+export function sessionTable(replicated: ReplicatedSessions): SessionEntry[] {
+  const out: SessionEntry[] = [];
+  for (const [sessionId, timeoutMs] of replicated.timeouts()) out.push(sessionEntry(sessionId, timeoutMs));
+  return out;
+}
+
 /**
  * Who decides whether a session lives: the server itself when standalone, the leader in an
- * ensemble (a learner reports what it hears and asks about reconnecting sessions). The
- * session table is replicated state; liveness is not, it is the authority's view of when
- * each session was last heard from.
+ * ensemble. Either way the decision is the pure `SessionLiveness` machine's; this is the
+ * shell around it. The session table is replicated state; liveness is not.
  */
 export interface SessionAuthority {
   /** Whether this server expires sessions and reaps containers now (standalone, or the serving leader). */
@@ -24,83 +32,82 @@ export interface SessionAuthority {
   revalidate(sessionId: bigint, timeoutMs: number, done: (valid: boolean) => void): void;
   /** True once the session's time ran out here and its close is on the way. */
   isExpiring(sessionId: bigint): boolean;
-  /** Sessions whose time ran out that this server must close now (none unless it decides). */
-  expired(nowMs: number): bigint[];
+  /** Where sessions whose time ran out go (the session service proposes their close). */
+  expireTo(expire: (sessionId: bigint) => void): void;
+  /** The session clock's beat, every tickTime: standalone expires what is due; an ensemble member runs on its core's clock instead. */
+  clock(nowMs: number): void;
   /** The replicated state gained a session. */
   created(sessionId: bigint, timeoutMs: number): void;
   /** The replicated state lost a session. */
   closed(sessionId: bigint): void;
-  /** The replicated state was replaced wholesale (a snapshot from the leader). */
+  /** The replicated state was replaced wholesale (a snapshot). */
   reset(): void;
 }
 
 /**
- * Liveness decided here, from one tracker in tick buckets: a standalone server's authority,
- * and what an ensemble's leader decides with.
+ * A standalone server's authority: the liveness machine as a one-member leader, on a clock
+ * of 1 ms ticks with buckets of tickTime, advanced from `now()` whenever it is used.
  */
 export class LocalSessionAuthority implements SessionAuthority {
   readonly decides = true;
-  private readonly tracker: SessionTracker;
+  private readonly machine: SessionLiveness;
+  private readonly effects: QuorumEffect[] = [];
+  private last: number;
+  private expire: (sessionId: bigint) => void = () => {};
 
   constructor(
     tickMs: number,
     private readonly replicated: ReplicatedSessions,
     private readonly now: () => number,
   ) {
-    this.tracker = new SessionTracker(tickMs, now());
+    this.machine = new SessionLiveness(1, tickMs);
+    this.last = now();
+    this.machine.setMode(SessionMode.decide, this.effects);
     this.reset();
   }
 
-  touch(sessionId: bigint): void {
-    this.tracker.touch(sessionId, this.now());
+  touch(sessionId: bigint, timeoutMs: number): void {
+    this.advance(this.now());
+    this.machine.renew(sessionId, timeoutMs);
   }
 
   revalidate(sessionId: bigint, timeoutMs: number, done: (valid: boolean) => void): void {
-    done(this.renew(sessionId, timeoutMs));
-  }
-
-  /** Valid when replicated and not expiring; a valid session gets a full timeout from now. */
-  renew(sessionId: bigint, timeoutMs: number): boolean {
-    if (!this.replicated.has(sessionId) || this.tracker.isClosing(sessionId)) return false;
-    this.tracker.add(sessionId, timeoutMs, this.now());
-    return true;
-  }
-
-  /** A session a learner heard from: touched, or tracked again if the table holds it. */
-  touchReported(sessionId: bigint, timeoutMs: number): void {
-    if (!this.tracker.touch(sessionId, this.now()) && this.replicated.has(sessionId)) this.tracker.add(sessionId, timeoutMs, this.now());
+    this.advance(this.now());
+    done(this.machine.renew(sessionId, timeoutMs));
   }
 
   isExpiring(sessionId: bigint): boolean {
-    return this.tracker.isClosing(sessionId);
+    return this.machine.isExpiring(sessionId);
   }
 
-  expired(nowMs: number): bigint[] {
-    const out: bigint[] = [];
-    for (const sessionId of this.tracker.expire(nowMs)) {
-      if (this.replicated.has(sessionId)) out.push(sessionId);
-      else this.tracker.remove(sessionId);
-    }
-    return out;
+  expireTo(expire: (sessionId: bigint) => void): void {
+    this.expire = expire;
+  }
+
+  clock(nowMs: number): void {
+    this.advance(nowMs);
+    this.machine.expireDue(this.effects);
+    const effects = this.effects.splice(0);
+    for (const effect of effects) if (effect.kind === 'expireSession') this.expire(effect.sessionId);
   }
 
   created(sessionId: bigint, timeoutMs: number): void {
-    this.tracker.add(sessionId, timeoutMs, this.now());
+    this.advance(this.now());
+    this.machine.created(sessionId, timeoutMs);
   }
 
   closed(sessionId: bigint): void {
-    this.tracker.remove(sessionId);
+    this.machine.closed(sessionId);
   }
 
-  /** Tracks exactly the replicated sessions, each with a full timeout from now. */
   reset(): void {
-    for (const id of this.tracker.ids()) this.tracker.remove(id);
-    this.renewAll();
+    this.advance(this.now());
+    this.machine.replaceTable(sessionTable(this.replicated));
   }
 
-  /** Every replicated session gets a full timeout from now (a new leader has heard from nobody yet). */
-  renewAll(): void {
-    const now = this.now();
-    for (const [id, timeoutMs] of this.replicated.timeouts()) this.tracker.add(id, timeoutMs, now);
+  private advance(nowMs: number): void {
+    if (nowMs <= this.last) return;
+    this.machine.advance(nowMs - this.last);
+    this.last = nowMs;
   }
 }

@@ -104,7 +104,7 @@ describe('SessionService', () => {
     await service.handshake(leaving, connect({ timeOut: 300 }));
     leaving.closeRequested = true;
     clock.advance(1000);
-    service.expire();
+    service.clock();
     await Promise.resolve();
     expect(writer.closed.sort()).toEqual([silent.sessionId, leaving.sessionId].sort());
     expect(silent.closedWith).toBe('session expired');
@@ -121,7 +121,7 @@ describe('SessionService', () => {
     for (let i = 0; i < 5; i++) {
       clock.advance(300);
       service.touch(holder);
-      service.expire();
+      service.clock();
     }
     expect(writer.closed).toEqual([]);
     expect(service.isLive(holder.sessionId)).toBe(true);
