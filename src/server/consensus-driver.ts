@@ -10,7 +10,7 @@ import type { PeerFaultHook } from '../quorum/peer-options.js';
 import { PeerTransport } from '../quorum/peer-transport.js';
 import { sessionEntry, type SessionEntry } from '../quorum/messages.js';
 import type { SessionLiveness } from '../quorum/session-liveness.js';
-import type { SessionEffects, SessionEvent, SessionLink } from '../session/ensemble-sessions.js';
+import type { SessionEffects, SessionEvent, SessionLink } from './ensemble-sessions.js';
 import type { ApplyStage } from './apply-stage.js';
 import { listenFailure } from './client-port.js';
 import type { Committer, FatalHandler, SinkListener, WriteRequest, WriteWaiter } from './committer.js';

@@ -1,7 +1,3 @@
-import { SessionLiveness, SessionMode } from '../quorum/session-liveness.js';
-import { sessionEntry, type SessionEntry } from '../quorum/messages.js';
-import type { QuorumEffect } from '../quorum/effects.js';
-
 /** The sessions in the replicated state (the tree's session table), as the authority reads them. */
 export interface ReplicatedSessions {
   has(sessionId: bigint): boolean;
@@ -11,17 +7,10 @@ export interface ReplicatedSessions {
   readonly lastZxid: bigint;
 }
 
-/** The replicated table as session entries (what the liveness machine is given whole). */
-export function sessionTable(replicated: ReplicatedSessions): SessionEntry[] {
-  const out: SessionEntry[] = [];
-  for (const [sessionId, timeoutMs] of replicated.timeouts()) out.push(sessionEntry(sessionId, timeoutMs));
-  return out;
-}
-
 /**
  * Who decides whether a session lives: the server itself when standalone, the leader in an
- * ensemble. Either way the decision is the pure `SessionLiveness` machine's; this is the
- * shell around it. The session table is replicated state; liveness is not.
+ * ensemble. Either way the decision is the pure session-liveness machine's (quorum/), and an
+ * authority is the shell around it (server/). The session table is replicated state; liveness is not.
  */
 export interface SessionAuthority {
   /** Whether this server expires sessions and reaps containers now (standalone, or the serving leader). */
@@ -42,72 +31,4 @@ export interface SessionAuthority {
   closed(sessionId: bigint): void;
   /** The replicated state was replaced wholesale (a snapshot). */
   reset(): void;
-}
-
-/**
- * A standalone server's authority: the liveness machine as a one-member leader, on a clock
- * of 1 ms ticks with buckets of tickTime, advanced from `now()` whenever it is used.
- */
-export class LocalSessionAuthority implements SessionAuthority {
-  readonly decides = true;
-  private readonly machine: SessionLiveness;
-  private readonly effects: QuorumEffect[] = [];
-  private last: number;
-  private expire: (sessionId: bigint) => void = () => {};
-
-  constructor(
-    tickMs: number,
-    private readonly replicated: ReplicatedSessions,
-    private readonly now: () => number,
-  ) {
-    this.machine = new SessionLiveness(1, tickMs);
-    this.last = now();
-    this.machine.setMode(SessionMode.decide, this.effects);
-    this.reset();
-  }
-
-  touch(sessionId: bigint, timeoutMs: number): void {
-    this.advance(this.now());
-    this.machine.renew(sessionId, timeoutMs);
-  }
-
-  revalidate(sessionId: bigint, timeoutMs: number, done: (valid: boolean) => void): void {
-    this.advance(this.now());
-    done(this.machine.renew(sessionId, timeoutMs));
-  }
-
-  isExpiring(sessionId: bigint): boolean {
-    return this.machine.isExpiring(sessionId);
-  }
-
-  expireTo(expire: (sessionId: bigint) => void): void {
-    this.expire = expire;
-  }
-
-  clock(nowMs: number): void {
-    this.advance(nowMs);
-    this.machine.expireDue(this.effects);
-    const effects = this.effects.splice(0);
-    for (const effect of effects) if (effect.kind === 'expireSession') this.expire(effect.sessionId);
-  }
-
-  created(sessionId: bigint, timeoutMs: number): void {
-    this.advance(this.now());
-    this.machine.created(sessionId, timeoutMs);
-  }
-
-  closed(sessionId: bigint): void {
-    this.machine.closed(sessionId);
-  }
-
-  reset(): void {
-    this.advance(this.now());
-    this.machine.replaceTable(sessionTable(this.replicated));
-  }
-
-  private advance(nowMs: number): void {
-    if (nowMs <= this.last) return;
-    this.machine.advance(nowMs - this.last);
-    this.last = nowMs;
-  }
 }

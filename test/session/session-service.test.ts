@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
 import type { ConnectRequest } from '../../src/protocol/records.js';
 import { sessionPassword } from '../../src/session/password.js';
-import { LocalSessionAuthority, type ReplicatedSessions } from '../../src/session/session-authority.js';
+import { LocalSessionAuthority } from '../../src/server/local-sessions.js';
+import type { ReplicatedSessions } from '../../src/session/session-authority.js';
 import { SessionService, type SessionHolder, type SessionWriter } from '../../src/session/session-service.js';
 
 class Table implements ReplicatedSessions {

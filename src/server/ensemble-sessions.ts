@@ -1,6 +1,7 @@
 import type { QuorumEvent } from '../quorum/events.js';
 import type { SessionLiveness } from '../quorum/session-liveness.js';
-import { sessionTable, type ReplicatedSessions, type SessionAuthority } from './session-authority.js';
+import type { ReplicatedSessions, SessionAuthority } from '../session/session-authority.js';
+import { sessionTable } from './local-sessions.js';
 
 /** The session events the shell gives an ensemble member's core. */
 export type SessionEvent = Extract<QuorumEvent, { kind: 'sessionCreated' | 'sessionClosed' | 'sessionTable' | 'revalidateSession' }>;
@@ -30,6 +31,7 @@ export interface SessionEffects {
 export class EnsembleSessionAuthority implements SessionAuthority, SessionEffects {
   private readonly waitingAnswers = new Map<bigint, ((valid: boolean) => void)[]>();
   private expire: (sessionId: bigint) => void = () => {};
+  private isStopped = false;
 
   constructor(
     private readonly replicated: ReplicatedSessions,
@@ -47,6 +49,7 @@ export class EnsembleSessionAuthority implements SessionAuthority, SessionEffect
   }
 
   revalidate(sessionId: bigint, timeoutMs: number, done: (valid: boolean) => void): void {
+    if (this.isStopped) return done(false);
     const waiting = this.waitingAnswers.get(sessionId);
     if (waiting !== undefined) waiting.push(done);
     else this.waitingAnswers.set(sessionId, [done]);
@@ -89,6 +92,7 @@ export class EnsembleSessionAuthority implements SessionAuthority, SessionEffect
   }
 
   stopped(): void {
+    this.isStopped = true;
     const waiting = [...this.waitingAnswers.values()];
     this.waitingAnswers.clear();
     for (const list of waiting) for (const done of list) done(false);

@@ -2,7 +2,8 @@
 // one-member leader, on a clock of ms with buckets of tickTime (the ensemble's machine is
 // tested in test/quorum/session-liveness.test.ts and by the simulator).
 import { describe, expect, it } from 'vitest';
-import { LocalSessionAuthority, type ReplicatedSessions } from '../../src/session/session-authority.js';
+import type { ReplicatedSessions } from '../../src/session/session-authority.js';
+import { LocalSessionAuthority } from '../../src/server/local-sessions.js';
 
 /** The replicated session table, as a plain map of id → timeout. */
 class Table implements ReplicatedSessions {
