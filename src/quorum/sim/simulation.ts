@@ -332,6 +332,11 @@ export class Simulation {
     return writeId;
   }
 
+  /** What a client does to its session on `sid`: a touch batch, or a reconnect (revalidation). */
+  sessionEvent(sid: number, event: QuorumEvent & { kind: 'sessionTouches' | 'revalidateSession' }): void {
+    this.feed(this.node(sid), event);
+  }
+
   writeStatus(writeId: number): WriteStatus {
     return this.writes.get(writeId)?.status ?? 'unknown';
   }
