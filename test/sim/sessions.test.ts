@@ -2,7 +2,7 @@
 // properties over seeded random runs with faults.
 import { describe, expect, it } from 'vitest';
 import type { QuorumEffect } from '../../src/quorum/effects.js';
-import { sessionEntry } from '../../src/quorum/messages.js';
+import { pingReplyTouchesMax, sessionEntry } from '../../src/quorum/messages.js';
 import { simSessionKey } from '../../src/quorum/sim/hash-chain.js';
 import { Simulation, quietFaultPlan } from '../../src/quorum/sim/simulation.js';
 
@@ -89,6 +89,19 @@ describe('session liveness in the simulator', () => {
     expect(answers()).toEqual([[follower, false]]);
     expect(sim.node(follower).peer.isServing).toBe(false);
     expect(sim.node(leader).sm.isOpen(1n)).toBe(true);
+  });
+
+  it('a follower whose touch batch fills sends it to the leader at once, without waiting for a PING', () => {
+    const { sim, follower } = clusterWithSession('leader');
+    const replies: number[] = [];
+    sim.onEffect = (sid, effect) => {
+      if (sid === follower && effect.kind === 'send' && effect.msg.type === 'pingReply') replies.push(effect.msg.touches.length);
+    };
+    const touches = Array.from({ length: pingReplyTouchesMax }, (_, i) => sessionEntry(BigInt(i + 1), 1000));
+    sim.sessionEvent(follower, { kind: 'sessionTouches', touches: touches.slice(0, -1) });
+    expect(replies).toEqual([]);
+    sim.sessionEvent(follower, { kind: 'sessionTouches', touches: touches.slice(-1) });
+    expect(replies).toEqual([pingReplyTouchesMax]);
   });
 
   it('an idle leader with sessions sleeps until the next session deadline or PING, not every tick', () => {
