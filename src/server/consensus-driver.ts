@@ -140,8 +140,6 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
     if (this.nextTickDue === 0) return false; // not begun: the clock starts with the election
     const now = Date.now();
     if (this.nextTickDue > now) return false;
-    // Touches first: a session heard from before these ticks must not expire in them.
-    this.queueTouches();
     let ticks = 0;
     while (this.nextTickDue <= now && ticks < catchUpTicksMax) {
       this.events.push({ kind: 'tick' });
@@ -226,6 +224,8 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
     setImmediate(() => {
       this.touchesScheduled = false;
       if (this.touched.size === 0 || this.stopped) return;
+      // Heard this turn: the core's clock must be current, or the touch would count as older.
+      this.queueElapsedTicks();
       this.queueTouches();
       if (!this.draining) this.drain(null, 0);
     });
