@@ -55,10 +55,6 @@ export class ExpiryQueue<K> {
     return out;
   }
 
-  get size(): number {
-    return this.deadlineOf.size;
-  }
-
   private leave(key: K, deadline: number): void {
     const bucket = this.buckets.get(deadline);
     if (bucket === undefined) return;

@@ -48,7 +48,6 @@ export class SessionLiveness {
   get mode(): SessionMode { return this.current; }
   get sessionCount(): number { return this.table.size; }
   get batchSize(): number { return this.batch.size; }
-  has(sessionId: bigint): boolean { return this.table.has(sessionId); }
   /** True once the session's time ran out here and its close is on the way. */
   isExpiring(sessionId: bigint): boolean { return this.closing.has(sessionId); }
 
