@@ -25,6 +25,8 @@ import {
   observerInfoMessage,
   pingMessage,
   pingReplyMessage,
+  pingReplyTouchesMax,
+  sessionEntry,
   proposalMessage,
   requestMessage,
   requestRejectedMessage,
@@ -40,6 +42,7 @@ import {
   type PeerMessage,
   type PeerMessageType,
   type RejectReason,
+  type SessionEntry,
 } from '../quorum/messages.js';
 import { ServerState } from '../quorum/vote.js';
 import { mutateBody, withLength } from './bytes.js';
@@ -98,16 +101,15 @@ function origin(rng: Prng): Origin {
 
 const touchPackr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false });
 
-function touch(rng: Prng): Uint8Array {
-  return rng.chance(0.6)
-    ? touchPackr.pack([[anyLong(rng), rng.pick([200, 4000, 10_000, -1, 0, 0x7fffffff])]])
-    : randomBytes(rng, rng.range(0, 16));
+/** A session touch: mostly valid, sometimes a timeout the schema must refuse. */
+function touch(rng: Prng): SessionEntry {
+  return sessionEntry(rng.chance(0.5) ? BigInt(rng.range(1, 4)) : anyLong(rng), rng.pick([200, 4000, 10_000, -1, 0, 0x7fffffff]));
 }
 
-function touches(rng: Prng): Uint8Array[] {
+function touches(rng: Prng): SessionEntry[] {
   if (rng.chance(0.95)) return Array.from({ length: rng.range(0, 3) }, () => touch(rng));
   // A huge array: what matters is its length, so one record repeats.
-  return new Array<Uint8Array>(rng.pick([1000, 20_000])).fill(touch(rng));
+  return new Array<SessionEntry>(rng.pick([1000, pingReplyTouchesMax + 1])).fill(touch(rng));
 }
 
 /** A write as an origin server forwards it: valid txn bytes, or not. */

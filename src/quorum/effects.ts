@@ -56,11 +56,9 @@ export type ImmediateEffect = (
       readonly epoch: bigint;
       readonly serving: boolean;
     }
-  /** Leader only: session-touch records a learner piggybacked on a PING reply. */
-  | { readonly kind: 'sessionTouches'; readonly from: number; readonly touches: readonly Uint8Array[] }
-  /** Leader only: a learner asks about a session; answer with `revalidateAnswer`. */
-  | { readonly kind: 'revalidateRequest'; readonly from: number; readonly sessionId: bigint; readonly timeoutMs: number }
-  /** Learner only: the leader's verdict on a session. */
+  /** Serving leader only: the session's time ran out; the shell proposes its close. */
+  | { readonly kind: 'expireSession'; readonly sessionId: bigint }
+  /** The answer to a `revalidateSession` event: valid sessions were renewed. */
   | { readonly kind: 'sessionRevalidated'; readonly sessionId: bigint; readonly valid: boolean }
 ) & { readonly barrier?: never };
 

@@ -1,4 +1,4 @@
-import type { PeerMessage } from './messages.js';
+import type { PeerMessage, SessionEntry } from './messages.js';
 import type { Zxid } from './zxid.js';
 
 /** Everything that can happen to a server's consensus core. Time is only ever a `tick`. */
@@ -18,11 +18,15 @@ export type QuorumEvent =
   | { readonly kind: 'clientWrite'; readonly requestId: number; readonly payload: Uint8Array }
   /** A client sync arrived: done once this server has applied everything the leader had committed. */
   | { readonly kind: 'clientSync'; readonly requestId: number }
-  /** Opaque session-touch records to piggyback on the next PING reply (learners only). */
-  | { readonly kind: 'sessionTouch'; readonly data: Uint8Array }
-  /** A learner asks the leader whether a reconnecting session is still valid. */
-  | { readonly kind: 'revalidateSession'; readonly sessionId: bigint; readonly timeoutMs: number }
-  /** The leader's session tracker answers a `revalidateRequest` effect. */
-  | { readonly kind: 'revalidateAnswer'; readonly to: number; readonly sessionId: bigint; readonly valid: boolean };
+  /** The replicated session table gained a session (its create applied here). */
+  | { readonly kind: 'sessionCreated'; readonly sessionId: bigint; readonly timeoutMs: number }
+  /** The replicated session table lost a session (its close applied here). */
+  | { readonly kind: 'sessionClosed'; readonly sessionId: bigint }
+  /** The whole replicated session table: at start-up, and whenever a snapshot replaced the state. */
+  | { readonly kind: 'sessionTable'; readonly sessions: readonly SessionEntry[] }
+  /** Sessions this server's clients were heard from since the last such event (one batch per turn). */
+  | { readonly kind: 'sessionTouches'; readonly touches: readonly SessionEntry[] }
+  /** A session reconnects here: answered by a `sessionRevalidated` effect (perhaps after asking the leader). */
+  | { readonly kind: 'revalidateSession'; readonly sessionId: bigint; readonly timeoutMs: number };
 
 export type QuorumEventKind = QuorumEvent['kind'];

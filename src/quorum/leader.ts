@@ -54,7 +54,7 @@ export class LeaderRole {
       case 'ackEpoch': return leaderProcessAckEpoch(s, h, msg);
       case 'ackNewLeader': return leaderProcessAckNewLeader(s, h, msg);
       case 'ack': return leaderProcessAck(s, h, msg);
-      case 'pingReply': return this.leaderProcessPingReply(h, msg);
+      case 'pingReply': return this.leaderProcessPingReply(msg);
       case 'request': return leaderProcessRequest(s, h, msg);
       case 'syncRequest': return leaderProcessSyncRequest(s, h, msg);
       case 'revalidate': return this.leaderProcessRevalidate(h, msg);
@@ -101,12 +101,6 @@ export class LeaderRole {
     acceptSync(this.s, { sid: this.host.self, requestId });
   }
 
-  revalidateAnswer(to: number, sessionId: bigint, valid: boolean): void {
-    if (to === this.host.self) return emit(this.host, { kind: 'sessionRevalidated', sessionId, valid });
-    const h = this.s.learners.get(to);
-    if (h !== undefined) send(this.s, h.sid, revalidateReplyMessage(sessionId, valid));
-  }
-
   /** Closes every learner link: learners must not keep following a leader that gave up. */
   shutdown(reason: string): void {
     for (const sid of this.s.learners.keys()) emit(this.host, { kind: 'disconnect', peer: sid, reason: `leader stepped down: ${reason}` });
@@ -117,11 +111,12 @@ export class LeaderRole {
     leaderSnapshotTaken(this.s, zxid, data);
   }
 
-  private leaderProcessPingReply(h: LearnerHandle, msg: PingReplyMessage): void {
-    if (msg.touches.length > 0) emit(this.host, { kind: 'sessionTouches', from: h.sid, touches: msg.touches });
+  private leaderProcessPingReply(msg: PingReplyMessage): void {
+    if (msg.touches.length > 0) this.host.sessions.reported(msg.touches);
   }
 
+  /** Answered at once: the session liveness here decides (invalid while not serving). */
   private leaderProcessRevalidate(h: LearnerHandle, msg: RevalidateMessage): void {
-    emit(this.host, { kind: 'revalidateRequest', from: h.sid, sessionId: msg.sessionId, timeoutMs: msg.timeoutMs });
+    send(this.s, h.sid, revalidateReplyMessage(msg.sessionId, this.host.sessions.renew(msg.sessionId, msg.timeoutMs)));
   }
 }

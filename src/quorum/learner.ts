@@ -8,9 +8,7 @@ import {
   makeOrigin,
   observerInfoMessage,
   pingReplyMessage,
-  pingReplyTouchesMax,
   requestMessage,
-  revalidateMessage,
   syncRequestMessage,
   type CommitMessage,
   type InformMessage,
@@ -74,7 +72,6 @@ export class LearnerRole {
   private newLeaderPending = false;
   private newLeaderAcked = false;
   private lastAckSent: Zxid = 0n;
-  private touches: Uint8Array[] = [];
   private incomingSnapshot: IncomingSnapshot | null = null;
 
   constructor(
@@ -159,15 +156,9 @@ export class LearnerRole {
     this.send(syncRequestMessage(makeOrigin(this.host.self, requestId)));
   }
 
-  sessionTouch(data: Uint8Array): void {
-    // Only a leader silent for a long time lets this many pile up; it is dropped soon anyway.
-    if (this.touches.length >= pingReplyTouchesMax) this.touches.shift();
-    this.touches.push(data);
-  }
-
-  revalidateSession(sessionId: bigint, timeoutMs: number): void {
-    if (this.isServing) this.send(revalidateMessage(sessionId, timeoutMs));
-    else emit(this.host, { kind: 'sessionRevalidated', sessionId, valid: false });
+  /** The sessions heard from since the last reply go to the leader now. */
+  sendTouches(): void {
+    this.send(pingReplyMessage(this.host.sessions.takeBatch()));
   }
 
   /** Closes our side of the link; the peer then goes LOOKING. */
@@ -301,8 +292,7 @@ export class LearnerRole {
   }
 
   private followerProcessPing(): void {
-    this.send(pingReplyMessage(this.touches));
-    this.touches = [];
+    this.sendTouches();
   }
 
   /** Every commit before SYNC on this FIFO link is applied already, so the sync is done. */
@@ -316,7 +306,7 @@ export class LearnerRole {
   }
 
   private followerProcessRevalidateReply(msg: RevalidateReplyMessage): void {
-    emit(this.host, { kind: 'sessionRevalidated', sessionId: msg.sessionId, valid: msg.valid });
+    this.host.sessions.answered(msg.sessionId, msg.valid, this.host.out);
   }
 
   // ---- helpers -------------------------------------------------------------------------------

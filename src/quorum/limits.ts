@@ -26,6 +26,10 @@ export interface QuorumLimits {
   readonly committedLogWindowMax: number;
   /** A SNAP's snapshot travels in pieces of at most this many bytes, each well inside a peer frame. */
   readonly snapChunkBytes: number;
+  /** Ms one tick stands for: session timeouts (ms) are counted in ticks with it. */
+  readonly tickMs: number;
+  /** Sessions expire in buckets of this many ticks (zoo.cfg's tickTime). */
+  readonly sessionBucketTicks: number;
 }
 
 export const defaultQuorumLimits: QuorumLimits = Object.freeze({
@@ -39,6 +43,8 @@ export const defaultQuorumLimits: QuorumLimits = Object.freeze({
   writeBacklogMax: 10_000,
   committedLogWindowMax: 500,
   snapChunkBytes: 1024 * 1024,
+  tickMs: 20,
+  sessionBucketTicks: 10,
 });
 
 /** Checks the limits against each other once, at start-up; a bad combination is a config error. */

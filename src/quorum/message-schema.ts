@@ -1,7 +1,9 @@
 import {
   RejectReason,
   pingReplyTouchesMax,
+  sessionEntry,
   type PeerMessage,
+  type SessionEntry,
   type PeerMessageType,
 } from './messages.js';
 import { ServerState } from './vote.js';
@@ -32,7 +34,7 @@ export const FieldKind = {
   serverState: 'serverState',
   boolean: 'boolean',
   bytes: 'bytes',
-  /** A list of byte strings, at most pingReplyTouchesMax of them. */
+  /** A list of {sessionId, timeoutMs} entries (timeout 1..2^31-1 ms), at most pingReplyTouchesMax of them. */
   touches: 'touches',
   origin: 'origin',
   originOrNull: 'originOrNull',
@@ -141,11 +143,30 @@ function originProblem(value: unknown): string | null {
   return requestId === null ? null : `.requestId ${requestId}`;
 }
 
+function touchProblem(value: unknown): string | null {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
+    return ` is ${describe(value)}, not a touch {sessionId, timeoutMs}`;
+  }
+  for (const key in value) {
+    if (hasOwn(value, key) && key !== 'sessionId' && key !== 'timeoutMs') return ` has an unknown field '${key.slice(0, 40)}'`;
+  }
+  const record = value as Record<string, unknown>;
+  if (!hasOwn(value, 'sessionId')) return '.sessionId is missing';
+  const sessionId = bigintIn(record.sessionId, int64Min, int64Max, 'session id');
+  if (sessionId !== null) return `.sessionId ${sessionId}`;
+  if (!hasOwn(value, 'timeoutMs')) return '.timeoutMs is missing';
+  const timeout = integerIn(record.timeoutMs, 1, 0x7fffffff, 'timeout');
+  return timeout === null ? null : `.timeoutMs ${timeout}`;
+}
+
 function touchesProblem(value: unknown): string | null {
-  if (!Array.isArray(value)) return `is ${describe(value)}, not a list of byte strings`;
-  if (value.length > pingReplyTouchesMax) return `holds ${value.length} records, more than ${pingReplyTouchesMax}`;
-  const bad = value.findIndex((item) => !(item instanceof Uint8Array));
-  return bad < 0 ? null : `[${bad}] is ${describe(value[bad])}, not bytes`;
+  if (!Array.isArray(value)) return `is ${describe(value)}, not a list of touches`;
+  if (value.length > pingReplyTouchesMax) return `holds ${value.length} touches, more than ${pingReplyTouchesMax}`;
+  for (let i = 0; i < value.length; i++) {
+    const problem = touchProblem(value[i]);
+    if (problem !== null) return `[${i}]${problem}`;
+  }
+  return null;
 }
 
 /** Why `value` is not a valid field of this kind, or null when it is. */
@@ -177,7 +198,7 @@ function fieldValue(kind: FieldKind, value: unknown): unknown {
     const origin = value as { sid: number; requestId: number };
     return { sid: origin.sid, requestId: origin.requestId };
   }
-  if (kind === FieldKind.touches) return [...(value as Uint8Array[])];
+  if (kind === FieldKind.touches) return (value as SessionEntry[]).map((t) => sessionEntry(t.sessionId, t.timeoutMs));
   return value;
 }
 

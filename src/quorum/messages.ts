@@ -11,12 +11,13 @@ import type { Zxid } from './zxid.js';
 
 /**
  * Bumped on any incompatible change; sent in the transport's first frame. 2: SNAP travels as a
- * header and chunks; the hello is a challenge-response (hello, welcome, proof).
+ * header and chunks; the hello is a challenge-response (hello, welcome, proof). 3: PINGREPLY's
+ * touches are typed {sessionId, timeoutMs} entries, not opaque byte strings.
  */
-export const quorumProtocolVersion = 2;
+export const quorumProtocolVersion = 3;
 
-/** Session-touch records a learner piggybacks on one PING reply; older ones are dropped beyond it. */
-export const pingReplyTouchesMax = 1024;
+/** Sessions one PING reply may report; a learner whose batch fills sends it at once. */
+export const pingReplyTouchesMax = 10_000;
 
 /** A zxid that the local disk has made durable. Only the durable event yields one, so an ACK
  * cannot be built for a txn that might still be lost in a crash (etcd's "persist before send"). */
@@ -231,14 +232,24 @@ export function pingMessage(lastProposedZxid: Zxid): PingMessage {
   return { type: 'ping', zxid: lastProposedZxid };
 }
 
-/** A learner's answer to PING; `touches` are opaque session-touch records for the session tracker. */
-export interface PingReplyMessage {
-  readonly type: 'pingReply';
-  readonly touches: readonly Uint8Array[];
+/** A session heard from, with the timeout (ms) its client negotiated. */
+export interface SessionEntry {
+  readonly sessionId: bigint;
+  readonly timeoutMs: number;
 }
 
-export function pingReplyMessage(touches: readonly Uint8Array[]): PingReplyMessage {
-  return { type: 'pingReply', touches: [...touches] };
+export function sessionEntry(sessionId: bigint, timeoutMs: number): SessionEntry {
+  return { sessionId, timeoutMs };
+}
+
+/** A learner's answer to PING (or a full batch sent early): the sessions heard from since the last. */
+export interface PingReplyMessage {
+  readonly type: 'pingReply';
+  readonly touches: readonly SessionEntry[];
+}
+
+export function pingReplyMessage(touches: readonly SessionEntry[]): PingReplyMessage {
+  return { type: 'pingReply', touches };
 }
 
 /** A client write forwarded by a learner to the leader (ZooKeeper's REQUEST). */
@@ -290,7 +301,7 @@ export function requestRejectedMessage(origin: Origin, reason: RejectReason): Re
   return { type: 'requestRejected', origin: makeOrigin(origin.sid, origin.requestId), reason };
 }
 
-// ---- sessions (hook: the session tracker answers through the shell) ---------------------------
+// ---- sessions: a learner asks its leader whether a reconnecting session may resume -------------
 
 export interface RevalidateMessage {
   readonly type: 'revalidate';

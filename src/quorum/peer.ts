@@ -10,11 +10,15 @@ import {
   isElectionMessage,
   isLeaderToLearner,
   isLearnerToLeader,
+  revalidateMessage,
+  pingReplyTouchesMax,
   type NotificationMessage,
   type PeerMessage,
+  type SessionEntry,
 } from './messages.js';
 import { isMember, isVoter, type QuorumView } from './quorum-view.js';
 import type { PersistentEpochs, RoleHost } from './role-host.js';
+import { SessionLiveness, SessionMode } from './session-liveness.js';
 import { acceptAnyPayload, type PayloadValidator } from './state-machine.js';
 import { ServerState, type Vote } from './vote.js';
 import type { Zxid } from './zxid.js';
@@ -66,6 +70,8 @@ export class QuorumPeer {
   private out: QuorumEffect[] = [];
   private stepDownReason: string | null = null;
   private readonly host: RoleHost;
+  /** Session liveness outlives roles: the table is replicated state every member mirrors. */
+  readonly sessions: SessionLiveness;
   private started = false;
 
   constructor(
@@ -77,6 +83,7 @@ export class QuorumPeer {
     this.limits = validateQuorumLimits(config.limits);
     this.journal = new Journal(this.limits.committedLogWindowMax, recovered.snapshotZxid, recovered.log);
     this.epochs = { acceptedEpoch: recovered.acceptedEpoch, currentEpoch: recovered.currentEpoch };
+    this.sessions = new SessionLiveness(this.limits.tickMs, this.limits.sessionBucketTicks);
     const peer = this;
     this.host = {
       self: config.self,
@@ -85,6 +92,7 @@ export class QuorumPeer {
       journal: this.journal,
       epochs: this.epochs,
       payloads: config.payloads ?? acceptAnyPayload,
+      sessions: this.sessions,
       get out() { return peer.out; },
       stepDown(reason: string) { if (peer.stepDownReason === null) peer.stepDownReason = reason; },
     };
@@ -127,10 +135,11 @@ export class QuorumPeer {
    */
   ticksUntilDue(): number {
     if (!this.started) return Number.POSITIVE_INFINITY;
+    const sessions = this.sessions.ticksUntilDue();
     switch (this.role.kind) {
-      case 'looking': return this.role.election.ticksUntilDue();
-      case 'leading': return this.role.leader.ticksUntilDue();
-      case 'learning': return this.role.learner.ticksUntilDue();
+      case 'looking': return Math.min(sessions, this.role.election.ticksUntilDue());
+      case 'leading': return Math.min(sessions, this.role.leader.ticksUntilDue());
+      case 'learning': return Math.min(sessions, this.role.learner.ticksUntilDue());
     }
   }
 
@@ -147,6 +156,8 @@ export class QuorumPeer {
       this.stepDownReason = null;
       this.goLooking(reason);
     }
+    this.sessions.setMode(this.sessionMode(), this.out);
+    if (event.kind === 'tick' && this.started) this.sessions.expireDue(this.out);
     const effects = this.out;
     this.out = [];
     return effects;
@@ -162,9 +173,11 @@ export class QuorumPeer {
       case 'snapshotTaken': return this.role.kind === 'leading' ? this.role.leader.onSnapshotTaken(event.zxid, event.data) : undefined;
       case 'clientWrite': return this.onClientWrite(event.requestId, event.payload);
       case 'clientSync': return this.onClientSync(event.requestId);
-      case 'sessionTouch': return this.role.kind === 'learning' ? this.role.learner.sessionTouch(event.data) : undefined;
+      case 'sessionCreated': return this.sessions.created(event.sessionId, event.timeoutMs);
+      case 'sessionClosed': return this.sessions.closed(event.sessionId);
+      case 'sessionTable': return this.sessions.replaceTable(event.sessions);
+      case 'sessionTouches': return this.onSessionTouches(event.touches);
       case 'revalidateSession': return this.onRevalidateSession(event.sessionId, event.timeoutMs);
-      case 'revalidateAnswer': return this.role.kind === 'leading' ? this.role.leader.revalidateAnswer(event.to, event.sessionId, event.valid) : undefined;
     }
   }
 
@@ -176,6 +189,7 @@ export class QuorumPeer {
 
   private onTick(): void {
     if (!this.started) return;
+    this.sessions.advance(1);
     switch (this.role.kind) {
       case 'looking': return this.runElection(this.role.election.tick());
       case 'leading': return this.role.leader.tick();
@@ -256,13 +270,27 @@ export class QuorumPeer {
     this.out.push({ kind: 'requestRejected', requestId, reason: 'notReady' });
   }
 
+  private onSessionTouches(touches: readonly SessionEntry[]): void {
+    this.sessions.touched(touches);
+    // A full batch goes at once rather than wait for the next PING.
+    if (this.role.kind === 'learning' && this.sessions.batchSize >= pingReplyTouchesMax) this.role.learner.sendTouches();
+  }
+
+  /** Decided here when this server decides, asked of the leader when it follows, invalid otherwise. */
   private onRevalidateSession(sessionId: bigint, timeoutMs: number): void {
-    if (this.role.kind === 'learning') return this.role.learner.revalidateSession(sessionId, timeoutMs);
-    if (this.role.kind === 'leading') {
-      this.out.push({ kind: 'revalidateRequest', from: this.self, sessionId, timeoutMs });
-      return;
+    if (this.sessions.mode === SessionMode.decide) {
+      this.out.push({ kind: 'sessionRevalidated', sessionId, valid: this.sessions.renew(sessionId, timeoutMs) });
+    } else if (this.sessions.mode === SessionMode.follow && this.role.kind === 'learning') {
+      if (this.sessions.ask(sessionId)) this.out.push({ kind: 'send', to: this.role.learner.leader, msg: revalidateMessage(sessionId, timeoutMs) });
+    } else {
+      this.out.push({ kind: 'sessionRevalidated', sessionId, valid: false });
     }
-    this.out.push({ kind: 'sessionRevalidated', sessionId, valid: false });
+  }
+
+  private sessionMode(): SessionMode {
+    if (this.role.kind === 'leading') return this.role.leader.isServing ? SessionMode.decide : SessionMode.none;
+    if (this.role.kind === 'learning') return this.role.learner.isServing ? SessionMode.follow : SessionMode.sync;
+    return SessionMode.none;
   }
 
   // ---- role transitions ---------------------------------------------------------------------

@@ -2,6 +2,7 @@ import type { QuorumEffect } from './effects.js';
 import type { Journal } from './journal.js';
 import type { QuorumLimits } from './limits.js';
 import type { QuorumView } from './quorum-view.js';
+import type { SessionLiveness } from './session-liveness.js';
 import type { PayloadValidator } from './state-machine.js';
 
 /** acceptedEpoch and currentEpoch as last persisted (ZooKeeper's two epoch files). */
@@ -11,7 +12,7 @@ export interface PersistentEpochs {
 }
 
 /**
- * What a role may touch: the server's identity and limits, the shared journal and epochs,
+ * What a role may touch: the server's identity and limits, the shared journal, epochs and sessions,
  * the effect sink of the current step, and a way to give up and go LOOKING. A role never
  * swaps itself; the peer does that after the handler returns.
  */
@@ -23,6 +24,8 @@ export interface RoleHost {
   readonly epochs: PersistentEpochs;
   /** Checks txn payloads and snapshots from peers before they are logged or installed. */
   readonly payloads: PayloadValidator;
+  /** The member's session liveness: it outlives every role. */
+  readonly sessions: SessionLiveness;
   readonly out: QuorumEffect[];
   stepDown(reason: string): void;
 }

@@ -2,12 +2,13 @@ import type { ServerConfig } from '../config/config.js';
 import { DataTree } from '../data/data-tree.js';
 import type { Logger } from '../logger.js';
 import type { PeerFaultHook } from '../quorum/peer-options.js';
-import { EnsembleSessionAuthority } from '../session/ensemble-sessions.js';
-import { LocalSessionAuthority, type SessionAuthority } from '../session/session-authority.js';
+import type { SessionAuthority } from '../session/session-authority.js';
 import { SessionService } from '../session/session-service.js';
 import { ApplyStage, replicatedSessions } from './apply-stage.js';
 import { SoloCommitter, sessionWriter, volatileSink, type Committer, type FatalHandler, type TxnSink } from './committer.js';
 import { ConsensusDriver } from './consensus-driver.js';
+import { EnsembleSessionAuthority } from './ensemble-sessions.js';
+import { LocalSessionAuthority } from './local-sessions.js';
 import { memberCore } from './member-config.js';
 import { ServerNode } from './node.js';
 import type { EnsembleRecovery, MemberStorage } from './persistence.js';
@@ -102,7 +103,7 @@ export function ensembleMember(options: EnsembleMemberOptions): ServerNode {
     apply,
     committer: driver,
     authority: (replicated) => {
-      const authority = new EnsembleSessionAuthority(config.tickTime, replicated, driver, now);
+      const authority = new EnsembleSessionAuthority(replicated, driver);
       driver.reportSessionsTo(authority);
       return authority;
     },

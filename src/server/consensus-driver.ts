@@ -8,7 +8,9 @@ import { ErrorCode } from '../protocol/constants.js';
 import { LearnerPhase, type Origin, type BarrierEffect, type ImmediateEffect, type QuorumEffect, type QuorumEvent, type QuorumPeer, type Role } from '../quorum/index.js';
 import type { PeerFaultHook } from '../quorum/peer-options.js';
 import { PeerTransport } from '../quorum/peer-transport.js';
-import type { SessionEffects, SessionLink } from '../session/ensemble-sessions.js';
+import { sessionEntry, type SessionEntry } from '../quorum/messages.js';
+import type { SessionLiveness } from '../quorum/session-liveness.js';
+import type { SessionEffects, SessionEvent, SessionLink } from './ensemble-sessions.js';
 import type { ApplyStage } from './apply-stage.js';
 import { listenFailure } from './client-port.js';
 import type { Committer, FatalHandler, SinkListener, WriteRequest, WriteWaiter } from './committer.js';
@@ -54,6 +56,9 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
   private readonly events: QuorumEvent[] = [];
   private readonly pending = new PendingRequests();
   private sessions: SessionEffects | null = null;
+  /** Sessions heard from since the core last got them, with their timeouts: a Map set per packet. */
+  private readonly touched = new Map<bigint, number>();
+  private touchesScheduled = false;
   private readonly roleListeners: RoleListener[] = [];
   private draining = false;
   private stopped = false;
@@ -87,7 +92,7 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
     this.storage.sink.listen(this);
   }
 
-  /** Where session effects go (the ensemble session authority). */
+  /** Where the core's session effects go (the ensemble session authority). */
   reportSessionsTo(sessions: SessionEffects): void {
     this.sessions = sessions;
   }
@@ -116,7 +121,7 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
     this.stopped = true;
     if (this.tickTimer !== null) clearTimeout(this.tickTimer);
     this.failPending('server stopping');
-    this.sessions?.roleChanged(false, false);
+    this.sessions?.stopped();
     await this.transport.stop();
   }
 
@@ -204,16 +209,35 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
 
   // ---- SessionLink ------------------------------------------------------------------------
 
-  sendTouches(data: Uint8Array): void {
-    this.enqueue({ kind: 'sessionTouch', data });
+  get sessionLiveness(): SessionLiveness {
+    return this.peer.sessions;
   }
 
-  askRevalidate(sessionId: bigint, timeoutMs: number): void {
-    this.enqueue({ kind: 'revalidateSession', sessionId, timeoutMs });
+  sessionEvent(event: SessionEvent): void {
+    this.enqueue(event);
   }
 
-  answerRevalidate(to: number, sessionId: bigint, valid: boolean): void {
-    this.enqueue({ kind: 'revalidateAnswer', to, sessionId, valid });
+  touchSession(sessionId: bigint, timeoutMs: number): void {
+    this.touched.set(sessionId, timeoutMs);
+    if (this.touchesScheduled) return;
+    this.touchesScheduled = true;
+    setImmediate(() => {
+      this.touchesScheduled = false;
+      if (this.touched.size === 0 || this.stopped) return;
+      // Heard this turn: the core's clock must be current, or the touch would count as older.
+      this.queueElapsedTicks();
+      this.queueTouches();
+      if (!this.draining) this.drain(null, 0);
+    });
+  }
+
+  /** Queues the touches of this turn as one core event. */
+  private queueTouches(): void {
+    if (this.touched.size === 0) return;
+    const touches: SessionEntry[] = [];
+    for (const [sessionId, timeoutMs] of this.touched) touches.push(sessionEntry(sessionId, timeoutMs));
+    this.touched.clear();
+    this.events.push({ kind: 'sessionTouches', touches });
   }
 
   // ---- the event loop around the core ---------------------------------------------------------
@@ -224,7 +248,7 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
     // event arrives (a message sets when its sender was last heard from).
     this.queueElapsedTicks();
     // A learner's PING reply carries the sessions heard from since the last one.
-    if (event.kind === 'message' && event.msg.type === 'ping') this.sessions?.flush();
+    if (event.kind === 'message' && event.msg.type === 'ping') this.queueTouches();
     this.events.push(event);
     if (!this.draining) this.drain(null, 0);
   }
@@ -310,11 +334,8 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
       case 'roleChanged':
         this.roleChanged(effect.role, effect.leader, effect.serving);
         break;
-      case 'sessionTouches':
-        this.sessions?.touchesReported(effect.touches);
-        break;
-      case 'revalidateRequest':
-        this.sessions?.revalidateRequested(effect.from, effect.sessionId, effect.timeoutMs);
+      case 'expireSession':
+        this.sessions?.expired(effect.sessionId);
         break;
       case 'sessionRevalidated':
         this.sessions?.revalidated(effect.sessionId, effect.valid);
@@ -354,7 +375,6 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
     this.options.log.info({ role, leader, serving, zxid: hex(this.apply.tree.lastZxid) }, 'role changed');
     if (was && !serving) this.failPending(`this server stopped ${role === 'looking' ? 'following a leader' : 'serving'}`);
     this.serving = serving;
-    this.sessions?.roleChanged(role === 'leading', serving);
     for (const listener of this.roleListeners) listener(role, leader, serving);
   }
 

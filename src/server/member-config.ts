@@ -28,11 +28,14 @@ export function memberCore(config: ServerConfig, serverId: number, recovery: Ens
   const me = config.servers.find((p) => p.sid === serverId);
   invariant(me !== undefined, `server.${serverId} is not configured`);
   const perTick = ticksPerTick ?? Math.max(10, Math.round(config.tickTime / coreTickMsMax));
+  const coreTickMs = Math.max(1, Math.floor(config.tickTime / perTick));
   const limits: QuorumLimits = {
     ...defaultQuorumLimits,
     initLimitTicks: config.initLimit * perTick,
     syncLimitTicks: config.syncLimit * perTick,
     pingIntervalTicks: Math.max(1, Math.floor(perTick / 2)),
+    tickMs: coreTickMs,
+    sessionBucketTicks: perTick,
   };
   const voters = config.servers.filter((p) => p.role === 'participant').map((p) => p.sid);
   const observers = config.servers.filter((p) => p.role === 'observer').map((p) => p.sid);
@@ -44,5 +47,5 @@ export function memberCore(config: ServerConfig, serverId: number, recovery: Ens
   };
   const payloads = new TreePayloads({ extendedTypesEnabled: config.extendedTypesEnabled });
   const peer = new QuorumPeer({ self: serverId, view: makeQuorumView(voters, observers), limits, payloads }, recovered);
-  return { peer, me, coreTickMs: Math.max(1, Math.floor(config.tickTime / perTick)), payloads };
+  return { peer, me, coreTickMs, payloads };
 }

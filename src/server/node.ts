@@ -238,7 +238,7 @@ export class ServerNode implements ConnectionHost, RequestContext, ServerView {
   // ---- the clocks of whoever decides (standalone, or the leader) ---------------------------
 
   private expireSessions(): void {
-    if (this.serving) this.sessions.expire();
+    if (this.serving) this.sessions.clock();
   }
 
   private reap(): void {

@@ -59,6 +59,7 @@ export class SessionService implements SessionChanges {
     this.replicated = options.replicated;
     this.now = options.now ?? Date.now;
     this.ids = new SessionIdGenerator(options.serverId, this.now());
+    this.authority.expireTo((sessionId) => this.expireSession(sessionId));
   }
 
   /** The ConnectResponse for a ConnectRequest, or null to close the connection without one. */
@@ -103,12 +104,15 @@ export class SessionService implements SessionChanges {
     if (holder.sessionId !== 0n && this.holders.get(holder.sessionId) === holder) this.holders.delete(holder.sessionId);
   }
 
-  /** Closes the sessions whose time ran out (a tick of the session clock). */
-  expire(): void {
-    for (const sessionId of this.authority.expired(this.now())) {
-      this.options.log.info({ session: hex(sessionId) }, 'session expired');
-      this.options.writer.closeSession(sessionId).catch((err) => this.options.log.error({ err, session: hex(sessionId) }, 'closing an expired session failed'));
-    }
+  /** A beat of the session clock (every tickTime): the authority expires what is due. */
+  clock(): void {
+    this.authority.clock(this.now());
+  }
+
+  /** The authority found the session out of time: its close goes through the commit pipeline. */
+  private expireSession(sessionId: bigint): void {
+    this.options.log.info({ session: hex(sessionId) }, 'session expired');
+    this.options.writer.closeSession(sessionId).catch((err) => this.options.log.error({ err, session: hex(sessionId) }, 'closing an expired session failed'));
   }
 
   // ---- SessionChanges: the replicated state as it is applied --------------------------------
@@ -132,7 +136,6 @@ export class SessionService implements SessionChanges {
 
   private async create(holder: SessionHolder, timeOut: number, readOnly: boolean | undefined): Promise<ConnectResponse | null> {
     const sessionId = this.ids.nextId();
-    this.authority.created(sessionId, timeOut);
     try {
       await this.options.writer.createSession(sessionId, timeOut);
     } catch (err) {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
-import { notificationMessage, proposalMessage, type PeerMessage } from '../../src/quorum/messages.js';
+import { notificationMessage, proposalMessage, quorumProtocolVersion, type PeerMessage } from '../../src/quorum/messages.js';
 import { normaliseAddress } from '../../src/quorum/peer-handshake.js';
 import { peerFrameBytesCeiling, peerFrameBytesFor, peerFrameBytesMin, peerFrameOverheadBytes } from '../../src/quorum/peer-options.js';
 import { PeerTransport } from '../../src/quorum/peer-transport.js';
@@ -148,7 +148,7 @@ describe('a hello must come from a configured member, from that member\'s addres
 
   it('a hello in another protocol version is refused', async () => {
     const [a, b] = await linkedPair();
-    await expectRefused(a, b, 2, /speaks quorum protocol version 1; this server speaks 2/, { version: 1 });
+    await expectRefused(a, b, 2, new RegExp(`speaks quorum protocol version 1; this server speaks ${quorumProtocolVersion}$`), { version: 1 });
   });
 
   it('a member named by a host name is accepted from the address the name resolves to', async () => {

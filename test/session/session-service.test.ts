@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
 import type { ConnectRequest } from '../../src/protocol/records.js';
 import { sessionPassword } from '../../src/session/password.js';
-import { LocalSessionAuthority, type ReplicatedSessions } from '../../src/session/session-authority.js';
+import { LocalSessionAuthority } from '../../src/server/local-sessions.js';
+import type { ReplicatedSessions } from '../../src/session/session-authority.js';
 import { SessionService, type SessionHolder, type SessionWriter } from '../../src/session/session-service.js';
 
 class Table implements ReplicatedSessions {
@@ -104,7 +105,7 @@ describe('SessionService', () => {
     await service.handshake(leaving, connect({ timeOut: 300 }));
     leaving.closeRequested = true;
     clock.advance(1000);
-    service.expire();
+    service.clock();
     await Promise.resolve();
     expect(writer.closed.sort()).toEqual([silent.sessionId, leaving.sessionId].sort());
     expect(silent.closedWith).toBe('session expired');
@@ -121,7 +122,7 @@ describe('SessionService', () => {
     for (let i = 0; i < 5; i++) {
       clock.advance(300);
       service.touch(holder);
-      service.expire();
+      service.clock();
     }
     expect(writer.closed).toEqual([]);
     expect(service.isLive(holder.sessionId)).toBe(true);

@@ -3,7 +3,7 @@
 // receiving server holds (its last zxid and the one after, its epochs and the next, zero, the
 // largest value the field allows), where an unexpected message is most likely to hurt.
 import { FieldKind, checkPeerMessage, peerMessageSchema, peerMessageTypes } from '../../src/quorum/message-schema.js';
-import { RejectReason, pingReplyTouchesMax, type PeerMessage, type PeerMessageType } from '../../src/quorum/messages.js';
+import { RejectReason, pingReplyTouchesMax, sessionEntry, type PeerMessage, type PeerMessageType } from '../../src/quorum/messages.js';
 import type { QuorumPeer } from '../../src/quorum/peer.js';
 import type { Prng } from '../../src/quorum/sim/prng.js';
 import { encodeSimWrite } from '../../src/quorum/sim/hash-chain.js';
@@ -73,7 +73,7 @@ function fieldValue(prng: Prng, kind: FieldKind, target: Target): unknown {
     case FieldKind.serverState: return prng.pick(Object.values(ServerState));
     case FieldKind.boolean: return prng.chance(0.5);
     case FieldKind.bytes: return bytes(prng);
-    case FieldKind.touches: return Array.from({ length: prng.pick([0, 1, 3, pingReplyTouchesMax]) }, () => bytes(prng));
+    case FieldKind.touches: return Array.from({ length: prng.pick([0, 1, 3, pingReplyTouchesMax]) }, () => sessionEntry(prng.pick([1n, 2n, randomBigint(prng, 63)]), prng.pick([1, 30_000, 0x7fffffff])));
     case FieldKind.origin: return origin(prng, target);
     case FieldKind.originOrNull: return prng.chance(0.3) ? null : origin(prng, target);
     case FieldKind.rejectReason: return prng.pick(Object.values(RejectReason));

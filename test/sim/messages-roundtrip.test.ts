@@ -41,7 +41,7 @@ const samples: Record<m.PeerMessageType, m.PeerMessage> = {
   commit: m.commitMessage(zxid),
   inform: m.informMessage(zxid, bytes, null),
   ping: m.pingMessage(zxid),
-  pingReply: m.pingReplyMessage([bytes, new Uint8Array([9])]),
+  pingReply: m.pingReplyMessage([m.sessionEntry(-5n, 1), m.sessionEntry(0x7fff_ffff_ffff_ffffn, 0x7fff_ffff)]),
   request: m.requestMessage(origin, bytes),
   syncRequest: m.syncRequestMessage(origin),
   sync: m.syncMessage(origin),

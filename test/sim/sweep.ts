@@ -13,6 +13,10 @@ export function sweep(from: number, to: number): SimReport[] {
     // The liveness phase commits fresh writes, so every run commits something.
     expect(s.committed, `seed ${r.seed} committed nothing`).toBeGreaterThan(0);
   }
+  // Sessions are exercised too: opened, expired by leaders, revalidated after reconnecting.
+  for (const key of ['sessionsOpened', 'sessionsExpired', 'revalidationsValid'] as const) {
+    expect(total(reports, key), `no run had ${key}`).toBeGreaterThan(0);
+  }
   return reports;
 }
 

@@ -1,4 +1,4 @@
-import type { Origin } from '../messages.js';
+import { sessionEntry, type Origin, type SessionEntry } from '../messages.js';
 import type { PayloadValidator, ReplicatedStateMachine } from '../state-machine.js';
 import type { Zxid } from '../zxid.js';
 
@@ -18,6 +18,22 @@ export function encodeSimWrite(write: SimWrite): Uint8Array {
   view.setUint8(4, write.key);
   view.setUint32(5, write.value);
   return bytes;
+}
+
+/**
+ * Sessions ride on writes to keys from sessionKeyBase up, one key per session (its slot):
+ * value > 0 creates the session with that timeout (ms), 0 closes it. A slot is used once,
+ * so a closed session stays closed, in snapshots too.
+ */
+export const sessionKeyBase = 0x80;
+export const sessionSlots = 0x100 - sessionKeyBase;
+
+export function simSessionId(slot: number): bigint {
+  return BigInt(slot + 1);
+}
+
+export function simSessionKey(sessionId: bigint): number {
+  return sessionKeyBase + Number(sessionId) - 1;
 }
 
 /** Written by no one: what bytes that are not a write decode as (applying is total, as in the server). */
@@ -75,6 +91,17 @@ export class HashChainMachine implements ReplicatedStateMachine {
     this.count++;
     this.zxid = zxid;
     if (write.writeId !== malformedWriteId) this.kv.set(write.key, write.value);
+  }
+
+  /** The open sessions, as the session table of the replicated state. */
+  sessions(): SessionEntry[] {
+    const out: SessionEntry[] = [];
+    for (const [key, value] of this.kv) if (key >= sessionKeyBase && value > 0) out.push(sessionEntry(simSessionId(key - sessionKeyBase), value));
+    return out;
+  }
+
+  isOpen(sessionId: bigint): boolean {
+    return (this.kv.get(simSessionKey(sessionId)) ?? 0) > 0;
   }
 
   lastAppliedZxid(): Zxid {

@@ -8,9 +8,10 @@ import { makeQuorumView, quorumSize, type QuorumView } from '../quorum-view.js';
 import { zxidToHex, type Zxid } from '../zxid.js';
 import { VirtualDisk } from './disk.js';
 import { EventQueue } from './event-queue.js';
-import { HashChainMachine, decodeSimWrite, encodeSimWrite, hashChainPayloads } from './hash-chain.js';
+import { HashChainMachine, decodeSimWrite, encodeSimWrite, hashChainPayloads, sessionKeyBase, simSessionId } from './hash-chain.js';
 import { VirtualNetwork, type Delivery, type NetworkFaults } from './network.js';
 import { Prng } from './prng.js';
+import { SimSessions, type SessionSimHost, type SessionSimMember } from './sim-sessions.js';
 
 /** A broken safety or liveness property: the seed that found it replays it exactly. */
 export class SimViolation extends Error {
@@ -115,6 +116,8 @@ export interface SimNode {
   peer: QuorumPeer;
   fsyncStalled: boolean;
   readonly pending: Map<number, PendingRequest>;
+  /** Events the shell owes the core after the current step (the session table as txns apply). */
+  coreEvents: QuorumEvent[];
   snapshotsInstalled: number;
   truncations: number;
 }
@@ -146,6 +149,9 @@ export interface SimStats {
   epochsEstablished: number;
   snapshotsInstalled: number;
   truncations: number;
+  sessionsOpened: number;
+  sessionsExpired: number;
+  revalidationsValid: number;
 }
 
 export interface SimReport {
@@ -178,7 +184,10 @@ export class Simulation {
   readonly stats: SimStats = {
     events: 0, ticks: 0, crashes: 0, partitions: 0, resets: 0, pauses: 0, writesSubmitted: 0, writesAcked: 0,
     writesRejected: 0, writesUnknown: 0, committed: 0, epochsEstablished: 0, snapshotsInstalled: 0, truncations: 0,
+    sessionsOpened: 0, sessionsExpired: 0, revalidationsValid: 0,
   };
+  /** Clients with sessions, and the session liveness properties. */
+  readonly sessions: SimSessions;
   /** Hook for scenario tests: every effect, after the simulator performed it. */
   onEffect: ((sid: number, effect: QuorumEffect) => void) | null = null;
   private readonly queue = new EventQueue<SimEvent>();
@@ -209,8 +218,10 @@ export class Simulation {
       proposalsOutstandingMax: this.prng.range(2, 50),
       writeBacklogMax: 100,
       snapChunkBytes: simSnapChunkBytes,
+      sessionBucketTicks: 5,
       ...options.limits,
     };
+    this.sessions = new SimSessions(this.sessionHost());
     this.faults = options.faults ?? drawFaultPlan(this.prng);
     this.traceLines = options.traceLines ?? 0;
     this.network = new VirtualNetwork(this.prng, this.faults.network, (time, delivery) =>
@@ -266,6 +277,9 @@ export class Simulation {
     check(this.runUntil(settle, remaining()), `liveness: fresh writes not committed in time: ${fresh.map((id) => this.writes.get(id)!.status).join(',')}`);
     check(this.runUntil(() => this.converged(), remaining()), 'liveness: servers did not converge on the committed log');
     this.checkSyncs(remaining());
+    // (c) under a stable leader, sessions nobody touches expire within their timeout and a bucket, plus time to commit the close.
+    const within = this.sessions.silenceSome() + this.limits.sessionBucketTicks + 40;
+    check(this.runUntil(() => this.sessions.silentSessionsClosed(), within), `liveness: silent sessions not expired within ${within} ticks: ${this.sessions.silentOpen()}`);
   }
 
   // ---- scripted control (scenario tests) -----------------------------------------------------
@@ -297,8 +311,11 @@ export class Simulation {
     return true;
   }
 
-  /** A client write on `sid`; returns its write id (see `writeStatus`). */
-  write(sid: number): number {
+  /**
+   * A client write of key := value on `sid` (random ones by default); returns its write id (see
+   * `writeStatus`). `afterStep`: submitted once the current step's effects are all performed.
+   */
+  write(sid: number, key = this.prng.int(16), value = this.prng.next(), afterStep = false): number {
     const node = this.node(sid);
     const writeId = this.nextWriteId++;
     this.writes.set(writeId, { writeId, sid, status: 'pending', zxid: null });
@@ -309,9 +326,15 @@ export class Simulation {
     }
     const requestId = this.nextRequestId++;
     node.pending.set(requestId, { kind: 'write', writeId });
-    const payload = encodeSimWrite({ writeId, key: this.prng.int(16), value: this.prng.next() });
-    this.feed(node, { kind: 'clientWrite', requestId, payload });
+    const payload = encodeSimWrite({ writeId, key, value });
+    if (afterStep) node.coreEvents.push({ kind: 'clientWrite', requestId, payload });
+    else this.feed(node, { kind: 'clientWrite', requestId, payload });
     return writeId;
+  }
+
+  /** What a client does to its session on `sid`: a touch batch, or a reconnect (revalidation). */
+  sessionEvent(sid: number, event: QuorumEvent & { kind: 'sessionTouches' | 'revalidateSession' }): void {
+    this.feed(this.node(sid), event);
   }
 
   writeStatus(writeId: number): WriteStatus {
@@ -341,6 +364,8 @@ export class Simulation {
     node.incarnation++;
     node.backlog = [];
     node.pausedUntilTick = 0;
+    node.coreEvents = [];
+    this.sessions.crashed(sid);
     // A stalled fsync belongs to the dead process; the restarted one gets a working disk.
     node.fsyncStalled = false;
     if (keepUnsynced === 'random') node.disk.crash((n) => this.prng.int(n + 1));
@@ -364,6 +389,8 @@ export class Simulation {
     node.sm = sm;
     node.peer = this.newPeer(sid, node.disk);
     node.up = true;
+    this.sessions.unsettle([sid]);
+    this.feed(node, { kind: 'sessionTable', sessions: sm.sessions() });
     this.feed(node, { kind: 'start' });
   }
 
@@ -371,11 +398,13 @@ export class Simulation {
     this.stats.partitions++;
     this.log(`partition ${groups.map((g) => g.join(',')).join(' | ')}`);
     this.network.partition(groups);
+    this.sessions.unsettle(this.nodes.keys());
   }
 
   heal(): void {
     this.log('heal');
     this.network.heal(this.now);
+    this.sessions.unsettle(this.nodes.keys());
   }
 
   /** Freezes a process (a long GC pause): its events queue up, including the ticks it misses. */
@@ -385,6 +414,7 @@ export class Simulation {
     this.stats.pauses++;
     this.log(`pause ${sid} for ${ticks}`);
     node.pausedUntilTick = this.tickCount + ticks;
+    this.sessions.unsettle([sid]);
   }
 
   stallFsync(sid: number, stalled: boolean): void {
@@ -405,6 +435,7 @@ export class Simulation {
   resetLink(a: number, b: number): void {
     this.stats.resets++;
     this.network.reset(this.now, a, b, [a, b]);
+    this.sessions.unsettle([a, b]);
   }
 
   /** The leader every up server serves under, in one epoch, or null. */
@@ -472,8 +503,10 @@ export class Simulation {
     for (const node of order) {
       if (node.up && node.pausedUntilTick !== 0 && node.pausedUntilTick <= this.tickCount) this.resume(node);
       this.feed(node, { kind: 'tick' });
+      this.checkSessionTable(node);
     }
     if (chaos) this.injectWorkload();
+    this.sessions.onTick(chaos);
   }
 
   private onDeliver(delivery: Delivery): void {
@@ -509,10 +542,19 @@ export class Simulation {
     // The shell sleeps through ticks the core calls idle: they must really do nothing.
     check(!idle || effects.length === 0, `${node.sid}: a tick the core called idle had effects (${effects.map((e) => e.kind).join(', ')})`);
     for (const effect of effects) this.perform(node, effect);
+    while (node.coreEvents.length > 0 && node.up) this.feed(node, node.coreEvents.shift()!);
+  }
+
+  /** The core's session table mirrors the state machine's. */
+  private checkSessionTable(node: SimNode): void {
+    if (!node.up || node.pausedUntilTick > this.tickCount) return;
+    const table = node.sm.sessions().length;
+    check(node.peer.sessions.sessionCount === table, `${node.sid}: core holds ${node.peer.sessions.sessionCount} sessions, state machine ${table}`);
   }
 
   private resume(node: SimNode): void {
     node.pausedUntilTick = 0;
+    this.sessions.unsettle([node.sid]);
     const backlog = node.backlog;
     node.backlog = [];
     this.log(`resume ${node.sid} with ${backlog.length} queued events`);
@@ -554,10 +596,8 @@ export class Simulation {
       case 'syncDone': this.performSyncDone(node, effect.requestId); break;
       case 'requestRejected': this.performRejected(node, effect.requestId); break;
       case 'roleChanged': this.performRoleChanged(node, effect); break;
-      case 'sessionTouches':
-      case 'revalidateRequest':
-      case 'sessionRevalidated':
-        break;
+      case 'expireSession': this.sessions.expired(node.sid, effect.sessionId); break;
+      case 'sessionRevalidated': this.sessions.revalidated(node.sid, effect.sessionId, effect.valid); break;
     }
     this.onEffect?.(node.sid, effect);
   }
@@ -567,6 +607,7 @@ export class Simulation {
     const checked = checkPeerMessage(msg);
     check(checked.ok, `${node.sid} sent a malformed ${msg.type}: ${checked.ok ? '' : checked.reason}`);
     check(msg.type !== 'snapChunk' || msg.data.length <= this.limits.snapChunkBytes, `${node.sid} sent a SNAP chunk over ${this.limits.snapChunkBytes} bytes`);
+    this.sessions.sent(node.sid, msg);
     this.network.send(this.now, node.sid, to, msg);
   }
 
@@ -590,13 +631,19 @@ export class Simulation {
     this.stats.snapshotsInstalled++;
     this.log(`${node.sid} install snapshot ${zxidToHex(zxid)}`);
     this.checkAgainstCanon(node.sid, node.sm, 'installed snapshot');
+    node.coreEvents.push({ kind: 'sessionTable', sessions: node.sm.sessions() });
   }
 
   private performApply(node: SimNode, zxid: Zxid, payload: Uint8Array, origin: Origin | null): void {
     check(zxid > node.sm.zxid, `${node.sid}: applied ${zxidToHex(zxid)} after ${zxidToHex(node.sm.zxid)}`);
     const index = node.sm.count;
     node.sm.apply(zxid, payload, origin);
-    const writeId = decodeSimWrite(payload).writeId;
+    const write = decodeSimWrite(payload);
+    const writeId = write.writeId;
+    if (write.key >= sessionKeyBase) {
+      const sessionId = simSessionId(write.key - sessionKeyBase);
+      node.coreEvents.push(write.value > 0 ? { kind: 'sessionCreated', sessionId, timeoutMs: write.value } : { kind: 'sessionClosed', sessionId });
+    }
     if (index < this.canon.length) {
       const canon = this.canon[index]!;
       check(canon.zxid === zxid && canon.hash === node.sm.hash,
@@ -607,6 +654,7 @@ export class Simulation {
       check(this.writes.get(writeId)?.status !== 'rejected', `write ${writeId} was rejected yet applied`);
       this.canon.push({ zxid, writeId, hash: node.sm.hash });
       this.canonWriteIds.add(writeId);
+      this.sessions.canonApplied(write.key, write.value);
     }
     this.checkQuorumDurable(zxid);
     if (origin !== null && origin.sid === node.sid) this.completeWrite(node, origin.requestId, writeId, zxid);
@@ -650,6 +698,7 @@ export class Simulation {
     this.log(`${node.sid} ${effect.role}${effect.serving ? ' serving' : ''} leader=${effect.leader} epoch=${effect.epoch}`);
     // Leaving or entering a role drops client connections: outcomes become unknown.
     this.failPending(node);
+    this.sessions.roleChanged(node.sid);
     if (effect.role !== 'leading' || !effect.serving) return;
     const other = this.establishedLeader.get(effect.epoch);
     check(other === undefined || other === node.sid, `epoch ${effect.epoch} established by both ${other} and ${node.sid}`);
@@ -806,6 +855,7 @@ export class Simulation {
       peer: this.newPeer(sid, disk),
       fsyncStalled: false,
       pending: new Map(),
+      coreEvents: [],
       snapshotsInstalled: 0,
       truncations: 0,
     };
@@ -828,6 +878,37 @@ export class Simulation {
     this.stats.writesRejected = rejected;
     this.stats.writesUnknown = unknown;
     this.stats.committed = this.canon.length;
+    this.stats.sessionsOpened = this.sessions.stats.sessionsOpened;
+    this.stats.sessionsExpired = this.sessions.stats.sessionsExpired;
+    this.stats.revalidationsValid = this.sessions.stats.revalidationsValid;
+  }
+
+  /** The simulator as the session clients see it. */
+  private sessionHost(): SessionSimHost {
+    const sim = this;
+    const view = (node: SimNode): SessionSimMember => ({
+      sid: node.sid,
+      up: node.up,
+      paused: node.pausedUntilTick > sim.tickCount,
+      serving: node.up && node.peer.isServing,
+      leading: node.up && node.peer.roleName === 'leading',
+      leader: node.peer.leaderSid,
+      epoch: node.peer.epoch,
+      sessionMode: node.peer.sessions.mode,
+      isOpen: (sessionId) => node.sm.isOpen(sessionId),
+    });
+    return {
+      prng: this.prng,
+      get tickCount() { return sim.tickCount; },
+      tickMs: this.limits.tickMs,
+      members: () => [...this.nodes.values()].map(view),
+      member: (sid) => view(this.node(sid)),
+      feed: (sid, event) => this.feed(this.node(sid), event),
+      write: (sid, key, value, afterStep) => this.write(sid, key, value, afterStep),
+      writeStatus: (writeId) => this.writeStatus(writeId),
+      violation: (message) => { throw new SimViolation(message); },
+      log: (line) => this.log(line),
+    };
   }
 
   private log(line: string): void {

@@ -1,0 +1,290 @@
+// Clients with sessions for the simulator: they open sessions (as writes), touch them at their
+// member, go silent, and reconnect elsewhere (revalidation). The properties of session
+// liveness are checked as the cores' effects are performed.
+import type { QuorumEvent } from '../events.js';
+import type { PeerMessage } from '../messages.js';
+import { SessionMode } from '../session-liveness.js';
+import { sessionKeyBase, sessionSlots, simSessionId, simSessionKey } from './hash-chain.js';
+import type { Prng } from './prng.js';
+
+/** Ticks a touch may take to reach the leader: PING interval and two slow messages, with room. */
+export const touchDeliveryTicks = 15;
+/** Sessions one run opens at most. */
+const sessionsPerRun = 12;
+/** Ticks a reconnecting client waits for an answer before it tries another member. */
+const answerWaitTicks = 30;
+
+/** What the clients need of the simulator (implemented by Simulation). */
+export interface SessionSimHost {
+  readonly prng: Prng;
+  readonly tickCount: number;
+  readonly tickMs: number;
+  members(): readonly SessionSimMember[];
+  member(sid: number): SessionSimMember;
+  feed(sid: number, event: QuorumEvent): void;
+  /** A client write of key := value on `sid`; returns its write id. `afterStep`: from inside an effect. */
+  write(sid: number, key: number, value: number, afterStep?: boolean): number;
+  writeStatus(writeId: number): 'pending' | 'acked' | 'rejected' | 'unknown';
+  violation(message: string): never;
+  log(line: string): void;
+}
+
+export interface SessionSimMember {
+  readonly sid: number;
+  readonly up: boolean;
+  readonly paused: boolean;
+  readonly serving: boolean;
+  readonly leading: boolean;
+  readonly leader: number | null;
+  readonly epoch: bigint;
+  readonly sessionMode: SessionMode;
+  isOpen(sessionId: bigint): boolean;
+}
+
+type ClientState = 'creating' | 'active' | 'reconnecting' | 'silent' | 'dead';
+
+interface Client {
+  readonly sessionId: bigint;
+  readonly timeoutMs: number;
+  readonly timeoutTicks: number;
+  member: number;
+  state: ClientState;
+  readonly writeId: number;
+  /** Touches every `gap` ticks while active. */
+  readonly gap: number;
+  /** Since when the client has not touched its session (silent or dead), or -1. */
+  silentSince: number;
+  /** Ticks its member has not been serving. */
+  troubleTicks: number;
+  askedAt: number;
+  /** Recent touches: [tick, member]. */
+  readonly touches: [number, number][];
+}
+
+export interface SessionStats {
+  sessionsOpened: number;
+  sessionsExpired: number;
+  revalidationsValid: number;
+  revalidationsInvalid: number;
+}
+
+export class SimSessions {
+  private readonly clients = new Map<bigint, Client>();
+  /** Since when each member's role, leader, epoch and link health have held (no fault since). */
+  private readonly stableSince = new Map<number, number>();
+  /** Sessions each member expired in its current term as leader. */
+  private readonly expiredInTerm = new Map<number, Set<bigint>>();
+  /** Revalidations asked and not yet answered, by member: session ids. */
+  private readonly asked = new Map<number, Set<bigint>>();
+  /** Sessions whose close was applied anywhere: committed, never valid again. */
+  private readonly closedInCanon = new Set<bigint>();
+  readonly stats: SessionStats = { sessionsOpened: 0, sessionsExpired: 0, revalidationsValid: 0, revalidationsInvalid: 0 };
+
+  constructor(private readonly host: SessionSimHost) {}
+
+  /** Something happened to these members (a fault, a role change): their stable stretch restarts. */
+  unsettle(sids: Iterable<number>): void {
+    for (const sid of sids) this.stableSince.set(sid, this.host.tickCount);
+  }
+
+  roleChanged(sid: number): void {
+    this.unsettle([sid]);
+    this.expiredInTerm.delete(sid);
+  }
+
+  /** A crashed member's questions die with it. */
+  crashed(sid: number): void {
+    this.unsettle([sid]);
+    this.asked.delete(sid);
+  }
+
+  /** A session write joined the canonical applied sequence. */
+  canonApplied(key: number, value: number): void {
+    if (key >= sessionKeyBase && value === 0) this.closedInCanon.add(simSessionId(key - sessionKeyBase));
+  }
+
+  // ---- the clients' turn, every tick -----------------------------------------------------------
+
+  onTick(chaos: boolean): void {
+    const host = this.host;
+    this.checkAsked();
+    if (chaos && this.clients.size < Math.min(sessionsPerRun, sessionSlots) && host.prng.chance(0.05)) this.open();
+    for (const client of this.clients.values()) {
+      switch (client.state) {
+        case 'creating': this.created(client); break;
+        case 'active': this.activeTurn(client, chaos); break;
+        case 'reconnecting':
+          if (host.tickCount - client.askedAt > answerWaitTicks) this.reconnect(client);
+          break;
+        case 'silent':
+        case 'dead':
+          break;
+      }
+    }
+  }
+
+  private open(): void {
+    const host = this.host;
+    const slot = this.clients.size;
+    const sessionId = simSessionId(slot);
+    const timeoutTicks = host.prng.range(40, 100);
+    const timeoutMs = timeoutTicks * host.tickMs;
+    const member = host.prng.pick(host.members()).sid;
+    const writeId = host.write(member, simSessionKey(sessionId), timeoutMs);
+    const gap = host.prng.range(1, Math.floor(timeoutTicks / 4));
+    this.clients.set(sessionId, {
+      sessionId, timeoutMs, timeoutTicks, member, state: 'creating', writeId, gap, silentSince: -1, troubleTicks: 0, askedAt: 0, touches: [],
+    });
+    this.stats.sessionsOpened++;
+    host.log(`session ${sessionId} opens at ${member}, timeout ${timeoutTicks} ticks, touches every ${gap}`);
+  }
+
+  private created(client: Client): void {
+    const status = this.host.writeStatus(client.writeId);
+    if (status === 'pending') return;
+    // A create whose outcome is unknown may still apply: its session then has no client.
+    if (status === 'acked' && !this.host.prng.chance(0.15)) client.state = 'active';
+    else this.silence(client);
+  }
+
+  private activeTurn(client: Client, chaos: boolean): void {
+    const host = this.host;
+    if (chaos && host.prng.chance(0.003)) return this.silence(client);
+    const member = host.member(client.member);
+    client.troubleTicks = member.up && member.serving ? 0 : client.troubleTicks + 1;
+    if (client.troubleTicks > 5 || (chaos && host.prng.chance(0.01))) return this.reconnect(client);
+    if (host.tickCount % client.gap !== 0) return;
+    host.feed(client.member, { kind: 'sessionTouches', touches: [{ sessionId: client.sessionId, timeoutMs: client.timeoutMs }] });
+    client.touches.push([host.tickCount, client.member]);
+    while (client.touches.length > 0 && client.touches[0]![0] < host.tickCount - client.timeoutTicks - touchDeliveryTicks) client.touches.shift();
+  }
+
+  private silence(client: Client): void {
+    client.state = 'silent';
+    client.silentSince = this.host.tickCount;
+  }
+
+  /** The client's connection is gone: it tries another member, which revalidates its session. */
+  private reconnect(client: Client): void {
+    const host = this.host;
+    const others = host.members().filter((m) => m.sid !== client.member);
+    client.member = host.prng.pick(others.length > 0 ? others : host.members()).sid;
+    client.state = 'reconnecting';
+    client.askedAt = host.tickCount;
+    client.troubleTicks = 0;
+    if (host.member(client.member).up) {
+      let asked = this.asked.get(client.member);
+      if (asked === undefined) this.asked.set(client.member, (asked = new Set()));
+      asked.add(client.sessionId);
+    }
+    host.feed(client.member, { kind: 'revalidateSession', sessionId: client.sessionId, timeoutMs: client.timeoutMs });
+  }
+
+  /** A member that is not serving has answered every revalidation asked of it (invalid). */
+  private checkAsked(): void {
+    for (const [sid, sessions] of this.asked) {
+      const member = this.host.member(sid);
+      if (sessions.size > 0 && member.up && !member.paused && !member.serving) {
+        this.host.violation(`${sid} is not serving but left revalidations of ${[...sessions].join(', ')} unanswered`);
+      }
+    }
+  }
+
+  // ---- effects -----------------------------------------------------------------------------
+
+  /** (a) only a serving leader expires, a session of its table; (b) never one kept alive in time. */
+  expired(sid: number, sessionId: bigint): void {
+    const host = this.host;
+    const leader = host.member(sid);
+    if (!leader.leading || !leader.serving) host.violation(`${sid} expired session ${sessionId} while not the serving leader`);
+    if (!leader.isOpen(sessionId)) host.violation(`${sid} expired session ${sessionId}, which is not in its table`);
+    this.stats.sessionsExpired++;
+    let term = this.expiredInTerm.get(sid);
+    if (term === undefined) this.expiredInTerm.set(sid, (term = new Set()));
+    term.add(sessionId);
+    host.log(`${sid} expires session ${sessionId}`);
+    const client = this.clients.get(sessionId);
+    if (client !== undefined) this.checkKeptAlive(leader, client);
+    host.write(sid, simSessionKey(sessionId), 0, true);
+  }
+
+  /**
+   * A touch at tick t1 reaches a leader that served throughout within touchDeliveryTicks when
+   * the touched member stayed serving under it (no fault, no role change) from t1 on; then the
+   * leader heard from the session after now - timeout and must not expire it yet.
+   */
+  private checkKeptAlive(leader: SessionSimMember, client: Client): void {
+    const now = this.host.tickCount;
+    const leaderSince = this.stableSince.get(leader.sid) ?? 0;
+    for (const [t1, sid] of client.touches) {
+      if (t1 <= now - client.timeoutTicks || t1 > now - touchDeliveryTicks || leaderSince > t1) continue;
+      const member = this.host.member(sid);
+      const underLeader = sid === leader.sid || (member.serving && member.leader === leader.sid && member.epoch === leader.epoch);
+      if (underLeader && (this.stableSince.get(sid) ?? 0) <= t1 && member.up && !member.paused) {
+        this.host.violation(`${leader.sid} expired session ${client.sessionId} at t${now}, touched at ${sid} at t${t1} (timeout ${client.timeoutTicks} ticks), both stable`);
+      }
+    }
+  }
+
+  /** (d) a valid answer comes from the deciding leader, for an open session it is not expiring. */
+  answeredValid(sid: number, sessionId: bigint): void {
+    const member = this.host.member(sid);
+    if (member.sessionMode !== SessionMode.decide) this.host.violation(`${sid} decided session ${sessionId} valid without deciding`);
+    if (!member.isOpen(sessionId)) this.host.violation(`${sid} revalidated session ${sessionId}, which is not in its table`);
+    if (this.closedInCanon.has(sessionId)) this.host.violation(`${sid} revalidated session ${sessionId} after its close was applied`);
+    if (this.expiredInTerm.get(sid)?.has(sessionId) === true) this.host.violation(`${sid} revalidated session ${sessionId}, which it is expiring`);
+  }
+
+  /** A leader's answer to a learner. */
+  sent(sid: number, msg: PeerMessage): void {
+    if (msg.type === 'revalidateReply' && msg.valid) this.answeredValid(sid, msg.sessionId);
+  }
+
+  /** A `sessionRevalidated` effect: the answer to a reconnecting client. */
+  revalidated(sid: number, sessionId: bigint, valid: boolean): void {
+    this.asked.get(sid)?.delete(sessionId);
+    if (valid && this.host.member(sid).sessionMode === SessionMode.decide) this.answeredValid(sid, sessionId);
+    if (valid) this.stats.revalidationsValid++;
+    else this.stats.revalidationsInvalid++;
+    const client = this.clients.get(sessionId);
+    if (client === undefined || client.state !== 'reconnecting' || client.member !== sid) return;
+    if (valid) {
+      client.state = 'active';
+      return;
+    }
+    if (this.closedInCanon.has(sessionId)) {
+      client.state = 'dead';
+      client.silentSince = this.host.tickCount;
+    } else {
+      // Asked a member that could not answer (not serving): try again after a while.
+      client.askedAt = this.host.tickCount - answerWaitTicks + 5;
+    }
+  }
+
+  // ---- liveness -----------------------------------------------------------------------------
+
+  /** Some touching clients go silent, for (c); returns the longest timeout, in ticks. */
+  silenceSome(): number {
+    let longest = 0;
+    for (const client of this.clients.values()) {
+      if (client.state === 'active' && this.host.prng.chance(0.5)) this.silence(client);
+      longest = Math.max(longest, client.timeoutTicks);
+    }
+    return longest;
+  }
+
+  /** (c) every session without a touching client is closed on every member. */
+  silentSessionsClosed(): boolean {
+    for (const client of this.clients.values()) {
+      if (client.state !== 'silent' && client.state !== 'dead') continue;
+      for (const member of this.host.members()) if (member.isOpen(client.sessionId)) return false;
+    }
+    return true;
+  }
+
+  /** The silent sessions still open somewhere, for a failure report. */
+  silentOpen(): string {
+    return [...this.clients.values()].filter((c) => (c.state === 'silent' || c.state === 'dead') && this.host.members().some((m) => m.isOpen(c.sessionId)))
+      .map((c) => `${c.sessionId} (silent since t${c.silentSince}, timeout ${c.timeoutTicks})`).join(', ');
+  }
+}
