@@ -1,22 +1,30 @@
-// Peer frames: msgpackr bodies behind a 4-byte length, and the writer that batches every
-// frame sent to a socket in one turn of the event loop into one writev.
+// Peer frames: a message's wire tuple (src/quorum/message-schema.ts) packed by msgpackr behind a
+// 4-byte length, and the writer that batches every frame sent to a socket in one turn of the
+// event loop into one writev.
 import type { Socket } from 'node:net';
 import { Packr } from 'msgpackr';
+import { checkPeerMessage, peerMessageTuple, type CheckedMessage } from './message-schema.js';
 import type { PeerMessage } from './messages.js';
 
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false });
 
-function encodeFrame(value: unknown): Buffer {
-  const body = packr.pack(value);
+function encodeFrame(msg: PeerMessage): Buffer {
+  const body = packr.pack(peerMessageTuple(msg));
   const out = Buffer.allocUnsafe(4 + body.length);
   out.writeUInt32BE(body.length, 0);
   body.copy(out, 4);
   return out;
 }
 
-/** A frame's body back to a value; throws on bytes msgpackr cannot read. */
-export function decodeFrameBody(body: Buffer): unknown {
-  return packr.unpack(body);
+/** A frame's body back to a message, or why it is none (bytes msgpackr cannot read, or a schema check failed). */
+export function decodePeerFrame(body: Buffer): CheckedMessage {
+  let value: unknown;
+  try {
+    value = packr.unpack(body);
+  } catch (err) {
+    return { ok: false, reason: `the frame does not decode: ${(err as Error).message}` };
+  }
+  return checkPeerMessage(value);
 }
 
 export class PeerFrameWriter {

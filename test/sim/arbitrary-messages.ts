@@ -2,7 +2,7 @@
 // type or field is covered without touching this file. Values lean toward the edges of what the
 // receiving server holds (its last zxid and the one after, its epochs and the next, zero, the
 // largest value the field allows), where an unexpected message is most likely to hurt.
-import { FieldKind, checkPeerMessage, peerMessageSchema, peerMessageTypes } from '../../src/quorum/message-schema.js';
+import { FieldKind, checkPeerMessage, peerMessageCodes, peerMessageSchema, peerMessageTypes } from '../../src/quorum/message-schema.js';
 import { RejectReason, pingReplyTouchesMax, type PeerMessage, type PeerMessageType } from '../../src/quorum/messages.js';
 import type { QuorumPeer } from '../../src/quorum/peer.js';
 import type { Prng } from '../../src/quorum/sim/prng.js';
@@ -57,8 +57,9 @@ function sid(prng: Prng, target: Target): number {
   return prng.pick([...target.members, 0, 255, prng.int(256)]);
 }
 
-function origin(prng: Prng, target: Target): { sid: number; requestId: number } {
-  return { sid: prng.chance(0.6) ? target.peer.self : sid(prng, target), requestId: prng.int(50) };
+/** An origin as its wire tuple [sid, requestId]. */
+function origin(prng: Prng, target: Target): [sid: number, requestId: number] {
+  return [prng.chance(0.6) ? target.peer.self : sid(prng, target), prng.int(50)];
 }
 
 function fieldValue(prng: Prng, kind: FieldKind, target: Target): unknown {
@@ -85,9 +86,9 @@ function fieldValue(prng: Prng, kind: FieldKind, target: Target): unknown {
 
 /** One message of the given type (or a random one), well-formed by construction and checked to be. */
 export function arbitraryMessage(prng: Prng, target: Target, type: PeerMessageType = prng.pick(peerMessageTypes)): PeerMessage {
-  const raw: Record<string, unknown> = { type };
-  for (const [name, kind] of peerMessageSchema[type]) raw[name] = fieldValue(prng, kind, target);
-  const checked = checkPeerMessage(raw);
+  const tuple: unknown[] = [peerMessageCodes[type]];
+  for (const [, kind] of peerMessageSchema[type]) tuple.push(fieldValue(prng, kind, target));
+  const checked = checkPeerMessage(tuple);
   if (!checked.ok) throw new Error(`the generator made a malformed ${type}: ${checked.reason}`);
   return checked.msg;
 }
