@@ -202,8 +202,10 @@ function wireValue(kind: FieldKind, value: unknown): unknown {
 export function peerMessageTuple(msg: PeerMessage): unknown[] {
   const fields = peerMessageSchema[msg.type];
   const record = msg as unknown as Record<string, unknown>;
-  const tuple: unknown[] = [peerMessageCodes[msg.type]];
-  for (let i = 0; i < fields.length; i++) tuple.push(wireValue(fields[i]![1], record[fields[i]![0]]));
+  // Sized once: pushing onto [code] grew the array's backing store on every message.
+  const tuple = new Array<unknown>(fields.length + 1);
+  tuple[0] = peerMessageCodes[msg.type];
+  for (let i = 0; i < fields.length; i++) tuple[i + 1] = wireValue(fields[i]![1], record[fields[i]![0]]);
   return tuple;
 }
 
