@@ -1,14 +1,67 @@
-// Peer frames: a message's wire tuple (src/quorum/message-schema.ts) packed by msgpackr behind a
-// 4-byte length, and the writer that batches every frame sent to a socket in one turn of the
-// event loop into one writev.
+// Peer frames: a message's wire tuple (src/quorum/message-schema.ts) as msgpack behind a 4-byte
+// length, and the writer that batches every frame sent to a socket in one turn of the event
+// loop into one writev.
 import type { Socket } from 'node:net';
 import { Packr } from 'msgpackr';
-import { checkPeerMessage, peerMessageTuple, type CheckedMessage } from './message-schema.js';
-import type { PeerMessage } from './messages.js';
+import { MsgpackWriter } from '../data/msgpack-writer.js';
+import { FieldKind, checkPeerMessage, peerMessageCodes, peerMessageSchema, peerMessageTuple, type CheckedMessage } from './message-schema.js';
+import type { Origin, PeerMessage } from './messages.js';
 
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false });
 
+/** Frames up to this size are written by TupleWriter; larger ones (SNAP chunks) by msgpackr. */
+const scratchBytes = 64 * 1024;
+
+/**
+ * Writes a message's tuple straight into a buffer, the bytes msgpackr writes for
+ * peerMessageTuple(msg) (src/fuzz/wire-check.ts holds the two together): packing the tuple
+ * with msgpackr and copying it out was the largest item of a leader's peer traffic.
+ */
+class TupleWriter extends MsgpackWriter {
+  /** The frame's end in `buf` (its body from byte 4), -1 when it does not fit, -2 for a value msgpackr must write. */
+  write(msg: PeerMessage, buf: Buffer): number {
+    this.begin(buf, 4, buf.length);
+    const fields = peerMessageSchema[msg.type];
+    const record = msg as unknown as Record<string, unknown>;
+    this.arrayHeader(fields.length + 1);
+    this.number(peerMessageCodes[msg.type]);
+    for (let i = 0; i < fields.length; i++) {
+      const kind = fields[i]![1];
+      const value = record[fields[i]![0]];
+      if ((kind === FieldKind.origin || kind === FieldKind.originOrNull) && value !== null && typeof value === 'object') this.origin(value as Origin);
+      else this.item(value);
+    }
+    return this.end();
+  }
+
+  private origin(origin: Origin): void {
+    this.arrayHeader(2);
+    this.number(origin.sid);
+    this.number(origin.requestId);
+  }
+
+  private item(value: unknown): void {
+    if (value instanceof Uint8Array) this.bytes(value);
+    else if (typeof value === 'boolean') this.boolean(value);
+    else if (Array.isArray(value)) {
+      this.arrayHeader(value.length);
+      for (let i = 0; i < value.length; i++) this.item(value[i]);
+    } else this.value(value);
+  }
+}
+
+const tupleWriter = new TupleWriter();
+let scratch = Buffer.alloc(0);
+
 function encodeFrame(msg: PeerMessage): Buffer {
+  if (scratch.length === 0) scratch = Buffer.allocUnsafe(scratchBytes);
+  const end = tupleWriter.write(msg, scratch);
+  if (end >= 0) {
+    scratch.writeUInt32BE(end - 4, 0);
+    const out = Buffer.allocUnsafe(end);
+    scratch.copy(out, 0, 0, end);
+    return out;
+  }
   const body = packr.pack(peerMessageTuple(msg));
   const out = Buffer.allocUnsafe(4 + body.length);
   out.writeUInt32BE(body.length, 0);

@@ -1,4 +1,6 @@
+import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
+import { peerMessageTuple } from '../../src/quorum/message-schema.js';
 import * as m from '../../src/quorum/messages.js';
 import { PeerFrameWriter, decodePeerFrame } from '../../src/quorum/peer-frames.js';
 import { ServerState } from '../../src/quorum/vote.js';
@@ -82,5 +84,30 @@ describe('peer message factories round-trip through the peer frame codec', () =>
       const classes = [m.isElectionMessage(message), m.isLeaderToLearner(message), m.isLearnerToLeader(message)];
       expect(classes.filter(Boolean)).toHaveLength(1);
     }
+  });
+});
+
+describe('the peer frame writer writes what msgpackr writes for the tuple', () => {
+  // The peer wire's msgpackr settings (src/quorum/peer-frames.ts).
+  const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false });
+  const reference = (message: unknown) => {
+    const body = packr.pack(peerMessageTuple(message as m.PeerMessage));
+    return Buffer.concat([Buffer.from([body.length >>> 24, (body.length >>> 16) & 0xff, (body.length >>> 8) & 0xff, body.length & 0xff]), body]);
+  };
+  const edges: [string, unknown][] = [
+    ...Object.entries(samples),
+    ['a zxid of 2^64-1 (uint64)', m.commitMessage((1n << 64n) - 1n)],
+    ['a negative session id', m.revalidateMessage(-(1n << 63n), 0)],
+    ['a request id beyond 32 bits (a float64)', m.requestMessage(m.makeOrigin(255, 2 ** 40 + 3), new Uint8Array(300))],
+    ['a size beyond 32 bits', m.snapMessage(0n, 2 ** 33)],
+    ['twenty touches (array16)', m.pingReplyMessage(Array.from({ length: 20 }, (_, i) => new Uint8Array(i)))],
+    ['a payload of 70,000 bytes (bin32, past the writer\'s scratch)', m.proposalMessage(1n, new Uint8Array(70_000).fill(7), null)],
+    ['a payload of 300 bytes (bin16)', m.informMessage(1n, new Uint8Array(300).fill(1), m.makeOrigin(1, 0))],
+    ['a field left undefined', { type: 'commit' }],
+    ['an origin left undefined', { type: 'sync' }],
+    ['a number where a bigint belongs', { type: 'ack', zxid: 5 }],
+  ];
+  it.each(edges)('%s', (_what, message) => {
+    expect(new PeerFrameWriter().encode(message as m.PeerMessage).toString('hex')).toBe(reference(message).toString('hex'));
   });
 });
