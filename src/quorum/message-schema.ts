@@ -215,17 +215,22 @@ export function peerMessageTuple(msg: PeerMessage): unknown[] {
  */
 export function checkPeerMessage(value: unknown): CheckedMessage {
   if (!Array.isArray(value)) return { ok: false, reason: `a peer message is a tuple [type code, ...fields], not ${describe(value)}` };
-  const code = value[0];
+  return checkPeerTuple(value, value.length);
+}
+
+/** checkPeerMessage for the first `length` values of `values` (the frame reader reuses one array for every frame). */
+export function checkPeerTuple(values: readonly unknown[], length: number): CheckedMessage {
+  const code = length === 0 ? undefined : values[0];
   const type = typeof code === 'number' ? typeByCode[code] : undefined;
-  if (type === undefined) return { ok: false, reason: value.length === 0 ? 'the message has no type code' : `unknown message type code: ${describe(code)}` };
+  if (type === undefined) return { ok: false, reason: length === 0 ? 'the message has no type code' : `unknown message type code: ${describe(code)}` };
   const fields = peerMessageSchema[type];
-  if (value.length > fields.length + 1) return { ok: false, reason: `${type} has ${value.length - 1} fields, more than its ${fields.length}` };
+  if (length > fields.length + 1) return { ok: false, reason: `${type} has ${length - 1} fields, more than its ${fields.length}` };
   const msg: Record<string, unknown> = { type };
   // Index loops, no closures: every PROPOSAL, ACK and COMMIT passes through here.
   for (let i = 0; i < fields.length; i++) {
     const name = fields[i]![0];
     const kind = fields[i]![1];
-    const field: unknown = value[i + 1];
+    const field: unknown = i + 1 < length ? values[i + 1] : undefined;
     if (field === undefined) return { ok: false, reason: `${type}.${name} is missing` };
     const problem = fieldProblem(kind, field);
     if (problem !== null) return { ok: false, reason: `${type}.${name}${problem.startsWith('.') || problem.startsWith('[') ? '' : ' '}${problem}` };

@@ -3,54 +3,14 @@
 // loop into one writev.
 import type { Socket } from 'node:net';
 import { Packr } from 'msgpackr';
-import { MsgpackWriter } from '../data/msgpack-writer.js';
-import { FieldKind, checkPeerMessage, peerMessageCodes, peerMessageSchema, peerMessageTuple, type CheckedMessage } from './message-schema.js';
-import type { Origin, PeerMessage } from './messages.js';
+import { checkPeerMessage, peerMessageTuple, type CheckedMessage } from './message-schema.js';
+import type { PeerMessage } from './messages.js';
+import { TupleReader, TupleWriter, scratchBytes } from './peer-tuple-codec.js';
 
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false });
 
-/** Frames up to this size are written by TupleWriter; larger ones (SNAP chunks) by msgpackr. */
-const scratchBytes = 64 * 1024;
-
-/**
- * Writes a message's tuple straight into a buffer, the bytes msgpackr writes for
- * peerMessageTuple(msg) (src/fuzz/wire-check.ts holds the two together): packing the tuple
- * with msgpackr and copying it out was the largest item of a leader's peer traffic.
- */
-class TupleWriter extends MsgpackWriter {
-  /** The frame's end in `buf` (its body from byte 4), -1 when it does not fit, -2 for a value msgpackr must write. */
-  write(msg: PeerMessage, buf: Buffer): number {
-    this.begin(buf, 4, buf.length);
-    const fields = peerMessageSchema[msg.type];
-    const record = msg as unknown as Record<string, unknown>;
-    this.arrayHeader(fields.length + 1);
-    this.number(peerMessageCodes[msg.type]);
-    for (let i = 0; i < fields.length; i++) {
-      const kind = fields[i]![1];
-      const value = record[fields[i]![0]];
-      if ((kind === FieldKind.origin || kind === FieldKind.originOrNull) && value !== null && typeof value === 'object') this.origin(value as Origin);
-      else this.item(value);
-    }
-    return this.end();
-  }
-
-  private origin(origin: Origin): void {
-    this.arrayHeader(2);
-    this.number(origin.sid);
-    this.number(origin.requestId);
-  }
-
-  private item(value: unknown): void {
-    if (value instanceof Uint8Array) this.bytes(value);
-    else if (typeof value === 'boolean') this.boolean(value);
-    else if (Array.isArray(value)) {
-      this.arrayHeader(value.length);
-      for (let i = 0; i < value.length; i++) this.item(value[i]);
-    } else this.value(value);
-  }
-}
-
 const tupleWriter = new TupleWriter();
+const tupleReader = new TupleReader();
 let scratch = Buffer.alloc(0);
 
 function encodeFrame(msg: PeerMessage): Buffer {
@@ -71,6 +31,8 @@ function encodeFrame(msg: PeerMessage): Buffer {
 
 /** A frame's body back to a message, or why it is none (bytes msgpackr cannot read, or a schema check failed). */
 export function decodePeerFrame(body: Buffer): CheckedMessage {
+  const read = tupleReader.read(body);
+  if (read !== null) return read;
   let value: unknown;
   try {
     value = packr.unpack(body);
