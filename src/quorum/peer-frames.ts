@@ -49,13 +49,17 @@ export class PeerFrameWriter {
   /** Sockets written to in this turn, corked until the turn's flush. */
   private readonly corked = new Set<Socket>();
   private flushScheduled = false;
-  /** The last message encoded: the leader hands one message object to every follower. */
-  private lastEncoded: { msg: PeerMessage; frame: Buffer } | null = null;
+  /** The last message encoded and its frame (two fields, not a pair object per message): the leader hands one message object to every follower. */
+  private lastMsg: PeerMessage | null = null;
+  private lastFrame: Buffer = Buffer.alloc(0);
 
   /** Encodes once per message object, so a proposal to n followers is packed once, not n times. */
   encode(msg: PeerMessage): Buffer {
-    if (this.lastEncoded?.msg !== msg) this.lastEncoded = { msg, frame: encodeFrame(msg) };
-    return this.lastEncoded.frame;
+    if (this.lastMsg !== msg) {
+      this.lastFrame = encodeFrame(msg);
+      this.lastMsg = msg;
+    }
+    return this.lastFrame;
   }
 
   /**
