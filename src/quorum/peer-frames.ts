@@ -11,10 +11,9 @@ const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObject
 
 const tupleWriter = new TupleWriter();
 const tupleReader = new TupleReader();
-let scratch = Buffer.alloc(0);
+const scratch = Buffer.allocUnsafe(scratchBytes);
 
 function encodeFrame(msg: PeerMessage): Buffer {
-  if (scratch.length === 0) scratch = Buffer.allocUnsafe(scratchBytes);
   const end = tupleWriter.write(msg, scratch);
   if (end >= 0) {
     scratch.writeUInt32BE(end - 4, 0);
