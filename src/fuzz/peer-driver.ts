@@ -4,7 +4,7 @@ import { helloTimeoutMs } from '../quorum/peer-options.js';
 import { scaled } from '../testing/wait.js';
 import type { FuzzInput } from './client-cases.js';
 import { stepFrame, type HandshakeState, type OpeningPlan } from './peer-opening.js';
-import { decodePeerBody } from './peer-wire.js';
+import { decodePeerBody, peerTypeOf } from './peer-wire.js';
 
 // Runs one case over one election-port connection: the opening, step by step (waiting for the
 // member's welcome or proof where the plan says so, and building each frame from what came back),
@@ -153,8 +153,7 @@ export class FuzzPeerSocket {
       this.pending = this.pending.subarray(4 + length);
       outcome.framesReceived++;
       try {
-        const msg = decodePeerBody(body) as { type?: unknown } | null;
-        if (msg !== null && typeof msg === 'object' && msg.type === 'notification') answered = true;
+        if (peerTypeOf(decodePeerBody(body)) === 'notification') answered = true;
       } catch {
         // Not ours to judge.
       }

@@ -15,7 +15,7 @@ import {
 } from '../quorum/peer-handshake.js';
 import { mutateBody, withLength } from './bytes.js';
 import type { FuzzInput } from './client-cases.js';
-import { encodePeerFrame } from './peer-wire.js';
+import { encodeRecordFrame } from './peer-wire.js';
 import { Prng, randomBytes, weighted } from './rng.js';
 
 // How an election-port connection opens, as the fuzzer plays it: the handshake of
@@ -219,14 +219,14 @@ export function stepFrame(step: Extract<OpeningStep, { send: unknown }>, state: 
       const changed = { ...record };
       if (change.value === 'absent') delete changed[change.field];
       else changed[change.field] = fieldValue(change.value, state);
-      bytes = encodePeerFrame(changed);
+      bytes = encodeRecordFrame(changed);
       what = `${name} ${change.field} ${change.value === 'absent' ? 'absent' : `:= ${change.value}`}`;
       break;
     }
     case 'forged': {
       const side: ProofSide = name === 'proof' ? 'dialer' : 'acceptor';
       const reflected = name === 'proof' ? (state.welcome?.proof ?? new Uint8Array(0)) : handshakeProof(state.secret, 'dialer', { dialer: state.dialer, acceptor: state.acceptor }, proofNonces(state));
-      bytes = encodePeerFrame({ ...record, proof: forgedProof(change.how, side, state, proofNonces(state), reflected) });
+      bytes = encodeRecordFrame({ ...record, proof: forgedProof(change.how, side, state, proofNonces(state), reflected) });
       what = `${name} with a forged proof: ${change.how}`;
       break;
     }
@@ -235,7 +235,7 @@ export function stepFrame(step: Extract<OpeningStep, { send: unknown }>, state: 
       const edited = change.how === 'bit flipped'
         ? flipBit(proof, change.at)
         : change.how === 'truncated' ? proof.subarray(0, Math.min(change.at, Math.max(0, proof.length - 1))) : Buffer.concat([proof, Buffer.alloc(change.at, 0x5a)]);
-      bytes = encodePeerFrame({ ...record, proof: new Uint8Array(edited) });
+      bytes = encodeRecordFrame({ ...record, proof: new Uint8Array(edited) });
       what = `${name} with its proof ${change.how} (${change.at})`;
       break;
     }

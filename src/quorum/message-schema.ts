@@ -1,7 +1,9 @@
 import {
   RejectReason,
+  makeOrigin,
   pingReplyTouchesMax,
   sessionEntry,
+  type Origin,
   type PeerMessage,
   type SessionEntry,
   type PeerMessageType,
@@ -10,10 +12,11 @@ import { ServerState } from './vote.js';
 import { zxidEpochMax } from './zxid.js';
 
 /**
- * The schema of every peer message, checked on receipt at the transport boundary so that the
- * core only ever sees well-formed messages. A frame from the network is untrusted whoever sent
- * it: a field that is missing, of the wrong type, out of range or unknown refuses the whole
- * message with a reason that names the message type and the field.
+ * The schema of every peer message, and its shape on the wire: a tuple [type code, fields in
+ * the schema's order], with no key names to pack, unpack or allocate. Checked on receipt at the
+ * transport boundary so that the core only ever sees well-formed messages. A frame from the
+ * network is untrusted whoever sent it: a field that is missing, of the wrong type or out of
+ * range, or one too many, refuses the whole message with a reason that names the type and field.
  */
 
 /** What a field may hold. Ranges are those the core can use without another check. */
@@ -34,8 +37,9 @@ export const FieldKind = {
   serverState: 'serverState',
   boolean: 'boolean',
   bytes: 'bytes',
-  /** A list of {sessionId, timeoutMs} entries (timeout 1..2^31-1 ms), at most pingReplyTouchesMax of them. */
+  /** On the wire a list of [sessionId, timeoutMs] tuples (timeout 1..2^31-1 ms), at most pingReplyTouchesMax of them; to the core SessionEntry objects. */
   touches: 'touches',
+  /** On the wire a tuple [sid, requestId]; to the core an Origin. */
   origin: 'origin',
   originOrNull: 'originOrNull',
   rejectReason: 'rejectReason',
@@ -54,7 +58,9 @@ const zxidField: readonly FieldSpec[] = [['zxid', FieldKind.zxid]];
 const learnerInfoFields: readonly FieldSpec[] = [['acceptedEpoch', FieldKind.epoch], ['protocolVersion', FieldKind.protocolVersion]];
 const txnFields: readonly FieldSpec[] = [['zxid', FieldKind.zxid], ['payload', FieldKind.bytes], ['origin', FieldKind.originOrNull]];
 
-/** Every message type's fields, in the key order its factory in messages.ts writes them. */
+/** Every message type's fields, in the key order its factory in messages.ts writes them and in
+ * the order its tuple carries them: changing a message's fields is an edit of its line here (and
+ * a new quorumProtocolVersion). */
 export const peerMessageSchema: Readonly<Record<PeerMessageType, readonly FieldSpec[]>> = Object.freeze({
   notification: [
     ['version', FieldKind.protocolVersion],
@@ -91,6 +97,19 @@ export const peerMessageSchema: Readonly<Record<PeerMessageType, readonly FieldS
 
 export const peerMessageTypes: readonly PeerMessageType[] = Object.freeze(Object.keys(peerMessageSchema) as PeerMessageType[]);
 
+/** Every message type's code, the first element of its tuple; a code is never reused for another type. */
+export const peerMessageCodes: Readonly<Record<PeerMessageType, number>> = Object.freeze({
+  notification: 1, followerInfo: 2, observerInfo: 3, leaderInfo: 4, ackEpoch: 5, diff: 6, trunc: 7, snap: 8,
+  snapChunk: 9, newLeader: 10, ackNewLeader: 11, upToDate: 12, proposal: 13, ack: 14, commit: 15, inform: 16,
+  ping: 17, pingReply: 18, request: 19, syncRequest: 20, sync: 21, requestRejected: 22, revalidate: 23,
+  revalidateReply: 24,
+});
+
+const typeByCode: readonly (PeerMessageType | undefined)[] = peerMessageTypes.reduce<(PeerMessageType | undefined)[]>((byCode, type) => {
+  byCode[peerMessageCodes[type]] = type;
+  return byCode;
+}, []);
+
 export type CheckedMessage =
   | { readonly ok: true; readonly msg: PeerMessage }
   | { readonly ok: false; readonly reason: string };
@@ -113,10 +132,6 @@ function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-function hasOwn(value: object, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(value, key);
-}
-
 function bigintIn(value: unknown, min: bigint, max: bigint, what: string): string | null {
   if (typeof value !== 'bigint') return `is ${describe(value)}, not a bigint ${what}`;
   return value < min || value > max ? `${value} is outside ${min}..${max}` : null;
@@ -128,34 +143,20 @@ function integerIn(value: unknown, min: number, max: number, what: string): stri
 }
 
 function originProblem(value: unknown): string | null {
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
-    return `is ${describe(value)}, not an origin {sid, requestId}`;
-  }
-  for (const key in value) {
-    if (hasOwn(value, key) && key !== 'sid' && key !== 'requestId') return `has an unknown field '${key}'`;
-  }
-  const record = value as Record<string, unknown>;
-  if (!hasOwn(value, 'sid')) return '.sid is missing';
-  const sid = integerIn(record.sid, 0, 255, 'server id');
+  if (!Array.isArray(value)) return `is ${describe(value)}, not an origin [sid, requestId]`;
+  if (value.length !== 2) return `has ${value.length} elements, not an origin [sid, requestId]`;
+  const sid = integerIn(value[0], 0, 255, 'server id');
   if (sid !== null) return `.sid ${sid}`;
-  if (!hasOwn(value, 'requestId')) return '.requestId is missing';
-  const requestId = integerIn(record.requestId, 0, Number.MAX_SAFE_INTEGER, 'request id');
+  const requestId = integerIn(value[1], 0, Number.MAX_SAFE_INTEGER, 'request id');
   return requestId === null ? null : `.requestId ${requestId}`;
 }
 
 function touchProblem(value: unknown): string | null {
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
-    return ` is ${describe(value)}, not a touch {sessionId, timeoutMs}`;
-  }
-  for (const key in value) {
-    if (hasOwn(value, key) && key !== 'sessionId' && key !== 'timeoutMs') return ` has an unknown field '${key.slice(0, 40)}'`;
-  }
-  const record = value as Record<string, unknown>;
-  if (!hasOwn(value, 'sessionId')) return '.sessionId is missing';
-  const sessionId = bigintIn(record.sessionId, int64Min, int64Max, 'session id');
+  if (!Array.isArray(value)) return ` is ${describe(value)}, not a touch [sessionId, timeoutMs]`;
+  if (value.length !== 2) return ` has ${value.length} elements, not a touch [sessionId, timeoutMs]`;
+  const sessionId = bigintIn(value[0], int64Min, int64Max, 'session id');
   if (sessionId !== null) return `.sessionId ${sessionId}`;
-  if (!hasOwn(value, 'timeoutMs')) return '.timeoutMs is missing';
-  const timeout = integerIn(record.timeoutMs, 1, 0x7fffffff, 'timeout');
+  const timeout = integerIn(value[1], 1, 0x7fffffff, 'timeout');
   return timeout === null ? null : `.timeoutMs ${timeout}`;
 }
 
@@ -192,52 +193,63 @@ export function fieldProblem(kind: FieldKind, value: unknown): string | null {
   }
 }
 
-/** A field's value as the core gets it: origins are rebuilt, so no stray keys ride along. */
+/** A field's value as the core gets it: origins and touches become objects. */
 function fieldValue(kind: FieldKind, value: unknown): unknown {
   if ((kind === FieldKind.origin || kind === FieldKind.originOrNull) && value !== null) {
-    const origin = value as { sid: number; requestId: number };
-    return { sid: origin.sid, requestId: origin.requestId };
+    const origin = value as [number, number];
+    return makeOrigin(origin[0], origin[1]);
   }
-  if (kind === FieldKind.touches) return (value as SessionEntry[]).map((t) => sessionEntry(t.sessionId, t.timeoutMs));
+  if (kind === FieldKind.touches) return (value as [bigint, number][]).map((t) => sessionEntry(t[0], t[1]));
   return value;
 }
 
-/** The first own key of `record` that is neither 'type' nor a field of the schema, or null. */
-function unknownField(record: Record<string, unknown>, fields: readonly FieldSpec[]): string | null {
-  for (const key in record) {
-    if (key === 'type' || !hasOwn(record, key)) continue;
-    let known = false;
-    for (let i = 0; i < fields.length && !known; i++) known = fields[i]![0] === key;
-    if (!known) return key;
+/** A field's value as its tuple carries it. */
+function wireValue(kind: FieldKind, value: unknown): unknown {
+  if ((kind === FieldKind.origin || kind === FieldKind.originOrNull) && value !== null && typeof value === 'object') {
+    const origin = value as Origin;
+    return [origin.sid, origin.requestId];
   }
-  return null;
+  if (kind === FieldKind.touches) return (value as readonly SessionEntry[]).map((t) => [t.sessionId, t.timeoutMs]);
+  return value;
+}
+
+/** A message as its wire tuple: [type code, fields in the schema's order]. */
+export function peerMessageTuple(msg: PeerMessage): unknown[] {
+  const fields = peerMessageSchema[msg.type];
+  const record = msg as unknown as Record<string, unknown>;
+  // Sized once: pushing onto [code] grew the array's backing store on every message.
+  const tuple = new Array<unknown>(fields.length + 1);
+  tuple[0] = peerMessageCodes[msg.type];
+  for (let i = 0; i < fields.length; i++) tuple[i + 1] = wireValue(fields[i]![1], record[fields[i]![0]]);
+  return tuple;
 }
 
 /**
- * Checks a decoded frame against the schema. On success the message is rebuilt field by field
- * in the factory's key order, so the core never sees a key the schema does not name.
+ * Checks a decoded wire tuple against the schema. On success the message is built field by
+ * field in the factory's key order, so the core gets the same object a factory makes.
  */
 export function checkPeerMessage(value: unknown): CheckedMessage {
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
-    return { ok: false, reason: `a peer message is an object with a type, not ${describe(value)}` };
-  }
-  const record = value as Record<string, unknown>;
-  const type = hasOwn(value, 'type') ? record.type : undefined;
-  if (typeof type !== 'string' || !hasOwn(peerMessageSchema, type)) {
-    return { ok: false, reason: typeof type === 'string' ? `unknown message type '${type.slice(0, 40)}'` : 'the message has no type' };
-  }
-  const fields = peerMessageSchema[type as PeerMessageType];
-  const unknown = unknownField(record, fields);
-  if (unknown !== null) return { ok: false, reason: `${type} has an unknown field '${unknown.slice(0, 40)}'` };
+  if (!Array.isArray(value)) return { ok: false, reason: `a peer message is a tuple [type code, ...fields], not ${describe(value)}` };
+  return checkPeerTuple(value, value.length);
+}
+
+/** checkPeerMessage for the first `length` values of `values` (the frame reader reuses one array for every frame). */
+export function checkPeerTuple(values: readonly unknown[], length: number): CheckedMessage {
+  const code = length === 0 ? undefined : values[0];
+  const type = typeof code === 'number' ? typeByCode[code] : undefined;
+  if (type === undefined) return { ok: false, reason: length === 0 ? 'the message has no type code' : `unknown message type code: ${describe(code)}` };
+  const fields = peerMessageSchema[type];
+  if (length > fields.length + 1) return { ok: false, reason: `${type} has ${length - 1} fields, more than its ${fields.length}` };
   const msg: Record<string, unknown> = { type };
   // Index loops, no closures: every PROPOSAL, ACK and COMMIT passes through here.
   for (let i = 0; i < fields.length; i++) {
     const name = fields[i]![0];
     const kind = fields[i]![1];
-    if (!hasOwn(value, name)) return { ok: false, reason: `${type}.${name} is missing` };
-    const problem = fieldProblem(kind, record[name]);
+    const field: unknown = i + 1 < length ? values[i + 1] : undefined;
+    if (field === undefined) return { ok: false, reason: `${type}.${name} is missing` };
+    const problem = fieldProblem(kind, field);
     if (problem !== null) return { ok: false, reason: `${type}.${name}${problem.startsWith('.') || problem.startsWith('[') ? '' : ' '}${problem}` };
-    msg[name] = fieldValue(kind, record[name]);
+    msg[name] = fieldValue(kind, field);
   }
   return { ok: true, msg: msg as unknown as PeerMessage };
 }

@@ -2,17 +2,18 @@ import type { ServerState } from './vote.js';
 import type { Zxid } from './zxid.js';
 
 /**
- * Peer messages: plain objects with a fixed key order (msgpackr packs records by key
- * order, and a fixed order keeps frames byte-identical for identical values), zxids and
- * epochs as bigint, payloads as opaque bytes. Every message is built by a factory below so
- * the order cannot drift. The transport must be FIFO per pair of peers (TCP); a lost
+ * Peer messages: plain objects with a fixed key order (the order of their fields in
+ * message-schema.ts, which is also the order their wire tuple carries them), zxids and epochs
+ * as bigint, payloads as opaque bytes. Every message is built by a factory below so the
+ * order cannot drift. The transport must be FIFO per pair of peers (TCP); a lost
  * connection is reported to the core as a `disconnected` event, never as a silent gap.
  */
 
 /**
  * Bumped on any incompatible change; sent in the transport's first frame. 2: SNAP travels as a
- * header and chunks; the hello is a challenge-response (hello, welcome, proof). 3: PINGREPLY's
- * touches are typed {sessionId, timeoutMs} entries, not opaque byte strings.
+ * header and chunks; the hello is a challenge-response (hello, welcome, proof). 3: a message is
+ * a tuple [type code, fields in order], not a map with key names; PINGREPLY's touches are typed
+ * [sessionId, timeoutMs] entries, not opaque byte strings.
  */
 export const quorumProtocolVersion = 3;
 

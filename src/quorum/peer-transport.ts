@@ -6,11 +6,10 @@ import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { FrameDecoder } from '../protocol/framing.js';
 import { defaultQuorumLimits } from './limits.js';
-import { checkPeerMessage } from './message-schema.js';
 import type { PeerMessage } from './messages.js';
 import { acceptPeerConnection } from './peer-accept.js';
 import { PeerDialer, type PeerConnectContext } from './peer-dial.js';
-import { PeerFrameWriter, decodeFrameBody } from './peer-frames.js';
+import { PeerFrameWriter, decodePeerFrame } from './peer-frames.js';
 import {
   juteMaxBufferDefault,
   peerBacklogMessagesMax,
@@ -198,15 +197,7 @@ export class PeerTransport {
   }
 
   private deliver(from: number, frame: Buffer, log: Logger, socket: Socket): void {
-    let decoded: unknown;
-    try {
-      decoded = decodeFrameBody(frame);
-    } catch (err) {
-      log.warn({ reason: (err as Error).message }, 'undecodable peer frame dropped; closing connection');
-      socket.destroy();
-      return;
-    }
-    const checked = checkPeerMessage(decoded);
+    const checked = decodePeerFrame(frame);
     if (!checked.ok) {
       log.warn({ reason: checked.reason }, 'invalid peer message; closing connection');
       socket.destroy();

@@ -75,7 +75,7 @@ describe('forged messages on the election port of a real ensemble', () => {
       }
       await waitFor(`server ${member.sid} to log the refusals`, () => member.logged('peer connection refused', mark).length === forged.length);
       for (const r of member.logged('peer connection refused', mark)) {
-        expect(r).toMatchObject({ address: '127.0.0.1', reason: 'the first frame is not a zkts peer hello' });
+        expect(r).toMatchObject({ address: '127.0.0.1', reason: 'hello is not a handshake record' });
       }
     }
     await expectHealthy();

@@ -20,7 +20,7 @@ import {
   type OpeningPlan,
   type OpeningStep,
 } from '../../src/fuzz/peer-opening.js';
-import { decodePeerBody, encodePeerFrame } from '../../src/fuzz/peer-wire.js';
+import { decodePeerBody, encodePeerFrame, peerTypeOf } from '../../src/fuzz/peer-wire.js';
 import { Prng } from '../../src/fuzz/rng.js';
 import { fuzzPeerSecret } from '../../src/fuzz/servers.js';
 import { packageRoot } from '../../src/testing/member-process.js';
@@ -103,8 +103,8 @@ describe('fuzz case generators', () => {
       sides.add(c.opening.side);
       for (const input of c.inputs) {
         try {
-          const value = decodePeerBody(input.bytes.subarray(4)) as { type?: unknown };
-          if (typeof value?.type === 'string') types.add(value.type);
+          const type = peerTypeOf(decodePeerBody(input.bytes.subarray(4)));
+          if (type !== undefined) types.add(type);
         } catch {
           // a broken frame
         }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FieldKind, checkPeerMessage, peerMessageSchema, peerMessageTypes } from '../../src/quorum/message-schema.js';
+import { FieldKind, checkPeerMessage, peerMessageCodes, peerMessageSchema, peerMessageTuple, peerMessageTypes } from '../../src/quorum/message-schema.js';
 import * as m from '../../src/quorum/messages.js';
 import { ServerState } from '../../src/quorum/vote.js';
 import { makeZxid, zxidEpochMax } from '../../src/quorum/zxid.js';
@@ -50,32 +50,38 @@ const badValues: Record<FieldKind, [what: string, value: unknown, reason: RegExp
   bytes: [['a string', 'abc', /is a string, not bytes/], ['an array of numbers', [1, 2], /is an array, not bytes/]],
   touches: [
     ['bytes, not a list', bytes, /is bytes, not a list of touches/],
-    ['a list with bytes', [{ sessionId: 1n, timeoutMs: 5 }, bytes], /\[1\] is bytes, not a touch \{sessionId, timeoutMs\}/],
-    ['a touch without its timeout', [{ sessionId: 1n }], /\[0\]\.timeoutMs is missing/],
-    ['a touch with a zero timeout', [{ sessionId: 1n, timeoutMs: 0 }], /\[0\]\.timeoutMs 0 is outside 1\.\.2147483647/],
-    ['a touch with a number as session', [{ sessionId: 1, timeoutMs: 5 }], /\[0\]\.sessionId is the number 1, not a bigint session id/],
-    ['a touch with another field', [{ sessionId: 1n, timeoutMs: 5, zxid: 1n }], /\[0\] has an unknown field 'zxid'/],
-    ['too long', Array.from({ length: m.pingReplyTouchesMax + 1 }, () => m.sessionEntry(1n, 5)), /holds 10001 touches, more than 10000/],
+    ['a list with bytes', [[1n, 5], bytes], /\[1\] is bytes, not a touch \[sessionId, timeoutMs\]/],
+    ['a touch without its timeout', [[1n]], /\[0\] has 1 elements, not a touch/],
+    ['a touch with a zero timeout', [[1n, 0]], /\[0\]\.timeoutMs 0 is outside 1\.\.2147483647/],
+    ['a touch with a number as session', [[1, 5]], /\[0\]\.sessionId is the number 1, not a bigint session id/],
+    ['a touch with another element', [[1n, 5, 1n]], /\[0\] has 3 elements/],
+    ['a touch as a map', [{ sessionId: 1n, timeoutMs: 5 }], /\[0\] is an object, not a touch/],
+    ['too long', Array.from({ length: m.pingReplyTouchesMax + 1 }, () => [1n, 5]), /holds 10001 touches, more than 10000/],
   ],
-  origin: [['null', null, /is null, not an origin/], ['without requestId', { sid: 1 }, /\.requestId is missing/], ['with a sid above 255', { sid: 300, requestId: 1 }, /\.sid 300 is outside 0\.\.255/], ['with a negative requestId', { sid: 1, requestId: -1 }, /\.requestId -1 is outside/], ['with another field', { sid: 1, requestId: 1, admin: true }, /has an unknown field 'admin'/]],
-  originOrNull: [['a number', 4, /is the number 4, not an origin/], ['without sid', { requestId: 1 }, /\.sid is missing/]],
+  origin: [['null', null, /is null, not an origin/], ['without requestId', [1], /has 1 elements, not an origin \[sid, requestId\]/], ['with a sid above 255', [300, 1], /\.sid 300 is outside 0\.\.255/], ['with a negative requestId', [1, -1], /\.requestId -1 is outside/], ['with another element', [1, 1, true], /has 3 elements/], ['as a map', { sid: 1, requestId: 1 }, /is an object, not an origin/]],
+  originOrNull: [['a number', 4, /is the number 4, not an origin/], ['with a string sid', ['1', 1], /\.sid is a string, not an integer server id/]],
   rejectReason: [['unknown', 'tired', /a string is not a reject reason/], ['a number', 0, /the number 0 is not a reject reason/]],
   sessionId: [['a number', 5, /not a bigint session id/], ['above int64', 1n << 63n, /is outside -9223372036854775808\.\.9223372036854775807/]],
   timeoutMs: [['a bigint', 30_000n, /not an integer timeout/], ['above int32', 2 ** 31, /2147483648 is outside 0\.\.2147483647/]],
   byteCount: [['a bigint', 12n, /not an integer size/], ['negative', -1, /-1 is outside 0\.\./]],
 };
 
-function without(msg: m.PeerMessage, field: string): Record<string, unknown> {
-  const copy: Record<string, unknown> = { ...msg };
-  delete copy[field];
-  return copy;
+const tuples = Object.fromEntries(peerMessageTypes.map((t) => [t, peerMessageTuple(samples[t])])) as Record<m.PeerMessageType, unknown[]>;
+
+/** The tuple of `type` with field `index` (0 = the first field) set to `value`, or cut before it. */
+function withField(type: m.PeerMessageType, index: number, value: unknown | 'cut'): unknown[] {
+  const tuple = [...tuples[type]];
+  if (value === 'cut') return tuple.slice(0, index + 1);
+  tuple[index + 1] = value;
+  return tuple;
 }
 
-const fieldCases: [type: string, field: string, what: string, value: Record<string, unknown>, reason: RegExp][] = [];
+const fieldCases: [type: string, field: string, what: string, value: unknown[], reason: RegExp][] = [];
 for (const type of peerMessageTypes) {
-  for (const [field, kind] of peerMessageSchema[type]) {
-    fieldCases.push([type, field, 'missing', without(samples[type], field), / is missing$/]);
-    for (const [what, value, reason] of badValues[kind]) fieldCases.push([type, field, what, { ...samples[type], [field]: value }, reason]);
+  for (const [index, [field, kind]] of peerMessageSchema[type].entries()) {
+    fieldCases.push([type, field, 'missing (the tuple ends before it)', withField(type, index, 'cut'), / is missing$/]);
+    fieldCases.push([type, field, 'undefined', withField(type, index, undefined), / is missing$/]);
+    for (const [what, value, reason] of badValues[kind]) fieldCases.push([type, field, what, withField(type, index, value), reason]);
   }
 }
 
@@ -84,8 +90,13 @@ describe('every peer message type against its schema', () => {
     expect(Object.keys(samples).sort()).toEqual([...peerMessageTypes].sort());
   });
 
-  it.each(peerMessageTypes.map((t) => [t]))('a valid %s passes and comes back with the factory\'s keys in order', (type) => {
-    const checked = checkPeerMessage(samples[type]);
+  it('gives every type its own code', () => {
+    expect(new Set(peerMessageTypes.map((t) => peerMessageCodes[t])).size).toBe(peerMessageTypes.length);
+  });
+
+  it.each(peerMessageTypes.map((t) => [t]))('a valid %s as its tuple passes and comes back as the factory made it, keys in order', (type) => {
+    expect(tuples[type]).toHaveLength(peerMessageSchema[type].length + 1);
+    const checked = checkPeerMessage(tuples[type]);
     expect(checked.ok).toBe(true);
     if (!checked.ok) return;
     expect(checked.msg).toEqual(samples[type]);
@@ -100,29 +111,31 @@ describe('every peer message type against its schema', () => {
     expect(checked.reason).toMatch(reason);
   });
 
-  it.each(peerMessageTypes.map((t) => [t]))('a %s with a field the schema does not name is refused', (type) => {
-    const checked = checkPeerMessage({ ...samples[type], extra: 1 });
-    expect(checked).toEqual({ ok: false, reason: `${type} has an unknown field 'extra'` });
+  it.each(peerMessageTypes.map((t) => [t]))('a %s with one value more than its schema names is refused', (type) => {
+    const checked = checkPeerMessage([...tuples[type], 1]);
+    const fields = peerMessageSchema[type].length;
+    expect(checked).toEqual({ ok: false, reason: `${type} has ${fields + 1} fields, more than its ${fields}` });
   });
 
   it('refuses values that are not messages at all', () => {
     for (const [value, reason] of [
-      [null, 'a peer message is an object with a type, not null'],
-      [[{ type: 'ping' }], 'a peer message is an object with a type, not an array'],
-      ['ping', 'a peer message is an object with a type, not a string'],
-      [new Uint8Array(3), 'a peer message is an object with a type, not bytes'],
-      [{ zxid: 1n }, 'the message has no type'],
-      [{ type: 7 }, 'the message has no type'],
-      [{ type: 'takeover' }, "unknown message type 'takeover'"],
-      [{ type: 'toString' }, "unknown message type 'toString'"],
+      [null, 'a peer message is a tuple [type code, ...fields], not null'],
+      [{ type: 'ping', zxid: 1n }, 'a peer message is a tuple [type code, ...fields], not an object'],
+      ['ping', 'a peer message is a tuple [type code, ...fields], not a string'],
+      [new Uint8Array(3), 'a peer message is a tuple [type code, ...fields], not bytes'],
+      [[], 'the message has no type code'],
+      [[1n], 'unknown message type code: the bigint 1'],
+      [['ping', 1n], 'unknown message type code: a string'],
+      [[0], 'unknown message type code: the number 0'],
+      [[99, 1n], 'unknown message type code: the number 99'],
+      [[1.5], 'unknown message type code: the number 1.5'],
     ] as const) {
       expect(checkPeerMessage(value)).toEqual({ ok: false, reason });
     }
   });
 
-  it('hands the core a rebuilt origin, never the object that came off the wire', () => {
-    const wire = { type: 'sync', origin: { sid: 3, requestId: 77 } };
-    const checked = checkPeerMessage(wire);
-    expect(checked.ok && checked.msg.type === 'sync' && checked.msg.origin !== wire.origin).toBe(true);
+  it('hands the core an origin object built from the tuple', () => {
+    const checked = checkPeerMessage([peerMessageCodes.sync, [3, 77]]);
+    expect(checked).toEqual({ ok: true, msg: m.syncMessage(m.makeOrigin(3, 77)) });
   });
 });

@@ -2,7 +2,7 @@
 // type or field is covered without touching this file. Values lean toward the edges of what the
 // receiving server holds (its last zxid and the one after, its epochs and the next, zero, the
 // largest value the field allows), where an unexpected message is most likely to hurt.
-import { FieldKind, checkPeerMessage, peerMessageSchema, peerMessageTypes } from '../../src/quorum/message-schema.js';
+import { FieldKind, checkPeerMessage, peerMessageCodes, peerMessageSchema, peerMessageTypes } from '../../src/quorum/message-schema.js';
 import { RejectReason, pingReplyTouchesMax, sessionEntry, type PeerMessage, type PeerMessageType } from '../../src/quorum/messages.js';
 import type { QuorumPeer } from '../../src/quorum/peer.js';
 import type { Prng } from '../../src/quorum/sim/prng.js';
@@ -57,8 +57,9 @@ function sid(prng: Prng, target: Target): number {
   return prng.pick([...target.members, 0, 255, prng.int(256)]);
 }
 
-function origin(prng: Prng, target: Target): { sid: number; requestId: number } {
-  return { sid: prng.chance(0.6) ? target.peer.self : sid(prng, target), requestId: prng.int(50) };
+/** An origin as its wire tuple [sid, requestId]. */
+function origin(prng: Prng, target: Target): [sid: number, requestId: number] {
+  return [prng.chance(0.6) ? target.peer.self : sid(prng, target), prng.int(50)];
 }
 
 function fieldValue(prng: Prng, kind: FieldKind, target: Target): unknown {
@@ -73,7 +74,7 @@ function fieldValue(prng: Prng, kind: FieldKind, target: Target): unknown {
     case FieldKind.serverState: return prng.pick(Object.values(ServerState));
     case FieldKind.boolean: return prng.chance(0.5);
     case FieldKind.bytes: return bytes(prng);
-    case FieldKind.touches: return Array.from({ length: prng.pick([0, 1, 3, pingReplyTouchesMax]) }, () => sessionEntry(prng.pick([1n, 2n, randomBigint(prng, 63)]), prng.pick([1, 30_000, 0x7fffffff])));
+    case FieldKind.touches: return Array.from({ length: prng.pick([0, 1, 3, pingReplyTouchesMax]) }, () => [prng.pick([1n, 2n, randomBigint(prng, 63)]), prng.pick([1, 30_000, 0x7fffffff])]);
     case FieldKind.origin: return origin(prng, target);
     case FieldKind.originOrNull: return prng.chance(0.3) ? null : origin(prng, target);
     case FieldKind.rejectReason: return prng.pick(Object.values(RejectReason));
@@ -85,9 +86,9 @@ function fieldValue(prng: Prng, kind: FieldKind, target: Target): unknown {
 
 /** One message of the given type (or a random one), well-formed by construction and checked to be. */
 export function arbitraryMessage(prng: Prng, target: Target, type: PeerMessageType = prng.pick(peerMessageTypes)): PeerMessage {
-  const raw: Record<string, unknown> = { type };
-  for (const [name, kind] of peerMessageSchema[type]) raw[name] = fieldValue(prng, kind, target);
-  const checked = checkPeerMessage(raw);
+  const tuple: unknown[] = [peerMessageCodes[type]];
+  for (const [, kind] of peerMessageSchema[type]) tuple.push(fieldValue(prng, kind, target));
+  const checked = checkPeerMessage(tuple);
   if (!checked.ok) throw new Error(`the generator made a malformed ${type}: ${checked.reason}`);
   return checked.msg;
 }

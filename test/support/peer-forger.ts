@@ -1,9 +1,10 @@
 // A hand-driven peer connection for tests that attack the election port: it speaks the
 // handshake (hello, welcome, proof) with whatever id, secret or address it is told to, and
-// then sends any value as a frame, including values no real member would send.
+// then sends any value as a message frame, including values no real member would send.
 import net from 'node:net';
 import tls from 'node:tls';
 import { Packr } from 'msgpackr';
+import { peerWireValue } from '../../src/fuzz/peer-wire.js';
 import { quorumProtocolVersion } from '../../src/quorum/messages.js';
 import { handshakeProof, newNonce } from '../../src/quorum/peer-handshake.js';
 import { scaled } from '../../src/testing/wait.js';
@@ -37,7 +38,7 @@ export interface HelloOptions {
   /** Prove this secret (the real one, a wrong one); none: an empty proof. */
   readonly secret?: Uint8Array;
   readonly version?: number;
-  /** Frames to send in the same write as the proof, so they arrive with it (nothing can come between). */
+  /** Messages to send in the same write as the proof, so they arrive with it (nothing can come between). */
   readonly then?: readonly unknown[];
 }
 
@@ -87,8 +88,9 @@ export class PeerForger {
     return this.closedFlag;
   }
 
+  /** Any value as a message frame: a message object (valid or not) goes as the wire tuple the fuzzer makes of it. */
   send(value: unknown): void {
-    if (!this.closedFlag) this.socket.write(frameOf(value));
+    this.sendRaw(frameOf(peerWireValue(value)));
   }
 
   sendRaw(bytes: Uint8Array): void {
@@ -98,13 +100,13 @@ export class PeerForger {
   /** Runs the dialer's side of the handshake as server `sid`. */
   async hello(sid: number, options: HelloOptions = {}): Promise<HelloOutcome> {
     const dialerNonce = newNonce();
-    this.send({ hello: 'zkts-peer', version: options.version ?? quorumProtocolVersion, sid, nonce: dialerNonce });
+    this.sendRaw(frameOf({ hello: 'zkts-peer', version: options.version ?? quorumProtocolVersion, sid, nonce: dialerNonce }));
     const welcome = (await this.nextFrame()) as { sid: number; nonce: Uint8Array } | null;
     if (welcome === null) return { welcomed: false };
     const ids = { dialer: sid, acceptor: welcome.sid };
     const nonces = { dialer: dialerNonce, acceptor: welcome.nonce };
     const proof = frameOf({ proof: handshakeProof(options.secret ?? null, 'dialer', ids, nonces) });
-    this.sendRaw(Buffer.concat([proof, ...(options.then ?? []).map(frameOf)]));
+    this.sendRaw(Buffer.concat([proof, ...(options.then ?? []).map((value) => frameOf(peerWireValue(value)))]));
     return { welcomed: true, sid: welcome.sid };
   }
 

@@ -1,7 +1,7 @@
 import type { QuorumEffect } from '../effects.js';
 import type { QuorumEvent } from '../events.js';
 import { defaultQuorumLimits, type QuorumLimits } from '../limits.js';
-import { checkPeerMessage } from '../message-schema.js';
+import { checkPeerMessage, peerMessageTuple } from '../message-schema.js';
 import type { Origin, PeerMessage } from '../messages.js';
 import { QuorumPeer } from '../peer.js';
 import { makeQuorumView, quorumSize, type QuorumView } from '../quorum-view.js';
@@ -604,7 +604,7 @@ export class Simulation {
 
   /** Whatever the core sends must pass the receiver's schema check, and no SNAP chunk may exceed its limit. */
   private performSend(node: SimNode, to: number, msg: PeerMessage): void {
-    const checked = checkPeerMessage(msg);
+    const checked = checkPeerMessage(peerMessageTuple(msg));
     check(checked.ok, `${node.sid} sent a malformed ${msg.type}: ${checked.ok ? '' : checked.reason}`);
     check(msg.type !== 'snapChunk' || msg.data.length <= this.limits.snapChunkBytes, `${node.sid} sent a SNAP chunk over ${this.limits.snapChunkBytes} bytes`);
     this.sessions.sent(node.sid, msg);
