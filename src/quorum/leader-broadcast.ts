@@ -48,13 +48,15 @@ function propose(s: LeaderState, writes: readonly BacklogWrite[]): void {
     entries.push(entry);
   }
   if (entries.length === 0) return;
-  emit(s.host, { kind: 'persistTxns', entries });
   // One message object per txn for every follower: the transport encodes it once. The
   // followers are found per txn, not listed in an array: proposing runs once per write.
   for (const entry of entries) {
     const proposal = proposalMessage(entry.zxid, entry.payload, entry.origin);
     for (const h of s.learners.values()) if (!h.observer && isForwarding(h)) send(s, h.sid, proposal);
   }
+  // The proposals go before the leader's own log write (ZooKeeper's order): the shell starts
+  // effects in order, and a follower's fsync, which the commit needs too, should not wait for ours.
+  emit(s.host, { kind: 'persistTxns', entries });
 }
 
 /** Followers (or observers) whose link carries proposals, commits and informs now. */
@@ -109,7 +111,11 @@ export function commitUpTo(s: LeaderState, point: Zxid): void {
   if (point <= s.committed) return;
   const entries = s.host.journal.applyUpTo(point);
   const commit = commitMessage(point);
-  for (const sid of forwardingLearners(s, false)) send(s, sid, commit);
+  // The follower whose client waits for the newest txn hears first: it replies once it applies.
+  const waiting = entries.at(-1)?.origin?.sid;
+  const followers = forwardingLearners(s, false);
+  if (waiting !== undefined && followers.includes(waiting)) send(s, waiting, commit);
+  for (const sid of followers) if (sid !== waiting) send(s, sid, commit);
   const observers = forwardingLearners(s, true);
   for (const entry of entries) {
     if (observers.length > 0) {

@@ -104,6 +104,24 @@ describe('ZAB scenarios in the simulator', () => {
     expectConverged(sim);
   });
 
+  it("the leader sends a write's PROPOSALs before logging it, and its COMMIT to the write's origin first", () => {
+    const { sim, leader, followers } = stableCluster();
+    for (const origin of followers) {
+      const effects: string[] = [];
+      sim.onEffect = (sid, effect) => {
+        if (sid !== leader) return;
+        if (effect.kind === 'persistTxns') effects.push('persist');
+        if (effect.kind === 'send' && (effect.msg.type === 'proposal' || effect.msg.type === 'commit')) effects.push(`${effect.msg.type} ${effect.to}`);
+      };
+      const write = sim.write(origin);
+      expect(sim.runUntil(() => sim.writeStatus(write) === 'acked', 50)).toBe(true);
+      const others = followers.filter((sid) => sid !== origin);
+      expect(effects.slice(0, 3).sort()).toEqual(['persist', ...followers.map((sid) => `proposal ${sid}`)].sort());
+      expect(effects[2]).toBe('persist');
+      expect(effects.slice(3)).toEqual([`commit ${origin}`, ...others.map((sid) => `commit ${sid}`)]);
+    }
+  });
+
   it('an idle ensemble has ticks to do only for PINGs: followers sleep through them all', () => {
     const limits = { pingIntervalTicks: 5, syncLimitTicks: 50, initLimitTicks: 100 };
     const { sim, leader, followers } = stableCluster({ limits });
