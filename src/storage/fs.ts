@@ -1,4 +1,4 @@
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, writevSync } from 'node:fs';
 import { open as openFile, mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,6 +22,12 @@ export interface StorageFile {
    * for one hand-off to the thread pool and back, not two.
    */
   writevDurable(data: readonly Uint8Array[], position: number): Promise<void>;
+  /**
+   * writevDurable on the calling thread, for a write too small to be worth a thread-pool
+   * hand-off; false (nothing written) when it cannot be done now. Optional: a file system
+   * without it gets every write through writevDurable.
+   */
+  writevDurableSync?(data: readonly Uint8Array[], position: number): boolean;
   /** fdatasync: the file's bytes (and its size) are durable when this resolves. */
   datasync(): Promise<void>;
   /** fsync: bytes and all metadata are durable when this resolves. */
@@ -58,6 +64,8 @@ const openFlags: Record<OpenMode, string> = {
 class NodeFile implements StorageFile {
   /** The same file opened O_DSYNC, for writevDurable; opened on first use. */
   private dsync: Promise<FileHandle> | undefined;
+  /** Its descriptor once open, for writevDurableSync; -1 before. */
+  private dsyncFd = -1;
 
   constructor(
     readonly path: string,
@@ -94,8 +102,23 @@ class NodeFile implements StorageFile {
       await writeAll(this.handle, data, position);
       return this.handle.datasync();
     }
-    this.dsync ??= openFile(this.path, fsConstants.O_WRONLY | fsConstants.O_DSYNC);
+    this.dsync ??= openFile(this.path, fsConstants.O_WRONLY | fsConstants.O_DSYNC).then((handle) => {
+      this.dsyncFd = handle.fd;
+      return handle;
+    });
     await writeAll(await this.dsync, data, position);
+  }
+
+  /** Only once writevDurable has opened the O_DSYNC handle: opening it here would block too. */
+  writevDurableSync(data: readonly Uint8Array[], position: number): boolean {
+    if (this.dsyncFd < 0) return false;
+    let pending = data.filter((buffer) => buffer.length > 0);
+    for (let offset = position; pending.length > 0; ) {
+      const written = writevSync(this.dsyncFd, pending, offset);
+      offset += written;
+      pending = dropWritten(pending, written);
+    }
+    return true;
   }
 
   datasync(): Promise<void> {
@@ -117,6 +140,7 @@ class NodeFile implements StorageFile {
   async close(): Promise<void> {
     const dsync = this.dsync;
     this.dsync = undefined;
+    this.dsyncFd = -1;
     try {
       if (dsync !== undefined) await (await dsync).close();
     } finally {

@@ -13,6 +13,11 @@ export const preallocateBytesDefault = 4 * mebibyte;
 export const payloadBytesMax = 64 * mebibyte;
 /** One group-commit batch (one durable writev) carries at most this many bytes. */
 export const batchBytesMax = 16 * mebibyte;
+/**
+ * A lone txn up to this many bytes, on an idle log, is written on the loop thread (a larger
+ * one would hold the loop for its copy to the disk).
+ */
+export const loneWriteBytesMax = 64 * 1024;
 /** Sequential reads of log segments and snapshots fetch this much at a time. */
 export const readChunkBytes = 4 * mebibyte;
 

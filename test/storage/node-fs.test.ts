@@ -24,4 +24,18 @@ describe('the real file system (NodeFs)', () => {
     expect(await openFds()).toBe(fdsBefore);
     expect((await readFile(path)).toString()).toBe('012abcd789XY');
   });
+
+  it('writevDurableSync writes on the calling thread once writevDurable has opened the O_DSYNC handle, and not before', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'file');
+    const file = await nodeFs.open(path, 'createExclusive');
+    expect(file.writevDurableSync!([Buffer.from('no')], 0)).toBe(false);
+    expect(await file.size()).toBe(0);
+    await file.writevDurable([Buffer.from('0123456789')], 0);
+    expect(file.writevDurableSync!([Buffer.from('ab'), Buffer.alloc(0), Buffer.from('cd')], 3)).toBe(true);
+    expect((await readFile(path)).toString()).toBe('012abcd789');
+    await file.close();
+    expect(file.writevDurableSync!([Buffer.from('XY')], 0)).toBe(false);
+    expect((await readFile(path)).toString()).toBe('012abcd789');
+  });
 });

@@ -111,6 +111,26 @@ describe('TxnLog', () => {
     await txnLog.close();
   });
 
+  it('a lone txn on an idle log is durable within the turn it is flushed in; two appended together wait for the thread pool', async () => {
+    const dir = await tempDir();
+    const { txnLog } = await openLog(dir, { preallocateBytes: 64 * 1024 });
+    // The segment's first write (its header, its directory entry) always goes through the pool.
+    await txnLog.append(zxidOf(1, 1), payloadFor(1n));
+    const durableAtNextImmediate = (): Promise<bigint> => new Promise((resolve) => setImmediate(() => resolve(txnLog.durableZxid)));
+    await durableAtNextImmediate(); // the first flush has settled: the log is idle
+    const lone = txnLog.append(zxidOf(1, 2), payloadFor(2n));
+    expect(await durableAtNextImmediate()).toBe(zxidOf(1, 2));
+    await lone;
+    const pair = [txnLog.append(zxidOf(1, 3), payloadFor(3n)), txnLog.append(zxidOf(1, 4), payloadFor(4n))];
+    expect(await durableAtNextImmediate()).toBe(zxidOf(1, 2));
+    await Promise.all(pair);
+    expect(txnLog.durableZxid).toBe(zxidOf(1, 4));
+    await txnLog.close();
+    const reopened = (await openLog(dir)).txnLog;
+    expect((await readAll(reopened)).map((record) => record.payload)).toEqual([1n, 2n, 3n, 4n].map((n) => payloadFor(n)));
+    await reopened.close();
+  });
+
   it('writeEncoded: no promise per txn; batch listeners hear each group commit and its size, failure listeners a failed fsync', async () => {
     const dir = await tempDir();
     const faults = new FaultFs();
