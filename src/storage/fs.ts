@@ -140,10 +140,11 @@ class NodeFile implements StorageFile {
   async close(): Promise<void> {
     const dsync = this.dsync;
     this.dsync = undefined;
-    this.dsyncFd = -1;
     try {
       if (dsync !== undefined) await (await dsync).close();
     } finally {
+      // After the open settled: its callback sets the descriptor.
+      this.dsyncFd = -1;
       await this.handle.close();
     }
   }
