@@ -69,9 +69,12 @@ function int(v: unknown, what: string): number {
   return v;
 }
 
+const int64Max = 0x7fff_ffff_ffff_ffffn;
+
 /** A jute long as msgpack carries it (bigint, or a number when small). */
 function long(v: unknown, what: string): bigint {
-  if (typeof v === 'bigint') return BigInt.asIntN(64, v);
+  // msgpackr's int64 is in range already; only a uint64 above it wraps (asIntN allocates).
+  if (typeof v === 'bigint') return v <= int64Max ? v : BigInt.asIntN(64, v);
   if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
   bad(`${what} is not a long`);
 }
@@ -173,6 +176,10 @@ export function encodeTxn(txn: Txn): Uint8Array {
   }
 }
 
+/** Shared by every txn that has them (frozen: a txn is never changed after decoding). */
+const noAuthIds: readonly Id[] = Object.freeze([]);
+const marshallingError: TxnOp = Object.freeze({ type: OpCode.error, err: ErrorCode.MARSHALLINGERROR });
+
 /**
  * The txn in `bytes` (from `start` to `end`: a range of a larger read buffer decodes in place).
  * Total: it never throws. A committed txn is applied by every member from the same bytes, so
@@ -182,10 +189,10 @@ export function encodeTxn(txn: Txn): Uint8Array {
  * kept (the writer's session hears the error). `problem` hears what was wrong, for the log.
  */
 export function decodeTxn(bytes: Uint8Array, start = 0, end = bytes.length, problem?: (reason: string) => void): Txn {
-  const txn: Txn = { zxid: 0n, time: 0, sessionId: 0n, cxid: 0, authIds: [], op: { type: OpCode.error, err: ErrorCode.MARSHALLINGERROR } };
+  const txn: Txn = { zxid: 0n, time: 0, sessionId: 0n, cxid: 0, authIds: noAuthIds, op: marshallingError };
   let value: unknown;
   try {
-    value = start === 0 && end === bytes.length ? packr.unpack(bytes) : packr.unpack(bytes, { start, end });
+    value = unpackRange(bytes, start, end);
   } catch (err) {
     problem?.(`payload does not decode: ${(err as Error).message}`);
     return txn;
@@ -215,9 +222,24 @@ export function decodeTxn(bytes: Uint8Array, start = 0, end = bytes.length, prob
   } catch (err) {
     if (!(err instanceof BadField) && !(err instanceof RangeError) && !(err instanceof TypeError)) throw err;
     problem?.(err.message);
-    txn.op = { type: OpCode.error, err: ErrorCode.MARSHALLINGERROR };
+    txn.op = marshallingError;
     return txn;
   }
+}
+
+/**
+ * msgpackr caches a DataView on the buffer it reads (a property added to it): a new one for
+ * every payload view. Reading each payload as a range of one view over its whole read buffer
+ * costs that once per read buffer, not once per txn.
+ */
+let wholeView: Buffer = Buffer.alloc(0);
+const range = { start: 0, end: 0 };
+
+function unpackRange(bytes: Uint8Array, start: number, end: number): unknown {
+  if (wholeView.buffer !== bytes.buffer) wholeView = Buffer.from(bytes.buffer);
+  range.start = bytes.byteOffset + start;
+  range.end = bytes.byteOffset + end;
+  return packr.unpack(wholeView, range);
 }
 
 /** Leader wall-clock milliseconds: a safe integer (it becomes ctime and mtime). */
@@ -227,8 +249,9 @@ function time(v: unknown): number {
   return t;
 }
 
-function authIdsOf(flat: unknown): Id[] {
+function authIdsOf(flat: unknown): readonly Id[] {
   if (!Array.isArray(flat) || flat.length % 2 !== 0) bad('auth ids are not a list of (scheme, id)');
+  if (flat.length === 0) return noAuthIds;
   const ids: Id[] = [];
   for (let i = 0; i < flat.length; i += 2) ids.push({ scheme: str(flat[i], 'auth scheme'), id: str(flat[i + 1], 'auth id') });
   return ids;
