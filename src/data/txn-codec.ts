@@ -3,6 +3,7 @@ import { ProtocolError } from '../errors.js';
 import { ErrorCode, OpCode } from '../protocol/constants.js';
 import type { ACL, Id, MultiOp } from '../protocol/records.js';
 import type { Txn, TxnOp } from './txn.js';
+import { noAuthIds, readCommonTxn } from './txn-reader.js';
 import { TxnWriter } from './txn-writer.js';
 
 /**
@@ -176,8 +177,6 @@ export function encodeTxn(txn: Txn): Uint8Array {
   }
 }
 
-/** Shared by every txn that has them (frozen: a txn is never changed after decoding). */
-const noAuthIds: readonly Id[] = Object.freeze([]);
 const marshallingError: TxnOp = Object.freeze({ type: OpCode.error, err: ErrorCode.MARSHALLINGERROR });
 
 /**
@@ -189,6 +188,12 @@ const marshallingError: TxnOp = Object.freeze({ type: OpCode.error, err: ErrorCo
  * kept (the writer's session hears the error). `problem` hears what was wrong, for the log.
  */
 export function decodeTxn(bytes: Uint8Array, start = 0, end = bytes.length, problem?: (reason: string) => void): Txn {
+  const common = Buffer.isBuffer(bytes) ? readCommonTxn(bytes, start, end) : null;
+  return common ?? decodeTxnChecked(bytes, start, end, problem);
+}
+
+/** decodeTxn by msgpackr, every field checked: for all txns the common reader leaves. */
+export function decodeTxnChecked(bytes: Uint8Array, start: number, end: number, problem?: (reason: string) => void): Txn {
   const txn: Txn = { zxid: 0n, time: 0, sessionId: 0n, cxid: 0, authIds: noAuthIds, op: marshallingError };
   let value: unknown;
   try {
