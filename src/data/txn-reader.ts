@@ -1,4 +1,5 @@
 import { OpCode } from '../protocol/constants.js';
+import { readLong } from '../protocol/jute.js';
 import type { ACL, Id } from '../protocol/records.js';
 import type { Txn, TxnOp } from './txn.js';
 
@@ -64,15 +65,10 @@ function opOf(count: number): TxnOp | null {
   return null;
 }
 
-/** Eight bytes copied here make one bigint (Buffer's readBigInt64BE makes several). */
-const scratch = new Uint8Array(8);
-const scratchView = new DataView(scratch.buffer);
-
 function int64(): bigint {
   if (p + 9 > end || b[p] !== 0xd3) return (fail(), 0n);
-  for (let i = 0; i < 8; i++) scratch[i] = b[p + 1 + i]!;
   p += 9;
-  return scratchView.getBigInt64(0);
+  return readLong(b, p - 8);
 }
 
 /** A jute int; a uint32 above int32's range is left to the checked path. */
