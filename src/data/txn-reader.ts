@@ -127,21 +127,58 @@ function bin(): Buffer | null {
   return b.subarray(p, (p += length));
 }
 
+/**
+ * The value last read from some bytes, kept with a copy of them: a connection's writes all
+ * carry the same auth ids, and most creates the same ACL. The value is frozen and shared.
+ */
+class LastRead<T> {
+  private bytes: Buffer = Buffer.alloc(0);
+  value: T | null = null;
+
+  /** Whether b[p..] starts with the bytes last read; if so p moves past them. */
+  matches(): boolean {
+    const n = this.bytes.length;
+    if (n === 0 || p + n > end) return false;
+    for (let i = 0; i < n; i++) if (b[p + i] !== this.bytes[i]) return false;
+    p += n;
+    return true;
+  }
+
+  keep(start: number, value: T): T {
+    if (!ok) return value;
+    this.bytes = Buffer.from(b.subarray(start, p));
+    this.value = deepFreeze(value);
+    return value;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') for (const v of Object.values(value)) deepFreeze(v);
+  return Object.freeze(value);
+}
+
+const lastIds = new LastRead<readonly Id[]>();
+const lastAcl = new LastRead<ACL[]>();
+
 /** The caller's auth ids: a flat fixarray [scheme, id, ...]. */
 function ids(): readonly Id[] {
+  if (lastIds.matches()) return lastIds.value!;
+  const start = p;
   const head = p < end ? b[p++]! : 0;
   if ((head & 0xf0) !== 0x90 || (head & 1) !== 0) return (fail(), noAuthIds);
   if (head === 0x90) return noAuthIds;
-  const out: Id[] = [];
-  for (let i = (head & 0x0f) / 2; i > 0 && ok; i--) out.push({ scheme: ascii(), id: ascii() });
-  return out;
+  const out: Id[] = new Array((head & 0x0f) / 2);
+  for (let i = 0; i < out.length; i++) out[i] = { scheme: ascii(), id: ascii() };
+  return lastIds.keep(start, out);
 }
 
 /** A create's ACL: a flat fixarray [perms, scheme, id, ...] of strings (nil is left to the checked path). */
 function acl(): ACL[] | null {
+  if (lastAcl.matches()) return lastAcl.value!;
+  const start = p;
   const head = p < end ? b[p++]! : 0;
   if ((head & 0xf0) !== 0x90 || (head & 0x0f) % 3 !== 0) return (fail(), null);
-  const out: ACL[] = [];
-  for (let i = (head & 0x0f) / 3; i > 0 && ok; i--) out.push({ perms: int32(), id: { scheme: ascii(), id: ascii() } });
-  return out;
+  const out: ACL[] = new Array((head & 0x0f) / 3);
+  for (let i = 0; i < out.length; i++) out[i] = { perms: int32(), id: { scheme: ascii(), id: ascii() } };
+  return lastAcl.keep(start, out);
 }
