@@ -166,9 +166,31 @@ function unpackLegacyOp(op: unknown, inMulti = false): TxnOp {
 
 const writer = new TxnWriter();
 
-/** A txn's bytes in a buffer of their own (TxnWriter's encoding: what msgpackr would write). */
+/**
+ * Txns are encoded one after another into a slab (as Buffer.allocUnsafe's pool does, without
+ * reserving a guess of the size): one view per txn. Payloads are never written after encoding.
+ */
+const slabBytes = 64 * 1024;
+let slab = Buffer.allocUnsafe(slabBytes);
+let slabAt = 0;
+
+/** A txn's bytes in a range no other txn uses (TxnWriter's encoding: what msgpackr would write). */
 export function encodeTxn(txn: Txn): Uint8Array {
-  let buf = Buffer.allocUnsafe(512);
+  let end = writer.encode(txn, slab, slabAt, slab.length);
+  if (end === -1 && slabAt > 0) {
+    slab = Buffer.allocUnsafe(slabBytes);
+    slabAt = 0;
+    end = writer.encode(txn, slab, 0, slab.length);
+  }
+  if (end < 0) return encodeAlone(txn);
+  const bytes = slab.subarray(slabAt, end);
+  slabAt = (end + 7) & ~7;
+  return bytes;
+}
+
+/** A txn larger than a slab (or one the writer refuses), in a buffer of its own. */
+function encodeAlone(txn: Txn): Uint8Array {
+  let buf = Buffer.allocUnsafe(slabBytes * 4);
   for (;;) {
     const end = writer.encode(txn, buf, 0, buf.length);
     if (end >= 0) return buf.subarray(0, end);
