@@ -21,6 +21,12 @@ export function readLong(buf: Uint8Array, at: number): bigint {
   return longScratch[0]!;
 }
 
+/** Writes `v` big-endian at buf[at..at+8), wrapped to 64 bits, making no bigint. */
+export function writeLong(buf: Uint8Array, at: number, v: bigint): void {
+  longScratch[0] = v;
+  for (let i = 0; i < 8; i++) buf[at + i] = longScratchBytes[longHighByte === 7 ? 7 - i : i]!;
+}
+
 /** readLong, unsigned (msgpack's uint64). */
 export function readUnsignedLong(buf: Uint8Array, at: number): bigint {
   readLong(buf, at);
@@ -71,12 +77,9 @@ export class JuteWriter {
 
   long(v: bigint): this {
     this.ensure(8);
-    // Through a scratch BigInt64Array: writeBigInt64BE makes several BigInts per call, and
-    // every reply carries a zxid and often a stat of six longs.
-    longScratch[0] = v;
-    const buf = this.buf;
-    const at = this.pos;
-    for (let i = 0; i < 8; i++) buf[at + i] = longScratchBytes[longHighByte === 7 ? 7 - i : i]!;
+    // writeBigInt64BE makes several BigInts per call, and every reply carries a zxid and
+    // often a stat of six longs.
+    writeLong(this.buf, this.pos, v);
     this.pos += 8;
     return this;
   }
