@@ -3,6 +3,7 @@ import { ProtocolError } from '../errors.js';
 import { ErrorCode, OpCode } from '../protocol/constants.js';
 import type { ACL, Id, MultiOp } from '../protocol/records.js';
 import type { Txn, TxnOp } from './txn.js';
+import { noAuthIds, readCommonTxn } from './txn-reader.js';
 import { TxnWriter } from './txn-writer.js';
 
 /**
@@ -69,9 +70,12 @@ function int(v: unknown, what: string): number {
   return v;
 }
 
+const int64Max = 0x7fff_ffff_ffff_ffffn;
+
 /** A jute long as msgpack carries it (bigint, or a number when small). */
 function long(v: unknown, what: string): bigint {
-  if (typeof v === 'bigint') return BigInt.asIntN(64, v);
+  // msgpackr's int64 is in range already; only a uint64 above it wraps (asIntN allocates).
+  if (typeof v === 'bigint') return v <= int64Max ? v : BigInt.asIntN(64, v);
   if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
   bad(`${what} is not a long`);
 }
@@ -162,9 +166,31 @@ function unpackLegacyOp(op: unknown, inMulti = false): TxnOp {
 
 const writer = new TxnWriter();
 
-/** A txn's bytes in a buffer of their own (TxnWriter's encoding: what msgpackr would write). */
+/**
+ * Txns are encoded one after another into a slab (as Buffer.allocUnsafe's pool does, without
+ * reserving a guess of the size): one view per txn. Payloads are never written after encoding.
+ */
+const slabBytes = 64 * 1024;
+let slab = Buffer.allocUnsafe(slabBytes);
+let slabAt = 0;
+
+/** A txn's bytes in a range no other txn uses (TxnWriter's encoding: what msgpackr would write). */
 export function encodeTxn(txn: Txn): Uint8Array {
-  let buf = Buffer.allocUnsafe(512);
+  let end = writer.encode(txn, slab, slabAt, slab.length);
+  if (end === -1 && slabAt > 0) {
+    slab = Buffer.allocUnsafe(slabBytes);
+    slabAt = 0;
+    end = writer.encode(txn, slab, 0, slab.length);
+  }
+  if (end < 0) return encodeAlone(txn);
+  const bytes = slab.subarray(slabAt, end);
+  slabAt = (end + 7) & ~7;
+  return bytes;
+}
+
+/** A txn larger than a slab (or one the writer refuses), in a buffer of its own. */
+function encodeAlone(txn: Txn): Uint8Array {
+  let buf = Buffer.allocUnsafe(slabBytes * 4);
   for (;;) {
     const end = writer.encode(txn, buf, 0, buf.length);
     if (end >= 0) return buf.subarray(0, end);
@@ -172,6 +198,8 @@ export function encodeTxn(txn: Txn): Uint8Array {
     buf = Buffer.allocUnsafe(buf.length * 4);
   }
 }
+
+const marshallingError: TxnOp = Object.freeze({ type: OpCode.error, err: ErrorCode.MARSHALLINGERROR });
 
 /**
  * The txn in `bytes` (from `start` to `end`: a range of a larger read buffer decodes in place).
@@ -182,10 +210,16 @@ export function encodeTxn(txn: Txn): Uint8Array {
  * kept (the writer's session hears the error). `problem` hears what was wrong, for the log.
  */
 export function decodeTxn(bytes: Uint8Array, start = 0, end = bytes.length, problem?: (reason: string) => void): Txn {
-  const txn: Txn = { zxid: 0n, time: 0, sessionId: 0n, cxid: 0, authIds: [], op: { type: OpCode.error, err: ErrorCode.MARSHALLINGERROR } };
+  const common = Buffer.isBuffer(bytes) ? readCommonTxn(bytes, start, end) : null;
+  return common ?? decodeTxnChecked(bytes, start, end, problem);
+}
+
+/** decodeTxn by msgpackr, every field checked: for all txns the common reader leaves. */
+export function decodeTxnChecked(bytes: Uint8Array, start: number, end: number, problem?: (reason: string) => void): Txn {
+  const txn: Txn = { zxid: 0n, time: 0, sessionId: 0n, cxid: 0, authIds: noAuthIds, op: marshallingError };
   let value: unknown;
   try {
-    value = start === 0 && end === bytes.length ? packr.unpack(bytes) : packr.unpack(bytes, { start, end });
+    value = unpackRange(bytes, start, end);
   } catch (err) {
     problem?.(`payload does not decode: ${(err as Error).message}`);
     return txn;
@@ -215,9 +249,24 @@ export function decodeTxn(bytes: Uint8Array, start = 0, end = bytes.length, prob
   } catch (err) {
     if (!(err instanceof BadField) && !(err instanceof RangeError) && !(err instanceof TypeError)) throw err;
     problem?.(err.message);
-    txn.op = { type: OpCode.error, err: ErrorCode.MARSHALLINGERROR };
+    txn.op = marshallingError;
     return txn;
   }
+}
+
+/**
+ * msgpackr caches a DataView on the buffer it reads (a property added to it): a new one for
+ * every payload view. Reading each payload as a range of one view over its whole read buffer
+ * costs that once per read buffer, not once per txn.
+ */
+let wholeView: Buffer = Buffer.alloc(0);
+const range = { start: 0, end: 0 };
+
+function unpackRange(bytes: Uint8Array, start: number, end: number): unknown {
+  if (wholeView.buffer !== bytes.buffer) wholeView = Buffer.from(bytes.buffer);
+  range.start = bytes.byteOffset + start;
+  range.end = bytes.byteOffset + end;
+  return packr.unpack(wholeView, range);
 }
 
 /** Leader wall-clock milliseconds: a safe integer (it becomes ctime and mtime). */
@@ -227,8 +276,9 @@ function time(v: unknown): number {
   return t;
 }
 
-function authIdsOf(flat: unknown): Id[] {
+function authIdsOf(flat: unknown): readonly Id[] {
   if (!Array.isArray(flat) || flat.length % 2 !== 0) bad('auth ids are not a list of (scheme, id)');
+  if (flat.length === 0) return noAuthIds;
   const ids: Id[] = [];
   for (let i = 0; i < flat.length; i += 2) ids.push({ scheme: str(flat[i], 'auth scheme'), id: str(flat[i + 1], 'auth id') });
   return ids;

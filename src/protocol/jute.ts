@@ -10,6 +10,28 @@ const longScratch = new BigInt64Array(1);
 const longScratchBytes = new Uint8Array(longScratch.buffer);
 /** Where the most significant byte of longScratch is: 7 on little-endian machines. */
 const longHighByte = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 7 : 0;
+const ulongScratch = new BigUint64Array(longScratch.buffer);
+
+/**
+ * The big-endian int64 at buf[at..at+8), by way of the scratch array: one bigint, where
+ * readBigInt64BE makes four (zxids in every PROPOSAL, COMMIT and ACK). The caller checks bounds.
+ */
+export function readLong(buf: Uint8Array, at: number): bigint {
+  for (let i = 0; i < 8; i++) longScratchBytes[longHighByte === 7 ? 7 - i : i] = buf[at + i]!;
+  return longScratch[0]!;
+}
+
+/** Writes `v` big-endian at buf[at..at+8), wrapped to 64 bits, making no bigint. */
+export function writeLong(buf: Uint8Array, at: number, v: bigint): void {
+  longScratch[0] = v;
+  for (let i = 0; i < 8; i++) buf[at + i] = longScratchBytes[longHighByte === 7 ? 7 - i : i]!;
+}
+
+/** readLong, unsigned (msgpack's uint64). */
+export function readUnsignedLong(buf: Uint8Array, at: number): bigint {
+  readLong(buf, at);
+  return ulongScratch[0]!;
+}
 
 export class JuteWriter {
   private buf: Buffer;
@@ -55,12 +77,9 @@ export class JuteWriter {
 
   long(v: bigint): this {
     this.ensure(8);
-    // Through a scratch BigInt64Array: writeBigInt64BE makes several BigInts per call, and
-    // every reply carries a zxid and often a stat of six longs.
-    longScratch[0] = v;
-    const buf = this.buf;
-    const at = this.pos;
-    for (let i = 0; i < 8; i++) buf[at + i] = longScratchBytes[longHighByte === 7 ? 7 - i : i]!;
+    // writeBigInt64BE makes several BigInts per call, and every reply carries a zxid and
+    // often a stat of six longs.
+    writeLong(this.buf, this.pos, v);
     this.pos += 8;
     return this;
   }
@@ -164,7 +183,7 @@ export class JuteReader {
 
   long(): bigint {
     this.need(8, 'long');
-    const v = this.buf.readBigInt64BE(this.pos);
+    const v = readLong(this.buf, this.pos);
     this.pos += 8;
     return v;
   }

@@ -65,4 +65,32 @@ export type ImmediateEffect = (
 export type QuorumEffectKind = QuorumEffect['kind'];
 
 /** Effects accumulate in call order; handlers push onto the one sink of the current step. */
-export type EffectSink = QuorumEffect[];
+export interface EffectSink {
+  push(effect: QuorumEffect): void;
+}
+
+/**
+ * The peer's sink. Its buffer lasts across steps, so a step pays for an array of its own
+ * effects only (an array pushed to afresh reserves 16 slots: about 180 bytes a step).
+ */
+export class EffectBuffer implements EffectSink {
+  private readonly items: (QuorumEffect | undefined)[] = [];
+  private count = 0;
+
+  push(effect: QuorumEffect): void {
+    this.items[this.count++] = effect;
+  }
+
+  /** This step's effects, in order; the sink is empty after. */
+  take(): QuorumEffect[] {
+    const effects = this.items.slice(0, this.count) as QuorumEffect[];
+    this.clear();
+    return effects;
+  }
+
+  /** Drops what was pushed outside a step. */
+  clear(): void {
+    this.items.fill(undefined, 0, this.count);
+    this.count = 0;
+  }
+}

@@ -85,10 +85,12 @@ export class Journal {
   /** Marks txns up to `zxid` applied and returns them in order; trims the window. */
   applyUpTo(zxid: Zxid): LogEntry[] {
     invariant(zxid <= this.lastLogged, () => `apply beyond the log: ${zxidToHex(zxid)} > ${zxidToHex(this.lastLogged)}`);
-    const out: LogEntry[] = [];
-    if (zxid <= this.applied) return out;
-    let i = this.firstIndexAbove(this.applied);
-    while (i < this.entries.length && this.entries[i]!.zxid <= zxid) out.push(this.entries[i++]!);
+    if (zxid <= this.applied) return [];
+    const from = this.firstIndexAbove(this.applied);
+    let to = from;
+    while (to < this.entries.length && this.entries[to]!.zxid <= zxid) to++;
+    // A slice is sized to fit; a pushed-to array reserves 16 slots, and this runs for every COMMIT.
+    const out = this.entries.slice(from, to);
     this.applied = zxid;
     this.trimWindow();
     return out;

@@ -25,7 +25,7 @@ import {
   type TruncMessage,
 } from './messages.js';
 import { emit, persistAcceptedEpoch, persistCurrentEpoch, type RoleHost } from './role-host.js';
-import { zxidCounter, zxidEpoch, zxidEpochStart, zxidToHex, type Zxid } from './zxid.js';
+import { zxidEpochStart, zxidToHex, type Zxid } from './zxid.js';
 
 export const LearnerRolePhase = {
   /** FOLLOWERINFO sent, waiting for LEADERINFO. */
@@ -65,6 +65,9 @@ function joinChunks(chunks: readonly Uint8Array[], bytes: number): Uint8Array {
 export class LearnerRole {
   private phase: LearnerRolePhase = LearnerRolePhase.discovery;
   private epoch = -1n;
+  /** Our epoch's zxids are [epochStart, epochEnd): bounds kept so a zxid's epoch needs no shift (a bigint each). */
+  private epochStart: Zxid = -1n;
+  private epochEnd: Zxid = -1n;
   private now = 0;
   private lastHeard = 0;
   /** Highest zxid the leader told us is committed (COMMIT, INFORM, or UPTODATE's implication). */
@@ -176,6 +179,8 @@ export class LearnerRole {
     const acceptedNow = msg.newEpoch > accepted;
     if (acceptedNow) persistAcceptedEpoch(this.host, msg.newEpoch);
     this.epoch = msg.newEpoch;
+    this.epochStart = zxidEpochStart(msg.newEpoch);
+    this.epochEnd = (msg.newEpoch + 1n) << 32n;
     this.phase = LearnerRolePhase.synchronization;
     this.send(ackEpochMessage(this.host.journal.lastLoggedZxid, this.host.epochs.currentEpoch, acceptedNow));
   }
@@ -318,9 +323,13 @@ export class LearnerRole {
   private isNextZxid(zxid: Zxid): boolean {
     const last = this.host.journal.lastLoggedZxid;
     if (zxid <= last) return false;
-    if (zxidEpoch(zxid) !== this.epoch) return this.phase === LearnerRolePhase.synchronization && zxidEpoch(zxid) < this.epoch;
-    if (zxidEpoch(last) === this.epoch) return zxid === last + 1n;
-    return zxidCounter(zxid) === 1n;
+    if (!this.inEpoch(zxid)) return this.phase === LearnerRolePhase.synchronization && zxid < this.epochStart;
+    if (last >= this.epochStart) return zxid === last + 1n;
+    return zxid === this.epochStart + 1n;
+  }
+
+  private inEpoch(zxid: Zxid): boolean {
+    return zxid >= this.epochStart && zxid < this.epochEnd;
   }
 
   private logEntry(entry: LogEntry): void {
@@ -340,7 +349,7 @@ export class LearnerRole {
   private sendAcks(): void {
     if (this.observer || !this.newLeaderAcked) return;
     const durable = this.host.journal.durableZxid;
-    if (durable <= this.lastAckSent || zxidEpoch(durable) !== this.epoch) return;
+    if (durable <= this.lastAckSent || !this.inEpoch(durable)) return;
     this.lastAckSent = durable;
     this.send(ackMessage(durableZxid(durable)));
   }

@@ -3,6 +3,7 @@
 // writes and reads for them (src/fuzz/wire-check.ts and test/sim/messages-roundtrip.test.ts hold
 // the writer to msgpackr's bytes); what either does not handle goes through msgpackr instead.
 import { MsgpackWriter } from '../data/msgpack-writer.js';
+import { readLong, readUnsignedLong } from '../protocol/jute.js';
 import { FieldKind, checkPeerTuple, peerMessageCodes, peerMessageSchema, type CheckedMessage } from './message-schema.js';
 import type { Origin, PeerMessage } from './messages.js';
 
@@ -115,11 +116,11 @@ export class TupleReader {
       case 0xcc: return this.has(1) ? this.skip(1, b[at]!) : undefined;
       case 0xcd: return this.has(2) ? this.skip(2, b.readUInt16BE(at)) : undefined;
       case 0xce: return this.has(4) ? this.skip(4, b.readUInt32BE(at)) : undefined;
-      case 0xcf: return this.has(8) ? this.skip(8, b.readBigUInt64BE(at)) : undefined;
+      case 0xcf: return this.has(8) ? this.skip(8, readUnsignedLong(b, at)) : undefined;
       case 0xd0: return this.has(1) ? this.skip(1, b.readInt8(at)) : undefined;
       case 0xd1: return this.has(2) ? this.skip(2, b.readInt16BE(at)) : undefined;
       case 0xd2: return this.has(4) ? this.skip(4, b.readInt32BE(at)) : undefined;
-      case 0xd3: return this.has(8) ? this.skip(8, b.readBigInt64BE(at)) : undefined;
+      case 0xd3: return this.has(8) ? this.skip(8, readLong(b, at)) : undefined;
       case 0xd9: return this.has(1) ? this.ascii(b[this.pos++]!) : undefined;
       case 0xdc: return this.has(2) ? this.array(this.skip(2, b.readUInt16BE(at)), depth) : undefined;
       default: return this.fail();

@@ -1,5 +1,5 @@
 import { invariant } from '../errors.js';
-import type { QuorumEffect, Role } from './effects.js';
+import { EffectBuffer, type QuorumEffect, type Role } from './effects.js';
 import { Election, decidedNotification, type ElectionEffect } from './election.js';
 import type { QuorumEvent } from './events.js';
 import { Journal, type LogEntry } from './journal.js';
@@ -67,7 +67,7 @@ export class QuorumPeer {
   private readonly limits: QuorumLimits;
   private role: ActiveRole;
   private electionEpoch = 0n;
-  private out: QuorumEffect[] = [];
+  private readonly out = new EffectBuffer();
   private stepDownReason: string | null = null;
   private readonly host: RoleHost;
   /** Session liveness outlives roles: the table is replicated state every member mirrors. */
@@ -146,7 +146,7 @@ export class QuorumPeer {
   // ---- the one entry point ------------------------------------------------------------------
 
   step(event: QuorumEvent): QuorumEffect[] {
-    this.out = [];
+    this.out.clear();
     this.stepDownReason = null;
     this.dispatch(event);
     // A new role may give up at once (say, a learner refused by a non-leader); loop, boundedly.
@@ -158,9 +158,7 @@ export class QuorumPeer {
     }
     this.sessions.setMode(this.sessionMode(), this.out);
     if (event.kind === 'tick' && this.started) this.sessions.expireDue(this.out);
-    const effects = this.out;
-    this.out = [];
-    return effects;
+    return this.out.take();
   }
 
   private dispatch(event: QuorumEvent): void {

@@ -1,4 +1,4 @@
-import type { QuorumEffect } from './effects.js';
+import type { EffectSink, QuorumEffect } from './effects.js';
 import type { Journal } from './journal.js';
 import type { QuorumLimits } from './limits.js';
 import type { QuorumView } from './quorum-view.js';
@@ -26,7 +26,7 @@ export interface RoleHost {
   readonly payloads: PayloadValidator;
   /** The member's session liveness: it outlives every role. */
   readonly sessions: SessionLiveness;
-  readonly out: QuorumEffect[];
+  readonly out: EffectSink;
   stepDown(reason: string): void;
 }
 

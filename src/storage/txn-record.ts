@@ -1,4 +1,5 @@
 import { crc32c } from '@node-rs/crc32';
+import { writeLong } from '../protocol/jute.js';
 import { FileWindow, isAllZero } from './file-window.js';
 import { payloadBytesMax } from './limits.js';
 
@@ -54,9 +55,8 @@ export function encodeRecordHeader(zxid: bigint, payload: Uint8Array): Buffer {
 /** Writes the header of a record holding `payload` at `at` of `out`. */
 export function writeRecordHeader(out: Buffer, at: number, zxid: bigint, payload: Uint8Array): void {
   out.writeUInt32BE(payload.length, at + 4);
-  // Two 32-bit halves: writeBigUInt64BE costs more than the rest of the header.
-  out.writeUInt32BE(Number((zxid >> 32n) & 0xffffffffn), at + 8);
-  out.writeUInt32BE(Number(zxid & 0xffffffffn), at + 12);
+  // writeBigUInt64BE (or splitting the zxid in halves) makes bigints; writeLong none.
+  writeLong(out, at + 8, zxid);
   out.writeUInt32BE(crc32c(payload), at + 16);
   out.writeUInt32BE(crc32cOfRange(out, at + 4, at + 20), at);
 }

@@ -103,4 +103,16 @@ describe('TxnWriter', () => {
     expect(writer.encode(t, Buffer.alloc(size - 1), 0, size - 1)).toBe(-1);
     expect(writer.encode(t, Buffer.alloc(size), 0, size)).toBe(size);
   });
+
+  it('encodeTxn gives each txn bytes of its own: a thousand in a row, some larger than a slab, all still decode as written', () => {
+    const written: Txn[] = [];
+    const encoded: Uint8Array[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const size = i % 250 === 7 ? 70_000 + i : i % 300;
+      const t: Txn = { zxid: BigInt(i), time: 1_700_000_000_000 + i, sessionId: 0x100n + BigInt(i), cxid: i, authIds: [], op: { type: OpCode.setData, request: { path: `/n/${i}`, data: Buffer.alloc(size, i & 0xff), version: i } } };
+      written.push(t);
+      encoded.push(encodeTxn(t));
+    }
+    for (let i = 0; i < written.length; i++) expect(decodeTxn(encoded[i]!)).toEqual(written[i]);
+  });
 });

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../src/errors.js';
 import { OpCode } from '../../src/protocol/constants.js';
 import { FrameDecoder } from '../../src/protocol/framing.js';
-import { JuteReader, JuteWriter } from '../../src/protocol/jute.js';
+import { JuteReader, JuteWriter, readLong, readUnsignedLong, writeLong } from '../../src/protocol/jute.js';
+import { Prng, randomBytes } from '../../src/fuzz/rng.js';
 import {
   ConnectRequestCodec,
   ConnectResponseCodec,
@@ -175,6 +176,18 @@ describe('exact bytes of docs/protocol.md examples', () => {
     expect(r.long()).toBe(0x7fffffff_ffffffffn);
     expect(r.long()).toBe(-0x8000000000000000n);
     expect(r.long()).toBe(0x1_0000_0001n);
+  });
+
+  it('readLong and readUnsignedLong read what Buffer reads, and writeLong writes what it writes, at any offset', () => {
+    const rng = new Prng(64);
+    const bytes = randomBytes(rng, 4096);
+    for (let at = 0; at + 8 <= bytes.length; at += 1 + rng.int(7)) {
+      expect(readLong(bytes, at)).toBe(bytes.readBigInt64BE(at));
+      expect(readUnsignedLong(bytes, at)).toBe(bytes.readBigUInt64BE(at));
+      const written = Buffer.alloc(16);
+      writeLong(written, at % 9, readUnsignedLong(bytes, at));
+      expect(written.readBigInt64BE(at % 9)).toBe(bytes.readBigInt64BE(at));
+    }
   });
 });
 
