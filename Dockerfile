@@ -7,7 +7,7 @@
 ARG BASE=zkts-node-base
 FROM ${BASE}
 
-# The same malloc settings as the `zkts` command's shebang (src/testing/server-process.ts says why).
+# src/testing/server-process.ts's malloc settings (it says why); its node flag is in the ENTRYPOINT.
 ENV MALLOC_MMAP_THRESHOLD_=131072 \
     MALLOC_TRIM_THRESHOLD_=131072
 
@@ -27,7 +27,7 @@ HEALTHCHECK --interval=5s --timeout=10s --start-period=30s --retries=3 \
   CMD ["node", "/opt/zkts/bin/zkts.js", "4lw", "ruok", "127.0.0.1:2181", "--expect", "imok"]
 
 # A mounted /conf/zoo.cfg wins; otherwise it is written from the ZOO_* variables (README).
-ENTRYPOINT ["node", "/opt/zkts/bin/zkts.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/opt/zkts/bin/zkts.js"]
 CMD ["server", "--from-env", "/conf/zoo.cfg"]
 
 # A digest of dist/src that the container suites compare with theirs, so they never test a stale image.

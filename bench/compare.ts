@@ -29,6 +29,7 @@ import { sampleProcess } from '../src/bench/proc-stats.js';
 import type { BenchResult } from '../src/bench/run.js';
 import { median } from '../src/bench/stats.js';
 import { workloadNames, type WorkloadName } from '../src/bench/workloads.js';
+import { serverNodeArgs, serverProcessEnv } from '../src/testing/server-process.js';
 import { waitFor } from '../src/testing/wait.js';
 import {
   Ensemble,
@@ -168,7 +169,8 @@ function printHeader(o: Options, zookeeperSource: string): void {
   out(`ZooKeeper: Debian's zookeeper 3.8.0 (${zookeeperSource}); ${java.version}`);
   out(`  org.apache.zookeeper.server.quorum.QuorumPeerMain, ${zookeeperJvmOptions.join(' ')} (the heap upstream's zkServer.sh gives it)`);
   out(`  JVM flags in effect: ${java.flags}`);
-  out(`zkts: node ${process.version} bin/zkts.js server (as \`zkts cluster\` starts it: MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_=131072)`);
+  const env = Object.entries(serverProcessEnv).map(([key, value]) => `${key}=${value}`).join(' ');
+  out(`zkts: node ${process.version} ${serverNodeArgs.join(' ')} bin/zkts.js server (as \`zkts cluster\` starts it: ${env})`);
   out(`client: ${client} 1.1.3 in its own \`zkts bench --client ${client}\` process on the same machine;`);
   out(`  ${o.sessions} sessions x ${o.window} requests in flight each (${o.sessions * o.window} in all), ${o.size} B of data;`);
   out(`  sessions spread round-robin over the members, leader last (each side's leader gets the same sessions);`);

@@ -1,5 +1,5 @@
-#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072 node
-// The malloc settings are src/testing/server-process.ts's (why: see there).
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=8
+// The malloc settings and node flag are src/testing/server-process.ts's (why: see there).
 // Entry point of the `zkts` command; the compiled CLI lives in dist/.
 import { main } from '../dist/src/cli/main.js';
 

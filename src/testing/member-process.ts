@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serverProcessEnv } from './server-process.js';
+import { serverNodeArgs, serverProcessEnv } from './server-process.js';
 import type { PeerFaultRule } from '../faults/peer-faults.js';
 import { controlEnvKey, controlEnvValue, parseControlReport, type ControlReport, type StartTiming } from './control.js';
 import { guard } from './lifeline.js';
@@ -154,7 +154,7 @@ export class MemberProcess extends EventEmitter<{ exit: [MemberExit] }> {
 
   /** Spawns the process with its control channel and lifeline; resolves with its first report. */
   private spawnChild(): Promise<ControlReport> {
-    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), zktsEntry, 'server', this.options.configPath], {
+    const child = spawn(process.execPath, [...serverNodeArgs, ...(this.options.nodeArgs ?? []), zktsEntry, 'server', this.options.configPath], {
       cwd: packageRoot,
       env: { ...process.env, ...serverProcessEnv, ...this.options.env, [controlEnvKey]: controlEnvValue, ZKTS_LOG_LEVEL: this.options.logLevel ?? 'info' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
