@@ -1,12 +1,14 @@
-// The zkts image as a user runs it: non-root, data in volumes, healthy by its own ruok check,
-// configured by ZOO_* variables or by a mounted zoo.cfg (which wins), refusing a bad variable
-// at once with the variable named. Through zkts/testcontainers' ZktsContainer.
+// The zkts image as a user runs it: non-root, data in volumes, the launcher's node flags and
+// malloc settings, healthy by its own ruok check, configured by ZOO_* variables or by a
+// mounted zoo.cfg (which wins), refusing a bad variable at once with the variable named.
+// Through zkts/testcontainers' ZktsContainer.
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { getContainerRuntimeClient } from 'testcontainers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/index.js';
+import { serverNodeArgs, serverProcessEnv } from '../../src/testing/server-process.js';
 import { waitFor } from '../../src/testing/wait.js';
 import { ZktsContainer, type StartedZktsContainer } from '../../src/testing/testcontainers.js';
 import { image, requireDocker } from './docker.js';
@@ -36,6 +38,9 @@ describe('the zkts image', () => {
     expect(info.Config.User).toBe('1000:1000');
     expect(Object.keys(info.Config.Volumes ?? {}).sort()).toEqual(['/data', '/datalog']);
     expect(info.Config.Healthcheck?.Test).toEqual(['CMD', 'node', '/opt/zkts/bin/zkts.js', '4lw', 'ruok', '127.0.0.1:2181', '--expect', 'imok']);
+    // The server runs as the launcher starts members: the same node flags and malloc settings.
+    expect(info.Config.Entrypoint).toEqual(['node', ...serverNodeArgs, '/opt/zkts/bin/zkts.js']);
+    expect(info.Config.Env).toEqual(expect.arrayContaining(Object.entries(serverProcessEnv).map(([key, value]) => `${key}=${value}`)));
     process.stdout.write(`zkts image ${image}: ${(info.Size / 1e6).toFixed(1)} MB\n`);
 
     const server = await start(new ZktsContainer(image));
