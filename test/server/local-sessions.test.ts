@@ -2,20 +2,8 @@
 // one-member leader, on a clock of ms with buckets of tickTime (the ensemble's machine is
 // tested in test/quorum/session-liveness.test.ts and by the simulator).
 import { describe, expect, it } from 'vitest';
-import type { ReplicatedSessions } from '../../src/session/session-authority.js';
+import { SessionTable as Table } from '../support/session-table.js';
 import { LocalSessionAuthority } from '../../src/server/local-sessions.js';
-
-/** The replicated session table, as a plain map of id → timeout. */
-class Table implements ReplicatedSessions {
-  readonly sessions = new Map<bigint, number>();
-  lastZxid = 0n;
-  has(id: bigint): boolean {
-    return this.sessions.has(id);
-  }
-  timeouts(): Iterable<[bigint, number]> {
-    return this.sessions.entries();
-  }
-}
 
 /** A clock the test moves. */
 class Clock {

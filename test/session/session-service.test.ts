@@ -2,23 +2,12 @@
 // one needs its password and the authority's word), which connection holds a session, and
 // expiry through the writer.
 import { describe, expect, it } from 'vitest';
+import { SessionTable as Table } from '../support/session-table.js';
 import { silentLogger } from '../../src/logger.js';
 import type { ConnectRequest } from '../../src/protocol/records.js';
 import { sessionPassword } from '../../src/session/password.js';
 import { LocalSessionAuthority } from '../../src/server/local-sessions.js';
-import type { ReplicatedSessions } from '../../src/session/session-authority.js';
 import { SessionService, type SessionHolder, type SessionWriter } from '../../src/session/session-service.js';
-
-class Table implements ReplicatedSessions {
-  readonly sessions = new Map<bigint, number>();
-  lastZxid = 0n;
-  has(id: bigint): boolean {
-    return this.sessions.has(id);
-  }
-  timeouts(): Iterable<[bigint, number]> {
-    return this.sessions.entries();
-  }
-}
 
 /** Writes that apply to the table at once, as a committed createSession/closeSession would. */
 class TableWriter implements SessionWriter {
