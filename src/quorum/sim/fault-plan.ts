@@ -53,9 +53,8 @@ export interface ChaosTarget {
   readonly prng: Prng;
   readonly faults: FaultPlan;
   readonly tickCount: number;
-  readonly partitioned: boolean;
-  sids(): number[];
-  isUp(sid: number): boolean;
+  readonly nodes: ReadonlyMap<number, { readonly up: boolean }>;
+  readonly network: { readonly partitioned: boolean };
   crash(sid: number): void;
   restart(sid: number): void;
   partition(groups: readonly (readonly number[])[]): void;
@@ -86,13 +85,13 @@ export class SimChaos {
     const { sim } = this;
     const plan = sim.faults;
     const prng = sim.prng;
-    const sids = sim.sids();
+    const sids = [...sim.nodes.keys()];
     if (sim.tickCount === this.forcedFaultTick) this.injectForcedFault(sids);
     if (prng.chance(plan.crashChancePerTick)) {
       const victim = prng.pick(sids);
-      if (sim.isUp(victim)) this.crashAndRestartLater(victim);
+      if (sim.nodes.get(victim)!.up) this.crashAndRestartLater(victim);
     }
-    if (!sim.partitioned && prng.chance(plan.partitionChancePerTick)) {
+    if (!sim.network.partitioned && prng.chance(plan.partitionChancePerTick)) {
       const shuffled = [...sids].sort(() => prng.float() - 0.5);
       const cut = prng.range(1, shuffled.length - 1);
       this.partitionAndHealLater([shuffled.slice(0, cut), shuffled.slice(cut)]);
@@ -109,8 +108,8 @@ export class SimChaos {
     const { sim } = this;
     const kind = sim.prng.int(3);
     const victim = sim.prng.pick(sids);
-    if (kind === 0 && sim.isUp(victim)) this.crashAndRestartLater(victim);
-    else if (kind === 1 && !sim.partitioned) this.partitionAndHealLater([[victim], sids.filter((sid) => sid !== victim)]);
+    if (kind === 0 && sim.nodes.get(victim)!.up) this.crashAndRestartLater(victim);
+    else if (kind === 1 && !sim.network.partitioned) this.partitionAndHealLater([[victim], sids.filter((sid) => sid !== victim)]);
     else sim.pause(victim, sim.prng.range(2, 30));
   }
 
@@ -144,7 +143,7 @@ export class SimChaos {
     const mean = sim.faults.writesPerTickMean;
     let writes = Math.floor(mean);
     if (sim.prng.chance(mean - writes)) writes++;
-    const sids = sim.sids();
+    const sids = [...sim.nodes.keys()];
     for (let i = 0; i < writes; i++) sim.write(sim.prng.pick(sids));
     if (sim.prng.chance(0.05)) sim.sync(sim.prng.pick(sids));
   }

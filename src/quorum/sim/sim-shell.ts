@@ -1,11 +1,12 @@
 import type { QuorumEffect } from '../effects.js';
+import type { QuorumEvent } from '../events.js';
 import type { QuorumLimits } from '../limits.js';
 import { checkPeerMessage, peerMessageTuple } from '../message-schema.js';
 import type { Origin, PeerMessage } from '../messages.js';
 import { zxidToHex, type Zxid } from '../zxid.js';
 import type { FaultPlan } from './fault-plan.js';
 import { decodeSimWrite, sessionKeyBase, simSessionId } from './hash-chain.js';
-import type { VirtualNetwork } from './network.js';
+import type { Delivery, VirtualNetwork } from './network.js';
 import type { Prng } from './prng.js';
 import type { SimSessions } from './sim-sessions.js';
 import { check, type SimOracle } from './sim-oracle.js';
@@ -15,6 +16,8 @@ import type { SimEvent, SimNode, SimStats, WriteRecord } from './sim-types.js';
 export interface ShellHost {
   readonly prng: Prng;
   readonly now: number;
+  readonly tickCount: number;
+  readonly nodes: ReadonlyMap<number, SimNode>;
   readonly faults: FaultPlan;
   readonly limits: QuorumLimits;
   readonly network: VirtualNetwork;
@@ -28,12 +31,60 @@ export interface ShellHost {
 }
 
 /**
- * The shell a real server has, over the virtual network and disks: performs each effect the
- * core returns, checking on the way what the oracle cannot see from outside (well-formed
- * sends, epochs that never go back, snapshots never older than the state).
+ * The shell a real server has, over the virtual network and disks: feeds each node's core
+ * its events (messages, fsyncs done, ticks) and performs the effects it returns, checking on
+ * the way what the oracle cannot see from outside (well-formed sends, idle ticks that do
+ * nothing, epochs that never go back, snapshots never older than the state).
  */
 export class SimShell {
   constructor(private readonly host: ShellHost) {}
+
+  /** Feeds the node's core one event and performs its effects; a paused node queues it. */
+  feed(node: SimNode, event: QuorumEvent): void {
+    if (!node.up) return;
+    if (node.pausedUntilTick > this.host.tickCount) {
+      node.backlog.push(event);
+      return;
+    }
+    const idle = event.kind === 'tick' && node.peer.ticksUntilDue() > 1;
+    const effects = node.peer.step(event);
+    // The shell sleeps through ticks the core calls idle: they must really do nothing.
+    check(!idle || effects.length === 0, `${node.sid}: a tick the core called idle had effects (${effects.map((e) => e.kind).join(', ')})`);
+    for (const effect of effects) this.perform(node, effect);
+    while (node.coreEvents.length > 0 && node.up) this.feed(node, node.coreEvents.shift()!);
+  }
+
+  /** Ends a pause: the node's queued events, in order. */
+  resume(node: SimNode): void {
+    node.pausedUntilTick = 0;
+    this.host.sessions.unsettle([node.sid]);
+    const backlog = node.backlog;
+    node.backlog = [];
+    this.host.log(`resume ${node.sid} with ${backlog.length} queued events`);
+    for (const event of backlog) this.feed(node, event);
+  }
+
+  deliver(delivery: Delivery): void {
+    if (!this.host.network.isCurrent(delivery)) return;
+    const node = this.host.nodes.get(delivery.to)!;
+    if (delivery.item.kind === 'disconnected') this.feed(node, { kind: 'disconnected', peer: delivery.from });
+    else this.feed(node, { kind: 'message', from: delivery.from, msg: delivery.item.msg });
+  }
+
+  fsyncDone(sid: number, incarnation: number): void {
+    const node = this.host.nodes.get(sid)!;
+    if (node.incarnation !== incarnation || !node.up) return;
+    const zxid = node.disk.completeFsync();
+    if (zxid !== null) this.feed(node, { kind: 'durable', zxid });
+    this.maybeStartFsync(node);
+  }
+
+  /** The core's session table mirrors the state machine's. */
+  checkSessionTable(node: SimNode): void {
+    if (!node.up || node.pausedUntilTick > this.host.tickCount) return;
+    const table = node.sm.sessions().length;
+    check(node.peer.sessions.sessionCount === table, `${node.sid}: core holds ${node.peer.sessions.sessionCount} sessions, state machine ${table}`);
+  }
 
   perform(node: SimNode, effect: QuorumEffect): void {
     const host = this.host;

@@ -7,14 +7,14 @@ import { makeQuorumView, type QuorumView } from '../quorum-view.js';
 import type { Zxid } from '../zxid.js';
 import { VirtualDisk } from './disk.js';
 import { EventQueue } from './event-queue.js';
-import { SimChaos, drawFaultPlan, quietFaultPlan, type ChaosTarget, type FaultPlan } from './fault-plan.js';
+import { SimChaos, drawFaultPlan, quietFaultPlan, type FaultPlan } from './fault-plan.js';
 import { HashChainMachine, encodeSimWrite, hashChainPayloads } from './hash-chain.js';
-import { VirtualNetwork, type Delivery } from './network.js';
+import { VirtualNetwork } from './network.js';
 import { Prng } from './prng.js';
 import { SimOracle, SimViolation, check } from './sim-oracle.js';
 import { SimSessions, type SessionSimHost, type SessionSimMember } from './sim-sessions.js';
-import { SimShell, type ShellHost } from './sim-shell.js';
-import { emptySimStats, type PendingRequest, type SimEvent, type SimNode, type SimOptions, type SimReport, type SimStats, type WriteRecord, type WriteStatus } from './sim-types.js';
+import { SimShell } from './sim-shell.js';
+import { emptySimStats, type PendingRequest, type SimEvent, type SimNode, type SimOptions, type SimStats, type WriteRecord, type WriteStatus } from './sim-types.js';
 
 /** Simulator time units per core tick; message and fsync delays are drawn in these units. */
 export const simTimeUnitsPerTick = 10;
@@ -48,11 +48,12 @@ export class Simulation {
   private seq = 0;
   private nextWriteId = 1;
   private nextRequestId = 1;
-  private readonly trace: string[] = [];
+  /** The last `traceLines` lines of what happened, for failure reports. */
+  readonly trace: string[] = [];
   private readonly traceLines: number;
-  private readonly oracle: SimOracle;
-  private readonly shell = new SimShell(this.shellHost());
-  private readonly chaos = new SimChaos(this.chaosTarget());
+  readonly oracle: SimOracle;
+  private readonly shell = new SimShell(this);
+  private readonly chaos = new SimChaos(this);
 
   constructor(readonly options: SimOptions) {
     this.prng = new Prng(options.seed);
@@ -78,67 +79,22 @@ export class Simulation {
     this.faults = options.faults ?? drawFaultPlan(this.prng);
     this.traceLines = options.traceLines ?? 0;
     this.network = new VirtualNetwork(this.prng, this.faults.network, (time, delivery) =>
-      this.push({ time, seq: 0, kind: 'deliver', delivery }),
+      this.schedule({ time, seq: 0, kind: 'deliver', delivery }),
     );
     for (const sid of [...voterSids, ...observerSids]) this.nodes.set(sid, this.createNode(sid, voterSids.includes(sid)));
   }
 
-  // ---- whole runs ----------------------------------------------------------------------------
-
-  /** Safety phase with faults, then the liveness phase; never throws, reports instead. */
-  run(safetyTicks: number, livenessTicksMax: number): SimReport {
-    let failure: string | null = null;
-    try {
-      this.start();
-      this.chaos.forceOneFault(safetyTicks);
-      this.runTicks(safetyTicks, true);
-      this.runLiveness(livenessTicksMax);
-    } catch (error) {
-      failure = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      if (!(error instanceof SimViolation) && error instanceof Error && error.stack) failure += `\n${error.stack}`;
-    }
-    this.finishStats();
-    return {
-      seed: this.options.seed,
-      ok: failure === null,
-      failure,
-      voters: this.view.voters.length,
-      observers: this.view.observers.length,
-      stats: { ...this.stats },
-      trace: [...this.trace],
-    };
-  }
-
-  /** Heal everything, then demand a leader, fresh commits and convergence within a bound. */
-  runLiveness(livenessTicksMax: number): void {
-    this.healAll();
-    const deadline = this.tickCount + livenessTicksMax;
-    const remaining = (): number => deadline - this.tickCount;
-    check(this.runUntil(() => this.stableLeader() !== null, remaining()), `liveness: no stable leader within ${livenessTicksMax} ticks after heal`);
-    // Fresh writes on the healed cluster must commit. A write may still fail once if a link
-    // reset from the safety phase lands late; it is resubmitted, as a client would.
-    const fresh: number[] = [];
-    for (let i = 0; i < 5; i++) fresh.push(this.write(this.prng.pick([...this.nodes.keys()])));
-    const settle = (): boolean => {
-      for (let i = 0; i < fresh.length; i++) {
-        const status = this.writes.get(fresh[i]!)!.status;
-        if (status === 'unknown' || status === 'rejected') fresh[i] = this.write(this.prng.pick([...this.nodes.keys()]));
-      }
-      return fresh.every((id) => this.writes.get(id)!.status === 'acked');
-    };
-    check(this.runUntil(settle, remaining()), `liveness: fresh writes not committed in time: ${fresh.map((id) => this.writes.get(id)!.status).join(',')}`);
-    check(this.runUntil(() => this.converged(), remaining()), 'liveness: servers did not converge on the committed log');
-    this.checkSyncs(remaining());
-    // (c) under a stable leader, sessions nobody touches expire within their timeout and a bucket, plus time to commit the close.
-    const within = this.sessions.silenceSome() + this.limits.sessionBucketTicks + 40;
-    check(this.runUntil(() => this.sessions.silentSessionsClosed(), within), `liveness: silent sessions not expired within ${within} ticks: ${this.sessions.silentOpen()}`);
-  }
-
   // ---- scripted control (scenario tests) -----------------------------------------------------
 
+  /** The safety phase: `ticks` ticks of random faults and workload, at least one fault among them. */
+  runSafety(ticks: number): void {
+    this.chaos.forceOneFault(ticks);
+    this.runTicks(ticks, true);
+  }
+
   start(): void {
-    for (const node of this.nodes.values()) this.feed(node, { kind: 'start' });
-    this.push({ time: this.now + simTimeUnitsPerTick, seq: 0, kind: 'tick' });
+    for (const node of this.nodes.values()) this.shell.feed(node, { kind: 'start' });
+    this.schedule({ time: this.now + simTimeUnitsPerTick, seq: 0, kind: 'tick' });
   }
 
   node(sid: number): SimNode {
@@ -180,13 +136,13 @@ export class Simulation {
     node.pending.set(requestId, { kind: 'write', writeId });
     const payload = encodeSimWrite({ writeId, key, value });
     if (afterStep) node.coreEvents.push({ kind: 'clientWrite', requestId, payload });
-    else this.feed(node, { kind: 'clientWrite', requestId, payload });
+    else this.shell.feed(node, { kind: 'clientWrite', requestId, payload });
     return writeId;
   }
 
   /** What a client does to its session on `sid`: a touch batch, or a reconnect (revalidation). */
   sessionEvent(sid: number, event: QuorumEvent & { kind: 'sessionTouches' | 'revalidateSession' }): void {
-    this.feed(this.node(sid), event);
+    this.shell.feed(this.node(sid), event);
   }
 
   writeStatus(writeId: number): WriteStatus {
@@ -203,7 +159,7 @@ export class Simulation {
     const requestId = this.nextRequestId++;
     const request = { kind: 'sync' as const, mustSeeCount: this.oracle.ackedPrefixCount(), done: false };
     node.pending.set(requestId, request);
-    this.feed(node, { kind: 'clientSync', requestId });
+    this.shell.feed(node, { kind: 'clientSync', requestId });
     return request;
   }
 
@@ -242,8 +198,8 @@ export class Simulation {
     node.peer = this.newPeer(sid, node.disk);
     node.up = true;
     this.sessions.unsettle([sid]);
-    this.feed(node, { kind: 'sessionTable', sessions: sm.sessions() });
-    this.feed(node, { kind: 'start' });
+    this.shell.feed(node, { kind: 'sessionTable', sessions: sm.sessions() });
+    this.shell.feed(node, { kind: 'start' });
   }
 
   partition(groups: readonly (readonly number[])[]): void {
@@ -281,7 +237,7 @@ export class Simulation {
    */
   inject(to: number, from: number, msg: PeerMessage): void {
     this.log(`inject ${msg.type} ${from}->${to}`);
-    this.feed(this.node(to), { kind: 'message', from, msg });
+    this.shell.feed(this.node(to), { kind: 'message', from, msg });
   }
 
   resetLink(a: number, b: number): void {
@@ -318,7 +274,7 @@ export class Simulation {
 
   // ---- event loop ----------------------------------------------------------------------------
 
-  private push(event: SimEvent): void {
+  schedule(event: SimEvent): void {
     event.seq = this.seq++;
     this.queue.push(event);
   }
@@ -330,11 +286,11 @@ export class Simulation {
     this.stats.events++;
     switch (event.kind) {
       case 'tick': this.onTick(chaos); break;
-      case 'deliver': this.onDeliver(event.delivery); break;
-      case 'fsync': this.onFsync(event.sid, event.incarnation); break;
+      case 'deliver': this.shell.deliver(event.delivery); break;
+      case 'fsync': this.shell.fsyncDone(event.sid, event.incarnation); break;
       case 'local': {
         const node = this.node(event.sid);
-        if (node.incarnation === event.incarnation) this.feed(node, event.event);
+        if (node.incarnation === event.incarnation) this.shell.feed(node, event.event);
         break;
       }
     }
@@ -344,7 +300,7 @@ export class Simulation {
   private onTick(chaos: boolean): void {
     this.tickCount++;
     this.stats.ticks++;
-    this.push({ time: this.now + simTimeUnitsPerTick, seq: 0, kind: 'tick' });
+    this.schedule({ time: this.now + simTimeUnitsPerTick, seq: 0, kind: 'tick' });
     if (chaos) {
       this.chaos.injectFaults();
       this.chaos.scheduledRecoveries();
@@ -355,68 +311,16 @@ export class Simulation {
       [order[i], order[j]] = [order[j]!, order[i]!];
     }
     for (const node of order) {
-      if (node.up && node.pausedUntilTick !== 0 && node.pausedUntilTick <= this.tickCount) this.resume(node);
-      this.feed(node, { kind: 'tick' });
-      this.checkSessionTable(node);
+      if (node.up && node.pausedUntilTick !== 0 && node.pausedUntilTick <= this.tickCount) this.shell.resume(node);
+      this.shell.feed(node, { kind: 'tick' });
+      this.shell.checkSessionTable(node);
     }
     if (chaos) this.chaos.injectWorkload();
     this.sessions.onTick(chaos);
   }
 
-  private onDeliver(delivery: Delivery): void {
-    if (!this.network.isCurrent(delivery)) return;
-    const node = this.node(delivery.to);
-    if (delivery.item.kind === 'disconnected') this.feed(node, { kind: 'disconnected', peer: delivery.from });
-    else this.feed(node, { kind: 'message', from: delivery.from, msg: delivery.item.msg });
-  }
-
-  private onFsync(sid: number, incarnation: number): void {
-    const node = this.node(sid);
-    if (node.incarnation !== incarnation || !node.up) return;
-    const zxid = node.disk.completeFsync();
-    if (zxid !== null) this.feed(node, { kind: 'durable', zxid });
-    this.shell.maybeStartFsync(node);
-  }
-
-  private feed(node: SimNode, event: QuorumEvent): void {
-    if (!node.up) return;
-    if (node.pausedUntilTick > this.tickCount) {
-      node.backlog.push(event);
-      return;
-    }
-    const idle = event.kind === 'tick' && node.peer.ticksUntilDue() > 1;
-    const effects = node.peer.step(event);
-    // The shell sleeps through ticks the core calls idle: they must really do nothing.
-    check(!idle || effects.length === 0, `${node.sid}: a tick the core called idle had effects (${effects.map((e) => e.kind).join(', ')})`);
-    for (const effect of effects) this.shell.perform(node, effect);
-    while (node.coreEvents.length > 0 && node.up) this.feed(node, node.coreEvents.shift()!);
-  }
-
-  /** The core's session table mirrors the state machine's. */
-  private checkSessionTable(node: SimNode): void {
-    if (!node.up || node.pausedUntilTick > this.tickCount) return;
-    const table = node.sm.sessions().length;
-    check(node.peer.sessions.sessionCount === table, `${node.sid}: core holds ${node.peer.sessions.sessionCount} sessions, state machine ${table}`);
-  }
-
-  private resume(node: SimNode): void {
-    node.pausedUntilTick = 0;
-    this.sessions.unsettle([node.sid]);
-    const backlog = node.backlog;
-    node.backlog = [];
-    this.log(`resume ${node.sid} with ${backlog.length} queued events`);
-    for (const event of backlog) this.feed(node, event);
-  }
-
-  private checkSyncs(ticks: number): void {
-    const requests = [...this.nodes.keys()].map((sid) => ({ sid, request: this.sync(sid) }));
-    check(this.runUntil(() => requests.every((r) => r.request.done), ticks), 'liveness: syncs not answered on a stable cluster');
-    for (const { sid, request } of requests) {
-      check(this.node(sid).sm.count >= request.mustSeeCount, `${sid}: sync done but an acked write is not visible`);
-    }
-  }
-
-  private healAll(): void {
+  /** The liveness phase's start: no more faults, every server up, every link and disk working. */
+  healAll(): void {
     this.log('liveness phase: heal everything');
     this.faults = { ...quietFaultPlan, fsyncDelayMax: this.faults.fsyncDelayMax };
     this.network.faults = this.faults.network;
@@ -424,7 +328,7 @@ export class Simulation {
     this.heal();
     for (const node of this.nodes.values()) {
       if (!node.up) this.restart(node.sid);
-      else if (node.pausedUntilTick !== 0) this.resume(node);
+      else if (node.pausedUntilTick !== 0) this.shell.resume(node);
       this.stallFsync(node.sid, false);
     }
   }
@@ -455,24 +359,6 @@ export class Simulation {
     return new QuorumPeer({ self: sid, view: this.view, limits: this.limits, payloads: hashChainPayloads }, disk.recover());
   }
 
-  private finishStats(): void {
-    let acked = 0;
-    let rejected = 0;
-    let unknown = 0;
-    for (const w of this.writes.values()) {
-      if (w.status === 'acked') acked++;
-      else if (w.status === 'rejected') rejected++;
-      else unknown++;
-    }
-    this.stats.writesAcked = acked;
-    this.stats.writesRejected = rejected;
-    this.stats.writesUnknown = unknown;
-    this.stats.committed = this.canon.length;
-    this.stats.sessionsOpened = this.sessions.stats.sessionsOpened;
-    this.stats.sessionsExpired = this.sessions.stats.sessionsExpired;
-    this.stats.revalidationsValid = this.sessions.stats.revalidationsValid;
-  }
-
   /** The simulator as the session clients see it. */
   private sessionHost(): SessionSimHost {
     const sim = this;
@@ -493,7 +379,7 @@ export class Simulation {
       tickMs: this.limits.tickMs,
       members: () => [...this.nodes.values()].map(view),
       member: (sid) => view(this.node(sid)),
-      feed: (sid, event) => this.feed(this.node(sid), event),
+      feed: (sid, event) => this.shell.feed(this.node(sid), event),
       write: (sid, key, value, afterStep) => this.write(sid, key, value, afterStep),
       writeStatus: (writeId) => this.writeStatus(writeId),
       violation: (message) => { throw new SimViolation(message); },
@@ -501,58 +387,9 @@ export class Simulation {
     };
   }
 
-  /** The simulator as its shell sees it. */
-  private shellHost(): ShellHost {
-    const sim = this;
-    return {
-      get prng() { return sim.prng; },
-      get now() { return sim.now; },
-      get faults() { return sim.faults; },
-      get limits() { return sim.limits; },
-      get network() { return sim.network; },
-      stats: this.stats,
-      get sessions() { return sim.sessions; },
-      get oracle() { return sim.oracle; },
-      writes: this.writes,
-      get onEffect() { return sim.onEffect; },
-      schedule: (event) => this.push(event),
-      log: (line) => this.log(line),
-    };
-  }
-
-  /** The simulator as the safety phase's chaos sees it. */
-  private chaosTarget(): ChaosTarget {
-    const sim = this;
-    return {
-      get prng() { return sim.prng; },
-      get faults() { return sim.faults; },
-      get tickCount() { return sim.tickCount; },
-      get partitioned() { return sim.network.partitioned; },
-      sids: () => [...this.nodes.keys()],
-      isUp: (sid) => this.node(sid).up,
-      crash: (sid) => this.crash(sid),
-      restart: (sid) => this.restart(sid),
-      partition: (groups) => this.partition(groups),
-      heal: () => this.heal(),
-      resetLink: (a, b) => this.resetLink(a, b),
-      pause: (sid, ticks) => this.pause(sid, ticks),
-      write: (sid) => this.write(sid),
-      sync: (sid) => this.sync(sid),
-    };
-  }
-
-  private log(line: string): void {
+  log(line: string): void {
     if (this.traceLines === 0) return;
     this.trace.push(`t${this.tickCount} ${line}`);
     if (this.trace.length > this.traceLines) this.trace.shift();
   }
 }
-
-/** One seed, default phases: what `npm run sim` and the sweep run. */
-export function runSeed(seed: number, options: Partial<SimOptions> = {}): SimReport {
-  const sim = new Simulation({ seed, traceLines: 60, ...options });
-  return sim.run(defaultSafetyTicks, defaultLivenessTicksMax);
-}
-
-export const defaultSafetyTicks = 150;
-export const defaultLivenessTicksMax = 400;
