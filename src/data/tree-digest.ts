@@ -1,5 +1,6 @@
 import { crc32c } from '@node-rs/crc32';
-import type { DataTree, ZNode } from './data-tree.js';
+import type { DataTree } from './data-tree.js';
+import type { ZNode } from './znode.js';
 
 const twoTo32 = 0x1_0000_0000;
 /** A second CRC, started from another state, gives each node 64 bits. */

@@ -1,7 +1,7 @@
 import { EventType, KeeperState, WatcherType } from '../protocol/constants.js';
 import type { WatcherEvent } from '../protocol/records.js';
 import { parentOf } from './path.js';
-import type { TreeChange } from './data-tree.js';
+import type { TreeChange } from './tree-ops.js';
 
 /** Whoever holds watches: a client connection. */
 export interface Watcher {

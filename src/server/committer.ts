@@ -1,4 +1,4 @@
-import type { ApplyResult } from '../data/data-tree.js';
+import type { ApplyResult } from '../data/tree-ops.js';
 import type { Txn, TxnOp } from '../data/txn.js';
 import { OpCode } from '../protocol/constants.js';
 import type { Id } from '../protocol/records.js';

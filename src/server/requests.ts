@@ -1,5 +1,7 @@
 import { digestId, aclPermits } from '../data/acl.js';
-import type { ApplyResult, DataTree, ZNode } from '../data/data-tree.js';
+import type { DataTree } from '../data/data-tree.js';
+import type { ApplyResult } from '../data/tree-ops.js';
+import type { ZNode } from '../data/znode.js';
 import type { Txn, TxnOp } from '../data/txn.js';
 import type { WatchManager } from '../data/watch-manager.js';
 import { ProtocolError } from '../errors.js';

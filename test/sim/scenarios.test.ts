@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { QuorumEffect } from '../../src/quorum/effects.js';
-import { Simulation, quietFaultPlan, type SimOptions } from '../../src/quorum/sim/simulation.js';
+import { quietFaultPlan } from '../../src/quorum/sim/fault-plan.js';
+import type { SimOptions } from '../../src/quorum/sim/sim-types.js';
+import { Simulation } from '../../src/quorum/sim/simulation.js';
 
 /** A fault-free cluster with a stable leader; scenarios then inject exactly the faults they name. */
 function stableCluster(options: Partial<SimOptions> = {}): { sim: Simulation; leader: number; followers: number[] } {

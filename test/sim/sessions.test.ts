@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { QuorumEffect } from '../../src/quorum/effects.js';
 import { pingReplyTouchesMax, sessionEntry } from '../../src/quorum/messages.js';
 import { simSessionKey } from '../../src/quorum/sim/hash-chain.js';
-import { Simulation, quietFaultPlan } from '../../src/quorum/sim/simulation.js';
+import { quietFaultPlan } from '../../src/quorum/sim/fault-plan.js';
+import { Simulation } from '../../src/quorum/sim/simulation.js';
 
 const timeoutTicks = 50;
 /** The leader hears a follower's touch on the next PING reply: within a few ticks here. */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { QuorumEffect } from '../../src/quorum/effects.js';
 import { proposalMessage, requestMessage, snapChunkMessage, snapMessage } from '../../src/quorum/messages.js';
-import { Simulation, quietFaultPlan, simSnapChunkBytes } from '../../src/quorum/sim/simulation.js';
+import { quietFaultPlan } from '../../src/quorum/sim/fault-plan.js';
+import { Simulation, simSnapChunkBytes } from '../../src/quorum/sim/simulation.js';
 import { zxidEpochStart } from '../../src/quorum/zxid.js';
 
 /** A fault-free cluster with a small DIFF window, so that a follower down for 20 writes needs SNAP. */

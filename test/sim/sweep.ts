@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
-import { runSeed, type SimReport } from '../../src/quorum/sim/simulation.js';
+import type { SimReport } from '../../src/quorum/sim/sim-types.js';
+import { runSeed } from '../../src/quorum/sim/sim-run.js';
 
 /** Runs seeds [from, to) and fails with every failing seed and how to replay it. */
 export function sweep(from: number, to: number): SimReport[] {

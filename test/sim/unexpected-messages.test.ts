@@ -3,7 +3,9 @@ import { peerMessageTypes } from '../../src/quorum/message-schema.js';
 import type { QuorumPeer } from '../../src/quorum/peer.js';
 import { Prng } from '../../src/quorum/sim/prng.js';
 import { notificationMessage } from '../../src/quorum/messages.js';
-import { SimViolation, Simulation, quietFaultPlan } from '../../src/quorum/sim/simulation.js';
+import { quietFaultPlan } from '../../src/quorum/sim/fault-plan.js';
+import { SimViolation } from '../../src/quorum/sim/sim-oracle.js';
+import { Simulation } from '../../src/quorum/sim/simulation.js';
 import { ServerState } from '../../src/quorum/vote.js';
 import { arbitraryMessage } from './arbitrary-messages.js';
 

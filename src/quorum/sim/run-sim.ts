@@ -2,7 +2,8 @@
  * Thin CLI over the simulator: `npm run sim -- --seed N`, `--seeds A..B` (default 1..100), `--verbose`.
  * A failing seed prints itself and its trace; rerunning that seed replays it exactly.
  */
-import { runSeed, type SimReport } from './simulation.js';
+import { runSeed } from './sim-run.js';
+import type { SimReport } from './sim-types.js';
 
 interface CliArgs {
   readonly seeds: number[];
