@@ -163,10 +163,13 @@ export class ServerNode implements ConnectionHost, RequestContext, ServerView {
     return runFourLetterWord(word, this);
   }
 
-  handshake(conn: ServerConnection, request: ConnectRequest): Promise<ConnectResponse | null> {
+  async handshake(conn: ServerConnection, request: ConnectRequest): Promise<ConnectResponse | null> {
     this.replication.beforeClientWork();
-    if (!this.serving) return Promise.resolve(null);
-    return this.sessions.handshake(conn, request);
+    if (!this.serving) return null;
+    const response = await this.sessions.handshake(conn, request);
+    // Stopped serving while the leader was asked: the answer ("invalid") says nothing of the
+    // session, so the client is sent elsewhere, not told its session expired.
+    return this.serving ? response : null;
   }
 
   request(conn: ServerConnection, header: RequestHeader, body: JuteReader): Job {
