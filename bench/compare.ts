@@ -16,7 +16,7 @@
 // Both ensembles (and the CPU burners) are stopped and their directories removed on exit, on
 // Ctrl-C and on failure; a watchdog does it if this process is killed outright.
 //
-//   npm run bench:compare                        the full run (about 25 minutes on 2 busy cores)
+//   npm run bench:compare                        the full run (about 5 minutes on 2 idle cores, longer on busy ones)
 //   npm run bench:compare -- --quick             a smoke run of every phase
 //   npm run bench:compare -- --workloads create,get --rounds 5 --skip noise,failover
 import { spawn, spawnSync } from 'node:child_process';
