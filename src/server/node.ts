@@ -163,13 +163,10 @@ export class ServerNode implements ConnectionHost, RequestContext, ServerView {
     return runFourLetterWord(word, this);
   }
 
-  async handshake(conn: ServerConnection, request: ConnectRequest): Promise<ConnectResponse | null> {
+  handshake(conn: ServerConnection, request: ConnectRequest): Promise<ConnectResponse | null> {
     this.replication.beforeClientWork();
-    if (!this.serving) return null;
-    const response = await this.sessions.handshake(conn, request);
-    // Stopped serving while the leader was asked: the answer ("invalid") says nothing of the
-    // session, so the client is sent elsewhere, not told its session expired.
-    return this.serving ? response : null;
+    if (!this.serving) return Promise.resolve(null);
+    return this.sessions.handshake(conn, request);
   }
 
   request(conn: ServerConnection, header: RequestHeader, body: JuteReader): Job {

@@ -157,3 +157,23 @@ describe('cluster.expireSession', () => {
     }
   });
 });
+
+describe('a reconnection that outlives its member’s leader', () => {
+  it('is sent elsewhere, not told its session expired: the member lost its leader while the leader was asked about the session', async () => {
+    const leader = await cluster.waitForLeader();
+    const id = cluster.followers()[0]!;
+    // Only this member, so that the reconnection below asks its (soon lost) leader.
+    const c = await connect(cluster.server(id).connectString, { sessionTimeout: 10_000 });
+    const session = c.zk.sessionId;
+    const from = c.states.length;
+    // The question reaches the leader; its answer, like its PINGs, never comes back.
+    await cluster.oneWay(leader, id);
+    cluster.net(id).reset();
+    await waitFor(`server ${id} to stop serving`, async () => (await cluster.status()).find((s) => s.id === id)?.mode !== 'follower', { timeoutMs: 10_000, intervalMs: 20 });
+    await cluster.heal();
+    const back = await waitFor('the session back', () => c.since(from, 'SYNC_CONNECTED')[0], { timeoutMs: 10_000 });
+    expect(back.sessionId, c.history()).toBe(session);
+    expect(c.since(from, 'EXPIRED'), c.history()).toEqual([]);
+    await c.zk.create('/after-lost-leader', 'x', { mode: 'EPHEMERAL' });
+  });
+});
