@@ -374,9 +374,9 @@ export class ServerConnection implements Watcher, SlicedWork, ReplyOutlet, Throt
 
 
 /** One reply frame: header, then the body when err is 0. */
-export function replyFrame(xid: number, zxid: bigint, err: number, body?: (w: JuteWriter) => void): Buffer {
+export function replyFrame<T>(xid: number, zxid: bigint, err: number, body?: (w: JuteWriter, value: T) => void, value?: T): Buffer {
   const w = new JuteWriter(128);
   ReplyHeaderCodec.write(w, { xid, zxid, err });
-  if (err === 0 && body !== undefined) body(w);
+  if (err === 0 && body !== undefined) body(w, value as T);
   return w.frame();
 }

@@ -350,10 +350,17 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
    */
   private committed(zxid: bigint, payload: Uint8Array, origin: Origin | null): void {
     const waiter = origin !== null && origin.sid === this.options.serverId ? this.pending.takeWrite(origin.requestId) : undefined;
-    const txn = this.options.core.payloads.txn(payload, (reason) => this.options.log.warn({ zxid: hex(zxid), reason }, 'committed txn is malformed; applied as an error'));
+    this.decodingZxid = zxid;
+    const txn = this.options.core.payloads.txn(payload, this.malformedTxn);
     txn.zxid = zxid;
     this.apply.enqueue(txn, waiter ?? null);
   }
+
+  /** One callback for every txn `committed` decodes, not a closure per txn (it runs once per write). */
+  private decodingZxid = 0n;
+  private readonly malformedTxn = (reason: string): void => {
+    this.options.log.warn({ zxid: hex(this.decodingZxid), reason }, 'committed txn is malformed; applied as an error');
+  };
 
   private async installSnapshot(zxid: bigint, data: Uint8Array): Promise<void> {
     this.apply.drain();

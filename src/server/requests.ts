@@ -316,19 +316,24 @@ const auth = (ctx: RequestContext, conn: ServerConnection, header: RequestHeader
 
 // ---- writes ------------------------------------------------------------------------------
 
-function writeReplyBody(type: number, response: any): ((w: JuteWriter) => void) | undefined {
+// One writer per reply type, not a closure per reply: a write's reply is built once per write.
+const writeCreatedPath = (w: JuteWriter, response: any): void => void w.string(response.path);
+const writePathStat = (w: JuteWriter, response: any): void => PathStatResponseCodec.write(w, response);
+const writeStat = (w: JuteWriter, response: any): void => StatCodec.write(w, response.stat);
+
+function writeReplyBody(type: number): ((w: JuteWriter, response: any) => void) | undefined {
   switch (type) {
     case OpCode.create:
-      return (w) => w.string(response.path);
+      return writeCreatedPath;
     case OpCode.create2:
     case OpCode.createContainer:
     case OpCode.createTTL:
-      return (w) => PathStatResponseCodec.write(w, response);
+      return writePathStat;
     case OpCode.setData:
     case OpCode.setACL:
-      return (w) => StatCodec.write(w, response.stat);
+      return writeStat;
     case OpCode.multi:
-      return (w) => writeMultiResponse(w, response);
+      return writeMultiResponse;
     default:
       return undefined;
   }
@@ -389,7 +394,7 @@ class WriteJob implements Job, WriteWaiter {
   committed(txn: Txn, result: ApplyResult): void {
     let outcome: Outcome;
     try {
-      outcome = { frame: replyFrame(this.xid, txn.zxid, result.err, writeReplyBody(this.type, result.response)) };
+      outcome = { frame: replyFrame(this.xid, txn.zxid, result.err, writeReplyBody(this.type), result.response) };
     } catch (err) {
       // Called from the apply loop: a reply that cannot be built closes this connection only.
       outcome = { frame: null, close: `internal error: ${(err as Error).message}` };
