@@ -58,9 +58,16 @@ export type ImmediateEffect = (
     }
   /** Serving leader only: the session's time ran out; the shell proposes its close. */
   | { readonly kind: 'expireSession'; readonly sessionId: bigint }
-  /** The answer to a `revalidateSession` event: valid sessions were renewed. */
-  | { readonly kind: 'sessionRevalidated'; readonly sessionId: bigint; readonly valid: boolean }
+  /** The answer to a `revalidateSession` event (see Revalidation): valid sessions were renewed. */
+  | { readonly kind: 'sessionRevalidated'; readonly sessionId: bigint; readonly answer: Revalidation }
 ) & { readonly barrier?: never };
+
+/**
+ * A reconnecting session's fate: 'valid' (renewed) and 'invalid' (not in the table, or expiring)
+ * are a deciding leader's word; 'unknown' is a member that cannot ask one (it stopped serving),
+ * and its client must try elsewhere rather than be told its session expired.
+ */
+export type Revalidation = 'valid' | 'invalid' | 'unknown';
 
 export type QuorumEffectKind = QuorumEffect['kind'];
 

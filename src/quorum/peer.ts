@@ -274,14 +274,14 @@ export class QuorumPeer {
     if (this.role.kind === 'learning' && this.sessions.batchSize >= pingReplyTouchesMax) this.role.learner.sendTouches();
   }
 
-  /** Decided here when this server decides, asked of the leader when it follows, invalid otherwise. */
+  /** Decided here when this server decides, asked of the leader when it follows, unknown otherwise. */
   private onRevalidateSession(sessionId: bigint, timeoutMs: number): void {
     if (this.sessions.mode === SessionMode.decide) {
-      this.out.push({ kind: 'sessionRevalidated', sessionId, valid: this.sessions.renew(sessionId, timeoutMs) });
+      this.out.push({ kind: 'sessionRevalidated', sessionId, answer: this.sessions.renew(sessionId, timeoutMs) ? 'valid' : 'invalid' });
     } else if (this.sessions.mode === SessionMode.follow && this.role.kind === 'learning') {
       if (this.sessions.ask(sessionId)) this.out.push({ kind: 'send', to: this.role.learner.leader, msg: revalidateMessage(sessionId, timeoutMs) });
     } else {
-      this.out.push({ kind: 'sessionRevalidated', sessionId, valid: false });
+      this.out.push({ kind: 'sessionRevalidated', sessionId, answer: 'unknown' });
     }
   }
 

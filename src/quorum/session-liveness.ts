@@ -1,6 +1,6 @@
 // Ensemble session liveness as a pure machine on the core's ticks (DESIGN.md: the session
 // tracker is a state machine like the roles). Time is ticks; session timeouts arrive in ms.
-import type { EffectSink } from './effects.js';
+import type { EffectSink, Revalidation } from './effects.js';
 import { sessionEntry, type SessionEntry } from './messages.js';
 import { ExpiryQueue } from './expiry-queue.js';
 
@@ -105,7 +105,7 @@ export class SessionLiveness {
     }
     // A new leader has heard from nobody yet: every session gets a full timeout from now.
     if (mode === SessionMode.decide) this.renewAll();
-    if (mode !== SessionMode.follow) this.answerAsked(false, out);
+    if (mode !== SessionMode.follow) this.answerAsked('unknown', out);
     if (mode === SessionMode.decide || mode === SessionMode.none) this.batch.clear();
   }
 
@@ -148,11 +148,11 @@ export class SessionLiveness {
 
   /** Following: the leader's answer; one nobody asked for is dropped. */
   answered(sessionId: bigint, valid: boolean, out: EffectSink): void {
-    if (this.asked.delete(sessionId)) out.push({ kind: 'sessionRevalidated', sessionId, valid });
+    if (this.asked.delete(sessionId)) out.push({ kind: 'sessionRevalidated', sessionId, answer: valid ? 'valid' : 'invalid' });
   }
 
-  private answerAsked(valid: boolean, out: EffectSink): void {
-    for (const sessionId of this.asked) out.push({ kind: 'sessionRevalidated', sessionId, valid });
+  private answerAsked(answer: Revalidation, out: EffectSink): void {
+    for (const sessionId of this.asked) out.push({ kind: 'sessionRevalidated', sessionId, answer });
     this.asked.clear();
   }
 

@@ -338,7 +338,7 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
         this.sessions?.expired(effect.sessionId);
         break;
       case 'sessionRevalidated':
-        this.sessions?.revalidated(effect.sessionId, effect.valid);
+        this.sessions?.revalidated(effect.sessionId, effect.answer);
         break;
     }
   }

@@ -1,3 +1,4 @@
+import type { Revalidation } from '../quorum/effects.js';
 import type { QuorumEvent } from '../quorum/events.js';
 import type { SessionLiveness } from '../quorum/session-liveness.js';
 import type { ReplicatedSessions, SessionAuthority } from '../session/session-authority.js';
@@ -18,7 +19,7 @@ export interface SessionLink {
 /** Where the consensus driver delivers the core's session effects. */
 export interface SessionEffects {
   expired(sessionId: bigint): void;
-  revalidated(sessionId: bigint, valid: boolean): void;
+  revalidated(sessionId: bigint, answer: Revalidation): void;
   /** The driver stopped: nothing more will be answered. */
   stopped(): void;
 }
@@ -29,7 +30,7 @@ export interface SessionEffects {
  * back (revalidations to the handshakes waiting, expiries to the session service).
  */
 export class EnsembleSessionAuthority implements SessionAuthority, SessionEffects {
-  private readonly waitingAnswers = new Map<bigint, ((valid: boolean) => void)[]>();
+  private readonly waitingAnswers = new Map<bigint, ((answer: Revalidation) => void)[]>();
   private expire: (sessionId: bigint) => void = () => {};
   private isStopped = false;
 
@@ -48,8 +49,8 @@ export class EnsembleSessionAuthority implements SessionAuthority, SessionEffect
     if (sessionId !== 0n) this.link.touchSession(sessionId, timeoutMs);
   }
 
-  revalidate(sessionId: bigint, timeoutMs: number, done: (valid: boolean) => void): void {
-    if (this.isStopped) return done(false);
+  revalidate(sessionId: bigint, timeoutMs: number, done: (answer: Revalidation) => void): void {
+    if (this.isStopped) return done('unknown');
     const waiting = this.waitingAnswers.get(sessionId);
     if (waiting !== undefined) waiting.push(done);
     else this.waitingAnswers.set(sessionId, [done]);
@@ -85,16 +86,16 @@ export class EnsembleSessionAuthority implements SessionAuthority, SessionEffect
     this.expire(sessionId);
   }
 
-  revalidated(sessionId: bigint, valid: boolean): void {
+  revalidated(sessionId: bigint, answer: Revalidation): void {
     const waiting = this.waitingAnswers.get(sessionId) ?? [];
     this.waitingAnswers.delete(sessionId);
-    for (const done of waiting) done(valid);
+    for (const done of waiting) done(answer);
   }
 
   stopped(): void {
     this.isStopped = true;
     const waiting = [...this.waitingAnswers.values()];
     this.waitingAnswers.clear();
-    for (const list of waiting) for (const done of list) done(false);
+    for (const list of waiting) for (const done of list) done('unknown');
   }
 }

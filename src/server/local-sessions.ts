@@ -1,4 +1,4 @@
-import type { QuorumEffect } from '../quorum/effects.js';
+import type { QuorumEffect, Revalidation } from '../quorum/effects.js';
 import { sessionEntry, type SessionEntry } from '../quorum/messages.js';
 import { SessionLiveness, SessionMode } from '../quorum/session-liveness.js';
 import type { ReplicatedSessions, SessionAuthority } from '../session/session-authority.js';
@@ -37,9 +37,9 @@ export class LocalSessionAuthority implements SessionAuthority {
     this.machine.renew(sessionId, timeoutMs);
   }
 
-  revalidate(sessionId: bigint, timeoutMs: number, done: (valid: boolean) => void): void {
+  revalidate(sessionId: bigint, timeoutMs: number, done: (answer: Revalidation) => void): void {
     this.advance(this.now());
-    done(this.machine.renew(sessionId, timeoutMs));
+    done(this.machine.renew(sessionId, timeoutMs) ? 'valid' : 'invalid');
   }
 
   isExpiring(sessionId: bigint): boolean {

@@ -1,3 +1,5 @@
+import type { Revalidation } from '../quorum/effects.js';
+
 /** The sessions in the replicated state (the tree's session table), as the authority reads them. */
 export interface ReplicatedSessions {
   has(sessionId: bigint): boolean;
@@ -17,8 +19,8 @@ export interface SessionAuthority {
   readonly decides: boolean;
   /** A packet arrived on an established session. */
   touch(sessionId: bigint, timeoutMs: number): void;
-  /** A session reconnects: valid (and renewed) or not. The answer may come later (a learner asks its leader). */
-  revalidate(sessionId: bigint, timeoutMs: number, done: (valid: boolean) => void): void;
+  /** A session reconnects: valid (and renewed), invalid, or unknown here. The answer may come later (a learner asks its leader). */
+  revalidate(sessionId: bigint, timeoutMs: number, done: (answer: Revalidation) => void): void;
   /** True once the session's time ran out here and its close is on the way. */
   isExpiring(sessionId: bigint): boolean;
   /** Where sessions whose time ran out go (the session service proposes their close). */

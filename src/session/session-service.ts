@@ -2,6 +2,7 @@ import { hex, type Logger } from '../logger.js';
 import type { ConnectRequest, ConnectResponse } from '../protocol/records.js';
 import { passwordBytes, passwordMatches, sessionPassword } from './password.js';
 import type { ReplicatedSessions, SessionAuthority } from './session-authority.js';
+import type { Revalidation } from '../quorum/effects.js';
 import { SessionIdGenerator } from './session-id.js';
 
 /** A client connection as sessions see it: no sockets here. */
@@ -77,10 +78,15 @@ export class SessionService implements SessionChanges {
       holder.log.info({ session: hex(request.sessionId) }, 'wrong password for session');
       return invalidSession(readOnly);
     }
-    const valid = await new Promise<boolean>((resolve) => this.authority.revalidate(request.sessionId, timeOut, resolve));
+    const answer = await new Promise<Revalidation>((resolve) => this.authority.revalidate(request.sessionId, timeOut, resolve));
+    // No leader to ask (this member stopped serving meanwhile): the client tries another member.
+    if (answer === 'unknown') {
+      holder.log.info({ session: hex(request.sessionId) }, 'no leader to revalidate the session; closing');
+      return null;
+    }
     // Re-checked after the await: the session may have closed while the leader answered, and
     // closed() could not reach this holder before it was bound.
-    if (!valid || !holder.isOpen || !this.replicated.has(request.sessionId)) {
+    if (answer === 'invalid' || !holder.isOpen || !this.replicated.has(request.sessionId)) {
       holder.log.info({ session: hex(request.sessionId) }, 'session expired or unknown');
       return invalidSession(readOnly);
     }

@@ -105,16 +105,16 @@ describe('SessionLiveness, learning', () => {
     const out: QuorumEffect[] = [];
     sessions.answered(8n, true, out);
     sessions.answered(7n, true, out);
-    expect(out).toEqual([{ kind: 'sessionRevalidated', sessionId: 7n, valid: true }]);
+    expect(out).toEqual([{ kind: 'sessionRevalidated', sessionId: 7n, answer: 'valid' }]);
   });
 
-  it('answers pending questions invalid when it stops serving, and drops its batch when it stops learning', () => {
+  it('answers pending questions unknown (the client goes elsewhere, not told expired) when it stops serving, and drops its batch when it stops learning', () => {
     const { sessions } = machine(SessionMode.follow);
     sessions.ask(7n);
     sessions.touched([sessionEntry(1n, 500)]);
     const out: QuorumEffect[] = [];
     sessions.setMode(SessionMode.sync, out);
-    expect(out).toEqual([{ kind: 'sessionRevalidated', sessionId: 7n, valid: false }]);
+    expect(out).toEqual([{ kind: 'sessionRevalidated', sessionId: 7n, answer: 'unknown' }]);
     expect(sessions.batchSize).toBe(1);
     sessions.setMode(SessionMode.none, out);
     expect(sessions.batchSize).toBe(0);

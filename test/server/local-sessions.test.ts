@@ -47,16 +47,16 @@ describe('LocalSessionAuthority', () => {
     const { table, clock, authority, expiredNow } = setup();
     table.sessions.set(1n, 1000);
     authority.created(1n, 1000);
-    const answers: boolean[] = [];
+    const answers: string[] = [];
     clock.ms += 900;
-    authority.revalidate(1n, 3000, (valid) => answers.push(valid));
+    authority.revalidate(1n, 3000, (answer) => answers.push(answer));
     clock.ms += 2000;
     expect(expiredNow()).toEqual([]);
-    authority.revalidate(9n, 3000, (valid) => answers.push(valid));
+    authority.revalidate(9n, 3000, (answer) => answers.push(answer));
     clock.ms += 1200;
     expect(expiredNow()).toEqual([1n]);
-    authority.revalidate(1n, 3000, (valid) => answers.push(valid));
-    expect(answers).toEqual([true, false, false]);
+    authority.revalidate(1n, 3000, (answer) => answers.push(answer));
+    expect(answers).toEqual(['valid', 'invalid', 'invalid']);
   });
 
   it('forgets a session once its close is applied', () => {

@@ -6,7 +6,9 @@ import { SessionTable as Table } from '../support/session-table.js';
 import { silentLogger } from '../../src/logger.js';
 import type { ConnectRequest } from '../../src/protocol/records.js';
 import { sessionPassword } from '../../src/session/password.js';
+import { EnsembleSessionAuthority, type SessionEvent } from '../../src/server/ensemble-sessions.js';
 import { LocalSessionAuthority } from '../../src/server/local-sessions.js';
+import { SessionLiveness, SessionMode } from '../../src/quorum/session-liveness.js';
 import { SessionService, type SessionHolder, type SessionWriter } from '../../src/session/session-service.js';
 
 /** Writes that apply to the table at once, as a committed createSession/closeSession would. */
@@ -115,5 +117,30 @@ describe('SessionService', () => {
     }
     expect(writer.closed).toEqual([]);
     expect(service.isLive(holder.sessionId)).toBe(true);
+  });
+
+  it('a reconnection waiting for the leader\'s word when this member stops is closed without a reply, not told its session expired', async () => {
+    const { table, writer, service } = setup();
+    const first = new Holder();
+    await service.handshake(first, connect());
+    const id = first.sessionId;
+    // The same table behind an ensemble member's authority, following a leader.
+    const events: SessionEvent[] = [];
+    const liveness = new SessionLiveness(100, 1);
+    liveness.setMode(SessionMode.follow, []);
+    const authority = new EnsembleSessionAuthority(table, { sessionEvent: (e) => events.push(e), touchSession: () => undefined, sessionLiveness: liveness });
+    const member = new SessionService({ serverId: 2, minTimeoutMs: 200, maxTimeoutMs: 2000, authority, replicated: table, writer, log: silentLogger() });
+    const answer = member.handshake(new Holder(), connect({ sessionId: id, passwd: sessionPassword(id) }));
+    expect(events.map((e) => e.kind)).toContain('revalidateSession');
+    authority.stopped();
+    expect(await answer).toBeNull();
+    // Asked after the stop: the same.
+    expect(await member.handshake(new Holder(), connect({ sessionId: id, passwd: sessionPassword(id) }))).toBeNull();
+    // The leader's "invalid" still reaches the client as an expired session.
+    const leaderSaid = new EnsembleSessionAuthority(table, { sessionEvent: () => undefined, touchSession: () => undefined, sessionLiveness: liveness });
+    const other = new SessionService({ serverId: 3, minTimeoutMs: 200, maxTimeoutMs: 2000, authority: leaderSaid, replicated: table, writer, log: silentLogger() });
+    const refused = other.handshake(new Holder(), connect({ sessionId: id, passwd: sessionPassword(id) }));
+    leaderSaid.revalidated(id, 'invalid');
+    expect(await refused).toMatchObject({ timeOut: 0, sessionId: 0n });
   });
 });

@@ -26,7 +26,7 @@ function clusterWithSession(openAt: 'leader' | 'follower') {
     if (effect.kind === 'expireSession' || effect.kind === 'sessionRevalidated' || effect.kind === 'roleChanged') effects.push([sim.tickCount, sid, effect]);
   };
   const expiries = () => effects.filter(([, , e]) => e.kind === 'expireSession');
-  const answers = () => effects.filter(([, , e]) => e.kind === 'sessionRevalidated').map(([, sid, e]) => [sid, (e as { valid: boolean }).valid]);
+  const answers = () => effects.filter(([, , e]) => e.kind === 'sessionRevalidated').map(([, sid, e]) => [sid, (e as { answer: string }).answer]);
   const touch = (sid: number) => sim.sessionEvent(sid, { kind: 'sessionTouches', touches: [sessionEntry(1n, timeoutMs)] });
   const revalidate = (sid: number) => sim.sessionEvent(sid, { kind: 'revalidateSession', sessionId: 1n, timeoutMs });
   const closedEverywhere = () => [...sim.nodes.values()].every((n) => !n.up || !n.sm.isOpen(1n));
@@ -69,7 +69,7 @@ describe('session liveness in the simulator', () => {
     sim.runTicks(timeoutTicks - 10);
     revalidate(follower);
     expect(sim.runUntil(() => answers().length === 1, 20)).toBe(true);
-    expect(answers()).toEqual([[follower, true]]);
+    expect(answers()).toEqual([[follower, 'valid']]);
     const renewedAt = sim.tickCount;
     expect(sim.runUntil(() => expiries().length > 0, timeoutTicks * 2)).toBe(true);
     expect(expiries()[0]![0] - renewedAt).toBeGreaterThan(timeoutTicks - deliveryTicks);
@@ -77,17 +77,17 @@ describe('session liveness in the simulator', () => {
     revalidate(follower);
     revalidate(leader);
     expect(sim.runUntil(() => answers().length === 3, 20)).toBe(true);
-    expect(answers().slice(1).sort()).toEqual([[follower, false], [leader, false]].sort());
+    expect(answers().slice(1).sort()).toEqual([[follower, 'invalid'], [leader, 'invalid']].sort());
   });
 
-  it('a follower cut off from its leader answers a pending revalidation invalid when it stops serving', () => {
+  it('a follower cut off from its leader answers a pending revalidation unknown (not invalid) when it stops serving', () => {
     const { sim, leader, follower, answers, revalidate } = clusterWithSession('leader');
     sim.partition([[follower], sim.view.voters.filter((sid) => sid !== follower)]);
     revalidate(follower);
     sim.runTicks(2);
     expect(answers()).toEqual([]);
     expect(sim.runUntil(() => answers().length === 1, sim.limits.syncLimitTicks * 3)).toBe(true);
-    expect(answers()).toEqual([[follower, false]]);
+    expect(answers()).toEqual([[follower, 'unknown']]);
     expect(sim.node(follower).peer.isServing).toBe(false);
     expect(sim.node(leader).sm.isOpen(1n)).toBe(true);
   });

@@ -3,6 +3,7 @@
 // liveness are checked as the cores' effects are performed.
 import type { QuorumEvent } from '../events.js';
 import type { PeerMessage } from '../messages.js';
+import type { Revalidation } from '../effects.js';
 import { SessionMode } from '../session-liveness.js';
 import { sessionKeyBase, sessionSlots, simSessionId, simSessionKey } from './hash-chain.js';
 import type { Prng } from './prng.js';
@@ -66,6 +67,7 @@ export interface SessionStats {
   sessionsExpired: number;
   revalidationsValid: number;
   revalidationsInvalid: number;
+  revalidationsUnknown: number;
 }
 
 export class SimSessions {
@@ -76,9 +78,11 @@ export class SimSessions {
   private readonly expiredInTerm = new Map<number, Set<bigint>>();
   /** Revalidations asked and not yet answered, by member: session ids. */
   private readonly asked = new Map<number, Set<bigint>>();
+  /** Sessions some deciding leader answered invalid: only these may a learner relay as invalid. */
+  private readonly decidedInvalid = new Set<bigint>();
   /** Sessions whose close was applied anywhere: committed, never valid again. */
   private readonly closedInCanon = new Set<bigint>();
-  readonly stats: SessionStats = { sessionsOpened: 0, sessionsExpired: 0, revalidationsValid: 0, revalidationsInvalid: 0 };
+  readonly stats: SessionStats = { sessionsOpened: 0, sessionsExpired: 0, revalidationsValid: 0, revalidationsInvalid: 0, revalidationsUnknown: 0 };
 
   constructor(private readonly host: SessionSimHost) {}
 
@@ -180,7 +184,7 @@ export class SimSessions {
     host.feed(client.member, { kind: 'revalidateSession', sessionId: client.sessionId, timeoutMs: client.timeoutMs });
   }
 
-  /** A member that is not serving has answered every revalidation asked of it (invalid). */
+  /** A member that is not serving has answered every revalidation asked of it (unknown). */
   private checkAsked(): void {
     for (const [sid, sessions] of this.asked) {
       const member = this.host.member(sid);
@@ -235,24 +239,47 @@ export class SimSessions {
     if (this.expiredInTerm.get(sid)?.has(sessionId) === true) this.host.violation(`${sid} revalidated session ${sessionId}, which it is expiring`);
   }
 
+  /**
+   * (e) an invalid answer is a deciding leader's, for a session not in its table or expiring:
+   * a client told so stops for good, so a member that cannot ask a leader must say 'unknown'.
+   */
+  private answeredInvalid(sid: number, sessionId: bigint): void {
+    const member = this.host.member(sid);
+    if (member.sessionMode !== SessionMode.decide) {
+      this.host.violation(`${sid} decided session ${sessionId} invalid without deciding`);
+    } else if (member.isOpen(sessionId) && this.expiredInTerm.get(sid)?.has(sessionId) !== true) {
+      this.host.violation(`${sid} decided session ${sessionId} invalid, which is open and not expiring`);
+    }
+    this.decidedInvalid.add(sessionId);
+  }
+
   /** A leader's answer to a learner. */
   sent(sid: number, msg: PeerMessage): void {
-    if (msg.type === 'revalidateReply' && msg.valid) this.answeredValid(sid, msg.sessionId);
+    if (msg.type !== 'revalidateReply') return;
+    if (msg.valid) this.answeredValid(sid, msg.sessionId);
+    else this.answeredInvalid(sid, msg.sessionId);
   }
 
   /** A `sessionRevalidated` effect: the answer to a reconnecting client. */
-  revalidated(sid: number, sessionId: bigint, valid: boolean): void {
+  revalidated(sid: number, sessionId: bigint, answer: Revalidation): void {
     this.asked.get(sid)?.delete(sessionId);
-    if (valid && this.host.member(sid).sessionMode === SessionMode.decide) this.answeredValid(sid, sessionId);
-    if (valid) this.stats.revalidationsValid++;
-    else this.stats.revalidationsInvalid++;
+    const deciding = this.host.member(sid).sessionMode === SessionMode.decide;
+    if (answer === 'valid') {
+      this.stats.revalidationsValid++;
+      if (deciding) this.answeredValid(sid, sessionId);
+    } else if (answer === 'invalid') {
+      this.stats.revalidationsInvalid++;
+      if (deciding) this.answeredInvalid(sid, sessionId);
+      else if (!this.decidedInvalid.has(sessionId)) this.host.violation(`${sid} told a client session ${sessionId} is invalid, which no leader decided`);
+    } else {
+      this.stats.revalidationsUnknown++;
+    }
     const client = this.clients.get(sessionId);
     if (client === undefined || client.state !== 'reconnecting' || client.member !== sid) return;
-    if (valid) {
+    if (answer === 'valid') {
       client.state = 'active';
-      return;
-    }
-    if (this.closedInCanon.has(sessionId)) {
+    } else if (answer === 'invalid') {
+      // What a real client does when told its session expired: it stops.
       client.state = 'dead';
       client.silentSince = this.host.tickCount;
     } else {

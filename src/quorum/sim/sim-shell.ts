@@ -121,7 +121,7 @@ export class SimShell {
       case 'requestRejected': this.performRejected(node, effect.requestId); break;
       case 'roleChanged': this.performRoleChanged(node, effect); break;
       case 'expireSession': host.sessions.expired(node.sid, effect.sessionId); break;
-      case 'sessionRevalidated': host.sessions.revalidated(node.sid, effect.sessionId, effect.valid); break;
+      case 'sessionRevalidated': host.sessions.revalidated(node.sid, effect.sessionId, effect.answer); break;
     }
     host.onEffect?.(node.sid, effect);
   }
