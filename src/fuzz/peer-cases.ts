@@ -45,6 +45,7 @@ import {
   type SessionEntry,
 } from '../quorum/messages.js';
 import { ServerState } from '../quorum/vote.js';
+import { peerMessageSchema } from '../quorum/message-schema.js';
 import { mutateBody, withLength } from './bytes.js';
 import type { FuzzInput } from './client-cases.js';
 import { recordGenerators } from './client-cases.js';
@@ -271,6 +272,32 @@ function mutateMessage(rng: Prng, msg: PeerMessage): { value: unknown; what: str
   return weighted(rng, valueMutations)(rng, { ...(msg as unknown as Record<string, unknown>) });
 }
 
+/** Every (message type, field) pair of the schema, in a fixed order. */
+const fieldPairs: readonly (readonly [PeerMessageType, string])[] = Object.entries(peerMessageSchema)
+  .flatMap(([type, fields]) => fields.map(([field]) => [type as PeerMessageType, field] as const));
+
+/**
+ * Pair `turn` (modulo their count) with its field removed, replaced by an odd value, or its
+ * number/bigint swapped: cases take the pairs in turn, so every field of every type is
+ * mutated after valid handshakes many times per run, not only when the dice allow.
+ */
+function fieldMutation(rng: Prng, turn: number): FuzzInput {
+  const [type, field] = fieldPairs[turn % fieldPairs.length]!;
+  const msg = { ...(messageGenerators[type](rng) as unknown as Record<string, unknown>) };
+  const how = rng.range(0, 2);
+  if (how === 0) {
+    const { [field]: _dropped, ...rest } = msg;
+    return frameOf(rest, `${type} without ${field}`, rng);
+  }
+  if (how === 1) {
+    const value = oddValue(rng);
+    return frameOf({ ...msg, [field]: value }, `${type} ${field} := ${describe(value)}`, rng);
+  }
+  const v = msg[field];
+  const swapped = typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? BigInt(Math.trunc(Number.isFinite(v) ? v : 0)) : null;
+  return frameOf({ ...msg, [field]: swapped }, `${type} ${field} as a ${swapped === null ? 'null' : typeof swapped}`, rng);
+}
+
 function frameOf(value: unknown, what: string, rng: Prng): FuzzInput {
   try {
     return { bytes: encodePeerFrame(value), what };
@@ -334,7 +361,9 @@ export function peerCase(seed: number, index: number): PeerCase {
     }
     const count = rng.range(1, 12);
     for (let i = 1; i < count; i++) inputs.push(midMessage(rng, c));
-    inputs.push(rng.chance(0.7) ? finalMessage(rng, c) : midMessage(rng, c));
+    // Every other case ends on the next pair's field mutation (see fieldMutation).
+    if (index % 2 === 0) inputs.push(fieldMutation(rng, index / 2));
+    else inputs.push(rng.chance(0.7) ? finalMessage(rng, c) : midMessage(rng, c));
   }
   return { seed, index, target, claim, pick, opening, inputs };
 }
