@@ -30,7 +30,8 @@ import {
   type WatcherEvent,
 } from '../protocol/records.js';
 import { parseConnectString, shuffled, type HostPort } from './connect-string.js';
-import { Connection, hex, type WatchPaths } from './connection.js';
+import { Connection, hex } from './connection.js';
+import type { WatchPaths } from './set-watches.js';
 import { ZooKeeperError, zkError } from './errors.js';
 import { multiResults, toBuffer, toMultiOp, Transaction } from './multi.js';
 import { toClientPath, toServerPath, validatePath } from './paths.js';
