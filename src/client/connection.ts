@@ -1,43 +1,14 @@
-import net from 'node:net';
-import tls from 'node:tls';
 import { ErrorCode, OpCode, Xid } from '../protocol/constants.js';
-import { FrameDecoder } from '../protocol/framing.js';
 import { JuteReader, JuteWriter } from '../protocol/jute.js';
-import {
-  AuthPacketCodec,
-  ConnectRequestCodec,
-  ConnectResponseCodec,
-  ReplyHeaderCodec,
-  RequestHeaderCodec,
-  SetWatches2Codec,
-  SetWatchesCodec,
-  WatcherEventCodec,
-  type ReplyHeader,
-  type SetWatches,
-  type WatcherEvent,
-} from '../protocol/records.js';
+import { ConnectRequestCodec, ConnectResponseCodec, ReplyHeaderCodec, WatcherEventCodec, type WatcherEvent } from '../protocol/records.js';
 import type { HostPort } from './connect-string.js';
+import { Credentials } from './credentials.js';
 import { zkError } from './errors.js';
+import { HostCycle } from './host-cycle.js';
+import { RequestQueue, type Request, type RequestSink } from './request-queue.js';
+import { ServerLink } from './server-link.js';
+import { setWatchesRequests, type WatchPaths } from './set-watches.js';
 import type { ClientLogger, ClientStateName, ClientTlsOptions } from './types.js';
-
-/** One request on its way: the body writer and what to do with the reply. */
-export interface Request {
-  opcode: number;
-  write: (w: JuteWriter) => void;
-  /** Called with the reply (any err); settles the caller's promise. Must not throw. */
-  handle: (header: ReplyHeader, reader: JuteReader) => void;
-  /** Called instead of handle when the request will never get a reply. */
-  fail: (err: Error) => void;
-  xid?: number;
-}
-
-export interface WatchPaths {
-  data: string[];
-  exist: string[];
-  child: string[];
-  persistent: string[];
-  persistentRecursive: string[];
-}
 
 /** What the connection tells its owner. */
 export interface ConnectionHooks {
@@ -61,28 +32,16 @@ export interface ConnectionSettings {
   logger: ClientLogger;
 }
 
-interface AuthCredential {
-  scheme: string;
-  auth: Buffer;
-  waiters: { resolve: () => void; reject: (err: Error) => void }[];
-}
-
 type Terminal = 'EXPIRED' | 'AUTH_FAILED' | 'CLOSED';
 
-/** Java's SetWatches batch limit: about 128 KB of path text per packet. */
-const setWatchesBytesMax = 128 * 1024;
-/** Java pings at least this often, whatever the session timeout. */
-const pingIntervalMsMax = 10_000;
 const connectTimeoutMsMin = 250;
-const xidMax = 0x7fffffff;
 
 /**
- * One ZooKeeper session over a sequence of TCP connections: handshake, pipelined requests
- * matched to replies by xid in order, pings, read timeout, reconnect with session resume,
- * re-sent credentials and re-registered watches. Requests are never retried: whatever is in
- * flight when a connection dies fails with CONNECTIONLOSS.
+ * One ZooKeeper session over a sequence of server links: the handshake, requests matched to
+ * replies, reconnect with session resume, re-sent credentials and re-registered watches.
+ * Requests are never retried: whatever is in flight when a link dies fails with CONNECTIONLOSS.
  */
-export class Connection {
+export class Connection implements RequestSink {
   private state: ClientStateName | 'IDLE' = 'IDLE';
   private terminal: Terminal | null = null;
   private closing = false;
@@ -93,27 +52,15 @@ export class Connection {
   negotiatedTimeout = 0;
   lastZxidSeen = 0n;
   readOnly = false;
-
-  private hostIndex = 0;
-  private failuresSinceConnected = 0;
-  private reconnectDelay: number;
   currentServer: string | undefined;
 
-  private socket: net.Socket | null = null;
-  private decoder: FrameDecoder | null = null;
+  private link: ServerLink | null = null;
+  /** A session is established on `link`. */
   private connected = false;
-  private lastSend = 0;
-  private lastRecv = 0;
-  private connectTimer: NodeJS.Timeout | null = null;
-  private tickTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
-
-  private nextXid = 1;
-  private readonly queue: Request[] = [];
-  private readonly inflight: Request[] = [];
-  private readonly auths: AuthCredential[] = [];
-  /** Auth replies come back on their own (xid -4), in the order the packets were sent. */
-  private readonly authInflight: AuthCredential[] = [];
+  private readonly hosts: HostCycle;
+  private readonly requests = new RequestQueue();
+  private readonly credentials = new Credentials();
 
   constructor(
     private readonly settings: ConnectionSettings,
@@ -121,15 +68,7 @@ export class Connection {
   ) {
     this.sessionId = settings.sessionId;
     this.sessionPassword = settings.sessionPassword;
-    this.reconnectDelay = settings.reconnectDelayMin;
-  }
-
-  get currentState(): ClientStateName | 'IDLE' {
-    return this.state;
-  }
-
-  get isConnected(): boolean {
-    return this.connected;
+    this.hosts = new HostCycle(settings.hosts, settings.reconnectDelayMin, settings.reconnectDelayMax);
   }
 
   get isTerminal(): boolean {
@@ -149,18 +88,15 @@ export class Connection {
     }
     this.start();
     if (this.connected) this.send(request);
-    else this.queue.push(request);
+    else this.requests.hold(request);
   }
 
   /** Remembers a credential for every future connection and sends it now if connected. */
   addAuth(scheme: string, auth: Buffer): Promise<void> {
     if (this.terminal !== null || this.closing) return Promise.reject(this.terminalError());
-    return new Promise((resolve, reject) => {
-      const credential: AuthCredential = { scheme, auth, waiters: [{ resolve, reject }] };
-      this.auths.push(credential);
-      this.start();
-      if (this.connected) this.sendAuth(credential);
-    });
+    const done = this.credentials.add(scheme, auth, this.connected ? this.writer() : null);
+    this.start();
+    return done;
   }
 
   close(): Promise<void> {
@@ -173,19 +109,12 @@ export class Connection {
       this.finish('CLOSED', 'closed by the client');
       return done;
     }
+    const closed = (): void => {
+      clearTimeout(timer);
+      this.finish('CLOSED', 'closed by the client');
+    };
     const timer = setTimeout(() => this.finish('CLOSED', 'closeSession not acknowledged in time'), this.settings.closeTimeout);
-    this.send({
-      opcode: OpCode.closeSession,
-      write: () => undefined,
-      handle: () => {
-        clearTimeout(timer);
-        this.finish('CLOSED', 'closed by the client');
-      },
-      fail: () => {
-        clearTimeout(timer);
-        this.finish('CLOSED', 'closed by the client');
-      },
-    });
+    this.send({ opcode: OpCode.closeSession, write: () => undefined, handle: closed, fail: closed });
     return done;
   }
 
@@ -194,38 +123,18 @@ export class Connection {
   private attempt(): void {
     this.reconnectTimer = null;
     if (this.terminal !== null || this.closing) return;
-    const { hosts } = this.settings;
-    const host = hosts[this.hostIndex % hosts.length]!;
-    this.hostIndex = (this.hostIndex + 1) % hosts.length;
+    const host = this.hosts.next();
     this.currentServer = `${host.host}:${host.port}`;
     if (this.state !== 'CONNECTING') this.setState('CONNECTING');
     const timeoutBase = this.negotiatedTimeout > 0 ? this.negotiatedTimeout : this.settings.sessionTimeout;
-    const connectTimeout = Math.max(connectTimeoutMsMin, Math.floor(timeoutBase / hosts.length));
+    const connectTimeout = Math.max(connectTimeoutMsMin, Math.floor(timeoutBase / this.settings.hosts.length));
     this.settings.logger.debug({ server: this.currentServer, session: hex(this.sessionId) }, 'connecting');
-
-    const socket = this.open(host);
-    socket.setNoDelay(true);
-    this.socket = socket;
-    this.decoder = new FrameDecoder(this.settings.maxFrameBytes);
-    let reason: string | undefined;
-    this.connectTimer = setTimeout(() => this.lost(socket, `no session from ${this.currentServer} within ${connectTimeout} ms`), connectTimeout);
-    socket.on(this.settings.tls === null ? 'connect' : 'secureConnect', () => {
-      if (socket !== this.socket) return;
-      this.writeFrame(this.connectRequest());
+    const link: ServerLink = new ServerLink(host, this.settings, connectTimeout, {
+      open: () => link.write(this.connectRequest()),
+      frame: (body) => (this.connected ? this.onFrame(link, body) : this.onConnectResponse(link, body)),
+      lost: (reason) => this.lost(link, reason),
     });
-    socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
-    socket.on('error', (err) => {
-      reason = err.message;
-    });
-    socket.on('close', () => this.lost(socket, reason ?? `${this.currentServer} closed the connection`));
-  }
-
-  private open(host: HostPort): net.Socket {
-    const options = this.settings.tls;
-    if (options === null) return net.connect({ host: host.host, port: host.port });
-    // An IP address is checked against the certificate's IP names; SNI takes host names only.
-    const servername = options.servername ?? (net.isIP(host.host) === 0 ? host.host : undefined);
-    return tls.connect({ host: host.host, port: host.port, ...options, servername });
+    this.link = link;
   }
 
   private connectRequest(): Buffer {
@@ -241,31 +150,8 @@ export class Connection {
     return w.frame();
   }
 
-  private onData(socket: net.Socket, chunk: Buffer): void {
-    if (socket !== this.socket || this.decoder === null) return;
-    this.lastRecv = Date.now();
-    let frames: Buffer[];
-    try {
-      frames = this.decoder.push(chunk);
-    } catch (err) {
-      this.lost(socket, (err as Error).message);
-      return;
-    }
-    for (const body of frames) {
-      if (socket !== this.socket) return;
-      try {
-        if (this.connected) this.onFrame(socket, body);
-        else this.onConnectResponse(body);
-      } catch (err) {
-        this.lost(socket, `bad frame from server: ${(err as Error).message}`);
-        return;
-      }
-    }
-  }
-
-  private onConnectResponse(body: Buffer): void {
+  private onConnectResponse(link: ServerLink, body: Buffer): void {
     const response = ConnectResponseCodec.read(new JuteReader(body));
-    this.clearConnectTimer();
     if (response.timeOut <= 0) {
       this.finish('EXPIRED', `session 0x${hex(this.sessionId)} expired (refused by ${this.currentServer})`);
       return;
@@ -275,164 +161,56 @@ export class Connection {
     this.negotiatedTimeout = response.timeOut;
     this.readOnly = response.readOnly === true;
     this.connected = true;
-    this.failuresSinceConnected = 0;
-    this.reconnectDelay = this.settings.reconnectDelayMin;
-    this.lastRecv = Date.now();
-    this.startTicking();
+    this.hosts.connected();
+    link.established(this.negotiatedTimeout);
     this.settings.logger.info(
       { server: this.currentServer, session: hex(this.sessionId), timeout: this.negotiatedTimeout, readOnly: this.readOnly },
       'session established',
     );
     // Java's order: credentials, then watches, then whatever the user queued meanwhile.
-    for (const credential of this.auths) this.sendAuth(credential);
-    this.sendSetWatches();
-    const queued = this.queue.splice(0);
-    for (const request of queued) this.send(request);
+    this.credentials.sendAll(this.writer());
+    for (const request of setWatchesRequests(this.hooks.watchPaths(), this.lastZxidSeen, this.settings.logger)) this.send(request);
+    for (const request of this.requests.release()) this.send(request);
     this.setState(this.readOnly ? 'CONNECTED_READ_ONLY' : 'SYNC_CONNECTED');
   }
 
-  private onFrame(socket: net.Socket, body: Buffer): void {
+  private onFrame(link: ServerLink, body: Buffer): void {
     const reader = new JuteReader(body);
     const header = ReplyHeaderCodec.read(reader);
     if (header.xid === Xid.ping) return;
     if (header.xid === Xid.auth) {
-      this.onAuthReply(header.err);
+      const error = this.credentials.reply(header.err);
+      if (error?.code === ErrorCode.AUTHFAILED) this.finish('AUTH_FAILED', error.message);
       return;
     }
     if (header.xid === Xid.notification) {
       this.hooks.notification(WatcherEventCodec.read(reader), header.zxid);
       return;
     }
-    const request = this.inflight[0];
-    if (request === undefined || request.xid !== header.xid) {
-      this.lost(socket, `reply xid ${header.xid} out of order (expected ${request?.xid ?? 'none'})`);
+    const request = this.requests.answered(header.xid);
+    if (request === undefined) {
+      link.fail(`reply xid ${header.xid} out of order (expected ${this.requests.oldestXid ?? 'none'})`);
       return;
     }
-    this.inflight.shift();
     if (header.zxid > 0n) this.lastZxidSeen = header.zxid;
     request.handle(header, reader);
   }
 
-  private onAuthReply(err: number): void {
-    const credential = this.authInflight.shift();
-    const waiters = credential?.waiters.splice(0) ?? [];
-    if (err === ErrorCode.OK) {
-      for (const w of waiters) w.resolve();
-      return;
-    }
-    const error = zkError(err, undefined, `Authentication failed for scheme '${credential?.scheme ?? '?'}'`);
-    for (const w of waiters) w.reject(error);
-    if (err === ErrorCode.AUTHFAILED) this.finish('AUTH_FAILED', error.message);
-  }
-
-  // ---- sending ----------------------------------------------------------------------------
-
   private send(request: Request): void {
-    const xid = this.nextXid;
-    this.nextXid = xid >= xidMax ? 1 : xid + 1;
-    request.xid = xid;
-    const w = new JuteWriter();
-    RequestHeaderCodec.write(w, { xid, type: request.opcode });
-    request.write(w);
-    this.inflight.push(request);
-    this.writeFrame(w.frame());
+    this.link?.write(this.requests.encode(request));
   }
 
-  private sendAuth(credential: AuthCredential): void {
-    const w = new JuteWriter();
-    RequestHeaderCodec.write(w, { xid: Xid.auth, type: OpCode.auth });
-    AuthPacketCodec.write(w, { type: 0, scheme: credential.scheme, auth: credential.auth });
-    this.authInflight.push(credential);
-    this.writeFrame(w.frame());
-  }
-
-  private sendSetWatches(): void {
-    const paths = this.hooks.watchPaths();
-    const withPersistent = paths.persistent.length > 0 || paths.persistentRecursive.length > 0;
-    const opcode = withPersistent ? OpCode.setWatches2 : OpCode.setWatches;
-    const codec = withPersistent ? SetWatches2Codec : SetWatchesCodec;
-    for (const batch of setWatchesBatches(paths, this.lastZxidSeen)) {
-      this.send({
-        opcode,
-        write: (w) => codec.write(w, batch),
-        handle: (header) => {
-          if (header.err !== 0) this.settings.logger.warn({ err: header.err }, 'setWatches refused');
-        },
-        fail: () => undefined,
-      });
-    }
-  }
-
-  /**
-   * Requests made in one go (a burst of calls, or many callers answered by one read) leave in
-   * one writev: the socket stays corked until the current batch of callbacks is done. With
-   * thousands of requests in flight a write per request cost the client four times the CPU
-   * of the requests themselves and woke the server once per request.
-   */
-  private writeFrame(bytes: Buffer): void {
-    const socket = this.socket;
-    if (socket === null) return;
-    this.lastSend = Date.now();
-    if (this.corkedSocket !== socket) {
-      this.corkedSocket = socket;
-      socket.cork();
-      process.nextTick(() => {
-        this.corkedSocket = null;
-        socket.uncork();
-      });
-    }
-    socket.write(bytes);
-  }
-
-  private corkedSocket: net.Socket | null = null;
-
-  // ---- timers ----------------------------------------------------------------------------
-
-  private startTicking(): void {
-    this.stopTicking();
-    const period = Math.max(10, Math.floor(this.negotiatedTimeout / 10));
-    this.tickTimer = setInterval(() => this.tick(), period);
-  }
-
-  private tick(): void {
-    const socket = this.socket;
-    if (socket === null || !this.connected) return;
-    const now = Date.now();
-    const readTimeout = Math.floor((this.negotiatedTimeout * 2) / 3);
-    if (now - this.lastRecv > readTimeout) {
-      this.lost(socket, `nothing heard from ${this.currentServer} for ${now - this.lastRecv} ms`);
-      return;
-    }
-    const pingInterval = Math.min(Math.floor(this.negotiatedTimeout / 3), pingIntervalMsMax);
-    if (now - this.lastSend >= pingInterval) {
-      const w = new JuteWriter(16);
-      RequestHeaderCodec.write(w, { xid: Xid.ping, type: OpCode.ping });
-      this.writeFrame(w.frame());
-    }
-  }
-
-  private stopTicking(): void {
-    if (this.tickTimer !== null) clearInterval(this.tickTimer);
-    this.tickTimer = null;
-  }
-
-  private clearConnectTimer(): void {
-    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
-    this.connectTimer = null;
-  }
-
-  private clearReconnect(): void {
-    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
+  private writer(): (frame: Buffer) => void {
+    return (frame) => this.link?.write(frame);
   }
 
   // ---- losing and ending -----------------------------------------------------------------
 
-  /** The connection through `socket` is gone; fail what was riding on it and try the next host. */
-  private lost(socket: net.Socket, reason: string): void {
-    if (socket !== this.socket) return;
+  /** The session's link is gone: fail what was riding on it and try the next host. */
+  private lost(link: ServerLink, reason: string): void {
+    if (link !== this.link) return;
     const wasConnected = this.connected;
-    this.dropSocket();
+    this.dropLink();
     this.failOutstanding(zkError(ErrorCode.CONNECTIONLOSS, undefined, `Connection loss (${reason})`));
     this.settings.logger.info({ server: this.currentServer, reason, wasConnected }, 'connection lost');
     if (this.closing) {
@@ -441,40 +219,30 @@ export class Connection {
     }
     if (this.terminal !== null) return;
     if (wasConnected) this.setState('DISCONNECTED', reason);
-    this.failuresSinceConnected++;
-    const roundDone = this.failuresSinceConnected % this.settings.hosts.length === 0;
-    const delay = roundDone ? this.nextBackoff() : 0;
-    this.reconnectTimer = setTimeout(() => this.attempt(), delay);
+    this.reconnectTimer = setTimeout(() => this.attempt(), this.hosts.failed());
   }
 
-  private nextBackoff(): number {
-    const base = this.reconnectDelay;
-    this.reconnectDelay = Math.min(this.settings.reconnectDelayMax, this.reconnectDelay * 2);
-    return Math.floor(base / 2 + Math.random() * (base / 2));
-  }
-
-  private dropSocket(): void {
-    this.clearConnectTimer();
-    this.stopTicking();
+  private dropLink(): void {
     this.connected = false;
-    const socket = this.socket;
-    this.socket = null;
-    this.decoder = null;
-    socket?.destroy();
+    this.link?.close();
+    this.link = null;
+  }
+
+  private clearReconnect(): void {
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
   }
 
   private failOutstanding(error: Error): void {
-    const requests = [...this.inflight.splice(0), ...this.queue.splice(0)];
-    for (const request of requests) request.fail(error);
-    this.authInflight.splice(0);
-    for (const credential of this.auths) for (const w of credential.waiters.splice(0)) w.reject(error);
+    this.requests.failAll(error);
+    this.credentials.failAll(error);
   }
 
   private finish(terminal: Terminal, reason: string): void {
     if (this.terminal !== null) return;
     this.terminal = terminal;
     this.clearReconnect();
-    this.dropSocket();
+    this.dropLink();
     this.failOutstanding(this.terminalError());
     this.setState(terminal, reason);
     for (const resolve of this.closeWaiters.splice(0)) resolve();
@@ -496,44 +264,6 @@ export class Connection {
     this.state = state;
     this.hooks.state(state, reason);
   }
-}
-
-/** Splits the watch lists into SetWatches records of at most ~128 KB of path text each. */
-export function setWatchesBatches(paths: WatchPaths, relativeZxid: bigint): SetWatches[] {
-  const batches: SetWatches[] = [];
-  const fresh = (): SetWatches => ({
-    relativeZxid,
-    dataWatches: [],
-    existWatches: [],
-    childWatches: [],
-    persistentWatches: [],
-    persistentRecursiveWatches: [],
-  });
-  let current = fresh();
-  let bytes = 0;
-  let count = 0;
-  const lists: [string[], keyof SetWatches][] = [
-    [paths.data, 'dataWatches'],
-    [paths.exist, 'existWatches'],
-    [paths.child, 'childWatches'],
-    [paths.persistent, 'persistentWatches'],
-    [paths.persistentRecursive, 'persistentRecursiveWatches'],
-  ];
-  for (const [list, field] of lists) {
-    for (const path of list) {
-      (current[field] as string[]).push(path);
-      bytes += Buffer.byteLength(path);
-      count++;
-      if (bytes > setWatchesBytesMax) {
-        batches.push(current);
-        current = fresh();
-        bytes = 0;
-        count = 0;
-      }
-    }
-  }
-  if (count > 0) batches.push(current);
-  return batches;
 }
 
 export function hex(id: bigint): string {

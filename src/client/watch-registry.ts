@@ -62,14 +62,6 @@ export class WatchRegistry {
     return [...this.tables[kind].keys()];
   }
 
-  get isEmpty(): boolean {
-    return watchKinds.every((k) => this.tables[k].size === 0);
-  }
-
-  get hasPersistent(): boolean {
-    return this.tables.persistent.size > 0 || this.tables.persistentRecursive.size > 0;
-  }
-
   clear(): void {
     for (const k of watchKinds) this.tables[k].clear();
   }

@@ -2,7 +2,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, parseConnectString, type ZooKeeperClient } from '../../src/client/index.js';
-import { setWatchesBatches } from '../../src/client/connection.js';
+import { setWatchesBatches } from '../../src/client/set-watches.js';
 import { WatchRegistry } from '../../src/client/watch-registry.js';
 import { FrameDecoder, JuteReader, JuteWriter, OpCode } from '../../src/protocol/index.js';
 import { ConnectRequestCodec, ConnectResponseCodec, ReplyHeaderCodec, RequestHeaderCodec, type ConnectRequest } from '../../src/protocol/records.js';
