@@ -1,27 +1,25 @@
-import type { PeerSpec, ServerConfig } from '../config/config.js';
+import type { ServerConfig } from '../config/config.js';
 import { encodeTreeSnapshot } from '../data/tree-snapshot.js';
 import { encodeTxn } from '../data/txn-codec.js';
 import type { Txn } from '../data/txn.js';
 import { StartupError, ZkError } from '../errors.js';
 import { hex, type Logger } from '../logger.js';
 import { ErrorCode } from '../protocol/constants.js';
-import { LearnerPhase, type Origin, type BarrierEffect, type ImmediateEffect, type QuorumEffect, type QuorumEvent, type QuorumPeer, type Role } from '../quorum/index.js';
+import type { Origin, BarrierEffect, ImmediateEffect, QuorumEffect, QuorumEvent, QuorumPeer, Role } from '../quorum/index.js';
 import type { PeerFaultHook } from '../quorum/peer-options.js';
 import { PeerTransport } from '../quorum/peer-transport.js';
-import { sessionEntry, type SessionEntry } from '../quorum/messages.js';
 import type { SessionLiveness } from '../quorum/session-liveness.js';
 import type { SessionEffects, SessionEvent, SessionLink } from './ensemble-sessions.js';
 import type { ApplyStage } from './apply-stage.js';
 import { listenFailure } from './client-port.js';
 import type { Committer, FatalHandler, SinkListener, WriteRequest, WriteWaiter } from './committer.js';
+import { CoreClock } from './core-clock.js';
 import { PendingRequests } from './pending-requests.js';
+import { SessionTouches } from './session-touches.js';
 import type { MemberCore } from './member-config.js';
 import type { MemberStorage } from './persistence.js';
 
 export type RoleListener = (role: Role, leader: number | null, serving: boolean) => void;
-
-/** Ticks delivered at once after a pause; more than any limit in ticks, so every timeout fires. */
-const catchUpTicksMax = 100_000;
 
 export interface ConsensusDriverOptions {
   config: ServerConfig;
@@ -52,21 +50,14 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
   private readonly apply: ApplyStage;
   private readonly storage: MemberStorage;
   private readonly now: () => number;
-  private readonly coreTickMs: number;
+  private readonly clock: CoreClock;
   private readonly events: QuorumEvent[] = [];
   private readonly pending = new PendingRequests();
   private sessions: SessionEffects | null = null;
-  /** Sessions heard from since the core last got them, with their timeouts: a Map set per packet. */
-  private readonly touched = new Map<bigint, number>();
-  private touchesScheduled = false;
+  private readonly touches = new SessionTouches(() => this.touchesDue());
   private readonly roleListeners: RoleListener[] = [];
   private draining = false;
   private stopped = false;
-  /** When the next core tick falls due (0: the clock has not started). */
-  private nextTickDue = 0;
-  private tickTimer: NodeJS.Timeout | null = null;
-  /** When the armed timer fires. */
-  private timerAt = 0;
 
   constructor(options: ConsensusDriverOptions) {
     this.options = options;
@@ -74,21 +65,8 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
     this.storage = options.storage;
     this.now = options.now ?? Date.now;
     this.peer = options.core.peer;
-    this.coreTickMs = options.core.coreTickMs;
-    const me = options.core.me;
-    this.transport = new PeerTransport({
-      self: options.serverId,
-      peers: options.config.servers.map((p) => ({ sid: p.sid, host: p.host, port: p.electionPort })),
-      listenHost: me.host,
-      listenPort: me.electionPort,
-      log: options.log,
-      onMessage: (from, msg) => this.enqueue({ kind: 'message', from, msg }),
-      onDisconnected: (peer) => this.enqueue({ kind: 'disconnected', peer }),
-      faults: options.faults,
-      juteMaxBuffer: options.config.juteMaxBuffer,
-      tls: options.config.quorumTls,
-      secret: options.config.quorumAuthSecret,
-    });
+    this.clock = new CoreClock(options.core.coreTickMs, this.peer, () => this.catchUpClock());
+    this.transport = electionTransport(options, (event) => this.enqueue(event));
     this.storage.sink.listen(this);
   }
 
@@ -113,13 +91,13 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
   /** Joins the election and starts the core's clock. */
   begin(): void {
     this.enqueue({ kind: 'start' });
-    this.nextTickDue = Date.now() + this.coreTickMs;
-    this.armClock();
+    this.clock.start();
+    this.clock.arm();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.tickTimer !== null) clearTimeout(this.tickTimer);
+    this.clock.stop();
     this.failPending('server stopping');
     this.sessions?.stopped();
     await this.transport.stop();
@@ -137,42 +115,9 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
 
   /** Queues a tick for every core interval that has elapsed; whether there was any. */
   private queueElapsedTicks(): boolean {
-    if (this.nextTickDue === 0) return false; // not begun: the clock starts with the election
-    const now = Date.now();
-    if (this.nextTickDue > now) return false;
-    let ticks = 0;
-    while (this.nextTickDue <= now && ticks < catchUpTicksMax) {
-      this.events.push({ kind: 'tick' });
-      this.nextTickDue += this.coreTickMs;
-      ticks++;
-    }
-    if (this.nextTickDue <= now) this.nextTickDue = now + this.coreTickMs;
-    return true;
-  }
-
-  /**
-   * Arms the timer for the first tick at which the core has something to do; the idle ticks
-   * before it go in with it (or with the next event, whichever comes first). An idle member
-   * thus wakes for its PINGs and deadlines, not every core interval. Unref'd: the member's
-   * sockets, not its clock, keep the process alive.
-   */
-  private armClock(): void {
-    if (this.stopped || this.nextTickDue === 0) return;
-    const due = this.peer.ticksUntilDue();
-    const at = Number.isFinite(due) ? this.nextTickDue + (due - 1) * this.coreTickMs : Number.POSITIVE_INFINITY;
-    if (this.tickTimer !== null) {
-      if (this.timerAt <= at) return; // armed early enough: it re-arms when it fires
-      clearTimeout(this.tickTimer);
-      this.tickTimer = null;
-    }
-    if (at === Number.POSITIVE_INFINITY) return;
-    this.timerAt = at;
-    this.tickTimer = setTimeout(() => {
-      this.tickTimer = null;
-      this.catchUpClock();
-      this.armClock();
-    }, Math.max(0, at - Date.now()));
-    this.tickTimer.unref();
+    const ticks = this.clock.takeElapsedTicks();
+    for (let i = 0; i < ticks; i++) this.events.push({ kind: 'tick' });
+    return ticks > 0;
   }
 
   // ---- Committer: client writes and syncs into the core -------------------------------------
@@ -218,26 +163,20 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
   }
 
   touchSession(sessionId: bigint, timeoutMs: number): void {
-    this.touched.set(sessionId, timeoutMs);
-    if (this.touchesScheduled) return;
-    this.touchesScheduled = true;
-    setImmediate(() => {
-      this.touchesScheduled = false;
-      if (this.touched.size === 0 || this.stopped) return;
-      // Heard this turn: the core's clock must be current, or the touch would count as older.
-      this.queueElapsedTicks();
-      this.queueTouches();
-      if (!this.draining) this.drain(null, 0);
-    });
+    this.touches.add(sessionId, timeoutMs);
   }
 
-  /** Queues the touches of this turn as one core event. */
+  private touchesDue(): void {
+    if (this.stopped) return;
+    // Heard this turn: the core's clock must be current, or the touch would count as older.
+    this.queueElapsedTicks();
+    this.queueTouches();
+    if (!this.draining) this.drain(null, 0);
+  }
+
   private queueTouches(): void {
-    if (this.touched.size === 0) return;
-    const touches: SessionEntry[] = [];
-    for (const [sessionId, timeoutMs] of this.touched) touches.push(sessionEntry(sessionId, timeoutMs));
-    this.touched.clear();
-    this.events.push({ kind: 'sessionTouches', touches });
+    const event = this.touches.take();
+    if (event !== null) this.events.push(event);
   }
 
   // ---- the event loop around the core ---------------------------------------------------------
@@ -279,7 +218,7 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
         next = 0;
       }
       this.draining = false;
-      this.armClock();
+      this.clock.arm();
     } catch (err) {
       this.draining = false;
       this.fatal(err, 'ensemble member failed');
@@ -393,29 +332,25 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
   private fatal(err: unknown, what: string): void {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.tickTimer !== null) clearTimeout(this.tickTimer);
+    this.clock.stop();
     this.options.onFatal(err, what);
   }
 }
 
-/** mntr rows for an ensemble member's role (the leader adds its learners). */
-export function memberMetrics(driver: ConsensusDriver, config: ServerConfig, serverId: number): [string, string | number][] {
-  const rows: [string, string | number][] = [
-    ['zk_peer_state', `${driver.role} - ${driver.serving ? 'broadcast' : 'not serving'}`],
-    ['zk_leader_sid', driver.leader ?? -1],
-    ['zk_quorum_epoch', String(driver.peer.currentEpoch)],
-    ['zk_peer_frames_sent', driver.transport.framesSent],
-    ['zk_peer_writes', driver.transport.peerWrites],
-    ['zk_peer_frames_received', driver.transport.framesReceived],
-  ];
-  const leader = driver.peer.leaderRole;
-  if (leader === null) return rows;
-  const followers = config.servers.filter((p) => p.sid !== serverId && p.role === 'participant');
-  const observers = config.servers.filter((p) => p.role === 'observer');
-  const synced = (list: readonly PeerSpec[]) => list.filter((p) => leader.learnerPhase(p.sid) === LearnerPhase.upToDate).length;
-  rows.push(['zk_learners', followers.length + observers.length]);
-  rows.push(['zk_synced_followers', synced(followers)]);
-  rows.push(['zk_synced_observers', synced(observers)]);
-  rows.push(['zk_pending_syncs', driver.pendingSyncCount]);
-  return rows;
+/** The peer transport on this member's election port, to the server.N lines; what it hears goes to `deliver`. */
+function electionTransport(options: ConsensusDriverOptions, deliver: (event: QuorumEvent) => void): PeerTransport {
+  const me = options.core.me;
+  return new PeerTransport({
+    self: options.serverId,
+    peers: options.config.servers.map((p) => ({ sid: p.sid, host: p.host, port: p.electionPort })),
+    listenHost: me.host,
+    listenPort: me.electionPort,
+    log: options.log,
+    onMessage: (from, msg) => deliver({ kind: 'message', from, msg }),
+    onDisconnected: (peer) => deliver({ kind: 'disconnected', peer }),
+    faults: options.faults,
+    juteMaxBuffer: options.config.juteMaxBuffer,
+    tls: options.config.quorumTls,
+    secret: options.config.quorumAuthSecret,
+  });
 }

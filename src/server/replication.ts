@@ -1,6 +1,7 @@
 import type { ServerConfig } from '../config/config.js';
 import type { Committer, SoloCommitter } from './committer.js';
-import { memberMetrics, type ConsensusDriver } from './consensus-driver.js';
+import type { ConsensusDriver } from './consensus-driver.js';
+import { memberMetrics } from './member-metrics.js';
 
 /**
  * How a node's writes are ordered and made durable, and what that means for serving: alone

@@ -58,7 +58,8 @@ export type { PurgeOptions, PurgeResult } from './purge.js';
 export { SnapshotRejected, SnapshotStore } from './snapshot-store.js';
 export type { LoadedSnapshot, SnapshotInfo, SnapshotStoreOptions, StreamedSnapshot, WriteOptions } from './snapshot-store.js';
 export { TxnLog } from './txn-log.js';
-export type { LogRecord, TxnLogOptions } from './txn-log.js';
+export type { LogRecord } from './log-reader.js';
+export type { TxnLogOptions } from './txn-log.js';
 
 export interface OpenStorageOptions {
   dataDir: string;

@@ -1,14 +1,18 @@
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { StorageError, invariant } from '../errors.js';
-import { FileWindow } from './file-window.js';
 import { nodeFs } from './fs.js';
-import type { StorageFile, StorageFs } from './fs.js';
+import type { StorageFs } from './fs.js';
 import { batchBytesMax, loneWriteBytesMax, payloadBytesMax, preallocateBytesDefault, segmentBytesDefault } from './limits.js';
-import { listSegments, recoverLog } from './log-recovery.js';
-import type { ActiveSegmentState } from './log-recovery.js';
-import { logName, zxidText } from './names.js';
-import { RecordRun, encodeSegmentHeader, writeRecordHeader, recordHeaderBytes, scanCachedRecord, scanCachedRun, scanRecord, segmentHeaderBytes } from './txn-record.js';
+import { logRecordBatches } from './log-reader.js';
+import type { LogRecord, RecordBatch } from './log-reader.js';
+import { recoverLog, listSegments } from './log-recovery.js';
+import { zxidText } from './names.js';
+import { RecordBuffer } from './record-buffer.js';
+import type { RecordEncoder } from './record-buffer.js';
+import { SegmentWriter } from './segment-writer.js';
+import { segmentHeaderBytes } from './txn-record.js';
+
+export type { RecordEncoder } from './record-buffer.js';
 
 export interface TxnLogOptions {
   /** The directory that holds the segments (dataLogDir). */
@@ -25,20 +29,6 @@ export interface TxnLogOptions {
   scanFrom?: bigint;
 }
 
-export interface LogRecord {
-  zxid: bigint;
-  /** May share memory with a read buffer; copy it to keep it past the next iteration. */
-  payload: Buffer;
-}
-
-/**
- * Writes a record's payload into the log's buffer at `at`, stopping at `limit`: returns its
- * end, -1 when it needs more room, -2 when it cannot encode this one.
- */
-export interface RecordEncoder {
-  encode(buf: Buffer, at: number, limit: number): number;
-}
-
 /** An `append` caller waiting for its txn to be durable. */
 interface Waiter {
   zxid: bigint;
@@ -46,99 +36,8 @@ interface Waiter {
   reject: (error: unknown) => void;
 }
 
-/**
- * Records not yet written, encoded (header and payload) back to back in one buffer as they
- * are appended: the payload is copied at once, so the caller's buffer may be reused (a txn
- * encoder packs every txn into the same scratch), and no object is kept per record.
- */
-class RecordBuffer {
-  bytes = Buffer.allocUnsafeSlow(256 * 1024);
-  length = 0;
-  readonly zxids: bigint[] = [];
-  /** Where each record ends in `bytes`. */
-  readonly ends: number[] = [];
-
-  get count(): number {
-    return this.zxids.length;
-  }
-
-  add(zxid: bigint, payload: Uint8Array): void {
-    const needed = this.length + recordHeaderBytes + payload.length;
-    if (needed > this.bytes.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(needed, this.bytes.length * 2));
-      this.bytes.copy(grown, 0, 0, this.length);
-      this.bytes = grown;
-    }
-    writeRecordHeader(this.bytes, this.length, zxid, payload);
-    this.bytes.set(payload, this.length + recordHeaderBytes);
-    this.length = needed;
-    this.zxids.push(zxid);
-    this.ends.push(needed);
-  }
-
-  /**
-   * Adds a record whose payload `encoder` writes in place; false (nothing added) when the
-   * encoder cannot encode it or it would exceed payloadBytesMax.
-   */
-  addEncoded(zxid: bigint, encoder: RecordEncoder): boolean {
-    for (;;) {
-      const start = this.length + recordHeaderBytes;
-      const end = encoder.encode(this.bytes, start, Math.min(this.bytes.length, start + payloadBytesMax));
-      if (end >= 0) {
-        const payload = this.bytes.subarray(start, end);
-        writeRecordHeader(this.bytes, this.length, zxid, payload);
-        this.length = end;
-        this.zxids.push(zxid);
-        this.ends.push(end);
-        return true;
-      }
-      if (end === -2 || this.bytes.length >= start + payloadBytesMax) return false;
-      const grown = Buffer.allocUnsafeSlow(this.bytes.length * 2);
-      this.bytes.copy(grown, 0, 0, this.length);
-      this.bytes = grown;
-    }
-  }
-
-  /** Moves the first `count` records to `into` (emptied first), keeping the rest here. */
-  moveFirst(count: number, into: RecordBuffer): void {
-    into.clear();
-    const cut = this.ends[count - 1]!;
-    if (cut > into.bytes.length) into.bytes = Buffer.allocUnsafeSlow(Math.max(cut, into.bytes.length * 2));
-    this.bytes.copy(into.bytes, 0, 0, cut);
-    into.length = cut;
-    for (let i = 0; i < count; i++) {
-      into.zxids.push(this.zxids[i]!);
-      into.ends.push(this.ends[i]!);
-    }
-    this.bytes.copy(this.bytes, 0, cut, this.length);
-    this.length -= cut;
-    this.zxids.splice(0, count);
-    this.ends.splice(0, count);
-    for (let i = 0; i < this.ends.length; i++) this.ends[i]! -= cut;
-  }
-
-  clear(): void {
-    this.length = 0;
-    this.zxids.length = 0;
-    this.ends.length = 0;
-  }
-}
-
 /** After each group commit: the highest zxid now durable and how many txns the batch held. */
 export type DurableListener = (zxid: bigint, count: number) => void;
-
-interface ActiveSegment {
-  path: string;
-  file: StorageFile;
-  firstZxid: bigint;
-  writeOffset: number;
-  /** File size including preallocated zeros. */
-  allocatedEnd: number;
-  /** The header and this segment's directory entry are not yet durable. */
-  fresh: boolean;
-}
-
-const zeroChunk = Buffer.alloc(1024 * 1024);
 
 /**
  * The txn log: append-only segments with group commit. `append` resolves once the txn is
@@ -148,9 +47,7 @@ const zeroChunk = Buffer.alloc(1024 * 1024);
 export class TxnLog {
   private readonly fs: StorageFs;
   private readonly log: Logger;
-  private readonly segmentBytes: number;
-  private readonly preallocateBytes: number;
-  private active: ActiveSegment | undefined;
+  private readonly segments: SegmentWriter;
   /** Appended, not yet written; and the batch being written (the two swap). */
   private pending = new RecordBuffer();
   private writing = new RecordBuffer();
@@ -172,10 +69,11 @@ export class TxnLog {
   ) {
     this.fs = options.fs ?? nodeFs;
     this.log = options.log.child({ component: 'txnlog', dir: options.dir });
-    this.segmentBytes = options.segmentBytes ?? segmentBytesDefault;
-    this.preallocateBytes = options.preallocateBytes ?? preallocateBytesDefault;
-    invariant(this.segmentBytes > segmentHeaderBytes, 'segmentBytes must exceed the segment header');
-    invariant(this.preallocateBytes >= 0, 'preallocateBytes must not be negative');
+    const segmentBytes = options.segmentBytes ?? segmentBytesDefault;
+    const preallocateBytes = options.preallocateBytes ?? preallocateBytesDefault;
+    invariant(segmentBytes > segmentHeaderBytes, 'segmentBytes must exceed the segment header');
+    invariant(preallocateBytes >= 0, 'preallocateBytes must not be negative');
+    this.segments = new SegmentWriter(this.fs, options.dir, this.log, segmentBytes, preallocateBytes);
     this.appended = lastZxid;
     this.durable = lastZxid;
     if (options.onDurable !== undefined) this.durableListeners.push(options.onDurable);
@@ -188,7 +86,7 @@ export class TxnLog {
     const recovered = await recoverLog(fs, options.dir, options.log, options.scanFrom ?? 0n);
     const txnLog = new TxnLog(options, recovered.lastZxid);
     txnLog.checkedFrom = recovered.checkedFrom;
-    if (recovered.active !== undefined) await txnLog.resume(recovered.active);
+    if (recovered.active !== undefined) await txnLog.segments.resume(recovered.active);
     txnLog.log.info({ lastZxid: zxidText(recovered.lastZxid) }, 'txn log opened');
     return txnLog;
   }
@@ -295,19 +193,7 @@ export class TxnLog {
    * hundreds of thousands of txns this way.
    */
   async *recordBatchesFrom(fromZxid: bigint, toZxid: bigint = this.durable): AsyncGenerator<RecordBatch> {
-    const segments = await listSegments(this.fs, this.options.dir);
-    const first = Math.max(0, findLastIndex(segments, (segment) => segment.zxid <= fromZxid));
-    for (const segment of segments.slice(first)) {
-      if (segment.zxid > toZxid) return;
-      const path = join(this.options.dir, segment.name);
-      for await (const batch of readSegmentBatches(this.fs, path, fromZxid, this.checkedFrom)) {
-        // Stop at the bound itself: what follows may be a batch still being written.
-        let keep = batch.zxids.length;
-        while (keep > 0 && batch.zxids[keep - 1]! > toZxid) keep--;
-        if (keep > 0) yield keep === batch.zxids.length ? batch : batch.slice(keep);
-        if (keep < batch.zxids.length || batch.zxids[keep - 1] === toZxid) return;
-      }
-    }
+    yield* logRecordBatches(this.fs, this.options.dir, fromZxid, toZxid, this.checkedFrom);
   }
 
   /** The lowest zxid still in the log, or undefined when it is empty. */
@@ -333,16 +219,10 @@ export class TxnLog {
 
   private async dropTxnsAfter(zxid: bigint): Promise<void> {
     await this.sync();
-    await this.closeActive();
-    const segments = await listSegments(this.fs, this.options.dir);
-    const later = segments.filter((segment) => segment.zxid > zxid).reverse();
-    for (const segment of later) await this.fs.unlink(join(this.options.dir, segment.name));
-    if (later.length > 0) await this.fs.syncDir(this.options.dir);
-    const keep = segments.filter((segment) => segment.zxid <= zxid).at(-1);
-    const lastZxid = keep === undefined ? 0n : await this.cutSegment(join(this.options.dir, keep.name), keep.zxid, zxid);
+    const { lastZxid, segmentsRemoved } = await this.segments.truncateAfter(zxid);
     this.appended = lastZxid;
     this.durable = lastZxid;
-    this.log.warn({ truncatedAfter: zxidText(zxid), lastZxid: zxidText(lastZxid), segmentsRemoved: later.length }, 'txn log truncated');
+    this.log.warn({ truncatedAfter: zxidText(zxid), lastZxid: zxidText(lastZxid), segmentsRemoved }, 'txn log truncated');
   }
 
   /** Waits for pending appends, then closes the active segment. */
@@ -352,35 +232,8 @@ export class TxnLog {
       await this.sync();
     } finally {
       this.closed = true;
-      await this.closeActive();
+      await this.segments.close();
     }
-  }
-
-  private async resume(state: ActiveSegmentState): Promise<void> {
-    this.active = {
-      path: state.path,
-      file: await this.fs.open(state.path, 'readWrite'),
-      firstZxid: state.firstZxid,
-      writeOffset: state.writeOffset,
-      allocatedEnd: state.size,
-      fresh: false,
-    };
-  }
-
-  /** Truncates the segment after the last record at or below `zxid`; returns that record's zxid. */
-  private async cutSegment(path: string, firstZxid: bigint, zxid: bigint): Promise<bigint> {
-    let cut = segmentHeaderBytes;
-    let lastZxid = 0n;
-    for await (const record of readSegment(this.fs, path)) {
-      if (record.zxid > zxid) break;
-      cut = record.end;
-      lastZxid = record.zxid;
-    }
-    const file = await this.fs.open(path, 'readWrite');
-    await file.truncate(cut);
-    await file.sync();
-    this.active = { path, file, firstZxid, writeOffset: cut, allocatedEnd: cut, fresh: false };
-    return lastZxid;
   }
 
   private scheduleFlush(): void {
@@ -402,19 +255,13 @@ export class TxnLog {
    * while the disk does. Whether it wrote it.
    */
   private writeLoneTxn(): boolean {
-    const active = this.active;
-    if (this.pending.count !== 1 || this.pending.length > loneWriteBytesMax || this.failure !== undefined || active === undefined || active.fresh) return false;
-    const end = active.writeOffset + this.pending.length;
-    // A write that starts a segment or extends the preallocation is not a small one.
-    if (active.writeOffset >= this.segmentBytes || (this.preallocateBytes > 0 && end > active.allocatedEnd)) return false;
+    if (this.pending.count !== 1 || this.pending.length > loneWriteBytesMax || this.failure !== undefined) return false;
     try {
-      if (active.file.writevDurableSync?.([this.pending.bytes.subarray(0, this.pending.length)], active.writeOffset) !== true) return false;
+      if (!this.segments.writeSmallSync(this.pending.bytes.subarray(0, this.pending.length))) return false;
     } catch (error) {
       this.fail(error);
       return true;
     }
-    active.writeOffset = end;
-    active.allocatedEnd = Math.max(active.allocatedEnd, end);
     this.batchDurable(this.takeBatch());
     return true;
   }
@@ -433,7 +280,7 @@ export class TxnLog {
     while (this.pending.count > 0 && this.failure === undefined) {
       const batch = this.takeBatch();
       try {
-        await this.writeBatch(batch);
+        await this.segments.write(batch);
       } catch (error) {
         this.fail(error);
         return;
@@ -466,150 +313,13 @@ export class TxnLog {
     return this.writing;
   }
 
-  private async writeBatch(batch: RecordBuffer): Promise<void> {
-    if (this.active === undefined || this.active.writeOffset >= this.segmentBytes) {
-      await this.rollOver(batch.zxids[0]!);
-    }
-    const active = this.active!;
-    const buffers: Uint8Array[] = active.fresh ? [encodeSegmentHeader(active.firstZxid)] : [];
-    const position = active.fresh ? 0 : active.writeOffset;
-    buffers.push(batch.bytes.subarray(0, batch.length));
-    const end = (active.fresh ? segmentHeaderBytes : active.writeOffset) + batch.length;
-    const allocatedEnd = this.pushPreallocation(buffers, end, active.allocatedEnd);
-    await active.file.writevDurable(buffers, position);
-    if (active.fresh) await this.fs.syncDir(this.options.dir);
-    active.fresh = false;
-    active.writeOffset = end;
-    active.allocatedEnd = Math.max(allocatedEnd, end);
-  }
-
-  /** Appends zeros after the batch when it would run past the preallocated end. */
-  private pushPreallocation(buffers: Uint8Array[], end: number, allocatedEnd: number): number {
-    if (this.preallocateBytes === 0 || end <= allocatedEnd) return allocatedEnd;
-    for (let remaining = this.preallocateBytes; remaining > 0; remaining -= zeroChunk.length) {
-      buffers.push(zeroChunk.subarray(0, Math.min(remaining, zeroChunk.length)));
-    }
-    return end + this.preallocateBytes;
-  }
-
-  private async rollOver(firstZxid: bigint): Promise<void> {
-    const previous = this.active;
-    if (previous !== undefined) {
-      // The preallocated tail of a full segment is of no use; trimming it needs no fsync,
-      // since a zero tail that comes back after a crash is valid.
-      await previous.file.truncate(previous.writeOffset);
-      await this.closeActive();
-    }
-    const path = join(this.options.dir, logName(firstZxid));
-    const file = await this.fs.open(path, 'createExclusive');
-    this.active = { path, file, firstZxid, writeOffset: 0, allocatedEnd: 0, fresh: true };
-    this.log.info({ file: path, firstZxid: zxidText(firstZxid) }, 'txn log segment started');
-  }
-
-  private async closeActive(): Promise<void> {
-    const active = this.active;
-    this.active = undefined;
-    if (active !== undefined) await active.file.close();
-  }
-
   private fail(error: unknown): void {
-    const offset = this.active?.writeOffset ?? 0;
-    const failure = new StorageError(this.active?.path ?? this.options.dir, offset, 'write or fsync of the txn log failed; the log refuses further appends', { cause: error });
+    const { path, offset } = this.segments.place;
+    const failure = new StorageError(path ?? this.options.dir, offset, 'write or fsync of the txn log failed; the log refuses further appends', { cause: error });
     this.failure = failure;
-    this.log.error({ err: error, file: this.active?.path, offset }, 'txn log write failed');
+    this.log.error({ err: error, file: path, offset }, 'txn log write failed');
     this.pending.clear();
     for (const waiter of this.waiters.splice(0)) waiter.reject(failure);
     for (const listener of this.failureListeners) listener(failure);
   }
-}
-
-interface SegmentRecord extends LogRecord {
-  end: number;
-}
-
-/**
- * The records of one segment from `fromZxid` on (those before it are checked, not yielded);
- * a bad record is a StorageError (recovery already ran).
- */
-async function* readSegment(fs: StorageFs, path: string, fromZxid = 0n): AsyncGenerator<SegmentRecord> {
-  const file = await fs.open(path, 'read');
-  try {
-    const window = new FileWindow(file, await file.size());
-    for (let offset = segmentHeaderBytes; ; ) {
-      const step = scanCachedRecord(window, offset) ?? (await scanRecord(window, offset));
-      if (step.kind === 'end') return;
-      if (step.kind === 'bad') throw new StorageError(path, step.offset, `expected a valid record, found ${step.reason}`);
-      if (step.zxid >= fromZxid) yield { zxid: step.zxid, payload: step.payload, end: step.end };
-      offset = step.end;
-    }
-  } finally {
-    await file.close();
-  }
-}
-
-/**
- * Records as ranges of read buffers, in zxid order: record i's payload is
- * chunks[i][starts[i], ends[i]).
- */
-export class RecordBatch {
-  readonly zxids: bigint[] = [];
-  readonly chunks: Buffer[] = [];
-  readonly starts: number[] = [];
-  readonly ends: number[] = [];
-
-  push(zxid: bigint, chunk: Buffer, start: number, end: number): void {
-    this.zxids.push(zxid);
-    this.chunks.push(chunk);
-    this.starts.push(start);
-    this.ends.push(end);
-  }
-
-  /** The first `count` records. */
-  slice(count: number): RecordBatch {
-    const out = new RecordBatch();
-    for (let i = 0; i < count; i++) out.push(this.zxids[i]!, this.chunks[i]!, this.starts[i]!, this.ends[i]!);
-    return out;
-  }
-}
-
-/**
- * A segment's records from `fromZxid` on, a batch per read of the file; a bad record is a
- * StorageError. Payload CRCs are checked from `fromZxid` up to `checkedFrom` (the log
- * checked those above when it was opened, or wrote them itself); records below `fromZxid`
- * only have their headers checked.
- */
-async function* readSegmentBatches(fs: StorageFs, path: string, fromZxid: bigint, checkedFrom: bigint): AsyncGenerator<RecordBatch> {
-  const file = await fs.open(path, 'read');
-  try {
-    const window = new FileWindow(file, await file.size());
-    const run = new RecordRun(0n, fromZxid, checkedFrom);
-    const fromHi = Number((fromZxid >> 32n) & 0xffffffffn);
-    const fromLo = Number(fromZxid & 0xffffffffn);
-    let batch = new RecordBatch();
-    const take = (chunk: Buffer, start: number, end: number, hi: number, lo: number): void => {
-      if (hi > fromHi || (hi === fromHi && lo >= fromLo)) batch.push((BigInt(hi) << 32n) | BigInt(lo), chunk, start, end);
-    };
-    for (let offset = segmentHeaderBytes; ; ) {
-      offset = scanCachedRun(window, offset, run, Infinity, take);
-      // The fast path stopped: the end of the cached chunk, of the data, or a bad record.
-      if (batch.zxids.length > 0) yield batch;
-      batch = new RecordBatch();
-      const step = await scanRecord(window, offset);
-      if (step.kind === 'end') return;
-      if (step.kind === 'bad') throw new StorageError(path, step.offset, `expected a valid record, found ${step.reason}`);
-      if (step.zxid <= run.last) throw new StorageError(path, step.offset, `expected a zxid above ${zxidText(run.last)}, found ${zxidText(step.zxid)}`);
-      run.restart(step.zxid);
-      if (step.zxid >= fromZxid) batch.push(step.zxid, step.payload, 0, step.payload.length);
-      offset = step.end;
-    }
-  } finally {
-    await file.close();
-  }
-}
-
-function findLastIndex<T>(items: readonly T[], test: (item: T) => boolean): number {
-  for (let i = items.length - 1; i >= 0; i--) {
-    if (test(items[i]!)) return i;
-  }
-  return -1;
 }

@@ -2,12 +2,13 @@ import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { isolationRules, partitionRules, validatePeerFaultRules, type LinkEnd, type PeerFaultRule } from '../faults/peer-faults.js';
+import type { LinkEnd, PeerFaultRule } from '../faults/peer-faults.js';
 import type { TcpProxy } from '../faults/tcp-proxy.js';
+import { ClusterFaults } from './cluster-faults.js';
+import { assertConverged, waitForLeader, waitForQuorum, waitForServing } from './cluster-waits.js';
 import { expireSession, type SessionIdLike } from './kill-session.js';
 import { memberStartTimeoutMs, type MemberExit, type MemberProcess } from './member-process.js';
-import { Member, MemberStartError, withPortRetries, type MemberSettings, type MemberStatus, memberTls, type ServerInfo } from './member.js';
-import { waitFor } from './wait.js';
+import { Member, MemberStartError, memberById, withPortRetries, type MemberSettings, type MemberStatus, memberTls, type ServerInfo } from './member.js';
 
 export interface TestingClusterOptions {
   /** Voting members. Default 3. */
@@ -73,13 +74,6 @@ export interface WaitOptions {
   timeoutMs?: number;
 }
 
-const waitTimeoutMsDefault = 20_000;
-const convergeTimeoutMsDefault = 10_000;
-const pollIntervalMs = 20;
-
-/** Modes in which a member answers clients. */
-const servingModes = new Set(['leader', 'follower', 'observer', 'standalone']);
-
 /**
  * An ensemble of real `zkts server` processes on loopback for tests, each behind a fault proxy:
  * start, kill, stop, pause and partition members, slow or cut clients' connections, expire
@@ -87,13 +81,13 @@ const servingModes = new Set(['leader', 'follower', 'observer', 'standalone']);
  * builds on: it emits 'exit' ({ id, code, signal, expected }) when a member process ends.
  */
 export class TestingCluster extends EventEmitter<{ exit: [{ id: number } & MemberExit] }> implements AsyncDisposable {
-  private rules: readonly PeerFaultRule[] = [];
   private closed = false;
   /** Where start() spent its time. */
   startTiming: StartTiming | null = null;
 
   private constructor(
     private readonly members: readonly Member[],
+    private readonly faults: ClusterFaults,
     readonly dir: string,
     private readonly ownsDir: boolean,
     readonly seed: number,
@@ -121,6 +115,7 @@ export class TestingCluster extends EventEmitter<{ exit: [{ id: number } & Membe
     const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'zkts-cluster-')));
     let cluster: TestingCluster | null = null;
     const members: Member[] = [];
+    const faults = new ClusterFaults(members);
     try {
       const created = await Promise.all(
         Array.from({ length: count }, (_, i) =>
@@ -131,12 +126,12 @@ export class TestingCluster extends EventEmitter<{ exit: [{ id: number } & Membe
             proxyPort: options.proxyPorts?.[i] ?? 0,
             settings,
             seed,
-            peerFaults: () => cluster?.rules ?? [],
+            peerFaults: () => faults.rules,
           }),
         ),
       );
       members.push(...created);
-      cluster = new TestingCluster(members, dir, ownsDir, seed);
+      cluster = new TestingCluster(members, faults, dir, ownsDir, seed);
       const serverLines = members.map((m) => m.serverLine());
       await Promise.all(members.map((m) => m.writeConfig(settings, serverLines)));
       const spawnedAt = performance.now();
@@ -276,53 +271,42 @@ export class TestingCluster extends EventEmitter<{ exit: [{ id: number } & Membe
 
   /** The peer fault rules in force. */
   get peerFaults(): readonly PeerFaultRule[] {
-    return this.rules;
+    return this.faults.rules;
   }
 
   /** Replaces every peer fault rule; resolves once every running member applied them. */
   async setPeerFaults(rules: readonly PeerFaultRule[]): Promise<void> {
-    this.rules = validatePeerFaultRules(rules);
-    await Promise.all(this.members.map((m) => m.process.sendPeerFaults(this.rules)));
+    await this.faults.set(rules);
   }
 
   /** Cuts member `id` off from its peers and its clients (its proxy blackholes), until heal(). */
   async isolate(id: number): Promise<void> {
-    this.member(id).proxy.blackhole();
-    await this.setPeerFaults([...this.rules, ...isolationRules(id)]);
+    await this.faults.isolate(id);
   }
 
   /** Cuts the peer links between groups (each member in one group), until heal(). Clients are not affected: use net(id). */
   async partition(groups: readonly (readonly number[])[]): Promise<void> {
-    const listed = groups.flat();
-    for (const m of this.members) {
-      const times = listed.filter((id) => id === m.id).length;
-      if (times !== 1) throw new RangeError(`every member must be in exactly one group; server ${m.id} is in ${times}`);
-    }
-    if (listed.length !== this.members.length) throw new RangeError(`the groups name servers that do not exist: ${listed.filter((id) => !this.members.some((m) => m.id === id)).join(', ')}`);
-    await this.setPeerFaults([...this.rules, ...partitionRules(groups)]);
+    await this.faults.partition(groups);
   }
 
   /** Messages from `from` to `to` stop arriving (the other direction still works), until heal(). */
   async oneWay(from: number, to: number): Promise<void> {
-    this.member(from);
-    this.member(to);
-    await this.setPeerFaults([...this.rules, { kind: 'cut', from, to }]);
+    await this.faults.oneWay(from, to);
   }
 
   /** Peer messages are lost with this probability (each loss resets its connection), until heal(). */
   async dropPeerMessages(percent: number, link: LinkSelector = {}): Promise<void> {
-    await this.setPeerFaults([...this.rules, { kind: 'drop', from: link.from ?? '*', to: link.to ?? '*', percent }]);
+    await this.faults.drop(percent, link);
   }
 
   /** Peer messages arrive `ms` late, in order, until heal(). */
   async delayPeerMessages(ms: number, link: LinkSelector = {}): Promise<void> {
-    await this.setPeerFaults([...this.rules, { kind: 'delay', from: link.from ?? '*', to: link.to ?? '*', ms }]);
+    await this.faults.delay(ms, link);
   }
 
   /** Removes every fault: peer rules, and every proxy's toxics (held bytes and messages are delivered). */
   async heal(): Promise<void> {
-    for (const m of this.members) m.proxy.heal();
-    await this.setPeerFaults([]);
+    await this.faults.heal();
   }
 
   /**
@@ -340,45 +324,17 @@ export class TestingCluster extends EventEmitter<{ exit: [{ id: number } & Membe
   /** Resolves with the id of the one member (running, unpaused, not in `not`) that says it leads. */
   async waitForLeader(options: WaitOptions & { not?: readonly number[] } = {}): Promise<number> {
     const excluded = new Set(options.not ?? []);
-    return waitFor(
-      'exactly one leader among the running members',
-      async () => {
-        const candidates = this.members.filter((m) => m.live && !excluded.has(m.id));
-        await Promise.all(candidates.map((m) => m.observe()));
-        const leaders = candidates.filter((m) => m.observed?.mode === 'leader');
-        return leaders.length === 1 ? leaders[0]!.id : undefined;
-      },
-      { timeoutMs: options.timeoutMs ?? waitTimeoutMsDefault, intervalMs: pollIntervalMs },
-    );
+    return waitForLeader(this.members.filter((m) => !excluded.has(m.id)), options);
   }
 
   /** Resolves with the leader's id once it and a majority of the voters serve. */
   async waitForQuorum(options: WaitOptions = {}): Promise<number> {
-    const voters = this.members.filter((m) => m.role === 'participant');
-    return waitFor(
-      'a leader and a majority of voters serving',
-      async () => {
-        await Promise.all(this.members.map((m) => m.observe()));
-        const leaders = voters.filter((m) => m.live && m.observed?.mode === 'leader');
-        const serving = voters.filter((m) => m.live && (m.observed?.mode === 'leader' || m.observed?.mode === 'follower'));
-        return leaders.length === 1 && serving.length * 2 > voters.length ? leaders[0]!.id : undefined;
-      },
-      { timeoutMs: options.timeoutMs ?? waitTimeoutMsDefault, intervalMs: pollIntervalMs },
-    );
+    return waitForQuorum(this.members, options);
   }
 
   /** Resolves once each given member (default: every running one) serves clients. */
   async waitForServing(ids: readonly number[] = this.members.filter((m) => m.live).map((m) => m.id), options: WaitOptions = {}): Promise<void> {
-    const members = ids.map((id) => this.member(id));
-    await waitFor(
-      `servers ${ids.join(', ')} to serve`,
-      async () => {
-        for (const m of members) if (m.process.state === 'stopped') throw new Error(`server ${m.id} is not running (last exit: code ${m.process.exit?.code}, signal ${m.process.exit?.signal})`);
-        const statuses = await Promise.all(members.map((m) => m.observe()));
-        return statuses.every((s) => s !== null && servingModes.has(s.mode));
-      },
-      { timeoutMs: options.timeoutMs ?? waitTimeoutMsDefault, intervalMs: pollIntervalMs },
-    );
+    await waitForServing(ids.map((id) => this.member(id)), options);
   }
 
   /**
@@ -387,24 +343,7 @@ export class TestingCluster extends EventEmitter<{ exit: [{ id: number } & Membe
    * rejects after the deadline (default 10 s) naming what each member reported.
    */
   async assertConverged(options: WaitOptions = {}): Promise<{ zxid: bigint; digest: bigint }> {
-    let last = '';
-    try {
-      return await waitFor(
-        'every live member to have the same zxid and tree digest',
-        async () => {
-          const live = this.members.filter((m) => m.live);
-          const answers = await Promise.all(live.map((m) => m.digest()));
-          last = live.map((m, i) => `server ${m.id}: ${describeDigest(answers[i]!)}`).join('; ');
-          const first = answers[0];
-          if (first === undefined || typeof first === 'string') return undefined;
-          const agree = answers.every((a) => typeof a !== 'string' && a.zxid === first.zxid && a.digest === first.digest);
-          return agree ? first : undefined;
-        },
-        { timeoutMs: options.timeoutMs ?? convergeTimeoutMsDefault, intervalMs: 50 },
-      );
-    } catch (error) {
-      throw new Error(`the members did not converge: ${last} (${(error as Error).message})`, { cause: error });
-    }
+    return assertConverged(this.members, options);
   }
 
   // ---- the end ------------------------------------------------------------------------
@@ -422,14 +361,8 @@ export class TestingCluster extends EventEmitter<{ exit: [{ id: number } & Membe
   }
 
   private member(id: number): Member {
-    const m = this.members.find((x) => x.id === id);
-    if (m === undefined) throw new RangeError(`no server ${id}; the servers are ${this.members.map((x) => x.id).join(', ')}`);
-    return m;
+    return memberById(this.members, id);
   }
-}
-
-function describeDigest(answer: { zxid: bigint; digest: bigint } | string): string {
-  return typeof answer === 'string' ? answer : `zxid 0x${answer.zxid.toString(16)}, digest ${answer.digest}`;
 }
 
 export function memberSettings(options: Omit<TestingClusterOptions, 'size' | 'observers' | 'dir' | 'proxyPorts' | 'seed' | 'startTimeoutMs'>): MemberSettings {

@@ -269,6 +269,13 @@ export class Member {
   }
 }
 
+/** The member with this id; a RangeError naming the ids there are when none has it. */
+export function memberById(members: readonly Member[], id: number): Member {
+  const m = members.find((x) => x.id === id);
+  if (m === undefined) throw new RangeError(`no server ${id}; the servers are ${members.map((x) => x.id).join(', ')}`);
+  return m;
+}
+
 export { MemberStartError };
 
 /**

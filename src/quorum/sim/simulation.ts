@@ -2,17 +2,17 @@ import type { QuorumEffect } from '../effects.js';
 import type { QuorumEvent } from '../events.js';
 import { defaultQuorumLimits, type QuorumLimits } from '../limits.js';
 import type { PeerMessage } from '../messages.js';
-import { QuorumPeer } from '../peer.js';
 import { makeQuorumView, type QuorumView } from '../quorum-view.js';
 import type { Zxid } from '../zxid.js';
-import { VirtualDisk } from './disk.js';
 import { EventQueue } from './event-queue.js';
 import { SimChaos, drawFaultPlan, quietFaultPlan, type FaultPlan } from './fault-plan.js';
-import { HashChainMachine, encodeSimWrite, hashChainPayloads } from './hash-chain.js';
+import { encodeSimWrite } from './hash-chain.js';
 import { VirtualNetwork } from './network.js';
 import { Prng } from './prng.js';
-import { SimOracle, SimViolation, check } from './sim-oracle.js';
-import { SimSessions, type SessionSimHost, type SessionSimMember } from './sim-sessions.js';
+import { SimOracle, check } from './sim-oracle.js';
+import { SimLifecycle } from './sim-lifecycle.js';
+import { simSessionHost } from './sim-session-host.js';
+import { SimSessions } from './sim-sessions.js';
 import { SimShell } from './sim-shell.js';
 import { emptySimStats, type PendingRequest, type SimEvent, type SimNode, type SimOptions, type SimStats, type WriteRecord, type WriteStatus } from './sim-types.js';
 
@@ -54,6 +54,7 @@ export class Simulation {
   readonly oracle: SimOracle;
   private readonly shell = new SimShell(this);
   private readonly chaos = new SimChaos(this);
+  private readonly lifecycle = new SimLifecycle(this, this.shell);
 
   constructor(readonly options: SimOptions) {
     this.prng = new Prng(options.seed);
@@ -75,13 +76,13 @@ export class Simulation {
       sessionBucketTicks: 5,
       ...options.limits,
     };
-    this.sessions = new SimSessions(this.sessionHost());
+    this.sessions = new SimSessions(simSessionHost(this, (node, event) => this.shell.feed(node, event)));
     this.faults = options.faults ?? drawFaultPlan(this.prng);
     this.traceLines = options.traceLines ?? 0;
     this.network = new VirtualNetwork(this.prng, this.faults.network, (time, delivery) =>
       this.schedule({ time, seq: 0, kind: 'deliver', delivery }),
     );
-    for (const sid of [...voterSids, ...observerSids]) this.nodes.set(sid, this.createNode(sid, voterSids.includes(sid)));
+    for (const sid of [...voterSids, ...observerSids]) this.nodes.set(sid, this.lifecycle.createNode(sid, voterSids.includes(sid)));
   }
 
   // ---- scripted control (scenario tests) -----------------------------------------------------
@@ -164,42 +165,12 @@ export class Simulation {
   }
 
   crash(sid: number, keepUnsynced: boolean | 'random' = 'random'): void {
-    const node = this.node(sid);
-    if (!node.up) return;
-    this.stats.crashes++;
-    this.log(`crash ${sid}`);
-    node.up = false;
-    node.incarnation++;
-    node.backlog = [];
-    node.pausedUntilTick = 0;
-    node.coreEvents = [];
-    this.sessions.crashed(sid);
-    // A stalled fsync belongs to the dead process; the restarted one gets a working disk.
-    node.fsyncStalled = false;
-    if (keepUnsynced === 'random') node.disk.crash((n) => this.prng.int(n + 1));
-    else node.disk.crash((n) => (keepUnsynced ? n : 0));
-    this.shell.failPending(node);
-    for (const other of this.nodes.keys()) {
-      // A process crash usually resets its TCP links at once; a machine crash does not.
-      if (other !== sid) this.network.reset(this.now, sid, other, this.prng.chance(0.5) ? [other] : []);
-    }
+    this.lifecycle.crash(sid, keepUnsynced);
   }
 
+  /** Starts a crashed server again from what its disk kept. */
   restart(sid: number): void {
-    const node = this.node(sid);
-    if (node.up) return;
-    this.log(`restart ${sid}`);
-    const sm = new HashChainMachine();
-    if (node.disk.snapshot !== null) {
-      sm.restore(node.disk.snapshot.zxid, node.disk.snapshot.data);
-      this.oracle.checkAgainstCanon(node.sid, sm, 'restored snapshot');
-    }
-    node.sm = sm;
-    node.peer = this.newPeer(sid, node.disk);
-    node.up = true;
-    this.sessions.unsettle([sid]);
-    this.shell.feed(node, { kind: 'sessionTable', sessions: sm.sessions() });
-    this.shell.feed(node, { kind: 'start' });
+    this.lifecycle.restart(sid);
   }
 
   partition(groups: readonly (readonly number[])[]): void {
@@ -217,18 +188,11 @@ export class Simulation {
 
   /** Freezes a process (a long GC pause): its events queue up, including the ticks it misses. */
   pause(sid: number, ticks: number): void {
-    const node = this.node(sid);
-    if (!node.up) return;
-    this.stats.pauses++;
-    this.log(`pause ${sid} for ${ticks}`);
-    node.pausedUntilTick = this.tickCount + ticks;
-    this.sessions.unsettle([sid]);
+    this.lifecycle.pause(sid, ticks);
   }
 
   stallFsync(sid: number, stalled: boolean): void {
-    const node = this.node(sid);
-    node.fsyncStalled = stalled;
-    if (!stalled) this.shell.maybeStartFsync(node);
+    this.lifecycle.stallFsync(sid, stalled);
   }
 
   /**
@@ -334,58 +298,6 @@ export class Simulation {
   }
 
   // ---- helpers -------------------------------------------------------------------------------
-
-  private createNode(sid: number, voter: boolean): SimNode {
-    const disk = new VirtualDisk();
-    return {
-      sid,
-      voter,
-      up: true,
-      incarnation: 0,
-      pausedUntilTick: 0,
-      backlog: [],
-      disk,
-      sm: new HashChainMachine(),
-      peer: this.newPeer(sid, disk),
-      fsyncStalled: false,
-      pending: new Map(),
-      coreEvents: [],
-      snapshotsInstalled: 0,
-      truncations: 0,
-    };
-  }
-
-  private newPeer(sid: number, disk: VirtualDisk): QuorumPeer {
-    return new QuorumPeer({ self: sid, view: this.view, limits: this.limits, payloads: hashChainPayloads }, disk.recover());
-  }
-
-  /** The simulator as the session clients see it. */
-  private sessionHost(): SessionSimHost {
-    const sim = this;
-    const view = (node: SimNode): SessionSimMember => ({
-      sid: node.sid,
-      up: node.up,
-      paused: node.pausedUntilTick > sim.tickCount,
-      serving: node.up && node.peer.isServing,
-      leading: node.up && node.peer.roleName === 'leading',
-      leader: node.peer.leaderSid,
-      epoch: node.peer.epoch,
-      sessionMode: node.peer.sessions.mode,
-      isOpen: (sessionId) => node.sm.isOpen(sessionId),
-    });
-    return {
-      prng: this.prng,
-      get tickCount() { return sim.tickCount; },
-      tickMs: this.limits.tickMs,
-      members: () => [...this.nodes.values()].map(view),
-      member: (sid) => view(this.node(sid)),
-      feed: (sid, event) => this.shell.feed(this.node(sid), event),
-      write: (sid, key, value, afterStep) => this.write(sid, key, value, afterStep),
-      writeStatus: (writeId) => this.writeStatus(writeId),
-      violation: (message) => { throw new SimViolation(message); },
-      log: (line) => this.log(line),
-    };
-  }
 
   log(line: string): void {
     if (this.traceLines === 0) return;
