@@ -8,6 +8,7 @@ import { ensembleMember, standaloneNode } from '../server/assemble.js';
 import type { FatalHandler } from '../server/committer.js';
 import type { ServerNode } from '../server/node.js';
 import { LogSink, Snapshotter, checkDataDirectories, memberStorage, recoverEnsemble, recoverStandalone } from '../server/persistence.js';
+import { startYoungGenerationTrim } from '../server/young-generation-trim.js';
 import { controlEnvKey, controlEnvValue } from '../testing/control.js';
 import { prepareConfigFromEnv } from './env-config.js';
 import { openControlChannel } from './member-control.js';
@@ -153,6 +154,8 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
     await control?.failed(err);
     return exit(startFailureCode(err, file, log));
   }
+  // One per process, so here rather than in startNode (tests run several servers in one).
+  const trim = startYoungGenerationTrim(log.child({ component: 'heap' }));
   const cpu = process.cpuUsage();
   // The handlers go in before the launcher hears 'started': a SIGTERM it sends at once must stop
   // this server cleanly, not find no handler and end it by the signal's default action.
@@ -167,6 +170,7 @@ export async function runServer(args: string[], env: NodeJS.ProcessEnv): Promise
   });
   control?.report({ type: 'started', clientPort: running.clientPort, timing: { bootstrapMs: performance.nodeTiming.bootstrapComplete, loadedMs, listeningMs: performance.now(), cpuMs: (cpu.user + cpu.system) / 1000 } });
   await stopped;
+  trim?.stop();
   await running.stop();
   control?.close();
   log.flush();
