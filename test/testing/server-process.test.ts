@@ -1,12 +1,14 @@
 // Every way a member is started gets the same node flags and malloc settings
 // (src/testing/server-process.ts): the launcher, the `zkts` command run as an executable (its
 // shebang), and the container image (its Dockerfile). Real processes, read back from /proc.
+// And a member started so gives back, once idle, the young generation a load grew.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createClient } from '../../src/client/index.js';
 import { MemberProcess, packageRoot } from '../../src/testing/member-process.js';
 import { reservePort } from '../../src/testing/ports.js';
 import { serverNodeArgs, serverProcessEnv } from '../../src/testing/server-process.js';
@@ -20,6 +22,10 @@ afterEach(async () => {
 
 /** A standalone zoo.cfg on a reserved port in a temporary directory, removed after the test. */
 async function standaloneConfig(): Promise<string> {
+  return (await standalone()).configPath;
+}
+
+async function standalone(): Promise<{ configPath: string; port: number }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'zkts-server-process-'));
   const port = await reservePort();
   cleanups.push(async () => {
@@ -28,7 +34,7 @@ async function standaloneConfig(): Promise<string> {
   });
   const configPath = path.join(dir, 'zoo.cfg');
   await writeFile(configPath, [`dataDir=${path.join(dir, 'data')}`, `clientPort=${port.port}`, 'clientPortAddress=127.0.0.1'].join('\n'));
-  return configPath;
+  return { configPath, port: port.port };
 }
 
 /** A process's argv and environment, from /proc. */
@@ -76,5 +82,23 @@ describe('how a zkts server process is started', () => {
     for (const [key, value] of Object.entries(serverProcessEnv)) expect(env).toContain(`${key}=${value}`);
     const entrypoint = /^ENTRYPOINT (.*)$/m.exec(dockerfile)?.[1] ?? 'null';
     expect(JSON.parse(entrypoint)).toEqual(['node', ...serverNodeArgs, '/opt/zkts/bin/zkts.js']);
+  });
+
+  it('a member gives back the young generation a load grew once it is idle (src/server/young-generation-trim.ts)', async () => {
+    const { configPath, port } = await standalone();
+    const member = new MemberProcess({ name: 'server 1', configPath, logFile: null, seed: 1 });
+    cleanups.push(() => member.kill());
+    await member.start();
+    const zk = createClient(`127.0.0.1:${port}`, { sessionTimeout: 4_000 });
+    cleanups.push(() => zk.close());
+    await zk.connect();
+    // Writes with many in flight, as a load keeps them, so that V8 grows the semi-spaces.
+    const data = Buffer.alloc(1024);
+    for (let batch = 0; batch < 20; batch++) {
+      await Promise.all(Array.from({ length: 500 }, (_, i) => zk.create(`/load-${batch}-${i}`, data)));
+    }
+    const record = await waitFor('the member to trim its young generation', () => member.log.find('young generation trimmed').at(-1));
+    expect(record.residentBytes).toBeGreaterThan(record.residentBytesAfter as number);
+    expect(record.residentBytesAfter).toBeLessThanOrEqual(4 * 1024 * 1024);
   });
 });
