@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js';
  * the young generation has been quiet for a check period, two bursts of minor collections
  * (each cheap, the space being almost empty) a few milliseconds apart give V8 such samples
  * (one burst alone leaves a rate of zero), and it shrinks the space then.
- * Nothing runs while there is load; an idle server only reads the heap statistics each period.
+ * Otherwise a check only reads the heap statistics and the event loop's utilization.
  */
 export interface YoungGenerationTrimOptions {
   /** How often the young generation is looked at. */
