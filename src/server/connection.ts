@@ -344,8 +344,7 @@ export class ServerConnection implements Watcher, SlicedWork, ReplyOutlet, Throt
     const w = new JuteWriter(64);
     ReplyHeaderCodec.write(w, { xid: Xid.notification, zxid: -1n, err: 0 });
     WatcherEventCodec.write(w, event);
-    // Through the reply writer: a notification must not overtake replies it holds.
-    this.replies.writeNow(w.frame());
+    this.socket.write(w.frame());
     this.stats.packetsSent++;
     this.host.countSent(null);
   }
