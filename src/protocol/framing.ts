@@ -58,24 +58,6 @@ export class FrameDecoder {
   }
 }
 
-/**
- * Frames queued for one socket, as one buffer: a socket write per frame (what cork does) costs
- * a write request of Node's each, more than copying a frame of a few hundred bytes.
- */
-export function joinFrames(frames: readonly Buffer[]): Buffer {
-  if (frames.length === 1) return frames[0]!;
-  let total = 0;
-  for (let i = 0; i < frames.length; i++) total += frames[i]!.length;
-  const out = Buffer.allocUnsafe(total);
-  let at = 0;
-  for (let i = 0; i < frames.length; i++) {
-    // Uint8Array.set, not Buffer.copy: copy makes a view of the source for every call.
-    out.set(frames[i]!, at);
-    at += frames[i]!.length;
-  }
-  return out;
-}
-
 /** Prefixes a body with its int32 length. */
 export function frame(body: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(4 + body.length);

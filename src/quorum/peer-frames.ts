@@ -3,7 +3,6 @@
 // loop into one writev.
 import type { Socket } from 'node:net';
 import { Packr } from 'msgpackr';
-import { joinFrames } from '../protocol/framing.js';
 import { checkPeerMessage, peerMessageTuple, type CheckedMessage } from './message-schema.js';
 import type { PeerMessage } from './messages.js';
 import { TupleReader, TupleWriter, scratchBytes } from './peer-tuple-codec.js';
@@ -46,8 +45,8 @@ export class PeerFrameWriter {
   framesSent = 0;
   /** Writes handed to peer sockets: one per socket per turn of the event loop, however many frames. */
   peerWrites = 0;
-  /** Frames for each socket written to in this turn, sent at the turn's flush. */
-  private readonly pending = new Map<Socket, Buffer[]>();
+  /** Sockets written to in this turn, corked until the turn's flush. */
+  private readonly corked = new Set<Socket>();
   private flushScheduled = false;
   /** The last message encoded and its frame (two fields, not a pair object per message): the leader hands one message object to every follower. */
   private lastMsg: PeerMessage | null = null;
@@ -63,31 +62,30 @@ export class PeerFrameWriter {
   }
 
   /**
-   * Everything sent to one peer in a turn of the event loop leaves in one write of one buffer
-   * at the turn's flush. setImmediate, not nextTick, so the batch spans every callback of the
-   * turn (a data chunk of several frames, the fsync completion, client packets); it adds no
-   * wait beyond the callbacks already ready.
+   * Everything sent to one peer in a turn of the event loop leaves in one writev: the first
+   * write of the turn corks the socket and the turn's flush uncorks it. setImmediate, not
+   * nextTick, so the batch spans every callback of the turn (a data chunk of several frames,
+   * the fsync completion, client packets); it adds no wait beyond the callbacks already ready.
    */
   write(socket: Socket, frame: Buffer): void {
-    const frames = this.pending.get(socket);
-    if (frames !== undefined) frames.push(frame);
-    else {
-      this.pending.set(socket, [frame]);
+    if (!this.corked.has(socket)) {
+      socket.cork();
+      this.corked.add(socket);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        setImmediate(this.flush);
+        setImmediate(() => this.flush());
       }
     }
+    socket.write(frame);
     this.framesSent++;
   }
 
-  private readonly flush = (): void => {
+  private flush(): void {
     this.flushScheduled = false;
-    for (const [socket, frames] of this.pending) {
-      if (socket.destroyed) continue;
-      socket.write(joinFrames(frames));
-      this.peerWrites++;
+    for (const socket of this.corked) {
+      socket.uncork();
+      if (!socket.destroyed) this.peerWrites++;
     }
-    this.pending.clear();
-  };
+    this.corked.clear();
+  }
 }
