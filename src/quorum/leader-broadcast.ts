@@ -11,7 +11,7 @@ import {
   type RequestMessage,
   type SyncRequestMessage,
 } from './messages.js';
-import { countsForCommit, isForwarding, LeaderPhase, protocolViolation, reject, send, type BacklogWrite, type LeaderState, type LearnerHandle } from './leader-state.js';
+import { countsForCommit, isForwarding, LeaderPhase, protocolViolation, reject, send, type LeaderState, type LearnerHandle } from './leader-state.js';
 import { quorumSize } from './quorum-view.js';
 import { emit } from './role-host.js';
 import { zxidCounterMax, zxidToHex, type Zxid } from './zxid.js';
