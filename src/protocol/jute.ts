@@ -45,6 +45,16 @@ export class JuteWriter {
     return this.pos;
   }
 
+  /** Bytes it can hold before it grows. */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
+  /** Empties it for the next record, keeping its buffer. */
+  reset(): void {
+    this.pos = 0;
+  }
+
   private ensure(extra: number): void {
     const need = this.pos + extra;
     if (need <= this.buf.length) return;

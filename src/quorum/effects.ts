@@ -97,7 +97,8 @@ export class EffectBuffer implements EffectSink {
 
   /** Drops what was pushed outside a step. */
   clear(): void {
-    this.items.fill(undefined, 0, this.count);
+    // A loop, not Array.prototype.fill: that is a call into C++, and this runs every step.
+    for (let i = 0; i < this.count; i++) this.items[i] = undefined;
     this.count = 0;
   }
 }

@@ -11,10 +11,12 @@ import {
   type RequestMessage,
   type SyncRequestMessage,
 } from './messages.js';
-import { countsForCommit, isForwarding, LeaderPhase, protocolViolation, reject, send, type BacklogWrite, type LeaderState, type LearnerHandle } from './leader-state.js';
+import { countsForCommit, isForwarding, LeaderPhase, protocolViolation, reject, send, type LeaderState, type LearnerHandle } from './leader-state.js';
 import { quorumSize } from './quorum-view.js';
 import { emit } from './role-host.js';
-import { makeZxid, zxidCounterMax, zxidEpochStart, zxidToHex, type Zxid } from './zxid.js';
+import { zxidCounterMax, zxidToHex, type Zxid } from './zxid.js';
+
+const zxidCounterMaxNumber = Number(zxidCounterMax);
 
 export function acceptWrite(s: LeaderState, origin: Origin, payload: Uint8Array): void {
   if (s.phase !== LeaderPhase.broadcast) return reject(s, origin, 'notReady');
@@ -23,42 +25,42 @@ export function acceptWrite(s: LeaderState, origin: Origin, payload: Uint8Array)
     s.backlog.push({ origin, payload });
     return;
   }
-  propose(s, [{ origin, payload }]);
+  const entry = propose(s, origin, payload);
+  if (entry !== null) persist(s, [entry]);
 }
 
 /** Proposals of this epoch not yet committed; counters are contiguous within an epoch. */
 export function outstanding(s: LeaderState): number {
-  const epochStart = zxidEpochStart(s.epoch);
-  const committedInEpoch = s.committed > epochStart ? s.committed : epochStart;
+  const committedInEpoch = s.committed > s.epochStart ? s.committed : s.epochStart;
   return Number(s.lastProposed - committedInEpoch);
 }
 
-/** Assigns zxids, logs, and sends PROPOSALs: one persist effect for the batch (group commit). */
-function propose(s: LeaderState, writes: readonly BacklogWrite[]): void {
-  // Sized up front: a push onto [] reserves 17 slots, and this runs once per write.
-  const entries: LogEntry[] = new Array(writes.length);
-  let count = 0;
-  for (const write of writes) {
-    if (s.nextCounter >= zxidCounterMax) {
-      // The counter would wrap: a new epoch is the only way on (ZooKeeper does the same).
-      s.host.stepDown('zxid counter exhausted');
-      break;
-    }
-    const entry: LogEntry = { zxid: makeZxid(s.epoch, s.nextCounter++), payload: write.payload, origin: write.origin };
-    s.host.journal.append(entry);
-    s.lastProposed = entry.zxid;
-    entries[count++] = entry;
+/** Assigns a write the next zxid, logs it and sends its PROPOSAL; null when the counter is used up. */
+function propose(s: LeaderState, origin: Origin, payload: Uint8Array): LogEntry | null {
+  if (s.nextCounter >= zxidCounterMaxNumber) {
+    // The counter would wrap: a new epoch is the only way on (ZooKeeper does the same).
+    s.host.stepDown('zxid counter exhausted');
+    return null;
   }
-  if (count === 0) return;
-  entries.length = count;
-  // One message object per txn for every follower: the transport encodes it once. The
-  // followers are found per txn, not listed in an array: proposing runs once per write.
-  for (const entry of entries) {
-    const proposal = proposalMessage(entry.zxid, entry.payload, entry.origin);
-    for (const h of s.learners.values()) if (!h.observer && isForwarding(h)) send(s, h.sid, proposal);
-  }
-  // The proposals go before the leader's own log write (ZooKeeper's order): the shell starts
-  // effects in order, and a follower's fsync, which the commit needs too, should not wait for ours.
+  s.nextCounter++;
+  // Counters are contiguous from the epoch's start, so this is makeZxid(epoch, counter) for
+  // one bigint instead of four; the journal asserts that zxids increase.
+  const entry: LogEntry = { zxid: s.lastProposed + 1n, payload, origin };
+  s.host.journal.append(entry);
+  s.lastProposed = entry.zxid;
+  // One message object for every follower: the transport encodes it once. The followers are
+  // found per txn, not listed in an array: proposing runs once per write.
+  const proposal = proposalMessage(entry.zxid, entry.payload, entry.origin);
+  for (const h of s.learners.values()) if (!h.observer && isForwarding(h)) send(s, h.sid, proposal);
+  return entry;
+}
+
+/**
+ * One persist effect for the proposals of a batch (group commit). It goes after their
+ * PROPOSALs (ZooKeeper's order): the shell starts effects in order, and a follower's fsync,
+ * which the commit needs too, should not wait for ours.
+ */
+function persist(s: LeaderState, entries: LogEntry[]): void {
   emit(s.host, { kind: 'persistTxns', entries });
 }
 
@@ -74,7 +76,14 @@ function forwardingLearners(s: LeaderState, observers: boolean): number[] {
 export function drainBacklog(s: LeaderState): void {
   const room = s.host.limits.proposalsOutstandingMax - outstanding(s);
   if (room <= 0 || s.backlog.length === 0) return;
-  propose(s, s.backlog.splice(0, room));
+  const writes = s.backlog.splice(0, room);
+  const entries: LogEntry[] = [];
+  for (const write of writes) {
+    const entry = propose(s, write.origin, write.payload);
+    if (entry === null) break;
+    entries.push(entry);
+  }
+  if (entries.length > 0) persist(s, entries);
 }
 
 export function leaderProcessAck(s: LeaderState, h: LearnerHandle, msg: AckMessage): void {

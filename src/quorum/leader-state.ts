@@ -64,7 +64,10 @@ export interface LeaderState {
   /** Ticks since the role began. */
   now: number;
   readonly establishDeadline: number;
-  nextCounter: bigint;
+  /** Zxid counter 0 of this epoch: kept, not made afresh (a bigint or two) for every write. */
+  epochStart: Zxid;
+  /** A number: counters stop at zxidCounterMax, far inside a double's exact range. */
+  nextCounter: number;
   lastProposed: Zxid;
   committed: Zxid;
   /** End of the history this leader brought into its epoch; committed once established. */
@@ -82,7 +85,8 @@ export function newLeaderState(host: RoleHost): LeaderState {
     learners: new Map(),
     now: 0,
     establishDeadline: host.limits.initLimitTicks,
-    nextCounter: 1n,
+    epochStart: 0n,
+    nextCounter: 1,
     lastProposed: 0n,
     committed: host.journal.appliedZxid,
     initialHistoryEnd: 0n,

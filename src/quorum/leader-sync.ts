@@ -64,7 +64,8 @@ export function checkDiscoveryQuorum(s: LeaderState): void {
   if (highest >= zxidEpochMax) return s.host.stepDown('epoch space exhausted');
   s.epoch = highest + 1n;
   persistAcceptedEpoch(s.host, s.epoch);
-  s.lastProposed = zxidEpochStart(s.epoch);
+  s.epochStart = zxidEpochStart(s.epoch);
+  s.lastProposed = s.epochStart;
   s.phase = LeaderPhase.awaitingEpochAcks;
   for (const h of s.learners.values()) sendLeaderInfo(s, h);
   checkEpochQuorum(s);

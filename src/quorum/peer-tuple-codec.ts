@@ -78,8 +78,8 @@ export class TupleReader {
     this.failed = false;
     for (let i = 0; i < count && !this.failed; i++) this.values[i] = this.value(0);
     const result = this.failed || this.pos !== body.length ? null : checkPeerTuple(this.values, count);
-    // Hold no payload past the call.
-    this.values.fill(undefined, 0, count);
+    // Hold no payload past the call (a loop: Array.prototype.fill is a call into C++).
+    for (let i = 0; i < count; i++) this.values[i] = undefined;
     this.body = noBody;
     return result;
   }

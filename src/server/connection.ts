@@ -373,10 +373,19 @@ export class ServerConnection implements Watcher, SlicedWork, ReplyOutlet, Throt
 }
 
 
+/** Replies are built one at a time, each copied out whole: one writer serves them all. */
+const replyScratchBytes = 4096;
+/** A reply that grew the writer past this (a large getData) leaves it behind rather than keep its memory. */
+const replyScratchBytesMax = 64 * 1024;
+let replyScratch = new JuteWriter(replyScratchBytes);
+
 /** One reply frame: header, then the body when err is 0. */
 export function replyFrame<T>(xid: number, zxid: bigint, err: number, body?: (w: JuteWriter, value: T) => void, value?: T): Buffer {
-  const w = new JuteWriter(128);
+  const w = replyScratch;
+  w.reset();
   ReplyHeaderCodec.write(w, { xid, zxid, err });
   if (err === 0 && body !== undefined) body(w, value as T);
-  return w.frame();
+  const frame = w.frame();
+  if (w.capacity > replyScratchBytesMax) replyScratch = new JuteWriter(replyScratchBytes);
+  return frame;
 }

@@ -23,11 +23,18 @@ export class TreePayloads implements PayloadValidator {
 
   txnProblem(payload: Uint8Array): string | null {
     if (!isArrayRecord(payload)) return 'not a txn record';
-    let decodeProblem: string | null = null;
-    const txn = decodeTxn(payload, 0, payload.length, (reason) => (decodeProblem ??= reason));
-    if (decodeProblem === null) this.decodedTxns.set(payload, txn);
-    return decodeProblem;
+    this.decodeProblem = null;
+    const txn = decodeTxn(payload, 0, payload.length, this.noteDecodeProblem);
+    const problem = this.decodeProblem;
+    if (problem === null) this.decodedTxns.set(payload, txn);
+    return problem;
   }
+
+  /** The first problem decodeTxn reported; one callback for every check, not a closure each (a forwarded write is checked once). */
+  private decodeProblem: string | null = null;
+  private readonly noteDecodeProblem = (reason: string): void => {
+    this.decodeProblem ??= reason;
+  };
 
   /** The txn in a payload that passed txnProblem (decoded then), or decoded now (total: bytes that are not a txn decode as an error txn, reported to `problem`). */
   txn(payload: Uint8Array, problem?: (reason: string) => void): Txn {
