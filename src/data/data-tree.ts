@@ -96,9 +96,9 @@ export class DataTree {
     while (stack.length > 0) {
       const [slot, path] = stack.pop()!;
       yield path;
-      const s = this.store;
+      const { columns, bytes } = this.store;
       const children: [number, string][] = [];
-      for (let c = s.columns.firstChild[slot]!; c >= 0; c = s.columns.nextSibling[c]!) children.push([c, joinPath(path, s.bytes.nameOf(c))]);
+      for (let c = columns.firstChild[slot]!; c >= 0; c = columns.nextSibling[c]!) children.push([c, joinPath(path, bytes.nameOf(c))]);
       for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
     }
   }
@@ -221,11 +221,11 @@ export class DataTree {
     if (slot < 0) return 0;
     let count = 0;
     const stack = [slot];
-    const s = this.store;
+    const { numChildren, firstChild, nextSibling } = this.store.columns;
     while (stack.length > 0) {
       const parent = stack.pop()!;
-      count += s.columns.numChildren[parent]!;
-      for (let child = s.columns.firstChild[parent]!; child >= 0; child = s.columns.nextSibling[child]!) stack.push(child);
+      count += numChildren[parent]!;
+      for (let child = firstChild[parent]!; child >= 0; child = nextSibling[child]!) stack.push(child);
     }
     return count;
   }

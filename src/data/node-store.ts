@@ -15,8 +15,6 @@ import { freeSlot, noParent, noSlot, NodeColumns, rootSlot } from './node-column
  * performance section. A snapshot is a dump of the used slots, so loading one is mostly
  * copying, and its node blocks become arena space as they are.
  */
-
-
 export class NodeStore {
   readonly columns = new NodeColumns();
   readonly arena = new DataArena();
