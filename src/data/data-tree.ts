@@ -4,7 +4,9 @@ import type { ACL, Stat } from '../protocol/records.js';
 import { openAclUnsafe, readAclUnsafe } from './acl.js';
 import { NodeEdits } from './node-edits.js';
 import { NodeOwners } from './node-owners.js';
-import { NodeStore, noParent, rootSlot, type NodeImage } from './node-store.js';
+import { noParent, rootSlot } from './node-columns.js';
+import { writeImage, type NodeImage } from './node-image.js';
+import { NodeStore } from './node-store.js';
 import { baseName, joinPath, parentOf } from './path.js';
 import { PlainCreateReplay, type AclDecoder } from './plain-create-replay.js';
 import { SnapshotViews, type ConsistentCursor } from './snapshot-views.js';
@@ -44,19 +46,19 @@ export class DataTree {
     this.ops = new TreeOps(this.store, this.edits, this.owners, options);
     if (loading) return;
     const root = this.store.take();
-    this.store.write({ ...this.imageFor(root, noParent, '', null, openAclUnsafe), slot: root });
+    writeImage(this.store, { ...this.imageFor(root, noParent, '', null, openAclUnsafe), slot: root });
     this.edits.dataSize = 1;
     this.addBuiltIn('/zookeeper', openAclUnsafe);
     this.addBuiltIn('/zookeeper/quota', openAclUnsafe);
     this.addBuiltIn('/zookeeper/config', readAclUnsafe);
     // ZooKeeper writes the config node's ACL with an internal setACL of version -1.
-    this.store.aversion[this.lookup('/zookeeper/config')] = -1;
+    this.store.columns.aversion[this.lookup('/zookeeper/config')] = -1;
   }
 
   private addBuiltIn(path: string, acl: readonly ACL[]): void {
     const parent = this.lookup(parentOf(path));
     const slot = this.store.take();
-    this.store.write(this.imageFor(slot, parent, baseName(path), Buffer.alloc(0), acl));
+    writeImage(this.store, this.imageFor(slot, parent, baseName(path), Buffer.alloc(0), acl));
     this.store.linkChild(slot);
     this.edits.dataSize += path.length;
   }
@@ -64,7 +66,7 @@ export class DataTree {
   /** A built-in node's fields: zxids, times and owner all 0. */
   private imageFor(slot: number, parent: number, name: string, data: Uint8Array | null, acl: readonly ACL[]): NodeImage {
     return {
-      slot, parent, name: Buffer.from(name, 'utf8'), data, live: false, acl: this.store.internAcl(acl), czxidHi: 0, czxidLo: 0, mzxidHi: 0, mzxidLo: 0, pzxidHi: 0, pzxidLo: 0,
+      slot, parent, name: Buffer.from(name, 'utf8'), data, live: false, acl: this.store.acls.intern(acl), czxidHi: 0, czxidLo: 0, mzxidHi: 0, mzxidLo: 0, pzxidHi: 0, pzxidLo: 0,
       ctime: 0, mtime: 0, version: 0, cversion: 0, aversion: 0, ownerHi: 0, ownerLo: 0,
     };
   }
@@ -94,9 +96,9 @@ export class DataTree {
     while (stack.length > 0) {
       const [slot, path] = stack.pop()!;
       yield path;
-      const s = this.store;
+      const { columns, bytes } = this.store;
       const children: [number, string][] = [];
-      for (let c = s.firstChild[slot]!; c >= 0; c = s.nextSibling[c]!) children.push([c, joinPath(path, s.nameOf(c))]);
+      for (let c = columns.firstChild[slot]!; c >= 0; c = columns.nextSibling[c]!) children.push([c, joinPath(path, bytes.nameOf(c))]);
       for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
     }
   }
@@ -181,14 +183,14 @@ export class DataTree {
    */
   finishLoading(): void {
     const store = this.store;
-    invariant(store.inUse(rootSlot) && store.parent[rootSlot] === noParent, 'no root node');
+    invariant(store.inUse(rootSlot) && store.columns.parent[rootSlot] === noParent, 'no root node');
     store.rebuildFreeList();
     let reached = 0;
     let dataSize = 0;
     // Depth first, two stacks: slots, and the lengths of their paths.
     const slots = new Int32Array(store.size + 1);
     const lengths = new Float64Array(store.size + 1);
-    const { firstChild, nextSibling } = store;
+    const { firstChild, nextSibling } = store.columns;
     let depth = 0;
     slots[depth] = rootSlot;
     lengths[depth++] = 1;
@@ -196,18 +198,18 @@ export class DataTree {
       const slot = slots[--depth]!;
       const pathLength = lengths[depth]!;
       reached++;
-      dataSize += pathLength + store.dataBytes(slot);
+      dataSize += pathLength + store.bytes.dataBytes(slot);
       const childBase = slot === rootSlot ? 1 : pathLength + 1;
       for (let child = firstChild[slot]!; child >= 0; child = nextSibling[child]!) {
         // More children than nodes: a cycle in the sibling lists (a corrupt snapshot).
         if (depth > store.size) break;
         slots[depth] = child;
         // Path lengths count UTF-16 units, as for nodes created since (path.length).
-        lengths[depth++] = childBase + store.nameUnits(child);
+        lengths[depth++] = childBase + store.bytes.nameUnits(child);
       }
     }
     invariant(reached === store.size, `${store.size - reached} nodes do not hang off the root`);
-    for (const [slot, owner] of store.ownerEntries()) this.owners.track(store.pathOf(slot), owner);
+    for (const [slot, owner] of store.columns.ownerEntries()) this.owners.track(store.pathOf(slot), owner);
     this.edits.dataSize = dataSize;
   }
 
@@ -219,11 +221,11 @@ export class DataTree {
     if (slot < 0) return 0;
     let count = 0;
     const stack = [slot];
-    const s = this.store;
+    const { numChildren, firstChild, nextSibling } = this.store.columns;
     while (stack.length > 0) {
       const parent = stack.pop()!;
-      count += s.numChildren[parent]!;
-      for (let child = s.firstChild[parent]!; child >= 0; child = s.nextSibling[child]!) stack.push(child);
+      count += numChildren[parent]!;
+      for (let child = firstChild[parent]!; child >= 0; child = nextSibling[child]!) stack.push(child);
     }
     return count;
   }

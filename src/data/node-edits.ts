@@ -1,4 +1,5 @@
-import { emptyImage, type NodeStore } from './node-store.js';
+import { emptyImage, readImage, writeImage } from './node-image.js';
+import type { NodeStore } from './node-store.js';
 import type { NodeOwners } from './node-owners.js';
 import type { SnapshotViews } from './snapshot-views.js';
 
@@ -36,30 +37,31 @@ export class NodeEdits {
   /** Adds a node under `parent`; returns its slot. */
   insert(path: string, parent: number, name: string, data: Uint8Array | null, aclIndex: number, owner: bigint, zxid: bigint, time: number): number {
     const store = this.store;
+    const columns = store.columns;
     const slot = store.nextSlot();
     this.views.beforeChange(slot);
     this.views.beforeChange(parent);
     store.take();
     this.initNode(slot, data, aclIndex, zxid, time);
     // A fresh slot has no owner entry.
-    if (owner !== 0n) store.setOwner(slot, owner);
+    if (owner !== 0n) columns.setOwner(slot, owner);
     store.addChild(parent, slot, name);
     const size = path.length + (data === null ? 0 : data.length);
     if (this.undo !== null) {
       // Inside a multi: what a rollback needs, saved only there.
-      const savedCversion = store.cversion[parent]!;
-      const savedPzxid = store.pzxid.values[parent]!;
+      const savedCversion = columns.cversion[parent]!;
+      const savedPzxid = columns.pzxid.values[parent]!;
       this.undo.push(() => {
         store.unlinkChild(slot);
-        store.cversion[parent] = savedCversion;
-        store.pzxid.values[parent] = savedPzxid;
+        columns.cversion[parent] = savedCversion;
+        columns.pzxid.values[parent] = savedPzxid;
         store.untake(slot);
         this.dataSize -= size;
         this.owners.untrack(path, owner);
       });
     }
-    store.cversion[parent]!++;
-    store.pzxid.values[parent] = zxid;
+    columns.cversion[parent]!++;
+    columns.pzxid.values[parent] = zxid;
     this.dataSize += size;
     this.owners.track(path, owner);
     return slot;
@@ -71,51 +73,54 @@ export class NodeEdits {
    */
   insertFromBytes(parent: number, b: Buffer, nameStart: number, nameEnd: number, nameHash: number, data: Uint8Array | null, aclIndex: number, zxid: bigint, time: number, pathLength: number): void {
     const store = this.store;
+    const columns = store.columns;
     const slot = store.nextSlot();
     store.take();
     this.initNode(slot, data, aclIndex, zxid, time);
     store.addChildBytes(parent, slot, b, nameStart, nameEnd - nameStart, nameHash);
-    store.cversion[parent]!++;
-    store.pzxid.values[parent] = zxid;
+    columns.cversion[parent]!++;
+    columns.pzxid.values[parent] = zxid;
     this.dataSize += pathLength + (data === null ? 0 : data.length);
   }
 
-  /** A new node's fields, one by one rather than through store.write: the hot path of every create. */
+  /** A new node's fields, one by one rather than through writeImage: the hot path of every create. */
   private initNode(slot: number, data: Uint8Array | null, aclIndex: number, zxid: bigint, time: number): void {
     const store = this.store;
-    store.setData(slot, data);
-    store.acl[slot] = aclIndex;
-    store.czxid.values[slot] = zxid;
-    store.mzxid.values[slot] = zxid;
-    store.pzxid.values[slot] = zxid;
-    store.ctime[slot] = time;
-    store.mtime[slot] = time;
-    store.version[slot] = 0;
-    store.cversion[slot] = 0;
-    store.aversion[slot] = 0;
+    const columns = store.columns;
+    store.bytes.setData(slot, data);
+    columns.acl[slot] = aclIndex;
+    columns.czxid.values[slot] = zxid;
+    columns.mzxid.values[slot] = zxid;
+    columns.pzxid.values[slot] = zxid;
+    columns.ctime[slot] = time;
+    columns.mtime[slot] = time;
+    columns.version[slot] = 0;
+    columns.cversion[slot] = 0;
+    columns.aversion[slot] = 0;
   }
 
   /** Removes a childless node; returns its parent's slot. */
   remove(path: string, slot: number, zxid: bigint): number {
     const store = this.store;
-    const parent = store.parent[slot]!;
+    const columns = store.columns;
+    const parent = columns.parent[slot]!;
     this.views.beforeChange(slot);
     this.views.beforeChange(parent);
-    const image = this.undo === null ? null : store.read(slot, emptyImage());
-    const owner = store.ownerOf(slot);
-    const size = path.length + store.dataBytes(slot);
-    const savedPzxid = store.pzxid.values[parent]!;
+    const image = this.undo === null ? null : readImage(store, slot, emptyImage());
+    const owner = columns.ownerOf(slot);
+    const size = path.length + store.bytes.dataBytes(slot);
+    const savedPzxid = columns.pzxid.values[parent]!;
     store.unlinkChild(slot);
-    if (zxid > savedPzxid) store.pzxid.values[parent] = zxid;
+    if (zxid > savedPzxid) columns.pzxid.values[parent] = zxid;
     store.release(slot);
     this.dataSize -= size;
     this.owners.untrack(path, owner);
     if (image !== null) {
       this.undo!.push(() => {
         store.revive(slot);
-        store.write(image);
+        writeImage(store, image);
         store.linkChild(slot);
-        store.pzxid.values[parent] = savedPzxid;
+        columns.pzxid.values[parent] = savedPzxid;
         this.dataSize += size;
         this.owners.track(path, owner);
       });
@@ -125,35 +130,37 @@ export class NodeEdits {
 
   setData(slot: number, data: Buffer | null, zxid: bigint, time: number): void {
     const store = this.store;
+    const columns = store.columns;
     this.views.beforeChange(slot);
-    const grown = (data === null ? 0 : data.length) - store.dataBytes(slot);
+    const grown = (data === null ? 0 : data.length) - store.bytes.dataBytes(slot);
     // The old values are kept only inside a multi (undo): a plain setData allocates nothing for them.
     if (this.undo !== null) {
-      const saved = { data: store.dataCopy(slot), version: store.version[slot]!, mzxid: store.mzxid.values[slot]!, mtime: store.mtime[slot]! };
+      const saved = { data: store.bytes.dataCopy(slot), version: columns.version[slot]!, mzxid: columns.mzxid.values[slot]!, mtime: columns.mtime[slot]! };
       this.undo.push(() => {
-        store.setData(slot, saved.data);
-        store.version[slot] = saved.version;
-        store.mzxid.values[slot] = saved.mzxid;
-        store.mtime[slot] = saved.mtime;
+        store.bytes.setData(slot, saved.data);
+        columns.version[slot] = saved.version;
+        columns.mzxid.values[slot] = saved.mzxid;
+        columns.mtime[slot] = saved.mtime;
         this.dataSize -= grown;
       });
     }
-    store.setData(slot, data);
-    store.version[slot]!++;
-    store.mzxid.values[slot] = zxid;
-    store.mtime[slot] = time;
+    store.bytes.setData(slot, data);
+    columns.version[slot]!++;
+    columns.mzxid.values[slot] = zxid;
+    columns.mtime[slot] = time;
     this.dataSize += grown;
   }
 
   setAcl(slot: number, aclIndex: number): void {
     const store = this.store;
+    const columns = store.columns;
     this.views.beforeChange(slot);
-    const saved = { acl: store.acl[slot]!, aversion: store.aversion[slot]! };
-    store.acl[slot] = aclIndex;
-    store.aversion[slot]!++;
+    const saved = { acl: columns.acl[slot]!, aversion: columns.aversion[slot]! };
+    columns.acl[slot] = aclIndex;
+    columns.aversion[slot]!++;
     this.undo?.push(() => {
-      store.acl[slot] = saved.acl;
-      store.aversion[slot] = saved.aversion;
+      columns.acl[slot] = saved.acl;
+      columns.aversion[slot] = saved.aversion;
     });
   }
 }

@@ -4,7 +4,9 @@ import type { ACL } from '../protocol/records.js';
 import { fixupAcl } from './acl.js';
 import type { NodeEdits } from './node-edits.js';
 import type { NodeOwners } from './node-owners.js';
-import { hashOfName, rootSlot, type NodeStore } from './node-store.js';
+import { hashOfName } from './node-bytes.js';
+import { rootSlot } from './node-columns.js';
+import type { NodeStore } from './node-store.js';
 import type { PlainCreate } from './txn-codec.js';
 import { ephemeralSession } from './znode.js';
 
@@ -56,8 +58,8 @@ export class PlainCreateReplay {
     }
     const store = this.store;
     const parent = this.parentOf(b, pathStart, lastSlash);
-    if (parent < 0 || !this.worldMayCreate(store.acl[parent]!)) return false;
-    if (ephemeralSession(store.ownerOf(parent)) !== 0n) return false;
+    if (parent < 0 || !this.worldMayCreate(store.columns.acl[parent]!)) return false;
+    if (ephemeralSession(store.columns.ownerOf(parent)) !== 0n) return false;
     const nameStart = lastSlash + 1;
     const nameHash = hashOfName(b, nameStart, pathEnd);
     if (store.findChildBytes(parent, b, nameStart, pathEnd - nameStart, nameHash) >= 0) return false;
@@ -89,7 +91,7 @@ export class PlainCreateReplay {
   private worldMayCreate(aclIndex: number): boolean {
     let known = this.worldCreate.get(aclIndex);
     if (known === undefined) {
-      known = this.store.acls[aclIndex]!.some((a) => a.id.scheme === 'world' && a.id.id === 'anyone' && (a.perms & Perms.CREATE) !== 0);
+      known = this.store.acls.get(aclIndex).some((a) => a.id.scheme === 'world' && a.id.id === 'anyone' && (a.perms & Perms.CREATE) !== 0);
       this.worldCreate.set(aclIndex, known);
     }
     return known;
@@ -109,7 +111,7 @@ export class PlainCreateReplay {
     if (acl === null || acl === undefined || acl.some((a) => a.id.scheme === 'auth')) return -1;
     let index: number;
     try {
-      index = this.store.internAcl(fixupAcl(acl, []));
+      index = this.store.acls.intern(fixupAcl(acl, []));
     } catch (err) {
       if (err instanceof ZkError) return -1;
       throw err;

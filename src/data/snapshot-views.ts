@@ -1,4 +1,5 @@
-import { emptyImage, type NodeImage, type NodeStore } from './node-store.js';
+import { emptyImage, readImage, readLiveImage, type NodeImage } from './node-image.js';
+import type { NodeStore } from './node-store.js';
 
 /** A snapshot in progress: slots' states at its start, and how far its iteration got. */
 interface SnapshotView {
@@ -39,7 +40,7 @@ export class ConsistentCursor {
         view.pre.delete(slot);
         node = before;
       } else if (store.inUse(slot)) {
-        node = store.readLive(slot, scratch);
+        node = readLiveImage(store, slot, scratch);
       }
       slot++;
       if (node !== null && !visit(node)) {
@@ -87,7 +88,7 @@ export class SnapshotViews {
       // At or below the cursor the snapshot already took the slot as it was; from view.high
       // on there was nothing to take (a create during a snapshot costs no pre-image).
       if (slot <= view.cursor || slot >= view.high || view.pre.has(slot)) continue;
-      if (copy === undefined) copy = this.store.inUse(slot) ? this.store.read(slot, emptyImage()) : null;
+      if (copy === undefined) copy = this.store.inUse(slot) ? readImage(this.store, slot, emptyImage()) : null;
       view.pre.set(slot, copy);
     }
   }

@@ -110,7 +110,7 @@ export class TreeOps {
   }
 
   private aclOf(slot: number): readonly ACL[] {
-    return this.store.acls[this.store.acl[slot]!]!;
+    return this.store.acls.get(this.store.columns.acl[slot]!);
   }
 
   /** lookup, remembering the last answer until a node is removed. */
@@ -153,14 +153,14 @@ export class TreeOps {
     if (parent < 0) throw new ZkError(ErrorCode.NONODE, parentPath);
     checkAcl(this.aclOf(parent), Perms.CREATE, txn.authIds);
     const sequential = req.flags === CreateMode.PERSISTENT_SEQUENTIAL || req.flags === CreateMode.EPHEMERAL_SEQUENTIAL || req.flags === CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL;
-    const path = sequential ? req.path + formatSequence(this.store.cversion[parent]!) : req.path;
+    const path = sequential ? req.path + formatSequence(this.store.columns.cversion[parent]!) : req.path;
     // The root exists always; without this it would get a child with an empty name.
     if (path === '/') throw new ZkError(ErrorCode.NODEEXISTS, path);
     this.requireValidPath(path);
     const name = path.slice(lastSlash + 1);
     if (this.store.findChild(parent, name) >= 0) throw new ZkError(ErrorCode.NODEEXISTS, path);
-    if (ephemeralSession(this.store.ownerOf(parent)) !== 0n) throw new ZkError(ErrorCode.NOCHILDRENFOREPHEMERALS, parentPath);
-    const slot = this.edits.insert(path, parent, name, req.data, this.store.internAcl(acl), owner, txn.zxid, txn.time);
+    if (ephemeralSession(this.store.columns.ownerOf(parent)) !== 0n) throw new ZkError(ErrorCode.NOCHILDRENFOREPHEMERALS, parentPath);
+    const slot = this.edits.insert(path, parent, name, req.data, this.store.acls.intern(acl), owner, txn.zxid, txn.time);
     if (this.replaying) return replayed;
     changes.push({ type: EventType.NodeCreated, path }, { type: EventType.NodeChildrenChanged, path: parentPath });
     return this.replyWanted ? { path, stat: statOfSlot(this.store, slot) } : replayed;
@@ -173,16 +173,16 @@ export class TreeOps {
     const parent = this.requireNode(parentOf(path));
     checkAcl(this.aclOf(parent), Perms.DELETE, txn.authIds);
     const slot = this.requireNode(path);
-    if (version !== -1 && this.store.version[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
-    if (this.store.childCount(slot) > 0) throw new ZkError(ErrorCode.NOTEMPTY, path);
+    if (version !== -1 && this.store.columns.version[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
+    if (this.store.columns.numChildren[slot]! > 0) throw new ZkError(ErrorCode.NOTEMPTY, path);
     this.removeNode(path, slot, txn.zxid, changes);
   }
 
   private deleteContainer(txn: Txn, path: string, changes: TreeChange[]): void {
     if (builtInPaths.has(path)) throw new ZkError(ErrorCode.BADARGUMENTS, `cannot delete '${path}'`);
     const slot = this.requireNode(path);
-    if (this.store.childCount(slot) > 0) throw new ZkError(ErrorCode.NOTEMPTY, path);
-    if (ephemeralSession(this.store.ownerOf(slot)) !== 0n) throw new ZkError(ErrorCode.BADVERSION, path);
+    if (this.store.columns.numChildren[slot]! > 0) throw new ZkError(ErrorCode.NOTEMPTY, path);
+    if (ephemeralSession(this.store.columns.ownerOf(slot)) !== 0n) throw new ZkError(ErrorCode.BADVERSION, path);
     this.removeNode(path, slot, txn.zxid, changes);
   }
 
@@ -195,7 +195,7 @@ export class TreeOps {
     this.requireValidPath(path);
     const slot = this.requireNode(path);
     checkAcl(this.aclOf(slot), Perms.WRITE, txn.authIds);
-    if (version !== -1 && this.store.version[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
+    if (version !== -1 && this.store.columns.version[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
     this.edits.setData(slot, data, txn.zxid, txn.time);
     if (this.replaying) return replayed;
     changes.push({ type: EventType.NodeDataChanged, path });
@@ -207,8 +207,8 @@ export class TreeOps {
     const fixed = fixupAcl(acl, txn.authIds);
     const slot = this.requireNode(path);
     checkAcl(this.aclOf(slot), Perms.ADMIN, txn.authIds);
-    if (version !== -1 && this.store.aversion[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
-    this.edits.setAcl(slot, this.store.internAcl(fixed));
+    if (version !== -1 && this.store.columns.aversion[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
+    this.edits.setAcl(slot, this.store.acls.intern(fixed));
     return this.replaying ? replayed : { stat: statOfSlot(this.store, slot) };
   }
 
@@ -216,6 +216,6 @@ export class TreeOps {
     this.requireValidPath(path);
     const slot = this.requireNode(path);
     checkAcl(this.aclOf(slot), Perms.READ, txn.authIds);
-    if (version !== -1 && this.store.version[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
+    if (version !== -1 && this.store.columns.version[slot]! !== version) throw new ZkError(ErrorCode.BADVERSION, path);
   }
 }

@@ -2,7 +2,10 @@ import { Packr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import type { ACL } from '../protocol/records.js';
 import { DataTree, type DataTreeOptions } from './data-tree.js';
-import { noParent, type NodeImage, type NodeStore } from './node-store.js';
+import type { FastBuffer } from './data-arena.js';
+import { noParent } from './node-columns.js';
+import type { NodeImage } from './node-image.js';
+import type { NodeStore } from './node-store.js';
 
 /**
  * The DataTree as a stream of small msgpack records, for snapshots on disk and SNAP on the wire:
@@ -40,11 +43,6 @@ const Flag = {
   noOwner: 64,
   noVersions: 128,
 } as const;
-
-/** Buffer's unchecked codec methods (Node has them on every Buffer; @types/node leaves them out). */
-interface FastBuffer extends Buffer {
-  utf8Slice(start: number, end: number): string;
-}
 
 /** A node block is cut once it holds this many bytes (a node with large data makes it larger). */
 const blockBytesTarget = 64 * 1024;
@@ -139,9 +137,9 @@ class BlockWriter {
     if (!Number.isSafeInteger(n.ctime) || !Number.isSafeInteger(n.mtime)) throw new ProtocolError(`node in slot ${n.slot} has a time that is not an integer`);
     const store = this.store;
     const live = n.live;
-    const nameLength = live ? store.nameLength[n.slot]! : n.name.length;
+    const nameLength = live ? store.columns.nameLength[n.slot]! : n.name.length;
     // -1: null.
-    const dataLength = live ? store.dataLength[n.slot]! : n.data === null ? -1 : n.data.length;
+    const dataLength = live ? store.columns.dataLength[n.slot]! : n.data === null ? -1 : n.data.length;
     this.ensure(80 + nameLength + Math.max(0, dataLength));
     let flags = 0;
     if (n.slot === this.prev.slot + 1) flags |= Flag.nextSlot;
@@ -156,12 +154,12 @@ class BlockWriter {
     if ((flags & Flag.nextSlot) === 0) this.uint(n.slot);
     if ((flags & Flag.sameParent) === 0) this.uint(n.parent + 1);
     this.uint(nameLength);
-    if (live) store.copyName(n.slot, this.buf, this.pos);
+    if (live) store.bytes.copyName(n.slot, this.buf, this.pos);
     else this.bytes(n.name);
     this.pos += nameLength;
     this.uint(dataLength + 1);
     if (dataLength > 0) {
-      if (live) store.copyData(n.slot, this.buf, this.pos);
+      if (live) store.bytes.copyData(n.slot, this.buf, this.pos);
       else this.bytes(n.data!);
       this.pos += dataLength;
     }
@@ -214,7 +212,7 @@ class BlockWriter {
 export function* treeSnapshotRecords(tree: DataTree, blockBytes = blockBytesTarget, pool?: BlockPool): Generator<SnapshotRecord> {
   const store = tree.store;
   const head: SnapshotRecord[] = [['h', treeSnapshotVersion, tree.lastZxid, tree.nodeCount, tree.sessions.size, store.high]];
-  store.acls.forEach((acl, index) => head.push(['a', index, acl.map((a) => [a.perms, a.id.scheme, a.id.id])]));
+  for (let index = 0; index < store.acls.count; index++) head.push(['a', index, store.acls.get(index).map((a) => [a.perms, a.id.scheme, a.id.id])]);
   for (const [id, entry] of tree.sessions) head.push(['s', id, entry.timeout]);
   // Start the copy-on-write view now, in the same synchronous step as the header.
   const cursor = tree.openConsistentCursor();
@@ -294,7 +292,7 @@ export class TreeSnapshotLoader {
         return;
       case 'a': {
         const acl: ACL[] = (record[2] as [number, string, string][]).map(([perms, scheme, id]) => ({ perms, id: { scheme, id } }));
-        if (this.tree.store.internAcl(acl) !== record[1]) this.fail(`ACL ${String(record[1])} out of order or repeated`);
+        if (this.tree.store.acls.intern(acl) !== record[1]) this.fail(`ACL ${String(record[1])} out of order or repeated`);
         return;
       }
       case 's':
@@ -308,6 +306,7 @@ export class TreeSnapshotLoader {
   private addBlock(bytes: Uint8Array): void {
     const r = new BlockReader(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     const store = this.tree.store;
+    const columns = store.columns;
     const end = r.end;
     // The block's bytes become arena space, so node data is not copied out of it. The block
     // is a view into a buffer that the snapshot reader or msgpack decoder allocated for it.
@@ -356,28 +355,28 @@ export class TreeSnapshotLoader {
       if (r.pos > end || dataLength < -1) this.fail(`node block ends inside the node in slot ${slot}`);
       if (!Number.isSafeInteger(slot) || slot < 0 || slot > 0x7ffffffe) this.fail(`bad slot ${slot}`);
       if (store.inUse(slot)) this.fail(`slot ${slot} given twice`);
-      if (acl >= store.acls.length) this.fail(`node in slot ${slot} names unknown ACL ${acl}`);
+      if (acl >= store.acls.count) this.fail(`node in slot ${slot} names unknown ACL ${acl}`);
       if (parent === noParent ? nameLength !== 0 : parent < 0 || parent === slot || nameLength === 0) {
         this.fail(`node in slot ${slot} has parent ${parent} and name '${(r.buf as FastBuffer).utf8Slice(nameStart, nameStart + nameLength)}'`);
       }
       store.takeExact(slot);
       const i = slot * 2;
-      store.parent[slot] = parent;
-      store.loadName(slot, r.buf, adoptedRef, nameStart, nameLength);
-      store.loadData(slot, r.buf, adoptedRef, dataStart, dataLength);
-      store.acl[slot] = acl;
-      store.czxid.words[i] = czxidLo;
-      store.czxid.words[i + 1] = czxidHi;
-      store.mzxid.words[i] = mzxidLo;
-      store.mzxid.words[i + 1] = mzxidHi;
-      store.pzxid.words[i] = pzxidLo;
-      store.pzxid.words[i + 1] = pzxidHi;
-      store.ctime[slot] = ctime;
-      store.mtime[slot] = mtime;
-      store.version[slot] = version;
-      store.cversion[slot] = cversion;
-      store.aversion[slot] = aversion;
-      if ((ownerHi | ownerLo) !== 0) store.setOwnerWords(slot, ownerHi, ownerLo);
+      columns.parent[slot] = parent;
+      store.bytes.loadName(slot, r.buf, adoptedRef, nameStart, nameLength);
+      store.bytes.loadData(slot, r.buf, adoptedRef, dataStart, dataLength);
+      columns.acl[slot] = acl;
+      columns.czxid.words[i] = czxidLo;
+      columns.czxid.words[i + 1] = czxidHi;
+      columns.mzxid.words[i] = mzxidLo;
+      columns.mzxid.words[i + 1] = mzxidHi;
+      columns.pzxid.words[i] = pzxidLo;
+      columns.pzxid.words[i + 1] = pzxidHi;
+      columns.ctime[slot] = ctime;
+      columns.mtime[slot] = mtime;
+      columns.version[slot] = version;
+      columns.cversion[slot] = cversion;
+      columns.aversion[slot] = aversion;
+      if ((ownerHi | ownerLo) !== 0) columns.setOwnerWords(slot, ownerHi, ownerLo);
       // Indexed by name all at once when the last block is in (see finish).
       if (parent !== noParent) store.linkChild(slot, false);
       this.prev.slot = slot;
@@ -393,7 +392,7 @@ export class TreeSnapshotLoader {
     if (!this.header) this.fail('no header record');
     const store = this.tree.store;
     const twin = store.indexAll();
-    if (twin >= 0) this.fail(`two nodes named '${store.nameOf(twin)}' under slot ${store.parent[twin]}`);
+    if (twin >= 0) this.fail(`two nodes named '${store.bytes.nameOf(twin)}' under slot ${store.columns.parent[twin]}`);
     if (store.size !== this.nodeCount) this.fail(`header counts ${this.nodeCount} nodes, the blocks hold ${store.size}`);
     try {
       this.tree.finishLoading();

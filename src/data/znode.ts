@@ -14,61 +14,61 @@ export class ZNode {
 
   /** The data as a new Buffer; null is distinct from empty. */
   get data(): Buffer | null {
-    return this.store.dataCopy(this.slot);
+    return this.store.bytes.dataCopy(this.slot);
   }
 
   /** The data without a copy: valid until the tree next changes. */
   dataView(): Buffer | null {
-    return this.store.dataView(this.slot);
+    return this.store.bytes.dataView(this.slot);
   }
 
   get dataLength(): number {
-    return this.store.dataBytes(this.slot);
+    return this.store.bytes.dataBytes(this.slot);
   }
 
   get acl(): readonly ACL[] {
-    return this.store.acls[this.store.acl[this.slot]!]!;
+    return this.store.acls.get(this.store.columns.acl[this.slot]!);
   }
 
   get czxid(): bigint {
-    return this.store.czxid.values[this.slot]!;
+    return this.store.columns.czxid.values[this.slot]!;
   }
 
   get mzxid(): bigint {
-    return this.store.mzxid.values[this.slot]!;
+    return this.store.columns.mzxid.values[this.slot]!;
   }
 
   get pzxid(): bigint {
-    return this.store.pzxid.values[this.slot]!;
+    return this.store.columns.pzxid.values[this.slot]!;
   }
 
   get ctime(): number {
-    return this.store.ctime[this.slot]!;
+    return this.store.columns.ctime[this.slot]!;
   }
 
   get mtime(): number {
-    return this.store.mtime[this.slot]!;
+    return this.store.columns.mtime[this.slot]!;
   }
 
   get version(): number {
-    return this.store.version[this.slot]!;
+    return this.store.columns.version[this.slot]!;
   }
 
   get cversion(): number {
-    return this.store.cversion[this.slot]!;
+    return this.store.columns.cversion[this.slot]!;
   }
 
   get aversion(): number {
-    return this.store.aversion[this.slot]!;
+    return this.store.columns.aversion[this.slot]!;
   }
 
   /** Stored owner: a session id, or the container / TTL markers of docs/protocol.md 8.1. */
   get ephemeralOwner(): bigint {
-    return this.store.ownerOf(this.slot);
+    return this.store.columns.ownerOf(this.slot);
   }
 
   get numChildren(): number {
-    return this.store.childCount(this.slot);
+    return this.store.columns.numChildren[this.slot]!;
   }
 
   /** The children's names, in creation order (a loaded tree's: in slot order). */
@@ -79,19 +79,20 @@ export class ZNode {
 
 /** The Stat clients see for a slot: cversion counts deletions too, the owner only a session's. */
 export function statOfSlot(store: NodeStore, slot: number): Stat {
-  const n = store.childCount(slot);
+  const columns = store.columns;
+  const n = columns.numChildren[slot]!;
   return {
-    czxid: store.czxid.values[slot]!,
-    mzxid: store.mzxid.values[slot]!,
-    ctime: BigInt(store.ctime[slot]!),
-    mtime: BigInt(store.mtime[slot]!),
-    version: store.version[slot]!,
-    cversion: store.cversion[slot]! * 2 - n,
-    aversion: store.aversion[slot]!,
-    ephemeralOwner: ephemeralSession(store.ownerOf(slot)),
-    dataLength: store.dataBytes(slot),
+    czxid: columns.czxid.values[slot]!,
+    mzxid: columns.mzxid.values[slot]!,
+    ctime: BigInt(columns.ctime[slot]!),
+    mtime: BigInt(columns.mtime[slot]!),
+    version: columns.version[slot]!,
+    cversion: columns.cversion[slot]! * 2 - n,
+    aversion: columns.aversion[slot]!,
+    ephemeralOwner: ephemeralSession(columns.ownerOf(slot)),
+    dataLength: store.bytes.dataBytes(slot),
     numChildren: n,
-    pzxid: store.pzxid.values[slot]!,
+    pzxid: columns.pzxid.values[slot]!,
   };
 }
 

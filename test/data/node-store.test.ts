@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { DataTree } from '../../src/data/data-tree.js';
-import { DataArena } from '../../src/data/node-store.js';
+import { DataArena } from '../../src/data/data-arena.js';
 import { TreeSnapshotLoader, decodeTreeSnapshot, encodeTreeSnapshot, treeSnapshotRecords } from '../../src/data/tree-snapshot.js';
 import { OpCode } from '../../src/protocol/constants.js';
 import { openAclUnsafe } from '../../src/data/acl.js';
@@ -51,14 +51,14 @@ describe('NodeStore growth', () => {
   it('past 64k slots grows its columns in place, keeping every value', () => {
     const tree = treeWith(70_000, (i) => Buffer.from(`d${i}`));
     const store = tree.store;
-    const before = store.czxid.values;
-    expect((store.ctime.buffer as ArrayBuffer & { resizable: boolean }).resizable).toBe(true);
+    const before = store.columns.czxid.values;
+    expect((store.columns.ctime.buffer as ArrayBuffer & { resizable: boolean }).resizable).toBe(true);
     // More nodes: the columns grow again without being replaced.
     let zxid = tree.lastZxid;
     for (let i = 0; i < 40_000; i++) {
       tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 5, authIds: [], op: { type: OpCode.create, request: { path: `/p/m${i}`, data: null, acl: [...openAclUnsafe], flags: 0 } } });
     }
-    expect(store.czxid.values).toBe(before);
+    expect(store.columns.czxid.values).toBe(before);
     for (const i of [0, 1, 33_333, 69_999]) {
       const node = tree.getNode(`/p/n${i}`)!;
       expect(node.data!.toString()).toBe(`d${i}`);
@@ -200,10 +200,21 @@ describe('names and the child index', () => {
       tree.apply({ zxid: ++zxid, sessionId: 0n, cxid: 0, time: 1, authIds: [], op: { type: OpCode.create, request: { path: `/p/${name}`, data: null, acl: [...openAclUnsafe], flags: 0 } } });
     }
     expect(tree.getNode('/p')!.childNames()).toEqual(names);
-    for (const name of names) expect(tree.store.nameOf(tree.lookup(`/p/${name}`))).toBe(name);
+    for (const name of names) expect(tree.store.bytes.nameOf(tree.lookup(`/p/${name}`))).toBe(name);
     expect(tree.lookup('/p/xyzz')).toBe(-1);
     expect(tree.lookup('/p/')).toBe(-1);
     expect(tree.lookup('p')).toBe(-1);
+  });
+
+  it('names a new child by the name given, even after a path lookup between findChild and addChild', () => {
+    const store = treeWith(0).store;
+    const parent = store.lookup('/p');
+    expect(store.findChild(parent, 'fresh')).toBe(-1);
+    expect(store.lookup('/zookeeper')).toBeGreaterThan(0);
+    const slot = store.take();
+    store.addChild(parent, slot, 'fresh');
+    expect(store.bytes.nameOf(slot)).toBe('fresh');
+    expect(store.lookup('/p/fresh')).toBe(slot);
   });
 
   it('a multi that fails puts deleted nodes back under their parent and takes created ones out', () => {
