@@ -94,24 +94,21 @@ export function leaderProcessAck(s: LeaderState, h: LearnerHandle, msg: AckMessa
 }
 
 /**
- * The commit point is the highest zxid durable at a quorum that includes the leader.
- * ACKs are cumulative, so sorting the followers' acks gives it directly; one COMMIT of that
- * point then covers every txn up to it.
+ * The commit point is the highest zxid durable at a quorum of voters, the leader counting as
+ * one with what its own log made durable (as in ZooKeeper, two followers' acks commit without
+ * the leader's fsync). ACKs are cumulative, so the quorum-th highest durable zxid is the point;
+ * one COMMIT of it then covers every txn up to it.
  */
 export function tryCommit(s: LeaderState): void {
-  const selfDurable = s.host.journal.durableZxid;
-  const acks: Zxid[] = new Array(s.learners.size);
-  let count = 0;
-  for (const h of s.learners.values()) if (countsForCommit(h)) acks[count++] = h.ackedZxid;
-  acks.length = count;
-  acks.sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
-  const othersNeeded = quorumSize(s.host.view) - 1;
-  let point = selfDurable;
-  if (othersNeeded > 0) {
-    if (acks.length < othersNeeded) return;
-    const quorumAck = acks[othersNeeded - 1]!;
-    if (quorumAck < point) point = quorumAck;
-  }
+  const durable: Zxid[] = new Array(s.learners.size + 1);
+  durable[0] = s.host.journal.durableZxid;
+  let count = 1;
+  for (const h of s.learners.values()) if (countsForCommit(h)) durable[count++] = h.ackedZxid;
+  durable.length = count;
+  const needed = quorumSize(s.host.view);
+  if (count < needed) return;
+  durable.sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
+  let point = durable[needed - 1]!;
   if (point > s.lastProposed) point = s.lastProposed;
   if (point <= s.committed) return;
   commitUpTo(s, point);

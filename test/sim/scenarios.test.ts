@@ -40,6 +40,30 @@ describe('ZAB scenarios in the simulator', () => {
     for (const node of sim.nodes.values()) expect(node.sm.zxid).toBe(sim.writeZxid(write));
   });
 
+  it("two followers' ACKs commit a write while the leader's own fsync is stalled (any quorum, as in ZooKeeper); the leader's log catches up after", () => {
+    const { sim, leader, followers } = stableCluster();
+    sim.stallFsync(leader, true);
+    const write = sim.write(followers[0]!);
+    expect(sim.runUntil(() => sim.writeStatus(write) === 'acked', 50)).toBe(true);
+    const zxid = sim.writeZxid(write)!;
+    expect(sim.node(leader).disk.durableZxid).toBeLessThan(zxid);
+    for (const sid of followers) expect(sim.node(sid).disk.durableZxid).toBeGreaterThanOrEqual(zxid);
+    sim.stallFsync(leader, false);
+    expect(sim.runUntil(() => sim.node(leader).disk.durableZxid >= zxid, 30)).toBe(true);
+    expectConverged(sim);
+  });
+
+  it('one follower alone does not commit while the leader\'s fsync is stalled', () => {
+    const { sim, leader, followers } = stableCluster();
+    const [f1, f2] = followers as [number, number];
+    sim.partition([[leader, f1], [f2]]);
+    sim.stallFsync(leader, true);
+    const write = sim.write(f1);
+    expect(sim.runUntil(() => sim.node(f1).disk.durableZxid > sim.node(f2).peer.lastLoggedZxid, 30)).toBe(true);
+    sim.runTicks(10);
+    expect(sim.writeStatus(write)).toBe('pending');
+  });
+
   it('follower crashes after logging a proposal but before its ACK is sent', () => {
     const { sim, leader, followers } = stableCluster();
     const [f1, f2] = followers as [number, number];
