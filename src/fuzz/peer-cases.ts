@@ -207,6 +207,13 @@ function oddValue(rng: Prng): unknown {
   ])();
 }
 
+/** A bigint as a number and a number as a bigint; null for anything else. */
+function swapNumeric(v: unknown): number | bigint | null {
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'number') return BigInt(Math.trunc(Number.isFinite(v) ? v : 0));
+  return null;
+}
+
 type ValueMutation = (rng: Prng, msg: Record<string, unknown>) => { value: unknown; what: string };
 
 function fieldOf(rng: Prng, msg: Record<string, unknown>): string | null {
@@ -232,7 +239,7 @@ const valueMutations: readonly (readonly [number, ValueMutation])[] = [
     const key = fieldOf(rng, msg);
     if (key === null) return { value: msg, what: 'unchanged' };
     const v = msg[key];
-    const swapped = typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? BigInt(Math.trunc(Number.isFinite(v) ? v : 0)) : v === null ? 0 : v;
+    const swapped = swapNumeric(v) ?? (v === null ? 0 : v);
     return { value: { ...msg, [key]: swapped }, what: `${key} as a ${typeof swapped}` };
   }],
   [3, (rng, msg) => {
@@ -294,7 +301,7 @@ function fieldMutation(rng: Prng, turn: number): FuzzInput {
     return frameOf({ ...msg, [field]: value }, `${type} ${field} := ${describe(value)}`, rng);
   }
   const v = msg[field];
-  const swapped = typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? BigInt(Math.trunc(Number.isFinite(v) ? v : 0)) : null;
+  const swapped = swapNumeric(v);
   return frameOf({ ...msg, [field]: swapped }, `${type} ${field} as a ${swapped === null ? 'null' : typeof swapped}`, rng);
 }
 
