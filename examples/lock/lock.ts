@@ -9,7 +9,10 @@
 // ('suspended'), takes the lock up again if it reconnects within the session ('resumed'), and
 // gives it up for good when the session expires ('lost'). The client notices a silent server
 // after 2/3 of the session timeout, and the ensemble expires a session only after all of it, so
-// a suspended holder always stops before anyone else can start.
+// a suspended holder always stops before anyone else can start. On reconnecting it resumes only
+// once its node is seen still there after a sync: the member it reconnected to may be behind the
+// leader, and may let the session back in just before it applies the session's close (the next
+// contender, on a member that is not behind, may hold the lock by then).
 //
 // A request cut off by a failover fails with CONNECTIONLOSS and is tried again once the client
 // is back; the lock node's name carries a random tag, so that a create whose answer was lost
@@ -28,6 +31,8 @@ export class DistributedLock extends EventEmitter<Record<LockEvent, []>> {
   private readonly tag = `lock-${randomUUID()}-`;
   private node: string | null = null;
   private owns = false;
+  /** Since the last disconnection, the node has been seen to be still ours. */
+  private confirmed = false;
   private gone = false;
 
   constructor(
@@ -41,7 +46,7 @@ export class DistributedLock extends EventEmitter<Record<LockEvent, []>> {
 
   /** Whether this contender may act as the holder right now. */
   get isHeld(): boolean {
-    return this.owns && !this.gone && this.zk.state === 'SYNC_CONNECTED';
+    return this.owns && this.confirmed && !this.gone && this.zk.state === 'SYNC_CONNECTED';
   }
 
   /** Resolves once this contender holds the lock; rejects if its session ends first. */
@@ -54,6 +59,7 @@ export class DistributedLock extends EventEmitter<Record<LockEvent, []>> {
       if (index < 0) throw new Error(`lock node ${this.node} is gone`);
       if (index === 0) {
         this.owns = true;
+        this.confirmed = true;
         this.emit('acquired');
         return;
       }
@@ -111,9 +117,31 @@ export class DistributedLock extends EventEmitter<Record<LockEvent, []>> {
       this.gone = true;
       this.emit('lost');
     } else if (this.owns && change.state === 'DISCONNECTED') {
+      this.confirmed = false;
       this.emit('suspended');
     } else if (this.owns && change.state === 'SYNC_CONNECTED') {
-      this.emit('resumed');
+      void this.confirmAfterReconnect();
     }
+  }
+
+  /** Back within the session: ours again only if, once this member has caught up (sync), our node is still there. */
+  private async confirmAfterReconnect(): Promise<void> {
+    const node = this.node;
+    if (node === null) return;
+    let stillThere: boolean;
+    try {
+      await this.zk.sync(this.path);
+      stillThere = (await this.zk.exists(node)) !== null;
+    } catch {
+      return; // Cut off again: the next reconnection checks again, or the session ends.
+    }
+    if (this.gone || !this.owns || this.confirmed || node !== this.node || this.zk.state !== 'SYNC_CONNECTED') return;
+    if (!stillThere) {
+      this.owns = false;
+      this.emit('lost');
+      return;
+    }
+    this.confirmed = true;
+    this.emit('resumed');
   }
 }
