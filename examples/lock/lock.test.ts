@@ -115,6 +115,30 @@ describe('DistributedLock on a three-server zkts cluster', () => {
     expectOneHolderAtATime([a, b]);
   });
 
+  it('does not resume a lock whose node went while the holder was disconnected: it reports the lock lost', async () => {
+    const path = `/locks/lock-${++lockCount}`;
+    const a = await contender('A', cluster.server(1).connectString, 8_000, path);
+    await a.zk.create(path);
+    await a.lock.acquire();
+
+    cluster.net(1).reset();
+    await waitFor('the holder to be suspended', () => a.events.includes('suspended'));
+    const admin = createClient(cluster.directConnectString);
+    try {
+      await admin.connect();
+      const [node] = await admin.getChildren(path);
+      await admin.delete(`${path}/${node}`);
+    } finally {
+      await admin.close();
+    }
+
+    cluster.net(1).heal();
+    await waitFor('the holder to learn its node is gone', () => a.events.includes('lost'), { timeoutMs: 8_000 });
+    expect(a.events).toEqual(['acquired', 'suspended', 'lost']);
+    expect(a.zk.state).toBe('SYNC_CONNECTED');
+    expect(a.lock.isHeld).toBe(false);
+  });
+
   it('hands the lock on when the holder’s connection is blackholed past its session timeout: the holder stops first, and learns it lost once the network heals', async () => {
     const sessionTimeout = 2_000;
     const holderServer = 1;
