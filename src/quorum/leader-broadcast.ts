@@ -23,10 +23,12 @@ export function acceptWrite(s: LeaderState, origin: Origin, payload: Uint8Array)
   if (s.backlog.length > 0 || outstanding(s) >= s.host.limits.proposalsOutstandingMax) {
     if (s.backlog.length >= s.host.limits.writeBacklogMax) return reject(s, origin, 'busy');
     s.backlog.push({ origin, payload });
-    return;
+  } else {
+    const entry = propose(s, origin, payload);
+    if (entry !== null) persist(s, [entry]);
   }
-  const entry = propose(s, origin, payload);
-  if (entry !== null) persist(s, [entry]);
+  const closes = s.host.payloads.sessionClosedBy(payload);
+  if (closes !== null) s.host.sessions.closeAccepted(closes);
 }
 
 /** Proposals of this epoch not yet committed; counters are contiguous within an epoch. */

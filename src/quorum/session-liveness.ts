@@ -21,7 +21,8 @@ export type SessionMode = (typeof SessionMode)[keyof typeof SessionMode];
  * Every member mirrors the replicated session table (the shell reports session txns as they
  * apply). Deciding, each session has a deadline bucket, renewed when the session is heard
  * from directly, through a learner's PING reply, or by a valid revalidation; a session whose
- * deadline passes is expired once (it is "closing" until its close applies). Following, the
+ * deadline passes is expired once, and it (or one whose close a client asked for) is
+ * "closing" until its close applies. Following, the
  * sessions heard from since the last PING reply are batched for the leader.
  */
 export class SessionLiveness {
@@ -30,7 +31,7 @@ export class SessionLiveness {
   /** The replicated session table: negotiated timeout (ms) by session id. */
   private readonly table = new Map<bigint, number>();
   private readonly deadlines: ExpiryQueue<bigint>;
-  /** Deciding: sessions expired here whose close is on the way. */
+  /** Deciding: sessions expired here, or whose close was accepted, with the close on the way. */
   private readonly closing = new Set<bigint>();
   /** Learning: sessions heard from since the last PING reply, with their timeouts. */
   private readonly batch = new Map<bigint, number>();
@@ -48,7 +49,7 @@ export class SessionLiveness {
   get mode(): SessionMode { return this.current; }
   get sessionCount(): number { return this.table.size; }
   get batchSize(): number { return this.batch.size; }
-  /** True once the session's time ran out here and its close is on the way. */
+  /** True once the session's time ran out here, or its close was accepted, and the close is on the way. */
   isExpiring(sessionId: bigint): boolean { return this.closing.has(sessionId); }
 
   // ---- the replicated table, as the shell applies it -----------------------------------------
@@ -130,6 +131,17 @@ export class SessionLiveness {
     for (const [sessionId, timeoutMs] of this.batch) out.push(sessionEntry(sessionId, timeoutMs));
     this.batch.clear();
     return out;
+  }
+
+  /**
+   * Deciding: a close of the session was accepted for proposal. From now on it is as good as
+   * expired: no renewal, no valid revalidation, before the close commits (ZooKeeper marks it
+   * closing when the close request is prepared).
+   */
+  closeAccepted(sessionId: bigint): void {
+    if (this.current !== SessionMode.decide || !this.table.has(sessionId)) return;
+    this.closing.add(sessionId);
+    this.deadlines.remove(sessionId);
   }
 
   /** Deciding: valid when in the table and not expiring; a valid session gets a full timeout from now. */

@@ -28,10 +28,13 @@ export interface ReplicatedStateMachine {
 export interface PayloadValidator {
   txnProblem(payload: Uint8Array): string | null;
   snapshotProblem(data: Uint8Array): string | null;
+  /** The session a txn closes (a client's closeSession or an expiry), or null: the leader stops renewing it once the close is accepted. */
+  sessionClosedBy(payload: Uint8Array): bigint | null;
 }
 
 /** Accepts any bytes: for a state machine that can apply whatever it is given. */
 export const acceptAnyPayload: PayloadValidator = Object.freeze({
   txnProblem: () => null,
   snapshotProblem: () => null,
+  sessionClosedBy: () => null,
 });

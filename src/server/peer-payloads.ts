@@ -1,8 +1,12 @@
 import type { DataTree, DataTreeOptions } from '../data/data-tree.js';
+import { OpCode } from '../protocol/constants.js';
 import { decodeTreeSnapshot } from '../data/tree-snapshot.js';
 import { decodeTxn } from '../data/txn-codec.js';
 import type { Txn } from '../data/txn.js';
 import type { PayloadValidator } from '../quorum/index.js';
+
+/** A closeSession txn alone packs seven fields (txn-codec.ts): a msgpack fixarray of 7. */
+const closeSessionFirstByte = 0x97;
 
 /** A txn record is a msgpack array (TxnWriter); the older map form is only ever read from disk. */
 function isArrayRecord(payload: Uint8Array): boolean {
@@ -42,6 +46,13 @@ export class TreePayloads implements PayloadValidator {
     if (txn === undefined) return decodeTxn(payload, 0, payload.length, problem);
     this.decodedTxns.delete(payload);
     return txn;
+  }
+
+  /** Asked of every write the leader accepts: all but closeSession are told apart by their first byte. */
+  sessionClosedBy(payload: Uint8Array): bigint | null {
+    if (payload[0] !== closeSessionFirstByte) return null;
+    const txn = this.decodedTxns.get(payload) ?? decodeTxn(payload, 0, payload.length);
+    return txn.op.type === OpCode.closeSession ? txn.sessionId : null;
   }
 
   snapshotProblem(data: Uint8Array): string | null {

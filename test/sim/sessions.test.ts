@@ -80,6 +80,24 @@ describe('session liveness in the simulator', () => {
     expect(answers().slice(1).sort()).toEqual([[follower, 'invalid'], [leader, 'invalid']].sort());
   });
 
+  it('a session whose close the leader accepted is invalid to a reconnect before the close commits, and open until it does', () => {
+    const { sim, leader, follower, answers, revalidate, closedEverywhere } = clusterWithSession('leader');
+    // The followers' disks stall: the close is proposed and logged at the leader but cannot commit.
+    const followers = sim.view.voters.filter((sid) => sid !== leader);
+    for (const sid of followers) sim.stallFsync(sid, true);
+    const close = sim.write(follower, simSessionKey(1n), 0);
+    sim.runTicks(5);
+    expect(sim.writeStatus(close)).toBe('pending');
+    revalidate(follower);
+    revalidate(leader);
+    expect(sim.runUntil(() => answers().length === 2, 20)).toBe(true);
+    expect(answers().sort()).toEqual([[follower, 'invalid'], [leader, 'invalid']].sort());
+    expect(sim.node(leader).sm.isOpen(1n)).toBe(true);
+    for (const sid of followers) sim.stallFsync(sid, false);
+    expect(sim.runUntil(() => sim.writeStatus(close) === 'acked', 20)).toBe(true);
+    expect(sim.runUntil(closedEverywhere, 50)).toBe(true);
+  });
+
   it('a follower cut off from its leader answers a pending revalidation unknown (not invalid) when it stops serving', () => {
     const { sim, leader, follower, answers, revalidate } = clusterWithSession('leader');
     sim.partition([[follower], sim.view.voters.filter((sid) => sid !== follower)]);

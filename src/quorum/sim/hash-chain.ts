@@ -60,6 +60,10 @@ export const hashChainPayloads: PayloadValidator = Object.freeze({
     const expected = snapshotHeaderBytes + entries * snapshotEntryBytes;
     return data.length === expected ? null : `a snapshot of ${entries} keys is ${expected} bytes, not ${data.length}`;
   },
+  sessionClosedBy(payload: Uint8Array): bigint | null {
+    const { key, value } = decodeSimWrite(payload);
+    return key >= sessionKeyBase && value === 0 ? simSessionId(key - sessionKeyBase) : null;
+  },
 });
 
 /** FNV-1a over the zxid's 8 bytes and the payload, chained from the previous state. */

@@ -1,5 +1,5 @@
 // Clients with sessions for the simulator: they open sessions (as writes), touch them at their
-// member, go silent, and reconnect elsewhere (revalidation). The properties of session
+// member, go silent, close them, and reconnect elsewhere (revalidation). The properties of session
 // liveness are checked as the cores' effects are performed.
 import type { QuorumEvent } from '../events.js';
 import type { PeerMessage } from '../messages.js';
@@ -42,7 +42,7 @@ export interface SessionSimMember {
   isOpen(sessionId: bigint): boolean;
 }
 
-type ClientState = 'creating' | 'active' | 'reconnecting' | 'silent' | 'dead';
+type ClientState = 'creating' | 'active' | 'reconnecting' | 'silent' | 'closing' | 'dead';
 
 interface Client {
   readonly sessionId: bigint;
@@ -53,11 +53,13 @@ interface Client {
   readonly writeId: number;
   /** Touches every `gap` ticks while active. */
   readonly gap: number;
-  /** Since when the client has not touched its session (silent or dead), or -1. */
+  /** Since when the client has not touched its session (silent, closing or dead), or -1. */
   silentSince: number;
   /** Ticks its member has not been serving. */
   troubleTicks: number;
   askedAt: number;
+  /** Closing: the tick at which the old holder of a session closed by takeover reconnects, or -1. */
+  reconnectAt: number;
   /** Recent touches: [tick, member]. */
   readonly touches: [number, number][];
 }
@@ -74,8 +76,10 @@ export class SimSessions {
   private readonly clients = new Map<bigint, Client>();
   /** Since when each member's role, leader, epoch and link health have held (no fault since). */
   private readonly stableSince = new Map<number, number>();
-  /** Sessions each member expired in its current term as leader. */
-  private readonly expiredInTerm = new Map<number, Set<bigint>>();
+  /** Sessions each member expired, or proposed a close of, in its current term as leader. */
+  private readonly closingInTerm = new Map<number, Set<bigint>>();
+  /** Sessions whose close was submitted as a write anywhere (an expiry or the client's own). */
+  private readonly closeSubmitted = new Set<bigint>();
   /** Revalidations asked and not yet answered, by member: session ids. */
   private readonly asked = new Map<number, Set<bigint>>();
   /** Sessions some deciding leader answered invalid: only these may a learner relay as invalid. */
@@ -93,7 +97,7 @@ export class SimSessions {
 
   roleChanged(sid: number): void {
     this.unsettle([sid]);
-    this.expiredInTerm.delete(sid);
+    this.closingInTerm.delete(sid);
   }
 
   /** A crashed member's questions die with it. */
@@ -120,6 +124,9 @@ export class SimSessions {
         case 'reconnecting':
           if (host.tickCount - client.askedAt > answerWaitTicks) this.reconnect(client);
           break;
+        case 'closing':
+          if (client.reconnectAt === host.tickCount) this.reconnect(client);
+          break;
         case 'silent':
         case 'dead':
           break;
@@ -137,7 +144,7 @@ export class SimSessions {
     const writeId = host.write(member, simSessionKey(sessionId), timeoutMs);
     const gap = host.prng.range(1, Math.floor(timeoutTicks / 4));
     this.clients.set(sessionId, {
-      sessionId, timeoutMs, timeoutTicks, member, state: 'creating', writeId, gap, silentSince: -1, troubleTicks: 0, askedAt: 0, touches: [],
+      sessionId, timeoutMs, timeoutTicks, member, state: 'creating', writeId, gap, silentSince: -1, troubleTicks: 0, askedAt: 0, reconnectAt: -1, touches: [],
     });
     this.stats.sessionsOpened++;
     host.log(`session ${sessionId} opens at ${member}, timeout ${timeoutTicks} ticks, touches every ${gap}`);
@@ -154,6 +161,7 @@ export class SimSessions {
   private activeTurn(client: Client, chaos: boolean): void {
     const host = this.host;
     if (chaos && host.prng.chance(0.003)) return this.silence(client);
+    if (chaos && host.prng.chance(0.002)) return this.close(client);
     const member = host.member(client.member);
     client.troubleTicks = member.up && member.serving ? 0 : client.troubleTicks + 1;
     if (client.troubleTicks > 5 || (chaos && host.prng.chance(0.01))) return this.reconnect(client);
@@ -166,6 +174,21 @@ export class SimSessions {
   private silence(client: Client): void {
     client.state = 'silent';
     client.silentSince = this.host.tickCount;
+  }
+
+  /**
+   * The session is closed (a write at the client's member; if the write is lost, the session
+   * expires). Half the time by a takeover, as Curator's KillSession does: the old holder,
+   * disconnected, reconnects elsewhere a few ticks later, maybe before the close commits.
+   */
+  private close(client: Client): void {
+    const host = this.host;
+    client.state = 'closing';
+    client.silentSince = host.tickCount;
+    client.reconnectAt = host.prng.chance(0.5) ? host.tickCount + host.prng.range(1, 8) : -1;
+    this.closeSubmitted.add(client.sessionId);
+    host.write(client.member, simSessionKey(client.sessionId), 0);
+    host.log(`session ${client.sessionId} closes at ${client.member}${client.reconnectAt < 0 ? '' : `; its old holder reconnects at t${client.reconnectAt}`}`);
   }
 
   /** The client's connection is gone: it tries another member, which revalidates its session. */
@@ -203,13 +226,23 @@ export class SimSessions {
     if (!leader.leading || !leader.serving) host.violation(`${sid} expired session ${sessionId} while not the serving leader`);
     if (!leader.isOpen(sessionId)) host.violation(`${sid} expired session ${sessionId}, which is not in its table`);
     this.stats.sessionsExpired++;
-    let term = this.expiredInTerm.get(sid);
-    if (term === undefined) this.expiredInTerm.set(sid, (term = new Set()));
-    term.add(sessionId);
+    this.markClosing(sid, sessionId);
     host.log(`${sid} expires session ${sessionId}`);
     const client = this.clients.get(sessionId);
     if (client !== undefined) this.checkKeptAlive(leader, client);
+    this.closeSubmitted.add(sessionId);
     host.write(sid, simSessionKey(sessionId), 0, true);
+  }
+
+  /** A leader logged a write of its own proposing: a session close makes the session closing there for the term. */
+  proposed(sid: number, key: number, value: number): void {
+    if (key >= sessionKeyBase && value === 0 && this.host.member(sid).leading) this.markClosing(sid, simSessionId(key - sessionKeyBase));
+  }
+
+  private markClosing(sid: number, sessionId: bigint): void {
+    let term = this.closingInTerm.get(sid);
+    if (term === undefined) this.closingInTerm.set(sid, (term = new Set()));
+    term.add(sessionId);
   }
 
   /**
@@ -230,24 +263,25 @@ export class SimSessions {
     }
   }
 
-  /** (d) a valid answer comes from the deciding leader, for an open session it is not expiring. */
+  /** (d) a valid answer comes from the deciding leader, for an open session it is not expiring or closing. */
   answeredValid(sid: number, sessionId: bigint): void {
     const member = this.host.member(sid);
     if (member.sessionMode !== SessionMode.decide) this.host.violation(`${sid} decided session ${sessionId} valid without deciding`);
     if (!member.isOpen(sessionId)) this.host.violation(`${sid} revalidated session ${sessionId}, which is not in its table`);
     if (this.closedInCanon.has(sessionId)) this.host.violation(`${sid} revalidated session ${sessionId} after its close was applied`);
-    if (this.expiredInTerm.get(sid)?.has(sessionId) === true) this.host.violation(`${sid} revalidated session ${sessionId}, which it is expiring`);
+    if (this.closingInTerm.get(sid)?.has(sessionId) === true) this.host.violation(`${sid} revalidated session ${sessionId}, which it is expiring or closing`);
   }
 
   /**
-   * (e) an invalid answer is a deciding leader's, for a session not in its table or expiring:
+   * (e) an invalid answer is a deciding leader's, for a session not in its table, expiring, or
+   * with a close submitted (the leader may accept it before it proposes it):
    * a client told so stops for good, so a member that cannot ask a leader must say 'unknown'.
    */
   private answeredInvalid(sid: number, sessionId: bigint): void {
     const member = this.host.member(sid);
     if (member.sessionMode !== SessionMode.decide) {
       this.host.violation(`${sid} decided session ${sessionId} invalid without deciding`);
-    } else if (member.isOpen(sessionId) && this.expiredInTerm.get(sid)?.has(sessionId) !== true) {
+    } else if (member.isOpen(sessionId) && this.closingInTerm.get(sid)?.has(sessionId) !== true && !this.closeSubmitted.has(sessionId)) {
       this.host.violation(`${sid} decided session ${sessionId} invalid, which is open and not expiring`);
     }
     this.decidedInvalid.add(sessionId);
@@ -303,7 +337,7 @@ export class SimSessions {
   /** (c) every session without a touching client is closed on every member. */
   silentSessionsClosed(): boolean {
     for (const client of this.clients.values()) {
-      if (client.state !== 'silent' && client.state !== 'dead') continue;
+      if (client.state !== 'silent' && client.state !== 'closing' && client.state !== 'dead') continue;
       for (const member of this.host.members()) if (member.isOpen(client.sessionId)) return false;
     }
     return true;
@@ -311,7 +345,7 @@ export class SimSessions {
 
   /** The silent sessions still open somewhere, for a failure report. */
   silentOpen(): string {
-    return [...this.clients.values()].filter((c) => (c.state === 'silent' || c.state === 'dead') && this.host.members().some((m) => m.isOpen(c.sessionId)))
+    return [...this.clients.values()].filter((c) => (c.state === 'silent' || c.state === 'closing' || c.state === 'dead') && this.host.members().some((m) => m.isOpen(c.sessionId)))
       .map((c) => `${c.sessionId} (silent since t${c.silentSince}, timeout ${c.timeoutTicks})`).join(', ');
   }
 }

@@ -153,7 +153,11 @@ export class SimShell {
   }
 
   private performPersist(node: SimNode, entries: readonly { zxid: Zxid; payload: Uint8Array }[]): void {
-    for (const entry of entries) this.host.oracle.logged(entry.zxid, decodeSimWrite(entry.payload).writeId);
+    for (const entry of entries) {
+      const write = decodeSimWrite(entry.payload);
+      this.host.oracle.logged(entry.zxid, write.writeId);
+      this.host.sessions.proposed(node.sid, write.key, write.value);
+    }
     node.disk.append(entries as never);
     this.maybeStartFsync(node);
   }

@@ -1,0 +1,66 @@
+// A session's close is a txn: between the leader accepting it and its commit, the session must
+// not be handed back to a client that reconnects (ZooKeeper marks it closing when it prepares
+// the close). Else the old holder of a session taken over and closed, as Curator's KillSession
+// does, is told "connected" and believes its ephemerals are still there.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fourLetterWord } from '../../src/admin/four-letter-client.js';
+import { createClient, type ZooKeeperClient } from '../../src/client/index.js';
+import { TestingCluster } from '../../src/testing/index.js';
+import { scaled, waitFor } from '../../src/testing/wait.js';
+
+let cluster: TestingCluster | undefined;
+const clients: ZooKeeperClient[] = [];
+
+beforeAll(async () => {
+  // syncLimit of 20 s: the followers' ACKs held back below keep them in the ensemble.
+  cluster = await TestingCluster.start({ size: 3, tickTime: 200, initLimit: 100, syncLimit: 100 });
+}, scaled(60_000));
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await cluster?.close();
+});
+
+function client(connectString: string, options: Parameters<typeof createClient>[1] = {}): ZooKeeperClient {
+  const zk = createClient(connectString, { shuffleHosts: false, ...options });
+  clients.push(zk);
+  return zk;
+}
+
+/** The member's count of requests held (mntr's zk_outstanding_requests), asked past its proxy. */
+async function outstanding(directConnectString: string): Promise<number> {
+  const [host, port] = directConnectString.split(':') as [string, string];
+  const mntr = await fourLetterWord(host, Number(port), 'mntr', scaled(2_000));
+  return Number(/^zk_outstanding_requests\s+(\d+)$/m.exec(mntr)?.[1] ?? Number.NaN);
+}
+
+describe('a session whose close is pending', () => {
+  it('is refused, as expired, to a client resuming it at the leader before the close commits; the close then commits everywhere', async () => {
+    const c = cluster!;
+    const leader = c.server(await c.waitForLeader());
+    const holder = client(leader.connectString, { sessionTimeout: 10_000 });
+    await holder.connect();
+    await holder.create('/owned', 'x', { mode: 'EPHEMERAL' });
+    const follower = c.server(c.followers()[0]!);
+    const observer = client(follower.connectString);
+    await observer.connect();
+
+    // The followers' messages to the leader (their ACKs) are held back: the close is proposed
+    // and logged, but no quorum acknowledges it for a while.
+    await c.delayPeerMessages(scaled(3_000), { to: leader.id });
+    const closed = holder.close();
+    await waitFor('the leader holding the close', async () => (await outstanding(leader.directConnectString)) >= 1, { timeoutMs: 2_000 });
+
+    const resumer = client(leader.connectString, { sessionId: holder.sessionId, sessionPassword: holder.sessionPassword, sessionTimeout: 10_000 });
+    const states: string[] = [];
+    resumer.on('state', (change: { state: string }) => states.push(change.state));
+    await expect(resumer.connect()).rejects.toThrow(/expired/i);
+    // Refused before the close committed: the follower has not applied it.
+    expect(await observer.exists('/owned')).not.toBeNull();
+    expect(states).not.toContain('SYNC_CONNECTED');
+
+    await c.heal();
+    await closed;
+    await waitFor('the ephemeral gone', async () => (await observer.exists('/owned')) === null, { timeoutMs: 10_000 });
+  });
+});
