@@ -61,6 +61,9 @@ export class EnsembleSessionAuthority implements SessionAuthority, SessionEffect
     return this.link.sessionLiveness.isExpiring(sessionId);
   }
 
+  /** The leader's core marks the session when it accepts the close, from whichever member the write came. */
+  closeRequested(): void {}
+
   expireTo(expire: (sessionId: bigint) => void): void {
     this.expire = expire;
   }

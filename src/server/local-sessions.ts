@@ -46,6 +46,10 @@ export class LocalSessionAuthority implements SessionAuthority {
     return this.machine.isExpiring(sessionId);
   }
 
+  closeRequested(sessionId: bigint): void {
+    this.machine.closeAccepted(sessionId);
+  }
+
   expireTo(expire: (sessionId: bigint) => void): void {
     this.expire = expire;
   }

@@ -205,6 +205,10 @@ export class ServerNode implements ConnectionHost, RequestContext, ServerView {
     return this.sessions.isLive(sessionId);
   }
 
+  sessionCloseRequested(sessionId: bigint): void {
+    this.sessions.closeRequested(sessionId);
+  }
+
   sync(): Promise<void> {
     return this.replication.committer.sync();
   }

@@ -52,6 +52,8 @@ export interface RequestContext {
   touchSession(conn: ServerConnection): void;
   /** True while the session may still issue requests. */
   sessionIsLive(sessionId: bigint): boolean;
+  /** The session's client asked to close it: it is no longer revalidated (as ZooKeeper marks it closing). */
+  sessionCloseRequested(sessionId: bigint): void;
   /** Waits until this server has applied every write committed before now. */
   sync(): Promise<void>;
 }
@@ -413,6 +415,7 @@ const closeSession: Handler = (ctx, conn, header) => ({
   write: true,
   start: (done) => {
     conn.closeRequested = true;
+    ctx.sessionCloseRequested(conn.sessionId);
     ctx.committer.submit(
       { sessionId: conn.sessionId, cxid: header.xid, authIds: [], op: { type: OpCode.closeSession } },
       {

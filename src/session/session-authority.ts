@@ -21,8 +21,10 @@ export interface SessionAuthority {
   touch(sessionId: bigint, timeoutMs: number): void;
   /** A session reconnects: valid (and renewed), invalid, or unknown here. The answer may come later (a learner asks its leader). */
   revalidate(sessionId: bigint, timeoutMs: number, done: (answer: Revalidation) => void): void;
-  /** True once the session's time ran out here and its close is on the way. */
+  /** True once the session's time ran out here, or its client asked to close it, and the close is on the way. */
   isExpiring(sessionId: bigint): boolean;
+  /** The session's client asked to close it; from now on it is not renewed or revalidated. */
+  closeRequested(sessionId: bigint): void;
   /** Where sessions whose time ran out go (the session service proposes their close). */
   expireTo(expire: (sessionId: bigint) => void): void;
   /** The session clock's beat, every tickTime: standalone expires what is due; an ensemble member runs on its core's clock instead. */

@@ -105,6 +105,11 @@ export class SessionService implements SessionChanges {
     return this.replicated.has(sessionId) && !this.authority.isExpiring(sessionId);
   }
 
+  /** The client asked to close its session (the close is being submitted). */
+  closeRequested(sessionId: bigint): void {
+    this.authority.closeRequested(sessionId);
+  }
+
   /** The connection closed: it no longer holds its session (the session lives on until it expires). */
   release(holder: SessionHolder): void {
     if (holder.sessionId !== 0n && this.holders.get(holder.sessionId) === holder) this.holders.delete(holder.sessionId);

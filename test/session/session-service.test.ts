@@ -66,6 +66,18 @@ describe('SessionService', () => {
     expect(service.isLive(holder.sessionId)).toBe(true);
   });
 
+  it('standalone: once its client asked to close it, a session is no longer live or resumable, though the close has not applied yet', async () => {
+    const { table, service } = setup();
+    const first = new Holder();
+    await service.handshake(first, connect());
+    const id = first.sessionId;
+    service.closeRequested(id);
+    expect(table.sessions.has(id)).toBe(true);
+    expect(service.isLive(id)).toBe(false);
+    const resumed = await service.handshake(new Holder(), connect({ sessionId: id, passwd: sessionPassword(id) }));
+    expect(resumed).toMatchObject({ timeOut: 0, sessionId: 0n });
+  });
+
   it('resumes a session on a new connection only with its password, and closes the connection that held it', async () => {
     const { service } = setup();
     const first = new Holder();
