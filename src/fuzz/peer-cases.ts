@@ -14,6 +14,7 @@ import {
   ackMessage,
   ackNewLeaderMessage,
   commitMessage,
+  leaderDurableMessage,
   diffMessage,
   durableZxid,
   followerInfoMessage,
@@ -168,6 +169,7 @@ const messageGenerators: { readonly [K in PeerMessageType]: (rng: Prng) => PeerM
   proposal: (rng) => proposalMessage(zxid(rng), payload(rng), rng.chance(0.8) ? origin(rng) : null),
   ack: (rng) => ackMessage(durableZxid(zxid(rng))),
   commit: (rng) => commitMessage(zxid(rng)),
+  leaderDurable: (rng) => leaderDurableMessage(durableZxid(zxid(rng))),
   inform: (rng) => informMessage(zxid(rng), payload(rng), rng.chance(0.8) ? origin(rng) : null),
   ping: (rng) => pingMessage(zxid(rng)),
   pingReply: (rng) => pingReplyMessage(touches(rng)),
@@ -181,7 +183,7 @@ const messageGenerators: { readonly [K in PeerMessageType]: (rng: Prng) => PeerM
 
 export const peerMessageTypes = Object.keys(messageGenerators) as PeerMessageType[];
 const toLeaderTypes: PeerMessageType[] = ['followerInfo', 'observerInfo', 'ackEpoch', 'ackNewLeader', 'ack', 'pingReply', 'request', 'syncRequest', 'revalidate', 'notification'];
-const toLearnerTypes: PeerMessageType[] = ['leaderInfo', 'diff', 'trunc', 'snap', 'newLeader', 'upToDate', 'proposal', 'commit', 'inform', 'ping', 'sync', 'requestRejected', 'revalidateReply', 'notification'];
+const toLearnerTypes: PeerMessageType[] = ['leaderInfo', 'diff', 'trunc', 'snap', 'newLeader', 'upToDate', 'proposal', 'commit', 'leaderDurable', 'inform', 'ping', 'sync', 'requestRejected', 'revalidateReply', 'notification'];
 
 /** Messages that make sense from `claim` to `target` most of the time; any type now and then. */
 function messageType(rng: Prng, c: Pick<PeerCase, 'claim' | 'target'>): PeerMessageType {

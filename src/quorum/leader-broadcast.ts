@@ -3,10 +3,13 @@
 import type { LogEntry } from './journal.js';
 import {
   commitMessage,
+  durableZxid,
   informMessage,
+  leaderDurableMessage,
   proposalMessage,
   syncMessage,
   type AckMessage,
+  type LeaderDurableMessage,
   type Origin,
   type RequestMessage,
   type SyncRequestMessage,
@@ -129,8 +132,8 @@ export function commitUpTo(s: LeaderState, point: Zxid): void {
   // The follower whose client waits for the newest txn hears first: it replies once it applies.
   const waiting = entries.at(-1)?.origin?.sid;
   const followers = forwardingLearners(s, false);
-  if (waiting !== undefined && followers.includes(waiting)) send(s, waiting, commit);
-  for (const sid of followers) if (sid !== waiting) send(s, sid, commit);
+  if (waiting !== undefined && followers.includes(waiting) && !knowsCommitted(s, waiting, point)) send(s, waiting, commit);
+  for (const sid of followers) if (sid !== waiting && !knowsCommitted(s, sid, point)) send(s, sid, commit);
   const observers = forwardingLearners(s, true);
   for (const entry of entries) {
     if (observers.length > 0) {
@@ -141,6 +144,41 @@ export function commitUpTo(s: LeaderState, point: Zxid): void {
   }
   s.committed = point;
   answerSyncs(s);
+}
+
+/** Leader and follower are a quorum: each committed point needs one voter besides the leader. */
+function pairsAreQuorums(s: LeaderState): boolean {
+  return quorumSize(s.host.view) <= 2;
+}
+
+/**
+ * Where pairs are quorums, the leader tells its followers how far its own log is durable: each
+ * then applies what it has durable too without waiting for the COMMIT (learner.ts). Only past
+ * the commit point, which a COMMIT of this turn already covers.
+ */
+export function announceDurable(s: LeaderState): void {
+  if (!pairsAreQuorums(s)) return;
+  const durable = s.host.journal.durableZxid;
+  if (durable <= s.committed) return;
+  const announcement = leaderDurableMessage(durableZxid(durable));
+  // The follower whose client waits for the newest durable txn hears first, as with COMMIT.
+  const waiting = s.host.journal.entry(durable)?.origin?.sid;
+  const first = waiting === undefined ? undefined : s.learners.get(waiting);
+  if (first !== undefined) announceTo(s, first, announcement);
+  for (const h of s.learners.values()) if (h !== first) announceTo(s, h, announcement);
+}
+
+function announceTo(s: LeaderState, h: LearnerHandle, announcement: LeaderDurableMessage): void {
+  if (h.observer || !isForwarding(h) || announcement.zxid <= h.durableSent) return;
+  h.durableSent = announcement.zxid;
+  send(s, h.sid, announcement);
+}
+
+/** A follower that acknowledged `point` and was told the leader has it durable commits it by itself. */
+function knowsCommitted(s: LeaderState, sid: number, point: Zxid): boolean {
+  if (!pairsAreQuorums(s)) return false;
+  const h = s.learners.get(sid);
+  return h !== undefined && point <= h.ackedZxid && point <= h.durableSent;
 }
 
 export function leaderProcessRequest(s: LeaderState, h: LearnerHandle, msg: RequestMessage): void {

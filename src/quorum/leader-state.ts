@@ -42,6 +42,8 @@ export interface LearnerHandle {
   epochVote: boolean;
   /** Highest zxid this follower reported durable (cumulative ACK). */
   ackedZxid: Zxid;
+  /** Highest point of the leader's own log sent to this follower as durable (LEADERDURABLE). */
+  durableSent: Zxid;
   lastHeard: number;
 }
 

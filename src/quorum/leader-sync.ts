@@ -45,6 +45,7 @@ export function leaderProcessFollowerInfo(s: LeaderState, from: number, msg: Fol
     currentEpoch: 0n,
     epochVote: false,
     ackedZxid: 0n,
+    durableSent: 0n,
     lastHeard: s.now,
   };
   // A new FOLLOWERINFO starts a new connection; whatever the old handle knew is void.

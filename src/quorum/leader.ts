@@ -1,7 +1,7 @@
 // The leader role's facade: events in, dispatched to its stages (leader-sync, leader-broadcast,
 // leader-liveness), which share one LeaderState.
 import { revalidateReplyMessage, type LearnerToLeaderMessage, type PingReplyMessage, type RevalidateMessage } from './messages.js';
-import { acceptSync, acceptWrite, leaderProcessAck, leaderProcessRequest, leaderProcessSyncRequest, outstanding, tryCommit } from './leader-broadcast.js';
+import { acceptSync, acceptWrite, announceDurable, leaderProcessAck, leaderProcessRequest, leaderProcessSyncRequest, outstanding, tryCommit } from './leader-broadcast.js';
 import { dropSilentLearners, hasSyncedQuorum, leaderTicksUntilDue, sendPings } from './leader-liveness.js';
 import { LeaderPhase, newLeaderState, reject, send, type LeaderState, type LearnerHandle, type LearnerPhase } from './leader-state.js';
 import {
@@ -89,7 +89,10 @@ export class LeaderRole {
 
   onDurable(): void {
     if (this.s.phase === LeaderPhase.awaitingNewLeaderAcks) checkNewLeaderQuorum(this.s);
-    else if (this.s.phase === LeaderPhase.broadcast) tryCommit(this.s);
+    else if (this.s.phase === LeaderPhase.broadcast) {
+      tryCommit(this.s);
+      announceDurable(this.s);
+    }
   }
 
   clientWrite(requestId: number, payload: Uint8Array): void {

@@ -12,6 +12,7 @@ import {
   syncRequestMessage,
   type CommitMessage,
   type InformMessage,
+  type LeaderDurableMessage,
   type LeaderInfoMessage,
   type LeaderToLearnerMessage,
   type NewLeaderMessage,
@@ -24,6 +25,7 @@ import {
   type SyncMessage,
   type TruncMessage,
 } from './messages.js';
+import { quorumSize } from './quorum-view.js';
 import { emit, persistAcceptedEpoch, persistCurrentEpoch, type RoleHost } from './role-host.js';
 import { zxidEpochStart, zxidToHex, type Zxid } from './zxid.js';
 
@@ -72,6 +74,8 @@ export class LearnerRole {
   private lastHeard = 0;
   /** Highest zxid the leader told us is committed (COMMIT, INFORM, or UPTODATE's implication). */
   private commitMark: Zxid = 0n;
+  /** Highest zxid the leader said its own log made durable (LEADERDURABLE). */
+  private leaderDurable: Zxid = 0n;
   private newLeaderPending = false;
   private newLeaderAcked = false;
   private lastAckSent: Zxid = 0n;
@@ -115,6 +119,7 @@ export class LearnerRole {
       case 'snapChunk': return this.followerProcessSnapChunk(msg);
       case 'proposal': return this.followerProcessProposal(msg);
       case 'commit': return this.followerProcessCommit(msg);
+      case 'leaderDurable': return this.followerProcessLeaderDurable(msg);
       case 'inform': return this.observerProcessInform(msg);
       case 'newLeader': return this.followerProcessNewLeader(msg);
       case 'upToDate': return this.followerProcessUpToDate();
@@ -147,6 +152,7 @@ export class LearnerRole {
   onDurable(): void {
     this.tryAckNewLeader();
     this.sendAcks();
+    this.commitWithLeader();
   }
 
   clientWrite(requestId: number, payload: Uint8Array): void {
@@ -261,6 +267,7 @@ export class LearnerRole {
     const lastPreEpoch = this.host.journal.floor(zxidEpochStart(this.epoch) - 1n);
     if (lastPreEpoch > this.commitMark) this.commitMark = lastPreEpoch;
     this.applyCommitted();
+    this.commitWithLeader();
     emit(this.host, {
       kind: 'roleChanged',
       role: this.observer ? 'observing' : 'following',
@@ -285,6 +292,27 @@ export class LearnerRole {
     if (msg.zxid > this.host.journal.lastLoggedZxid) return this.abandon(`COMMIT of unlogged ${zxidToHex(msg.zxid)}`);
     if (msg.zxid > this.commitMark) this.commitMark = msg.zxid;
     if (this.isServing) this.applyCommitted();
+  }
+
+  private followerProcessLeaderDurable(msg: LeaderDurableMessage): void {
+    if (this.observer) return this.abandon('observers are not told the leader\'s durable point');
+    if (msg.zxid > this.leaderDurable) this.leaderDurable = msg.zxid;
+    this.commitWithLeader();
+  }
+
+  /**
+   * Where the leader and this follower are a quorum (three voters), what both made durable in
+   * this epoch is committed: it applies now, without waiting for the COMMIT a round trip later
+   * (the leader commits the same point once our ACK arrives). Our log is a prefix of the
+   * leader's since the sync, so the smaller of the two points is in both.
+   */
+  private commitWithLeader(): void {
+    if (!this.isServing || this.observer || quorumSize(this.host.view) > 2) return;
+    const durable = this.host.journal.durableZxid;
+    const point = durable < this.leaderDurable ? durable : this.leaderDurable;
+    if (point <= this.commitMark || !this.inEpoch(point)) return;
+    this.commitMark = point;
+    this.applyCommitted();
   }
 
   /** An observer logs and applies committed txns only; it never ACKs. */

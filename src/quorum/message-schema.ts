@@ -93,6 +93,7 @@ export const peerMessageSchema: Readonly<Record<PeerMessageType, readonly FieldS
   requestRejected: [['origin', FieldKind.origin], ['reason', FieldKind.rejectReason]],
   revalidate: [['sessionId', FieldKind.sessionId], ['timeoutMs', FieldKind.timeoutMs]],
   revalidateReply: [['sessionId', FieldKind.sessionId], ['valid', FieldKind.boolean]],
+  leaderDurable: zxidField,
 });
 
 export const peerMessageTypes: readonly PeerMessageType[] = Object.freeze(Object.keys(peerMessageSchema) as PeerMessageType[]);
@@ -102,7 +103,7 @@ export const peerMessageCodes: Readonly<Record<PeerMessageType, number>> = Objec
   notification: 1, followerInfo: 2, observerInfo: 3, leaderInfo: 4, ackEpoch: 5, diff: 6, trunc: 7, snap: 8,
   snapChunk: 9, newLeader: 10, ackNewLeader: 11, upToDate: 12, proposal: 13, ack: 14, commit: 15, inform: 16,
   ping: 17, pingReply: 18, request: 19, syncRequest: 20, sync: 21, requestRejected: 22, revalidate: 23,
-  revalidateReply: 24,
+  revalidateReply: 24, leaderDurable: 25,
 });
 
 const typeByCode: readonly (PeerMessageType | undefined)[] = peerMessageTypes.reduce<(PeerMessageType | undefined)[]>((byCode, type) => {

@@ -15,7 +15,7 @@ import type { Zxid } from './zxid.js';
  * a tuple [type code, fields in order], not a map with key names; PINGREPLY's touches are typed
  * [sessionId, timeoutMs] entries, not opaque byte strings.
  */
-export const quorumProtocolVersion = 3;
+export const quorumProtocolVersion = 4;
 
 /** Sessions one PING reply may report; a learner whose batch fills sends it at once. */
 export const pingReplyTouchesMax = 10_000;
@@ -212,6 +212,20 @@ export function commitMessage(zxid: Zxid): CommitMessage {
   return { type: 'commit', zxid };
 }
 
+/**
+ * "The leader's own log is durable up to zxid." Sent where the leader and any one follower
+ * make a quorum (three voters): a follower that has made the same zxid durable knows it is
+ * committed, a round trip before the COMMIT would say so.
+ */
+export interface LeaderDurableMessage {
+  readonly type: 'leaderDurable';
+  readonly zxid: Zxid;
+}
+
+export function leaderDurableMessage(zxid: DurableZxid): LeaderDurableMessage {
+  return { type: 'leaderDurable', zxid };
+}
+
 /** A committed txn for an observer, which never sees proposals. */
 export interface InformMessage {
   readonly type: 'inform';
@@ -336,6 +350,7 @@ export type LeaderToLearnerMessage =
   | UpToDateMessage
   | ProposalMessage
   | CommitMessage
+  | LeaderDurableMessage
   | InformMessage
   | PingMessage
   | SyncMessage
@@ -359,7 +374,7 @@ export type PeerMessageType = PeerMessage['type'];
 
 const leaderToLearnerTypes: ReadonlySet<string> = new Set<LeaderToLearnerMessage['type']>([
   'leaderInfo', 'diff', 'trunc', 'snap', 'snapChunk', 'newLeader', 'upToDate', 'proposal', 'commit', 'inform', 'ping',
-  'sync', 'requestRejected', 'revalidateReply',
+  'sync', 'requestRejected', 'revalidateReply', 'leaderDurable',
 ]);
 const learnerToLeaderTypes: ReadonlySet<string> = new Set<LearnerToLeaderMessage['type']>([
   'followerInfo', 'observerInfo', 'ackEpoch', 'ackNewLeader', 'ack', 'pingReply', 'request', 'syncRequest',

@@ -12,7 +12,7 @@ let cluster: TestingCluster | undefined;
 const clients: ZooKeeperClient[] = [];
 
 beforeAll(async () => {
-  // syncLimit of 20 s: the followers' ACKs held back below keep them in the ensemble.
+  // initLimit and syncLimit of 20 s: the peer messages held back below keep the ensemble as it is.
   cluster = await TestingCluster.start({ size: 3, tickTime: 200, initLimit: 100, syncLimit: 100 });
 }, scaled(60_000));
 
@@ -45,9 +45,9 @@ describe('a session whose close is pending', () => {
     const observer = client(follower.connectString);
     await observer.connect();
 
-    // The followers' messages to the leader (their ACKs) are held back: the close is proposed
-    // and logged, but no quorum acknowledges it for a while.
-    await c.delayPeerMessages(scaled(3_000), { to: leader.id });
+    // Every peer message is held back: the leader proposes the close, but for a while no
+    // follower logs it, so it cannot commit.
+    await c.delayPeerMessages(scaled(3_000));
     const closed = holder.close();
     await waitFor('the leader holding the close', async () => (await outstanding(leader.directConnectString)) >= 1, { timeoutMs: 2_000 });
 

@@ -25,6 +25,7 @@ const samples: Record<m.PeerMessageType, m.PeerMessage> = {
   proposal: m.proposalMessage(zxid, bytes, origin),
   ack: m.ackMessage(m.durableZxid(zxid)),
   commit: m.commitMessage(zxid),
+  leaderDurable: m.leaderDurableMessage(m.durableZxid(zxid)),
   inform: m.informMessage(zxid, bytes, null),
   ping: m.pingMessage(zxid),
   pingReply: m.pingReplyMessage([m.sessionEntry(0x7fff_ffff_ffff_fff0n, 30_000)]),

@@ -46,6 +46,7 @@ const samples: Record<m.PeerMessageType, m.PeerMessage> = {
   proposal: m.proposalMessage(zxid, bytes, origin),
   ack: m.ackMessage(durable),
   commit: m.commitMessage(zxid),
+  leaderDurable: m.leaderDurableMessage(m.durableZxid(zxid)),
   inform: m.informMessage(zxid, bytes, null),
   ping: m.pingMessage(zxid),
   pingReply: m.pingReplyMessage([m.sessionEntry(-5n, 1), m.sessionEntry(0x7fff_ffff_ffff_ffffn, 0x7fff_ffff)]),
