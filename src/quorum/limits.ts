@@ -57,9 +57,6 @@ export function validateQuorumLimits(limits: QuorumLimits): QuorumLimits {
   if (limits.pingIntervalTicks >= limits.syncLimitTicks) {
     throw new ConfigError('pingIntervalTicks', 'must be below syncLimitTicks or every learner times out');
   }
-  if (limits.syncLimitTicks > limits.initLimitTicks) {
-    throw new ConfigError('syncLimitTicks', 'must not exceed initLimitTicks');
-  }
   if (limits.notificationIntervalTicksMin > limits.notificationIntervalTicksMax) {
     throw new ConfigError('notificationIntervalTicksMin', 'must not exceed notificationIntervalTicksMax');
   }

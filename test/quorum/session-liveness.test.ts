@@ -63,6 +63,23 @@ describe('SessionLiveness, deciding', () => {
     expect(sessions.isExpiring(1n)).toBe(false);
   });
 
+  it('takes a session whose close it accepted as closing: not renewed, not expired again, gone once the close applies; a learner leaves that to its leader', () => {
+    const { sessions, run } = machine();
+    sessions.created(1n, 500);
+    sessions.created(2n, 500);
+    sessions.closeAccepted(1n);
+    expect(sessions.isExpiring(1n)).toBe(true);
+    expect(sessions.renew(1n, 500)).toBe(false);
+    expect(sessions.renew(2n, 500)).toBe(true);
+    expect(run(200)).toEqual(['2']);
+    sessions.closed(1n);
+    expect(sessions.isExpiring(1n)).toBe(false);
+    const learner = machine(SessionMode.follow).sessions;
+    learner.created(1n, 500);
+    learner.closeAccepted(1n);
+    expect(learner.isExpiring(1n)).toBe(false);
+  });
+
   it('takes touches reported by learners, and ignores sessions not in the table', () => {
     const { sessions, run } = machine();
     sessions.created(1n, 500);

@@ -48,6 +48,21 @@ describe('txn payloads from peers', () => {
   });
 });
 
+describe('which session a txn closes', () => {
+  it('names the session of a closeSession txn, from its bytes or from the txn txnProblem decoded, and no session for any other txn', () => {
+    const v = payloads();
+    const close = encodeTxnRequest({ time: 1, sessionId: 0x1234n, cxid: 0, authIds: [], op: { type: OpCode.closeSession } });
+    expect(v.sessionClosedBy(close)).toBe(0x1234n);
+    expect(v.txnProblem(close)).toBeNull();
+    expect(v.sessionClosedBy(close)).toBe(0x1234n);
+    expect(v.sessionClosedBy(encodeTxnRequest({ time: 1, sessionId: 0x1234n, cxid: 1, authIds: [], op: create('/a') }))).toBeNull();
+    expect(v.sessionClosedBy(encodeTxnRequest({ time: 1, sessionId: 0x1234n, cxid: 1, authIds: [], op: { type: OpCode.delete, request: { path: '/a', version: -1 } } }))).toBeNull();
+    // Seven fields like a closeSession, another op: not a close.
+    expect(v.sessionClosedBy(packr.pack([1, 0n, 1, 7n, 1, [], OpCode.sync]))).toBeNull();
+    expect(v.sessionClosedBy(new Uint8Array(0))).toBeNull();
+  });
+});
+
 describe('snapshots from peers', () => {
   it('accepts a tree snapshot and installs the tree it decoded while checking', () => {
     const tree = new DataTree({ extendedTypesEnabled: false });
