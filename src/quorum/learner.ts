@@ -25,7 +25,7 @@ import {
   type SyncMessage,
   type TruncMessage,
 } from './messages.js';
-import { quorumSize } from './quorum-view.js';
+import { LearnerCommits } from './learner-commits.js';
 import { emit, persistAcceptedEpoch, persistCurrentEpoch, type RoleHost } from './role-host.js';
 import { zxidEpochStart, zxidToHex, type Zxid } from './zxid.js';
 
@@ -72,10 +72,7 @@ export class LearnerRole {
   private epochEnd: Zxid = -1n;
   private now = 0;
   private lastHeard = 0;
-  /** Highest zxid the leader told us is committed (COMMIT, INFORM, or UPTODATE's implication). */
-  private commitMark: Zxid = 0n;
-  /** Highest zxid the leader said its own log made durable (LEADERDURABLE). */
-  private leaderDurable: Zxid = 0n;
+  private readonly commits: LearnerCommits;
   private newLeaderPending = false;
   private newLeaderAcked = false;
   private lastAckSent: Zxid = 0n;
@@ -86,6 +83,7 @@ export class LearnerRole {
     readonly leader: number,
     readonly observer: boolean,
   ) {
+    this.commits = new LearnerCommits(host);
     const accepted = host.epochs.acceptedEpoch;
     this.send(observer ? observerInfoMessage(accepted) : followerInfoMessage(accepted));
   }
@@ -231,7 +229,7 @@ export class LearnerRole {
     const problem = this.host.payloads.snapshotProblem(data);
     if (problem !== null) return this.abandon(`snapshot at ${zxidToHex(zxid)} refused: ${problem}`);
     this.host.journal.resetToSnapshot(zxid);
-    if (this.commitMark < zxid) this.commitMark = zxid;
+    this.commits.committed(zxid);
     emit(this.host, { kind: 'installSnapshot', barrier: true, zxid, data });
   }
 
@@ -265,8 +263,8 @@ export class LearnerRole {
     }
     this.phase = LearnerRolePhase.broadcast;
     const lastPreEpoch = this.host.journal.floor(zxidEpochStart(this.epoch) - 1n);
-    if (lastPreEpoch > this.commitMark) this.commitMark = lastPreEpoch;
-    this.applyCommitted();
+    this.commits.committed(lastPreEpoch);
+    this.commits.apply();
     this.commitWithLeader();
     emit(this.host, {
       kind: 'roleChanged',
@@ -290,29 +288,19 @@ export class LearnerRole {
 
   private followerProcessCommit(msg: CommitMessage): void {
     if (msg.zxid > this.host.journal.lastLoggedZxid) return this.abandon(`COMMIT of unlogged ${zxidToHex(msg.zxid)}`);
-    if (msg.zxid > this.commitMark) this.commitMark = msg.zxid;
-    if (this.isServing) this.applyCommitted();
+    this.commits.committed(msg.zxid);
+    if (this.isServing) this.commits.apply();
   }
 
   private followerProcessLeaderDurable(msg: LeaderDurableMessage): void {
     if (this.observer) return this.abandon('observers are not told the leader\'s durable point');
-    if (msg.zxid > this.leaderDurable) this.leaderDurable = msg.zxid;
+    this.commits.leaderMadeDurable(msg.zxid);
     this.commitWithLeader();
   }
 
-  /**
-   * Where the leader and this follower are a quorum (three voters), what both made durable in
-   * this epoch is committed: it applies now, without waiting for the COMMIT a round trip later
-   * (the leader commits the same point once our ACK arrives). Our log is a prefix of the
-   * leader's since the sync, so the smaller of the two points is in both.
-   */
+  /** With three voters, what the leader and we both made durable applies without a COMMIT (learner-commits.ts). */
   private commitWithLeader(): void {
-    if (!this.isServing || this.observer || quorumSize(this.host.view) > 2) return;
-    const durable = this.host.journal.durableZxid;
-    const point = durable < this.leaderDurable ? durable : this.leaderDurable;
-    if (point <= this.commitMark || !this.inEpoch(point)) return;
-    this.commitMark = point;
-    this.applyCommitted();
+    if (this.isServing && !this.observer && this.commits.deduce(this.epochStart, this.epochEnd)) this.commits.apply();
   }
 
   /** An observer logs and applies committed txns only; it never ACKs. */
@@ -320,8 +308,8 @@ export class LearnerRole {
     if (!this.observer) return this.abandon('INFORM sent to a follower');
     if (!this.isNextZxid(msg.zxid)) return this.abandon(`INFORM ${zxidToHex(msg.zxid)} breaks the log order`);
     this.logEntry({ zxid: msg.zxid, payload: msg.payload, origin: msg.origin });
-    this.commitMark = msg.zxid;
-    if (this.isServing) this.applyCommitted();
+    this.commits.committed(msg.zxid);
+    if (this.isServing) this.commits.apply();
   }
 
   private followerProcessPing(): void {
@@ -363,14 +351,6 @@ export class LearnerRole {
   private logEntry(entry: LogEntry): void {
     this.host.journal.append(entry);
     emit(this.host, { kind: 'persistTxns', entries: [entry] });
-  }
-
-  private applyCommitted(): void {
-    const journal = this.host.journal;
-    const upTo = this.commitMark < journal.lastLoggedZxid ? this.commitMark : journal.lastLoggedZxid;
-    for (const entry of journal.applyUpTo(upTo)) {
-      emit(this.host, { kind: 'apply', zxid: entry.zxid, payload: entry.payload, origin: entry.origin });
-    }
   }
 
   /** Cumulative ACK of our epoch's proposals, sent only for what the disk made durable. */
