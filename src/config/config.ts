@@ -88,9 +88,9 @@ export const knownFourLetterWords = ['ruok', 'srvr', 'stat', 'conf', 'cons', 'en
 /** Keys ZooKeeper knows that zkts accepts and ignores. */
 const ignoredKeys = new Set([
   'electionAlg', 'standaloneEnabled', 'syncEnabled', 'preAllocSize', 'leaderServes', 'cnxTimeout',
-  'quorumListenOnAllIPs', 'maxSessionTimeout', 'localSessionsEnabled', 'localSessionsUpgradingEnabled',
+  'quorumListenOnAllIPs', 'localSessionsEnabled', 'localSessionsUpgradingEnabled',
   'skipACL', 'forceSync', 'dynamicConfigFile', 'metricsProvider.className', 'admin.commandURL',
-  'audit.enable', 'clientPortListenBacklog', 'initLimit', 'syncLimit',
+  'audit.enable', 'clientPortListenBacklog',
   // ZooKeeper needs these for a secure port; zkts always has its TLS listener and x509 provider.
   'serverCnxnFactory', 'authProvider.x509',
 ]);
