@@ -23,6 +23,13 @@ const zxidCounterMaxNumber = Number(zxidCounterMax);
 
 export function acceptWrite(s: LeaderState, origin: Origin, payload: Uint8Array): void {
   if (s.phase !== LeaderPhase.broadcast) return reject(s, origin, 'notReady');
+  const closes = s.host.payloads.sessionClosedBy(payload);
+  // A close may come from anywhere (an expiry here, a takeover); any other write only from
+  // the member its session was last resumed through.
+  if (closes === null) {
+    const sessionId = s.host.payloads.sessionOf(payload);
+    if (sessionId !== null && !s.host.sessions.mayWrite(sessionId, origin.sid)) return reject(s, origin, 'sessionMoved');
+  }
   if (s.backlog.length > 0 || outstanding(s) >= s.host.limits.proposalsOutstandingMax) {
     if (s.backlog.length >= s.host.limits.writeBacklogMax) return reject(s, origin, 'busy');
     s.backlog.push({ origin, payload });
@@ -30,7 +37,6 @@ export function acceptWrite(s: LeaderState, origin: Origin, payload: Uint8Array)
     const entry = propose(s, origin, payload);
     if (entry !== null) persist(s, [entry]);
   }
-  const closes = s.host.payloads.sessionClosedBy(payload);
   if (closes !== null) s.host.sessions.closeAccepted(closes);
 }
 

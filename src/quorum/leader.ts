@@ -120,6 +120,6 @@ export class LeaderRole {
 
   /** Answered at once: the session liveness here decides (invalid while not serving). */
   private leaderProcessRevalidate(h: LearnerHandle, msg: RevalidateMessage): void {
-    send(this.s, h.sid, revalidateReplyMessage(msg.sessionId, this.host.sessions.renew(msg.sessionId, msg.timeoutMs)));
+    send(this.s, h.sid, revalidateReplyMessage(msg.sessionId, this.host.sessions.renew(msg.sessionId, msg.timeoutMs, h.sid)));
   }
 }

@@ -303,6 +303,8 @@ export const RejectReason = {
   busy: 'busy',
   /** The server is not serving (no leader, or still syncing). */
   notReady: 'notReady',
+  /** The write's session has since been resumed through another member (ZooKeeper's SESSIONMOVED). */
+  sessionMoved: 'sessionMoved',
 } as const;
 export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
 

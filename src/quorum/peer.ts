@@ -277,7 +277,7 @@ export class QuorumPeer {
   /** Decided here when this server decides, asked of the leader when it follows, unknown otherwise. */
   private onRevalidateSession(sessionId: bigint, timeoutMs: number): void {
     if (this.sessions.mode === SessionMode.decide) {
-      this.out.push({ kind: 'sessionRevalidated', sessionId, answer: this.sessions.renew(sessionId, timeoutMs) ? 'valid' : 'invalid' });
+      this.out.push({ kind: 'sessionRevalidated', sessionId, answer: this.sessions.renew(sessionId, timeoutMs, this.self) ? 'valid' : 'invalid' });
     } else if (this.sessions.mode === SessionMode.follow && this.role.kind === 'learning') {
       if (this.sessions.ask(sessionId)) this.out.push({ kind: 'send', to: this.role.learner.leader, msg: revalidateMessage(sessionId, timeoutMs) });
     } else {

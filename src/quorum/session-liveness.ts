@@ -37,6 +37,11 @@ export class SessionLiveness {
   private readonly batch = new Map<bigint, number>();
   /** Following: reconnecting sessions the leader was asked about. */
   private readonly asked = new Set<bigint>();
+  /**
+   * Deciding: the member each session's writes must come from, set by its first write or a
+   * valid revalidation (ZooKeeper's session owner). Soft state: a new leader starts without.
+   */
+  private readonly owners = new Map<bigint, number>();
 
   /** `tickMs`: the ms one tick stands for; `bucketTicks`: expiry granularity (tickTime). */
   constructor(
@@ -61,6 +66,7 @@ export class SessionLiveness {
 
   closed(sessionId: bigint): void {
     this.table.delete(sessionId);
+    this.owners.delete(sessionId);
     this.closing.delete(sessionId);
     this.deadlines.remove(sessionId);
   }
@@ -69,6 +75,7 @@ export class SessionLiveness {
   replaceTable(sessions: readonly SessionEntry[]): void {
     this.table.clear();
     this.closing.clear();
+    this.owners.clear();
     this.deadlines.clear();
     for (const s of sessions) this.table.set(s.sessionId, s.timeoutMs);
     if (this.current === SessionMode.decide) this.renewAll();
@@ -103,6 +110,7 @@ export class SessionLiveness {
     if (was === SessionMode.decide) {
       this.deadlines.clear();
       this.closing.clear();
+      this.owners.clear();
     }
     // A new leader has heard from nobody yet: every session gets a full timeout from now.
     if (mode === SessionMode.decide) this.renewAll();
@@ -144,11 +152,28 @@ export class SessionLiveness {
     this.deadlines.remove(sessionId);
   }
 
-  /** Deciding: valid when in the table and not expiring; a valid session gets a full timeout from now. */
-  renew(sessionId: bigint, timeoutMs: number): boolean {
+  /**
+   * Deciding: valid when in the table and not expiring; a valid session gets a full timeout
+   * from now, and member `by` (where it reconnected) becomes its owner.
+   */
+  renew(sessionId: bigint, timeoutMs: number, by: number): boolean {
     if (this.current !== SessionMode.decide || !this.table.has(sessionId) || this.closing.has(sessionId)) return false;
     this.heard(sessionId, timeoutMs);
+    this.owners.set(sessionId, by);
     return true;
+  }
+
+  /**
+   * Deciding: whether a write of the session may come from member `from`: not once the session
+   * was resumed through another member. A write held up on a connection its client has left
+   * (a partition healing, say) would otherwise apply after the client's later writes. The
+   * first write of a session with no owner yet makes `from` its owner.
+   */
+  mayWrite(sessionId: bigint, from: number): boolean {
+    if (this.current !== SessionMode.decide || !this.table.has(sessionId)) return true;
+    const owner = this.owners.get(sessionId);
+    if (owner === undefined) this.owners.set(sessionId, from);
+    return owner === undefined || owner === from;
   }
 
   /** Following: records a question for the leader; false when one is already on the way. */

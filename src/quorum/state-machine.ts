@@ -30,6 +30,8 @@ export interface PayloadValidator {
   snapshotProblem(data: Uint8Array): string | null;
   /** The session a txn closes (a client's closeSession or an expiry), or null: the leader stops renewing it once the close is accepted. */
   sessionClosedBy(payload: Uint8Array): bigint | null;
+  /** The session a txn was written for, or null (none, or bytes that do not say): the leader checks it still lives where the write came from. */
+  sessionOf(payload: Uint8Array): bigint | null;
 }
 
 /** Accepts any bytes: for a state machine that can apply whatever it is given. */
@@ -37,4 +39,5 @@ export const acceptAnyPayload: PayloadValidator = Object.freeze({
   txnProblem: () => null,
   snapshotProblem: () => null,
   sessionClosedBy: () => null,
+  sessionOf: () => null,
 });

@@ -268,7 +268,7 @@ export class ConsensusDriver implements Committer, SessionLink, SinkListener {
         this.syncDone(effect.requestId);
         break;
       case 'requestRejected':
-        this.pending.reject(effect.requestId, new ZkError(ErrorCode.CONNECTIONLOSS, `request not accepted: ${effect.reason}`));
+        this.pending.reject(effect.requestId, new ZkError(effect.reason === 'sessionMoved' ? ErrorCode.SESSIONMOVED : ErrorCode.CONNECTIONLOSS, `request not accepted: ${effect.reason}`));
         break;
       case 'roleChanged':
         this.roleChanged(effect.role, effect.leader, effect.serving);

@@ -10,6 +10,9 @@ export function sessionTable(replicated: ReplicatedSessions): SessionEntry[] {
   return out;
 }
 
+/** Every session lives on the one member there is: ownership never refuses a write here. */
+const standaloneMember = 0;
+
 /**
  * A standalone server's authority: the liveness machine as a one-member leader, on a clock
  * of 1 ms ticks with buckets of tickTime, advanced from `now()` whenever it is used.
@@ -34,12 +37,12 @@ export class LocalSessionAuthority implements SessionAuthority {
 
   touch(sessionId: bigint, timeoutMs: number): void {
     this.advance(this.now());
-    this.machine.renew(sessionId, timeoutMs);
+    this.machine.renew(sessionId, timeoutMs, standaloneMember);
   }
 
   revalidate(sessionId: bigint, timeoutMs: number, done: (answer: Revalidation) => void): void {
     this.advance(this.now());
-    done(this.machine.renew(sessionId, timeoutMs) ? 'valid' : 'invalid');
+    done(this.machine.renew(sessionId, timeoutMs, standaloneMember) ? 'valid' : 'invalid');
   }
 
   isExpiring(sessionId: bigint): boolean {

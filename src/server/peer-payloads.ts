@@ -55,6 +55,12 @@ export class TreePayloads implements PayloadValidator {
     return txn.op.type === OpCode.closeSession ? txn.sessionId : null;
   }
 
+  /** The txn's session: from the txn txnProblem decoded (a forwarded write), else decoded now (a local one). */
+  sessionOf(payload: Uint8Array): bigint | null {
+    if (!isArrayRecord(payload)) return null;
+    return (this.decodedTxns.get(payload) ?? decodeTxn(payload, 0, payload.length)).sessionId;
+  }
+
   snapshotProblem(data: Uint8Array): string | null {
     try {
       this.decoded.set(data, decodeTreeSnapshot(data, this.options));

@@ -4,7 +4,7 @@ import type { ApplyResult } from '../data/tree-ops.js';
 import type { ZNode } from '../data/znode.js';
 import type { Txn, TxnOp } from '../data/txn.js';
 import type { WatchManager } from '../data/watch-manager.js';
-import { ProtocolError } from '../errors.js';
+import { ProtocolError, ZkError } from '../errors.js';
 import { hex } from '../logger.js';
 import { ErrorCode, EventType, KeeperState, OpCode, Perms, Xid, errorName, opName } from '../protocol/constants.js';
 import type { JuteReader, JuteWriter } from '../protocol/jute.js';
@@ -405,7 +405,8 @@ class WriteJob implements Job, WriteWaiter {
   }
 
   lost(err: unknown): void {
-    this.done!.finish(lostWrite(err));
+    const moved = err instanceof ZkError && err.code === ErrorCode.SESSIONMOVED;
+    this.done!.finish(moved ? { frame: replyFrame(this.xid, this.ctx.tree.lastZxid, ErrorCode.SESSIONMOVED), close: 'session moved to another server' } : lostWrite(err));
   }
 }
 

@@ -1,7 +1,10 @@
-// A session's close is a txn: between the leader accepting it and its commit, the session must
-// not be handed back to a client that reconnects (ZooKeeper marks it closing when it prepares
-// the close). Else the old holder of a session taken over and closed, as Curator's KillSession
-// does, is told "connected" and believes its ephemerals are still there.
+// A session moving between members, as a real ensemble must handle it. A session's close is a
+// txn: between the leader accepting it and its commit, the session must not be handed back to a
+// client that reconnects (ZooKeeper marks it closing when it prepares the close); else the old
+// holder of a session taken over and closed, as Curator's KillSession does, is told "connected"
+// and believes its ephemerals are still there. And a write left on a connection its client has
+// since left (held by a partition that heals) must not apply after the client's later writes
+// through another member (ZooKeeper answers it SESSIONMOVED).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fourLetterWord } from '../../src/admin/four-letter-client.js';
 import { createClient, type ZooKeeperClient } from '../../src/client/index.js';
@@ -63,5 +66,27 @@ describe('a session whose close is pending', () => {
     await c.heal();
     await closed;
     await waitFor('the ephemeral gone', async () => (await observer.exists('/owned')) === null, { timeoutMs: 10_000 });
+  });
+});
+
+describe('a session resumed through another member', () => {
+  it('answers SESSIONMOVED to a write still sent on the old connection, and does not apply it after the writes made through the new one', async () => {
+    const c = cluster!;
+    const leader = await c.waitForLeader();
+    const [old, next] = c.followers() as [number, number];
+    // The client's old connection, left open on the member it used to write through (as a
+    // partition that heals leaves it, with writes still in it).
+    const before = client(c.server(old).connectString, { sessionTimeout: 10_000 });
+    await before.connect();
+    await before.create('/moved', 'v0');
+    const after = client(c.server(next).connectString, { sessionId: before.sessionId, sessionPassword: before.sessionPassword, sessionTimeout: 10_000 });
+    await after.connect();
+    await after.setData('/moved', 'v2');
+
+    await expect(before.setData('/moved', 'v1')).rejects.toThrow(/session moved/i);
+    const observer = client(c.server(leader).connectString);
+    await observer.connect();
+    await observer.sync('/moved');
+    expect((await observer.getData('/moved')).data?.toString()).toBe('v2');
   });
 });

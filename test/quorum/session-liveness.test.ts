@@ -53,13 +53,13 @@ describe('SessionLiveness, deciding', () => {
     const { sessions, run } = machine();
     sessions.created(1n, 500);
     run(40);
-    expect(sessions.renew(1n, 2000)).toBe(true);
+    expect(sessions.renew(1n, 2000, 1)).toBe(true);
     expect(run(150)).toEqual([]);
-    expect(sessions.renew(9n, 2000)).toBe(false);
+    expect(sessions.renew(9n, 2000, 1)).toBe(false);
     expect(run(100)).toEqual(['1']);
-    expect(sessions.renew(1n, 2000)).toBe(false);
+    expect(sessions.renew(1n, 2000, 1)).toBe(false);
     sessions.closed(1n);
-    expect(sessions.renew(1n, 2000)).toBe(false);
+    expect(sessions.renew(1n, 2000, 1)).toBe(false);
     expect(sessions.isExpiring(1n)).toBe(false);
   });
 
@@ -69,8 +69,8 @@ describe('SessionLiveness, deciding', () => {
     sessions.created(2n, 500);
     sessions.closeAccepted(1n);
     expect(sessions.isExpiring(1n)).toBe(true);
-    expect(sessions.renew(1n, 500)).toBe(false);
-    expect(sessions.renew(2n, 500)).toBe(true);
+    expect(sessions.renew(1n, 500, 1)).toBe(false);
+    expect(sessions.renew(2n, 500, 1)).toBe(true);
     expect(run(200)).toEqual(['2']);
     sessions.closed(1n);
     expect(sessions.isExpiring(1n)).toBe(false);
@@ -78,6 +78,22 @@ describe('SessionLiveness, deciding', () => {
     learner.created(1n, 500);
     learner.closeAccepted(1n);
     expect(learner.isExpiring(1n)).toBe(false);
+  });
+
+  it('takes a session\'s writes only from the member it was last resumed through (its first writer until then), and forgets owners when it stops deciding', () => {
+    const { sessions, out } = machine();
+    sessions.created(1n, 500);
+    expect(sessions.mayWrite(1n, 2)).toBe(true);
+    expect(sessions.mayWrite(1n, 3)).toBe(false);
+    expect(sessions.renew(1n, 500, 3)).toBe(true);
+    expect(sessions.mayWrite(1n, 2)).toBe(false);
+    expect(sessions.mayWrite(1n, 3)).toBe(true);
+    // Not in the table (a createSession on its way, or a session gone): the tree decides.
+    expect(sessions.mayWrite(9n, 2)).toBe(true);
+    sessions.setMode(SessionMode.follow, out);
+    sessions.setMode(SessionMode.decide, out);
+    expect(sessions.mayWrite(1n, 2)).toBe(true);
+    expect(sessions.mayWrite(1n, 3)).toBe(false);
   });
 
   it('takes touches reported by learners, and ignores sessions not in the table', () => {

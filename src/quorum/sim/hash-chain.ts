@@ -64,6 +64,10 @@ export const hashChainPayloads: PayloadValidator = Object.freeze({
     const { key, value } = decodeSimWrite(payload);
     return key >= sessionKeyBase && value === 0 ? simSessionId(key - sessionKeyBase) : null;
   },
+  sessionOf(payload: Uint8Array): bigint | null {
+    const { key } = decodeSimWrite(payload);
+    return key >= sessionKeyBase ? simSessionId(key - sessionKeyBase) : null;
+  },
 });
 
 /** FNV-1a over the zxid's 8 bytes and the payload, chained from the previous state. */
