@@ -61,6 +61,15 @@ describe('which session a txn closes', () => {
     expect(v.sessionClosedBy(packr.pack([1, 0n, 1, 7n, 1, [], OpCode.sync]))).toBeNull();
     expect(v.sessionClosedBy(new Uint8Array(0))).toBeNull();
   });
+
+  it('names the session any txn was written for, decoded or not yet, and none for bytes that are not a txn', () => {
+    const v = payloads();
+    const write = encodeTxnRequest({ time: 1, sessionId: 0x5678n, cxid: 1, authIds: [], op: create('/a') });
+    expect(v.sessionOf(write)).toBe(0x5678n);
+    expect(v.txnProblem(write)).toBeNull();
+    expect(v.sessionOf(write)).toBe(0x5678n);
+    expect(v.sessionOf(new Uint8Array(0))).toBeNull();
+  });
 });
 
 describe('snapshots from peers', () => {
