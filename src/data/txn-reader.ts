@@ -34,6 +34,24 @@ export function readCommonTxn(bytes: Buffer, start: number, stop: number): Txn |
   return done(ok && op !== null && p === end ? { zxid, time, sessionId, cxid, authIds, op } : null);
 }
 
+/**
+ * The session id in a txn's header, read without the rest ([format, zxid, time, sessionId,
+ * ...]); null when the header is not in TxnWriter's forms (decodeTxn then says).
+ */
+export function readTxnSessionId(bytes: Buffer, start: number, stop: number): bigint | null {
+  b = bytes;
+  p = start;
+  end = stop;
+  ok = true;
+  const head = p < end ? bytes[p++]! : 0;
+  if ((head & 0xf0) !== 0x90 || bytes[p++] !== 1) ok = false;
+  if (ok) int64();
+  if (ok) timeMs();
+  const sessionId = ok ? int64() : 0n;
+  done(null);
+  return ok ? sessionId : null;
+}
+
 /** Drops the reference to the caller's bytes. */
 function done(txn: Txn | null): Txn | null {
   b = undefined as unknown as Buffer;

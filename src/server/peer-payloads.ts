@@ -3,6 +3,7 @@ import { OpCode } from '../protocol/constants.js';
 import { decodeTreeSnapshot } from '../data/tree-snapshot.js';
 import { decodeTxn } from '../data/txn-codec.js';
 import type { Txn } from '../data/txn.js';
+import { readTxnSessionId } from '../data/txn-reader.js';
 import type { PayloadValidator } from '../quorum/index.js';
 
 /** A closeSession txn alone packs seven fields (txn-codec.ts): a msgpack fixarray of 7. */
@@ -55,10 +56,11 @@ export class TreePayloads implements PayloadValidator {
     return txn.op.type === OpCode.closeSession ? txn.sessionId : null;
   }
 
-  /** The txn's session: from the txn txnProblem decoded (a forwarded write), else decoded now (a local one). */
+  /** The txn's session, asked of every write the leader accepts: read from the header alone, or decoded when that is not in the usual form. */
   sessionOf(payload: Uint8Array): bigint | null {
     if (!isArrayRecord(payload)) return null;
-    return (this.decodedTxns.get(payload) ?? decodeTxn(payload, 0, payload.length)).sessionId;
+    const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    return readTxnSessionId(bytes, 0, bytes.length) ?? (this.decodedTxns.get(payload) ?? decodeTxn(payload, 0, payload.length)).sessionId;
   }
 
   snapshotProblem(data: Uint8Array): string | null {

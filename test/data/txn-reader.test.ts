@@ -2,7 +2,7 @@
 // members apply what decodeTxn returns, so a difference would fork the tree.
 import { describe, expect, it } from 'vitest';
 import { decodeTxn, decodeTxnChecked, encodeTxn } from '../../src/data/txn-codec.js';
-import { readCommonTxn } from '../../src/data/txn-reader.js';
+import { readCommonTxn, readTxnSessionId } from '../../src/data/txn-reader.js';
 import type { Txn, TxnOp } from '../../src/data/txn.js';
 import { Prng } from '../../src/fuzz/rng.js';
 import { OpCode } from '../../src/protocol/constants.js';
@@ -78,5 +78,20 @@ describe('the common txn reader', () => {
         }
       }
     }
+  });
+});
+
+describe('the session id read from a txn header alone', () => {
+  it('is the decoded txn\'s for every txn, and null for a header cut short or not in the written forms', () => {
+    for (const [, t] of cases) {
+      const bytes = bytesOf(t);
+      expect(readTxnSessionId(bytes, 0, bytes.length)).toBe(t.sessionId);
+      // format, zxid and time come first: the session id ends 1 + 1 + 9 + 9 + 9 bytes in at most.
+      expect(readTxnSessionId(bytes, 0, 10)).toBeNull();
+      const changed = Buffer.from(bytes);
+      changed[1] = 2;
+      expect(readTxnSessionId(changed, 0, changed.length)).toBeNull();
+    }
+    expect(readTxnSessionId(Buffer.alloc(0), 0, 0)).toBeNull();
   });
 });
