@@ -1,10 +1,12 @@
-// A session moving between members, as a real ensemble must handle it. A session's close is a
+// What a real three-member ensemble must get right between its members. A session's close is a
 // txn: between the leader accepting it and its commit, the session must not be handed back to a
 // client that reconnects (ZooKeeper marks it closing when it prepares the close); else the old
 // holder of a session taken over and closed, as Curator's KillSession does, is told "connected"
 // and believes its ephemerals are still there. And a write left on a connection its client has
 // since left (held by a partition that heals) must not apply after the client's later writes
-// through another member (ZooKeeper answers it SESSIONMOVED).
+// through another member (ZooKeeper answers it SESSIONMOVED). And with three voters the leader
+// and any one follower are a quorum: a follower applies a write once both have it durable
+// (LEADERDURABLE), without waiting for the leader to hear its ACK and send the COMMIT.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fourLetterWord } from '../../src/admin/four-letter-client.js';
 import { createClient, type ZooKeeperClient } from '../../src/client/index.js';
@@ -31,11 +33,20 @@ function client(connectString: string, options: Parameters<typeof createClient>[
   return zk;
 }
 
-/** The member's count of requests held (mntr's zk_outstanding_requests), asked past its proxy. */
-async function outstanding(directConnectString: string): Promise<number> {
+/** A four-letter word's answer from a member, asked past its proxy. */
+async function ask(directConnectString: string, word: 'mntr' | 'srvr'): Promise<string> {
   const [host, port] = directConnectString.split(':') as [string, string];
-  const mntr = await fourLetterWord(host, Number(port), 'mntr', scaled(2_000));
-  return Number(/^zk_outstanding_requests\s+(\d+)$/m.exec(mntr)?.[1] ?? Number.NaN);
+  return fourLetterWord(host, Number(port), word, scaled(2_000));
+}
+
+/** The member's count of requests held (mntr's zk_outstanding_requests). */
+async function outstanding(directConnectString: string): Promise<number> {
+  return Number(/^zk_outstanding_requests\s+(\d+)$/m.exec(await ask(directConnectString, 'mntr'))?.[1] ?? Number.NaN);
+}
+
+/** The zxid the member last applied (srvr). */
+async function appliedZxid(directConnectString: string): Promise<bigint> {
+  return BigInt(/^Zxid: (0x[0-9a-f]+)$/m.exec(await ask(directConnectString, 'srvr'))![1]!);
 }
 
 describe('a session whose close is pending', () => {
@@ -88,5 +99,26 @@ describe('a session resumed through another member', () => {
     await observer.connect();
     await observer.sync('/moved');
     expect((await observer.getData('/moved')).data?.toString()).toBe('v2');
+  });
+});
+
+describe('a follower committing on the leader\'s durable point', () => {
+  it('answers a write through it while the leader, whose ACKs are held back, has not applied it yet', async () => {
+    const c = cluster!;
+    const leader = c.server(await c.waitForLeader());
+    const zk = client(c.server(c.followers()[0]!).connectString, { sessionTimeout: 10_000 });
+    await zk.connect();
+    await zk.create('/durable', 'v0');
+
+    // Everything the followers send the leader (the forwarded write, then their ACKs) is held
+    // back: the write reaches the leader one delay late, the ACKs that would commit it two.
+    await c.delayPeerMessages(scaled(1_500), { to: leader.id });
+    const stat = await zk.setData('/durable', 'v1');
+    expect(await appliedZxid(leader.directConnectString)).toBeLessThan(stat.mzxid);
+    await c.heal();
+    const observer = client(leader.connectString);
+    await observer.connect();
+    await observer.sync('/durable');
+    expect((await observer.getData('/durable')).data?.toString()).toBe('v1');
   });
 });
