@@ -14,10 +14,16 @@ export const payloadBytesMax = 64 * mebibyte;
 /** One group-commit batch (one durable writev) carries at most this many bytes. */
 export const batchBytesMax = 16 * mebibyte;
 /**
- * A lone txn up to this many bytes, on an idle log, is written on the loop thread (a larger
- * one would hold the loop for its copy to the disk).
+ * A batch up to this many bytes is written on the loop thread (a larger one would hold the
+ * loop for its copy to the disk).
  */
-export const loneWriteBytesMax = 64 * 1024;
+export const loopWriteBytesMax = 64 * 1024;
+/**
+ * A write on the loop thread slower than this is taken for a stalling disk: the log writes
+ * through the thread pool for loopWriteBackoffMs, so the loop serves reads and pings meanwhile.
+ */
+export const loopWriteSlowMsDefault = 100;
+export const loopWriteBackoffMs = 10_000;
 /** Sequential reads of log segments and snapshots fetch this much at a time. */
 export const readChunkBytes = 4 * mebibyte;
 

@@ -1,8 +1,9 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { StorageError, invariant } from '../errors.js';
 import { nodeFs } from './fs.js';
 import type { StorageFs } from './fs.js';
-import { batchBytesMax, loneWriteBytesMax, payloadBytesMax, preallocateBytesDefault, segmentBytesDefault } from './limits.js';
+import { batchBytesMax, loopWriteBackoffMs, loopWriteBytesMax, loopWriteSlowMsDefault, payloadBytesMax, preallocateBytesDefault, segmentBytesDefault } from './limits.js';
 import { logRecordBatches } from './log-reader.js';
 import type { LogRecord, RecordBatch } from './log-reader.js';
 import { recoverLog, listSegments } from './log-recovery.js';
@@ -27,6 +28,8 @@ export interface TxnLogOptions {
   onDurable?: DurableListener;
   /** Records of segments wholly at or below this zxid are checked when read, not at open. */
   scanFrom?: bigint;
+  /** A write on the loop thread slower than this sends writes to the thread pool for a while (loopWriteSlowMsDefault). */
+  loopWriteSlowMs?: number;
 }
 
 /** An `append` caller waiting for its txn to be durable. */
@@ -62,6 +65,8 @@ export class TxnLog {
   private truncating = false;
   /** Records from this zxid on were CRC-checked at open or written by this log: reads skip the payload CRC. */
   private checkedFrom = 0n;
+  /** Until this performance.now(), batches go to the thread pool: a loop-thread write was slow. */
+  private poolOnlyUntil = 0;
 
   private constructor(
     private readonly options: TxnLogOptions,
@@ -243,24 +248,31 @@ export class TxnLog {
     // loop (many writers resuming after the previous fsync) join one batch.
     setImmediate(() => {
       this.flushScheduled = false;
-      if (this.flushing === undefined && !this.writeLoneTxn()) this.startFlushing();
+      if (this.flushing === undefined && this.pending.count > 0 && !this.writeOnLoop()) this.startFlushing();
     });
   }
 
   /**
-   * A lone txn on an idle log (a client writing one request at a time) is written on the loop
-   * thread: the thread pool's hand-off and wake-up back cost it more than the loop gains by
-   * running on during the write (README, Performance). Once txns arrive faster than the disk
-   * syncs them, batches hold more than one and go to the thread pool, so that the loop works
-   * while the disk does. Whether it wrote it.
+   * A small batch on an idle log is written on the loop thread, with one O_DSYNC write: the
+   * thread pool's hand-off and wake-up back cost more CPU than the loop gains by running on
+   * during the write, and what arrives meanwhile joins the next batch (README, Performance).
+   * A write slower than loopWriteSlowMs (a stalling disk) sends batches to the pool for
+   * loopWriteBackoffMs, so that the loop keeps serving reads and pings. Whether it wrote it.
    */
-  private writeLoneTxn(): boolean {
-    if (this.pending.count !== 1 || this.pending.length > loneWriteBytesMax || this.failure !== undefined) return false;
+  private writeOnLoop(): boolean {
+    if (this.pending.length > loopWriteBytesMax || this.failure !== undefined) return false;
+    const start = performance.now();
+    if (start < this.poolOnlyUntil) return false;
     try {
       if (!this.segments.writeSmallSync(this.pending.bytes.subarray(0, this.pending.length))) return false;
     } catch (error) {
       this.fail(error);
       return true;
+    }
+    const tookMs = performance.now() - start;
+    if (tookMs > (this.options.loopWriteSlowMs ?? loopWriteSlowMsDefault)) {
+      this.poolOnlyUntil = start + tookMs + loopWriteBackoffMs;
+      this.log.warn({ tookMs: Math.round(tookMs), txns: this.pending.count, poolOnlyMs: loopWriteBackoffMs }, 'a log write held the event loop: writing through the thread pool for a while');
     }
     this.batchDurable(this.takeBatch());
     return true;

@@ -111,9 +111,9 @@ describe('TxnLog', () => {
     await txnLog.close();
   });
 
-  it('a lone txn on an idle log is durable within the turn it is flushed in; two appended together wait for the thread pool', async () => {
+  it('a small batch on an idle log is durable within the turn it is flushed in; a larger one waits for the thread pool', async () => {
     const dir = await tempDir();
-    const { txnLog } = await openLog(dir, { preallocateBytes: 64 * 1024 });
+    const { txnLog } = await openLog(dir, { preallocateBytes: 256 * 1024 });
     // The segment's first write (its header, its directory entry) always goes through the pool.
     await txnLog.append(zxidOf(1, 1), payloadFor(1n));
     const durableAtNextImmediate = (): Promise<bigint> => new Promise((resolve) => setImmediate(() => resolve(txnLog.durableZxid)));
@@ -121,14 +121,38 @@ describe('TxnLog', () => {
     const lone = txnLog.append(zxidOf(1, 2), payloadFor(2n));
     expect(await durableAtNextImmediate()).toBe(zxidOf(1, 2));
     await lone;
-    const pair = [txnLog.append(zxidOf(1, 3), payloadFor(3n)), txnLog.append(zxidOf(1, 4), payloadFor(4n))];
-    expect(await durableAtNextImmediate()).toBe(zxidOf(1, 2));
-    await Promise.all(pair);
-    expect(txnLog.durableZxid).toBe(zxidOf(1, 4));
+    const three = [3, 4, 5].map((counter) => txnLog.append(zxidOf(1, counter), payloadFor(BigInt(counter))));
+    expect(await durableAtNextImmediate()).toBe(zxidOf(1, 5));
+    await Promise.all(three);
+    // Above loopWriteBytesMax (64 KiB): the loop would hold still for the copy to the disk.
+    const large = [txnLog.append(zxidOf(1, 6), payloadFor(6n, 40_000)), txnLog.append(zxidOf(1, 7), payloadFor(7n, 40_000))];
+    expect(await durableAtNextImmediate()).toBe(zxidOf(1, 5));
+    await Promise.all(large);
+    expect(txnLog.durableZxid).toBe(zxidOf(1, 7));
     await txnLog.close();
     const reopened = (await openLog(dir)).txnLog;
-    expect((await readAll(reopened)).map((record) => record.payload)).toEqual([1n, 2n, 3n, 4n].map((n) => payloadFor(n)));
+    expect((await readAll(reopened)).map((record) => record.zxid)).toEqual([1, 2, 3, 4, 5, 6, 7].map((counter) => zxidOf(1, counter)));
+    expect((await readAll(reopened, zxidOf(1, 7)))[0]!.payload).toEqual(payloadFor(7n, 40_000));
     await reopened.close();
+  });
+
+  it('after a loop-thread write slower than loopWriteSlowMs, batches go to the thread pool, and a warning says so', async () => {
+    const dir = await tempDir();
+    // Every write is "slow" at 0 ms: the first on the loop trips the back-off.
+    const { txnLog, warnings } = await openLog(dir, { preallocateBytes: 64 * 1024, loopWriteSlowMs: 0 });
+    await txnLog.append(zxidOf(1, 1), payloadFor(1n));
+    const durableAtNextImmediate = (): Promise<bigint> => new Promise((resolve) => setImmediate(() => resolve(txnLog.durableZxid)));
+    await durableAtNextImmediate();
+    const onLoop = txnLog.append(zxidOf(1, 2), payloadFor(2n));
+    expect(await durableAtNextImmediate()).toBe(zxidOf(1, 2));
+    await onLoop;
+    expect(warnings()).toEqual([expect.objectContaining({ msg: expect.stringContaining('held the event loop'), txns: 1 })]);
+    const inPool = txnLog.append(zxidOf(1, 3), payloadFor(3n));
+    expect(await durableAtNextImmediate()).toBe(zxidOf(1, 2));
+    await inPool;
+    expect(txnLog.durableZxid).toBe(zxidOf(1, 3));
+    expect(warnings()).toHaveLength(1);
+    await txnLog.close();
   });
 
   it('writeEncoded: no promise per txn; batch listeners hear each group commit and its size, failure listeners a failed fsync', async () => {
