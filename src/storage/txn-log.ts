@@ -244,17 +244,13 @@ export class TxnLog {
   private scheduleFlush(): void {
     if (this.flushScheduled || this.flushing !== undefined) return;
     this.flushScheduled = true;
-    // Not a microtask: appends made in the same turn of the event loop (many writers resuming
-    // after the previous fsync) join one batch. And a setImmediate from a setImmediate: the
-    // write, which holds the loop when it runs there, goes after everything else the turn
-    // queued (replies, forwarded requests, PROPOSALs), and one more poll's appends join it.
-    setImmediate(() => setImmediate(this.flushNow));
+    // setImmediate rather than a microtask: appends made in the same turn of the event
+    // loop (many writers resuming after the previous fsync) join one batch.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.flushing === undefined && this.pending.count > 0 && !this.writeOnLoop()) this.startFlushing();
+    });
   }
-
-  private readonly flushNow = (): void => {
-    this.flushScheduled = false;
-    if (this.flushing === undefined && this.pending.count > 0 && !this.writeOnLoop()) this.startFlushing();
-  };
 
   /**
    * A small batch on an idle log is written on the loop thread, with one O_DSYNC write: the

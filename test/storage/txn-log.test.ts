@@ -111,25 +111,22 @@ describe('TxnLog', () => {
     await txnLog.close();
   });
 
-  it('a small batch on an idle log is written after the rest of its turn and durable before the next; a larger one waits for the thread pool', async () => {
+  it('a small batch on an idle log is durable within the turn it is flushed in; a larger one waits for the thread pool', async () => {
     const dir = await tempDir();
     const { txnLog } = await openLog(dir, { preallocateBytes: 256 * 1024 });
     // The segment's first write (its header, its directory entry) always goes through the pool.
     await txnLog.append(zxidOf(1, 1), payloadFor(1n));
-    // The log flushes from a setImmediate it queues from a setImmediate: look just after that.
-    const durableAfterFlush = (): Promise<bigint> => new Promise((resolve) => setImmediate(() => setImmediate(() => resolve(txnLog.durableZxid))));
-    await durableAfterFlush(); // the first flush has settled: the log is idle
+    const durableAtNextImmediate = (): Promise<bigint> => new Promise((resolve) => setImmediate(() => resolve(txnLog.durableZxid)));
+    await durableAtNextImmediate(); // the first flush has settled: the log is idle
     const lone = txnLog.append(zxidOf(1, 2), payloadFor(2n));
-    // The write goes after the rest of the turn: an immediate queued after the append runs first.
-    expect(await new Promise<bigint>((resolve) => setImmediate(() => resolve(txnLog.durableZxid)))).toBe(zxidOf(1, 1));
-    expect(await durableAfterFlush()).toBe(zxidOf(1, 2));
+    expect(await durableAtNextImmediate()).toBe(zxidOf(1, 2));
     await lone;
     const three = [3, 4, 5].map((counter) => txnLog.append(zxidOf(1, counter), payloadFor(BigInt(counter))));
-    expect(await durableAfterFlush()).toBe(zxidOf(1, 5));
+    expect(await durableAtNextImmediate()).toBe(zxidOf(1, 5));
     await Promise.all(three);
     // Above loopWriteBytesMax (64 KiB): the loop would hold still for the copy to the disk.
     const large = [txnLog.append(zxidOf(1, 6), payloadFor(6n, 40_000)), txnLog.append(zxidOf(1, 7), payloadFor(7n, 40_000))];
-    expect(await durableAfterFlush()).toBe(zxidOf(1, 5));
+    expect(await durableAtNextImmediate()).toBe(zxidOf(1, 5));
     await Promise.all(large);
     expect(txnLog.durableZxid).toBe(zxidOf(1, 7));
     await txnLog.close();
@@ -144,15 +141,14 @@ describe('TxnLog', () => {
     // Every write is "slow" at 0 ms: the first on the loop trips the back-off.
     const { txnLog, warnings } = await openLog(dir, { preallocateBytes: 64 * 1024, loopWriteSlowMs: 0 });
     await txnLog.append(zxidOf(1, 1), payloadFor(1n));
-    // The log flushes from a setImmediate it queues from a setImmediate: look just after that.
-    const durableAfterFlush = (): Promise<bigint> => new Promise((resolve) => setImmediate(() => setImmediate(() => resolve(txnLog.durableZxid))));
-    await durableAfterFlush();
+    const durableAtNextImmediate = (): Promise<bigint> => new Promise((resolve) => setImmediate(() => resolve(txnLog.durableZxid)));
+    await durableAtNextImmediate();
     const onLoop = txnLog.append(zxidOf(1, 2), payloadFor(2n));
-    expect(await durableAfterFlush()).toBe(zxidOf(1, 2));
+    expect(await durableAtNextImmediate()).toBe(zxidOf(1, 2));
     await onLoop;
     expect(warnings()).toEqual([expect.objectContaining({ msg: expect.stringContaining('held the event loop'), txns: 1 })]);
     const inPool = txnLog.append(zxidOf(1, 3), payloadFor(3n));
-    expect(await durableAfterFlush()).toBe(zxidOf(1, 2));
+    expect(await durableAtNextImmediate()).toBe(zxidOf(1, 2));
     await inPool;
     expect(txnLog.durableZxid).toBe(zxidOf(1, 3));
     expect(warnings()).toHaveLength(1);
