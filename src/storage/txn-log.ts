@@ -255,7 +255,7 @@ export class TxnLog {
   /**
    * A small batch on an idle log is written on the loop thread, with one O_DSYNC write: the
    * thread pool's hand-off and wake-up back cost more CPU than the loop gains by running on
-   * during the write, and what arrives meanwhile joins the next batch (README, Performance).
+   * during the write, and what arrives meanwhile joins the next batch (docs/performance.md).
    * A write slower than loopWriteSlowMs (a stalling disk) sends batches to the pool for
    * loopWriteBackoffMs, so that the loop keeps serving reads and pings. Whether it wrote it.
    */
